@@ -1,1 +1,142 @@
-//! placeholder
+//! peerpack's durable state.
+//!
+//! A node's data directory holds three things, all managed here:
+//! - `peerpack.db`: the SQLite database, the single source of truth for records and owners;
+//! - `index/`: the tantivy search index, derived from the database and rebuilt from it
+//!   whenever it is missing, damaged or out of step;
+//! - `blobs/`: the content-addressed archives.
+//!
+//! No networking happens here.
+//!
+//! # Layout
+//! - [`db`]: SQLite (WAL, migrations tracked by `user_version`), name ownership, records.
+//! - [`search`]: the tantivy index, BM25 ranking, category and tag filters.
+//! - [`blobs`]: atomic, BLAKE3-verified blob files.
+//! - [`Store`]: the three together, keeping the index in step with the database.
+
+pub mod blobs;
+pub mod db;
+pub mod search;
+
+use std::path::{Path, PathBuf};
+
+use peerpack_core::{PackageName, PackageRecord};
+
+pub use blobs::BlobStore;
+pub use db::{Db, Inserted};
+pub use search::{Hit, SearchIndex, SearchQuery};
+
+/// File name of the database inside a data directory.
+pub const DB_FILE: &str = "peerpack.db";
+/// Directory of the search index inside a data directory.
+pub const INDEX_DIR: &str = "index";
+/// Directory of the blob store inside a data directory.
+pub const BLOBS_DIR: &str = "blobs";
+
+/// Errors of the store as a whole.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database.
+    #[error(transparent)]
+    Db(#[from] db::Error),
+    /// The search index.
+    #[error(transparent)]
+    Search(#[from] search::Error),
+    /// The blob store.
+    #[error(transparent)]
+    Blobs(#[from] blobs::Error),
+    /// The data directory itself.
+    #[error("data directory {}: {source}", path.display())]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The database, search index and blob store of one data directory.
+pub struct Store {
+    /// The database.
+    pub db: Db,
+    /// The search index.
+    pub index: SearchIndex,
+    /// The blob store.
+    pub blobs: BlobStore,
+}
+
+impl Store {
+    /// Open the store in `dir`, creating what is missing. A search index that cannot be
+    /// opened, or that disagrees with the database about how many packages there are, is
+    /// rebuilt from the database.
+    #[tracing::instrument(skip_all, fields(dir = %dir.display()))]
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let db = Db::open(&dir.join(DB_FILE))?;
+        let blobs = BlobStore::open(&dir.join(BLOBS_DIR))?;
+        let index_dir = dir.join(INDEX_DIR);
+        let index = match SearchIndex::open(&index_dir) {
+            Ok(index) => index,
+            Err(e) => {
+                tracing::warn!(error = %e, "search index unusable; rebuilding it from the database");
+                let _ = std::fs::remove_dir_all(&index_dir);
+                SearchIndex::open(&index_dir)?
+            }
+        };
+        let store = Self { db, index, blobs };
+        if store.index.len() != store.db.package_count()? {
+            store.rebuild_index()?;
+        }
+        Ok(store)
+    }
+
+    /// Recreate the search index from the database.
+    pub fn rebuild_index(&self) -> Result<usize, Error> {
+        let latest = self.db.latest_records()?;
+        self.index.rebuild(&latest)?;
+        tracing::info!(packages = latest.len(), "rebuilt search index");
+        Ok(latest.len())
+    }
+
+    /// Insert verified records and update the search index for every name that changed.
+    /// One result per record, in order.
+    pub fn insert_records(
+        &mut self,
+        records: &[PackageRecord],
+    ) -> Result<Vec<Result<Inserted, db::Error>>, Error> {
+        let results = self.db.insert_records(records)?;
+        let mut changed: Vec<&PackageName> = records
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| r.as_ref().is_ok_and(|i| i.changed()))
+            .map(|(rec, _)| rec.name())
+            .collect();
+        changed.sort();
+        changed.dedup();
+        if !changed.is_empty() {
+            let mut latest = Vec::with_capacity(changed.len());
+            for name in changed {
+                if let Some(r) = self.db.latest(name)? {
+                    latest.push(r);
+                }
+            }
+            self.index.upsert(&latest)?;
+        }
+        Ok(results)
+    }
+
+    /// Insert one verified record (see [`Store::insert_records`]).
+    pub fn insert_record(&mut self, record: &PackageRecord) -> Result<Inserted, Error> {
+        let mut results = self.insert_records(std::slice::from_ref(record))?;
+        Ok(results.pop().unwrap_or(Ok(Inserted::Unchanged))?)
+    }
+
+    /// Search the catalogue.
+    pub fn search(&self, q: &SearchQuery) -> Result<Vec<Hit>, Error> {
+        Ok(self.index.search(q)?)
+    }
+}

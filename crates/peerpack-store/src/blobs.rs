@@ -1,0 +1,210 @@
+//! The content-addressed blob store: one file per archive, named by its content id.
+//!
+//! Layout: `ROOT/<first 2 hex digits>/<64 hex digits>`, temporary files in `ROOT/tmp`.
+//! A blob is written to a temporary file, hashed as it is written, fsynced, checked against
+//! the expected id and only then renamed into place (and the directory fsynced), so a partial
+//! or wrong blob is never visible under a content id. Reads hash again: a blob damaged on
+//! disk is reported as [`Error::Corrupt`], never served.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use peerpack_core::ContentId;
+
+/// Blob store errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O error.
+    #[error("blob store {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// No blob with this id.
+    #[error("blob {0} is not in the store")]
+    NotFound(ContentId),
+    /// The bytes offered do not hash to the expected id.
+    #[error("refused blob: expected {expected}, the bytes hash to {actual}")]
+    HashMismatch {
+        /// The id the bytes should have.
+        expected: ContentId,
+        /// The id they have.
+        actual: ContentId,
+    },
+    /// A stored blob no longer hashes to its id.
+    #[error("blob {id} is corrupt on disk ({}): its bytes hash to {actual}; delete it and fetch it again", path.display())]
+    Corrupt {
+        /// The blob's id.
+        id: ContentId,
+        /// Its file.
+        path: PathBuf,
+        /// What its bytes hash to now.
+        actual: ContentId,
+    },
+}
+
+/// The blob store.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+fn io_at(path: &Path) -> impl Fn(io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl BlobStore {
+    /// Open (creating) the store rooted at `root`; clears temporary files left by a crash.
+    pub fn open(root: &Path) -> Result<Self, Error> {
+        let tmp = root.join("tmp");
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(io_at(&tmp))?;
+        }
+        fs::create_dir_all(&tmp).map_err(io_at(&tmp))?;
+        Ok(Self {
+            root: root.to_owned(),
+        })
+    }
+
+    /// Where the blob with `id` lives (whether or not it exists).
+    pub fn path(&self, id: &ContentId) -> PathBuf {
+        let hex = id.to_hex();
+        self.root.join(&hex[..2]).join(hex)
+    }
+
+    /// Whether a blob with `id` is stored (not checked against its hash).
+    pub fn contains(&self, id: &ContentId) -> bool {
+        self.path(id).is_file()
+    }
+
+    /// Store `bytes`; returns their content id.
+    pub fn put(&self, bytes: &[u8]) -> Result<ContentId, Error> {
+        self.write(&mut &bytes[..], None)
+    }
+
+    /// Store `bytes` only if they hash to `expected`.
+    pub fn put_expecting(&self, expected: &ContentId, bytes: &[u8]) -> Result<(), Error> {
+        self.write(&mut &bytes[..], Some(expected)).map(|_| ())
+    }
+
+    /// Stream a blob from `reader` into the store, refusing it unless it hashes to `expected`
+    /// (when given).
+    #[tracing::instrument(skip_all, fields(expected = ?expected))]
+    pub fn write(
+        &self,
+        reader: &mut dyn Read,
+        expected: Option<&ContentId>,
+    ) -> Result<ContentId, Error> {
+        let tmp_dir = self.root.join("tmp");
+        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(io_at(&tmp_dir))?;
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_at(tmp.path())(e)),
+            };
+            hasher.update(&buf[..n]);
+            tmp.write_all(&buf[..n]).map_err(io_at(tmp.path()))?;
+        }
+        let actual = ContentId::from(hasher.finalize());
+        if let Some(expected) = expected.filter(|e| **e != actual) {
+            return Err(Error::HashMismatch {
+                expected: *expected,
+                actual,
+            });
+        }
+        tmp.as_file().sync_all().map_err(io_at(tmp.path()))?;
+        let dest = self.path(&actual);
+        let dir = dest.parent().unwrap_or(&self.root);
+        fs::create_dir_all(dir).map_err(io_at(dir))?;
+        tmp.persist(&dest).map_err(|e| io_at(&dest)(e.error))?;
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_at(dir))?;
+        Ok(actual)
+    }
+
+    /// Read a whole blob, checking its hash.
+    #[tracing::instrument(skip(self))]
+    pub fn get(&self, id: &ContentId) -> Result<Vec<u8>, Error> {
+        let path = self.path(id);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound(*id)),
+            Err(e) => return Err(io_at(&path)(e)),
+        };
+        let actual = ContentId::of(&bytes);
+        if actual != *id {
+            return Err(Error::Corrupt {
+                id: *id,
+                path,
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Check a stored blob's hash without keeping it in memory; returns its size.
+    #[tracing::instrument(skip(self))]
+    pub fn verify(&self, id: &ContentId) -> Result<u64, Error> {
+        let path = self.path(id);
+        let mut file = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound(*id)),
+            Err(e) => return Err(io_at(&path)(e)),
+        };
+        let mut hasher = blake3::Hasher::new();
+        let size = io::copy(&mut file, &mut hasher).map_err(io_at(&path))?;
+        let actual = ContentId::from(hasher.finalize());
+        if actual != *id {
+            return Err(Error::Corrupt {
+                id: *id,
+                path,
+                actual,
+            });
+        }
+        Ok(size)
+    }
+
+    /// Remove a blob (no error if absent).
+    pub fn remove(&self, id: &ContentId) -> Result<(), Error> {
+        let path = self.path(id);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_at(&path)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every stored blob's id (by file name; not hashed).
+    pub fn list(&self) -> Result<Vec<ContentId>, Error> {
+        let mut out = Vec::new();
+        for shard in fs::read_dir(&self.root).map_err(io_at(&self.root))? {
+            let shard = shard.map_err(io_at(&self.root))?.path();
+            if shard.file_name().is_some_and(|n| n == "tmp") || !shard.is_dir() {
+                continue;
+            }
+            for f in fs::read_dir(&shard).map_err(io_at(&shard))? {
+                let name = f.map_err(io_at(&shard))?.file_name();
+                if let Some(id) = name.to_str().and_then(|n| {
+                    format!("{}{n}", peerpack_core::content_id::PREFIX)
+                        .parse()
+                        .ok()
+                }) {
+                    out.push(id);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}

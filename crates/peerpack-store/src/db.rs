@@ -1,0 +1,519 @@
+//! The SQLite store: packages and their owners, versions with their signed records, and index
+//! records.
+//!
+//! WAL mode, `synchronous = NORMAL` (a committed transaction survives a killed process; a power
+//! cut may lose the last few), foreign keys on. Migrations are the numbered files in
+//! `migrations/`, applied in order inside one transaction each and tracked by
+//! `PRAGMA user_version`.
+//!
+//! Only verified records get in: every insert checks the signature again and enforces name
+//! ownership, so no caller can store a forged record by mistake.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use peerpack_core::record::{IndexUpdate, RecordError};
+use peerpack_core::{ContentId, IndexRecord, PackageName, PackageRecord, PublicKey, Version};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+/// The schema migrations, in order. Migration `i` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// SQLite failed.
+    #[error("database {}: {source}", path.display())]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer peerpack.
+    #[error("database {} has schema version {found}, newer than this peerpack supports ({supported}); upgrade peerpack", path.display())]
+    SchemaTooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The newest this build knows.
+        supported: i64,
+    },
+    /// The record was refused: bad signature, or signed by a key that does not own the name.
+    #[error("record refused: {0}")]
+    Refused(#[from] RecordError),
+    /// A stored row does not decode; the database was changed outside peerpack.
+    #[error("database {}: stored record for {name} is corrupt: {reason}", path.display())]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// The record's key.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// What inserting a package record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// A version the store did not know.
+    New,
+    /// A newer record (higher seq) for a known version replaced the old one.
+    Replaced,
+    /// The store already had exactly this record.
+    Unchanged,
+    /// The store has a newer record for this version; nothing changed.
+    Stale,
+}
+
+impl Inserted {
+    /// Whether the store changed.
+    pub fn changed(self) -> bool {
+        matches!(self, Self::New | Self::Replaced)
+    }
+}
+
+/// Handle to the SQLite database. Not `Sync`: the node wraps it for sharing.
+pub struct Db {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// SQLite stores signed 64-bit integers; sizes and times beyond that are clamped (they cannot
+/// occur in practice, and the exact value stays in the signed record bytes).
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Db {
+    /// Open (creating if needed) the database at `path` and bring its schema up to date.
+    #[tracing::instrument(skip_all, fields(path = %path.display()))]
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let err = |source| Error::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        let mut db = Self {
+            conn,
+            path: path.to_owned(),
+        };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    fn sql_err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        |source| Error::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn migrate(&mut self) -> Result<(), Error> {
+        let path = self.path.clone();
+        let err = |source| Error::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let current: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(err)?;
+        let supported = MIGRATIONS.len() as i64;
+        if current > supported {
+            return Err(Error::SchemaTooNew {
+                path,
+                found: current,
+                supported,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Exclusive)
+                .map_err(err)?;
+            tx.execute_batch(sql).map_err(err)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+            tracing::info!(version = i + 1, "applied store migration");
+        }
+        Ok(())
+    }
+
+    /// The schema version in use.
+    pub fn schema_version(&self) -> Result<i64, Error> {
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(self.sql_err())
+    }
+
+    /// Insert a verified package record, enforcing name ownership.
+    pub fn insert_record(&mut self, record: &PackageRecord) -> Result<Inserted, Error> {
+        let mut results = self.insert_records(std::slice::from_ref(record))?;
+        results.pop().unwrap_or(Ok(Inserted::Unchanged))
+    }
+
+    /// Insert many records in one transaction. Each record gets its own result: a refused
+    /// record does not stop the others. The outer error is for database failures.
+    #[tracing::instrument(skip_all, fields(count = records.len()))]
+    pub fn insert_records(
+        &mut self,
+        records: &[PackageRecord],
+    ) -> Result<Vec<Result<Inserted, Error>>, Error> {
+        let path = self.path.clone();
+        let err = |source| Error::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let mut results = Vec::with_capacity(records.len());
+        for record in records {
+            results.push(insert_one(&tx, &path, record));
+        }
+        tx.commit().map_err(err)?;
+        Ok(results)
+    }
+
+    /// Store a verified index record if it is newer than the known one and signed by the owner.
+    pub fn insert_index(&mut self, index: &IndexRecord) -> Result<Inserted, Error> {
+        index.verify()?;
+        let path = self.path.clone();
+        let err = |source| Error::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        claim_owner(&tx, &index.name, &index.publisher).map_err(|e| match e {
+            ClaimError::Sql(source) => err(source),
+            ClaimError::Record(r) => Error::Refused(r),
+        })?;
+        let known: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT record FROM index_records WHERE name = ?1",
+                [index.name.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        let outcome = match known {
+            None => Inserted::New,
+            Some(bytes) => {
+                let known = IndexRecord::decode(&bytes).map_err(|e| Error::Corrupt {
+                    path: path.clone(),
+                    name: index.name.to_string(),
+                    reason: e.to_string(),
+                })?;
+                match known.check_successor(index)? {
+                    IndexUpdate::Same => return Ok(Inserted::Unchanged),
+                    IndexUpdate::Newer => Inserted::Replaced,
+                }
+            }
+        };
+        tx.execute(
+            "INSERT INTO index_records (name, seq, record, received_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, record = excluded.record,
+             received_at = excluded.received_at",
+            params![
+                index.name.as_str(),
+                to_i64(index.seq),
+                index.encode(),
+                now()
+            ],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(outcome)
+    }
+
+    /// The newest index record known for `name`.
+    pub fn index_record(&self, name: &PackageName) -> Result<Option<IndexRecord>, Error> {
+        let bytes: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT record FROM index_records WHERE name = ?1",
+                [name.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql_err())?;
+        bytes
+            .map(|b| IndexRecord::decode(&b).map_err(|e| self.corrupt(name.as_str(), e)))
+            .transpose()
+    }
+
+    fn corrupt(&self, name: &str, e: impl std::fmt::Display) -> Error {
+        Error::Corrupt {
+            path: self.path.clone(),
+            name: name.to_owned(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// The key that owns `name`, if any.
+    pub fn owner(&self, name: &PackageName) -> Result<Option<PublicKey>, Error> {
+        let bytes: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT owner FROM packages WHERE name = ?1",
+                [name.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql_err())?;
+        bytes
+            .map(|b| {
+                let arr: [u8; 32] = b
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| self.corrupt(name.as_str(), "owner key length"))?;
+                PublicKey::from_bytes(&arr).map_err(|e| self.corrupt(name.as_str(), e))
+            })
+            .transpose()
+    }
+
+    /// The record for `name` at `version`.
+    pub fn record(
+        &self,
+        name: &PackageName,
+        version: &Version,
+    ) -> Result<Option<PackageRecord>, Error> {
+        let bytes: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT record FROM versions WHERE name = ?1 AND version = ?2",
+                params![name.as_str(), version.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql_err())?;
+        bytes.map(|b| self.decode(name.as_str(), &b)).transpose()
+    }
+
+    fn decode(&self, name: &str, bytes: &[u8]) -> Result<PackageRecord, Error> {
+        PackageRecord::decode(bytes).map_err(|e| self.corrupt(name, e))
+    }
+
+    /// Every known version of `name`, highest first (semver precedence).
+    pub fn versions(&self, name: &PackageName) -> Result<Vec<PackageRecord>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT record FROM versions WHERE name = ?1")
+            .map_err(self.sql_err())?;
+        let rows = stmt
+            .query_map([name.as_str()], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(self.sql_err())?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(self.decode(name.as_str(), &row.map_err(self.sql_err())?)?);
+        }
+        out.sort_by(|a, b| b.version().cmp(a.version()));
+        Ok(out)
+    }
+
+    /// The highest version of `name`.
+    pub fn latest(&self, name: &PackageName) -> Result<Option<PackageRecord>, Error> {
+        Ok(self.versions(name)?.into_iter().next())
+    }
+
+    /// The latest record of every package, in name order (what the search index holds).
+    pub fn latest_records(&self) -> Result<Vec<PackageRecord>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, record FROM versions ORDER BY name")
+            .map_err(self.sql_err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(self.sql_err())?;
+        let mut out: Vec<PackageRecord> = Vec::new();
+        for row in rows {
+            let (name, bytes) = row.map_err(self.sql_err())?;
+            let record = self.decode(&name, &bytes)?;
+            match out.last_mut() {
+                Some(last) if last.name() == record.name() => {
+                    if record.version() > last.version() {
+                        *last = record;
+                    }
+                }
+                _ => out.push(record),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records whose archive has `content_id`.
+    pub fn records_with_content(
+        &self,
+        content_id: &ContentId,
+    ) -> Result<Vec<PackageRecord>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, record FROM versions WHERE content_id = ?1")
+            .map_err(self.sql_err())?;
+        let rows = stmt
+            .query_map([content_id.as_bytes().as_slice()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(self.sql_err())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, bytes) = row.map_err(self.sql_err())?;
+            out.push(self.decode(&name, &bytes)?);
+        }
+        Ok(out)
+    }
+
+    /// Number of package versions known (the catalogue size).
+    pub fn version_count(&self) -> Result<u64, Error> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM versions", [], |r| r.get(0))
+            .map_err(self.sql_err())?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Number of package names known.
+    pub fn package_count(&self) -> Result<u64, Error> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM packages", [], |r| r.get(0))
+            .map_err(self.sql_err())?;
+        Ok(n.max(0) as u64)
+    }
+}
+
+enum ClaimError {
+    Sql(rusqlite::Error),
+    Record(RecordError),
+}
+
+/// Record `key` as the owner of `name` if nobody owns it; refuse if another key does.
+fn claim_owner(
+    tx: &rusqlite::Transaction<'_>,
+    name: &PackageName,
+    key: &PublicKey,
+) -> Result<(), ClaimError> {
+    let owner: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT owner FROM packages WHERE name = ?1",
+            [name.as_str()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(ClaimError::Sql)?;
+    match owner {
+        None => {
+            tx.execute(
+                "INSERT INTO packages (name, owner, first_seen) VALUES (?1, ?2, ?3)",
+                params![name.as_str(), key.as_bytes().as_slice(), now()],
+            )
+            .map_err(ClaimError::Sql)?;
+            Ok(())
+        }
+        Some(bytes) if bytes.as_slice() == key.as_bytes() => Ok(()),
+        Some(bytes) => {
+            let owner = <[u8; 32]>::try_from(bytes.as_slice())
+                .ok()
+                .and_then(|b| PublicKey::from_bytes(&b).ok());
+            match owner {
+                Some(owner) => Err(ClaimError::Record(RecordError::WrongPublisher {
+                    name: name.clone(),
+                    owner,
+                    offered: *key,
+                })),
+                None => Err(ClaimError::Sql(rusqlite::Error::InvalidColumnType(
+                    0,
+                    "owner".into(),
+                    rusqlite::types::Type::Blob,
+                ))),
+            }
+        }
+    }
+}
+
+fn insert_one(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+    record: &PackageRecord,
+) -> Result<Inserted, Error> {
+    let err = |source| Error::Sqlite {
+        path: path.to_owned(),
+        source,
+    };
+    record.verify()?;
+    claim_owner(tx, record.name(), &record.publisher).map_err(|e| match e {
+        ClaimError::Sql(source) => err(source),
+        ClaimError::Record(r) => Error::Refused(r),
+    })?;
+    let name = record.name().as_str();
+    let version = record.version().to_string();
+    let bytes = record.encode();
+    let known: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT record FROM versions WHERE name = ?1 AND version = ?2",
+            params![name, version],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(err)?;
+    let outcome = match known {
+        None => Inserted::New,
+        Some(old) if old == bytes => return Ok(Inserted::Unchanged),
+        Some(old) => {
+            let old = PackageRecord::decode(&old).map_err(|e| Error::Corrupt {
+                path: path.to_owned(),
+                name: name.to_owned(),
+                reason: e.to_string(),
+            })?;
+            if record.seq <= old.seq {
+                return Ok(Inserted::Stale);
+            }
+            Inserted::Replaced
+        }
+    };
+    tx.execute(
+        "INSERT INTO versions (name, version, content_id, archive_size, published_at, record_hash, record, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(name, version) DO UPDATE SET content_id = excluded.content_id,
+           archive_size = excluded.archive_size, published_at = excluded.published_at,
+           record_hash = excluded.record_hash, record = excluded.record, received_at = excluded.received_at",
+        params![
+            name,
+            version,
+            record.content_id.as_bytes().as_slice(),
+            to_i64(record.archive_size),
+            to_i64(record.published_at),
+            record.hash().0.as_slice(),
+            bytes,
+            now()
+        ],
+    )
+    .map_err(err)?;
+    Ok(outcome)
+}

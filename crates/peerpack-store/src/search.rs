@@ -1,0 +1,310 @@
+//! The tantivy search index over the catalogue.
+//!
+//! One document per package name, holding its latest version. Searched fields: name (boost
+//! 3), tags (2), categories (1.5), description and authors (1), ranked by BM25; every word of
+//! the query must match somewhere (conjunction). A package whose name equals the query (with
+//! spaces read as `-`) is boosted far above the rest, so `rust cli` finds `rust-cli` first.
+//! `category` and `tag` filters match exactly.
+//!
+//! The index is derived data: [`SearchIndex::rebuild`] recreates it from the records in
+//! SQLite, so deleting its directory loses nothing.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use peerpack_core::PackageRecord;
+use tantivy::collector::TopDocs;
+use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, STORED, STRING, Schema, TEXT, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+/// Memory the index writer may use before flushing a segment.
+const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+/// Boost given to an exact name match.
+const EXACT_NAME_BOOST: f32 = 100.0;
+/// Most results one query may ask for.
+pub const MAX_LIMIT: usize = 1000;
+
+/// Search index errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// tantivy failed.
+    #[error("search index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    /// The index directory could not be opened.
+    #[error("search index {path}: {reason}")]
+    Open {
+        /// The directory.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A search request.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    /// Free text; empty means "everything" (then filters decide).
+    pub text: String,
+    /// Only packages in this category.
+    pub category: Option<String>,
+    /// Only packages with every one of these tags.
+    pub tags: Vec<String>,
+    /// Most results to return (1 to [`MAX_LIMIT`]).
+    pub limit: usize,
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Hit {
+    /// Package name.
+    pub name: String,
+    /// Latest version.
+    pub version: String,
+    /// Description.
+    pub description: String,
+    /// Content id of the latest version's archive.
+    pub content_id: String,
+    /// BM25 score (higher is better).
+    pub score: f32,
+}
+
+struct Fields {
+    name: Field,
+    name_exact: Field,
+    version: Field,
+    description: Field,
+    tags: Field,
+    tag: Field,
+    categories: Field,
+    category: Field,
+    authors: Field,
+    content_id: Field,
+}
+
+/// The search index.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+    parser: QueryParser,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let stemmed = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("en_stem")
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let fields = Fields {
+        name: b.add_text_field("name", TEXT | STORED),
+        name_exact: b.add_text_field("name_exact", STRING),
+        version: b.add_text_field("version", STORED),
+        description: b.add_text_field("description", stemmed.clone() | STORED),
+        tags: b.add_text_field("tags", TEXT),
+        tag: b.add_text_field("tag", STRING),
+        categories: b.add_text_field("categories", TEXT),
+        category: b.add_text_field("category", STRING),
+        authors: b.add_text_field("authors", TEXT),
+        content_id: b.add_text_field("content_id", STORED),
+    };
+    (b.build(), fields)
+}
+
+impl SearchIndex {
+    /// Open the index in `dir`, creating it if needed. Fails if the directory holds an index
+    /// with another schema or is damaged; the caller then rebuilds it.
+    #[tracing::instrument(skip_all, fields(dir = %dir.display()))]
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        let open_err = |reason: String| Error::Open {
+            path: dir.display().to_string(),
+            reason,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        let (schema, fields) = schema();
+        let mmap =
+            tantivy::directory::MmapDirectory::open(dir).map_err(|e| open_err(e.to_string()))?;
+        let index = Index::open_or_create(mmap, schema).map_err(|e| open_err(e.to_string()))?;
+        Self::from_index(index, fields)
+    }
+
+    /// An index held in memory only (benchmarks and tests).
+    pub fn in_memory() -> Result<Self, Error> {
+        let (schema, fields) = schema();
+        Self::from_index(Index::create_in_ram(schema), fields)
+    }
+
+    fn from_index(index: Index, fields: Fields) -> Result<Self, Error> {
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let writer = index.writer(WRITER_MEMORY)?;
+        let mut parser = QueryParser::for_index(
+            &index,
+            vec![
+                fields.name,
+                fields.description,
+                fields.tags,
+                fields.categories,
+                fields.authors,
+            ],
+        );
+        parser.set_conjunction_by_default();
+        parser.set_field_boost(fields.name, 3.0);
+        parser.set_field_boost(fields.tags, 2.0);
+        parser.set_field_boost(fields.categories, 1.5);
+        Ok(Self {
+            index,
+            reader,
+            writer: Mutex::new(writer),
+            fields,
+            parser,
+        })
+    }
+
+    fn document(&self, r: &PackageRecord) -> TantivyDocument {
+        let f = &self.fields;
+        let m = &r.manifest;
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.name, m.name.as_str());
+        doc.add_text(f.name_exact, m.name.as_str());
+        doc.add_text(f.version, m.version.to_string());
+        doc.add_text(f.description, &m.description);
+        for t in &m.tags {
+            doc.add_text(f.tags, t);
+            doc.add_text(f.tag, t);
+        }
+        for c in &m.categories {
+            doc.add_text(f.categories, c);
+            doc.add_text(f.category, c);
+        }
+        for a in &m.authors {
+            doc.add_text(f.authors, a);
+        }
+        doc.add_text(f.content_id, r.content_id.to_string());
+        doc
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
+        // A panic while holding the writer leaves nothing half-done that a later commit could
+        // expose: tantivy only publishes committed segments.
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Make each record the document for its name (the caller passes the latest version of
+    /// each), then commit and make the change visible to searches.
+    #[tracing::instrument(skip_all, fields(count = records.len()))]
+    pub fn upsert(&self, records: &[PackageRecord]) -> Result<(), Error> {
+        let mut writer = self.lock();
+        for r in records {
+            writer.delete_term(Term::from_field_text(
+                self.fields.name_exact,
+                r.name().as_str(),
+            ));
+            writer.add_document(self.document(r))?;
+        }
+        writer.commit()?;
+        drop(writer);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Replace the whole index with `records` (the latest version of each package).
+    #[tracing::instrument(skip_all, fields(count = records.len()))]
+    pub fn rebuild(&self, records: &[PackageRecord]) -> Result<(), Error> {
+        let mut writer = self.lock();
+        writer.delete_all_documents()?;
+        for r in records {
+            writer.add_document(self.document(r))?;
+        }
+        writer.commit()?;
+        drop(writer);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Number of packages in the index.
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Whether the index is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Run a search.
+    pub fn search(&self, q: &SearchQuery) -> Result<Vec<Hit>, Error> {
+        let f = &self.fields;
+        let limit = q.limit.clamp(1, MAX_LIMIT);
+        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let text = q.text.trim();
+        if text.is_empty() {
+            must.push((Occur::Must, Box::new(AllQuery)));
+        } else {
+            let (parsed, _errors) = self.parser.parse_query_lenient(text);
+            let exact = text
+                .to_lowercase()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join("-");
+            let exact = Box::new(BoostQuery::new(
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.name_exact, &exact),
+                    IndexRecordOption::Basic,
+                )),
+                EXACT_NAME_BOOST,
+            ));
+            let either = BooleanQuery::new(vec![(Occur::Should, parsed), (Occur::Should, exact)]);
+            must.push((Occur::Must, Box::new(either)));
+        }
+        if let Some(c) = &q.category {
+            must.push((Occur::Must, term(f.category, c)));
+        }
+        for t in &q.tags {
+            must.push((Occur::Must, term(f.tag, t)));
+        }
+        let query = BooleanQuery::new(must);
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let doc: TantivyDocument = searcher.doc(addr)?;
+            let get = |field| {
+                doc.get_first(field)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            hits.push(Hit {
+                name: get(f.name),
+                version: get(f.version),
+                description: get(f.description),
+                content_id: get(f.content_id),
+                score,
+            });
+        }
+        Ok(hits)
+    }
+}
+
+fn term(field: Field, value: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, &value.to_lowercase()),
+        IndexRecordOption::Basic,
+    ))
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchIndex")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}

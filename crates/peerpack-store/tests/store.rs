@@ -1,0 +1,368 @@
+//! The store: ownership, persistence across reopen, search ranking and filters, blob integrity.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use peerpack_core::record::{IndexEntry, RecordError, RecordFields};
+use peerpack_core::{
+    ContentId, IndexRecord, Manifest, PackageName, PackageRecord, PublisherKey, Version,
+};
+use peerpack_store::{Inserted, SearchQuery, Store, blobs, db};
+
+fn key(seed: u8) -> PublisherKey {
+    PublisherKey::from_secret_bytes(&[seed; 32])
+}
+
+struct Pkg<'a> {
+    name: &'a str,
+    version: &'a str,
+    description: &'a str,
+    tags: &'a [&'a str],
+    categories: &'a [&'a str],
+}
+
+fn record(p: &Pkg<'_>, key: &PublisherKey, seq: u64) -> PackageRecord {
+    let quote = |xs: &[&str]| {
+        xs.iter()
+            .map(|x| format!("{x:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let text = format!(
+        "[package]\nname = {:?}\nversion = {:?}\ndescription = {:?}\nlicense = \"MIT\"\nauthors = [\"Test <t@example.org>\"]\ntags = [{}]\ncategories = [{}]\n",
+        p.name,
+        p.version,
+        p.description,
+        quote(p.tags),
+        quote(p.categories)
+    );
+    let manifest = Manifest::parse(&text, Path::new("peerpack.toml")).unwrap();
+    PackageRecord::sign(
+        RecordFields {
+            manifest,
+            content_id: ContentId::of(format!("{}@{}", p.name, p.version).as_bytes()),
+            archive_size: 100,
+            seq,
+            published_at: 1_790_000_000,
+        },
+        key,
+    )
+    .unwrap()
+}
+
+const CATALOGUE: &[Pkg<'static>] = &[
+    Pkg {
+        name: "rust-cli",
+        version: "1.0.0",
+        description: "Command-line application template with clap and anyhow",
+        tags: &["rust", "clap"],
+        categories: &["cli"],
+    },
+    Pkg {
+        name: "rust-cli-extras",
+        version: "0.2.0",
+        description: "Extra rust cli snippets: completions, man pages, rust cli testing",
+        tags: &["rust", "cli", "rust-cli"],
+        categories: &["cli"],
+    },
+    Pkg {
+        name: "axum-service",
+        version: "0.3.1",
+        description: "HTTP service template built on axum with tracing",
+        tags: &["rust", "http", "axum"],
+        categories: &["web"],
+    },
+    Pkg {
+        name: "python-package",
+        version: "2.1.0",
+        description: "Python package with pyproject, pytest and ruff",
+        tags: &["python", "pytest"],
+        categories: &["library"],
+    },
+    Pkg {
+        name: "react-components",
+        version: "0.9.0",
+        description: "React component library with Storybook and Vitest",
+        tags: &["react", "typescript"],
+        categories: &["web", "library"],
+    },
+    Pkg {
+        name: "github-actions-ci",
+        version: "1.4.0",
+        description: "Continuous integration workflows for GitHub Actions",
+        tags: &["ci", "github"],
+        categories: &["ci"],
+    },
+];
+
+fn filled_store(dir: &Path) -> Store {
+    let mut store = Store::open(dir).unwrap();
+    let records: Vec<_> = CATALOGUE.iter().map(|p| record(p, &key(1), 1)).collect();
+    for r in store.insert_records(&records).unwrap() {
+        assert_eq!(r.unwrap(), Inserted::New);
+    }
+    store
+}
+
+fn search(store: &Store, text: &str, category: Option<&str>, tags: &[&str]) -> Vec<String> {
+    store
+        .search(&SearchQuery {
+            text: text.into(),
+            category: category.map(Into::into),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            limit: 10,
+        })
+        .unwrap()
+        .into_iter()
+        .map(|h| h.name)
+        .collect()
+}
+
+#[test]
+fn name_owned_by_another_key_is_refused_naming_both_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled_store(dir.path());
+    let mut squat = CATALOGUE
+        .iter()
+        .find(|p| p.name == "rust-cli")
+        .map(|p| record(p, &key(2), 5))
+        .unwrap();
+    squat.manifest.version = Version::new(9, 0, 0);
+    let squat = PackageRecord::sign(
+        RecordFields {
+            manifest: squat.manifest,
+            content_id: squat.content_id,
+            archive_size: 1,
+            seq: 5,
+            published_at: 1,
+        },
+        &key(2),
+    )
+    .unwrap();
+    let err = store.insert_record(&squat).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&key(1).public().to_string()), "{text}");
+    assert!(text.contains(&key(2).public().to_string()), "{text}");
+    let name = PackageName::new("rust-cli").unwrap();
+    assert_eq!(store.db.owner(&name).unwrap(), Some(key(1).public()));
+    assert_eq!(
+        store.db.versions(&name).unwrap().len(),
+        1,
+        "the squatter's version was not stored"
+    );
+}
+
+#[test]
+fn forged_record_is_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let mut forged = record(&CATALOGUE[0], &key(1), 1);
+    forged.manifest.description = "tampered after signing".into();
+    let err = store.insert_record(&forged).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            peerpack_store::Error::Db(db::Error::Refused(RecordError::BadSignature { .. }))
+        ),
+        "{err}"
+    );
+    assert_eq!(store.db.version_count().unwrap(), 0);
+    assert_eq!(
+        store.db.package_count().unwrap(),
+        0,
+        "a refused record claims no name"
+    );
+}
+
+#[test]
+fn newer_seq_replaces_and_older_is_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled_store(dir.path());
+    let p = &CATALOGUE[2];
+    assert_eq!(
+        store.insert_record(&record(p, &key(1), 1)).unwrap(),
+        Inserted::Unchanged
+    );
+    assert_eq!(
+        store.insert_record(&record(p, &key(1), 3)).unwrap(),
+        Inserted::Replaced
+    );
+    assert_eq!(
+        store.insert_record(&record(p, &key(1), 2)).unwrap(),
+        Inserted::Stale
+    );
+}
+
+#[test]
+fn store_survives_reopen_and_index_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = {
+        let mut store = filled_store(dir.path());
+        let rec = record(&CATALOGUE[0], &key(1), 1);
+        let idx = IndexRecord::sign(
+            rec.name().clone(),
+            vec![IndexEntry {
+                version: rec.version().clone(),
+                record_hash: rec.hash(),
+            }],
+            1,
+            1,
+            &key(1),
+        )
+        .unwrap();
+        assert_eq!(store.db.insert_index(&idx).unwrap(), Inserted::New);
+        idx
+    };
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.db.version_count().unwrap(), CATALOGUE.len() as u64);
+    let name = PackageName::new("rust-cli").unwrap();
+    assert_eq!(store.db.owner(&name).unwrap(), Some(key(1).public()));
+    assert_eq!(store.db.index_record(&name).unwrap(), Some(idx));
+    assert_eq!(search(&store, "axum", None, &[]), ["axum-service"]);
+    drop(store);
+
+    // The index is derived data: deleting it loses nothing.
+    std::fs::remove_dir_all(dir.path().join(peerpack_store::INDEX_DIR)).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.index.len(), CATALOGUE.len() as u64);
+    assert_eq!(search(&store, "pytest", None, &[]), ["python-package"]);
+}
+
+#[test]
+fn index_record_rollback_is_refused_by_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled_store(dir.path());
+    let name = PackageName::new("rust-cli").unwrap();
+    let at = |seq| IndexRecord::sign(name.clone(), vec![], seq, seq, &key(1)).unwrap();
+    store.db.insert_index(&at(4)).unwrap();
+    let err = store.db.insert_index(&at(3)).unwrap_err();
+    assert!(err.to_string().contains("goes backwards"), "{err}");
+    assert_eq!(store.db.index_record(&name).unwrap().unwrap().seq, 4);
+}
+
+#[test]
+fn search_finds_by_word_tag_and_category() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = filled_store(dir.path());
+    // A word from a description (stemmed: "workflows" matches "workflow").
+    assert_eq!(search(&store, "workflow", None, &[]), ["github-actions-ci"]);
+    assert_eq!(search(&store, "storybook", None, &[]), ["react-components"]);
+    // Filters alone.
+    let mut web = search(&store, "", Some("web"), &[]);
+    web.sort();
+    assert_eq!(web, ["axum-service", "react-components"]);
+    assert_eq!(search(&store, "", None, &["python"]), ["python-package"]);
+    // Text plus filters.
+    assert_eq!(
+        search(&store, "template", Some("web"), &["rust"]),
+        ["axum-service"]
+    );
+    assert!(search(&store, "template", Some("ci"), &["python"]).is_empty());
+    // Every word must match.
+    assert!(search(&store, "react pytest", None, &[]).is_empty());
+}
+
+#[test]
+fn exact_name_match_ranks_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = filled_store(dir.path());
+    // rust-cli-extras mentions "rust" and "cli" far more often, but rust-cli is the name asked for.
+    assert_eq!(
+        search(&store, "rust cli", None, &[])
+            .first()
+            .map(String::as_str),
+        Some("rust-cli")
+    );
+    assert_eq!(
+        search(&store, "rust-cli", None, &[])
+            .first()
+            .map(String::as_str),
+        Some("rust-cli")
+    );
+    assert_eq!(
+        search(&store, "rust-cli-extras", None, &[])
+            .first()
+            .map(String::as_str),
+        Some("rust-cli-extras")
+    );
+}
+
+#[test]
+fn search_shows_the_latest_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled_store(dir.path());
+    let newer = Pkg {
+        version: "1.1.0",
+        ..CATALOGUE[0]
+    };
+    store.insert_record(&record(&newer, &key(1), 1)).unwrap();
+    let hits = store
+        .search(&SearchQuery {
+            text: "rust-cli".into(),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(hits[0].version, "1.1.0");
+    assert_eq!(
+        hits.iter().filter(|h| h.name == "rust-cli").count(),
+        1,
+        "one document per name"
+    );
+}
+
+#[test]
+fn corrupted_blob_on_disk_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let data = b"archive bytes ".repeat(1000);
+    let id = store.blobs.put(&data).unwrap();
+    assert_eq!(id, ContentId::of(&data));
+    assert_eq!(store.blobs.get(&id).unwrap(), data);
+    assert_eq!(store.blobs.list().unwrap(), [id]);
+
+    let path = store.blobs.path(&id);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[5000] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    assert!(matches!(
+        store.blobs.get(&id),
+        Err(blobs::Error::Corrupt { .. })
+    ));
+    let err = store.blobs.verify(&id).unwrap_err();
+    assert!(err.to_string().contains("corrupt"), "{err}");
+}
+
+#[test]
+fn blob_with_wrong_hash_is_never_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let expected = ContentId::of(b"the real archive");
+    let err = store
+        .blobs
+        .put_expecting(&expected, b"something else")
+        .unwrap_err();
+    assert!(matches!(err, blobs::Error::HashMismatch { .. }));
+    assert!(!store.blobs.contains(&expected));
+    assert!(store.blobs.list().unwrap().is_empty());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("blobs/tmp"))
+            .unwrap()
+            .count(),
+        0,
+        "temp file cleaned up"
+    );
+}
+
+#[test]
+fn database_from_a_newer_peerpack_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("peerpack.db");
+    drop(db::Db::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = db::Db::open(&path).err().unwrap();
+    assert!(err.to_string().contains("upgrade peerpack"), "{err}");
+}
