@@ -36,7 +36,7 @@ pub enum PackError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     /// Reading the directory failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -349,7 +349,7 @@ pub enum ExtractError {
     #[error("{}: already exists and is not empty", .0.display())]
     TargetNotEmpty(PathBuf),
     /// Writing the target failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,

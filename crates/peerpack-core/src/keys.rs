@@ -40,7 +40,7 @@ pub enum KeyError {
     #[error("publisher key {0} is malformed: {1}")]
     Malformed(PathBuf, &'static str),
     /// An I/O error on the key file.
-    #[error("publisher key {0}: {1}")]
+    #[error("publisher key {}", .0.display())]
     Io(PathBuf, #[source] io::Error),
     /// The operating system's random number generator failed.
     #[error("cannot get randomness from the operating system: {0}")]

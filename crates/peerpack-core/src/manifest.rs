@@ -168,7 +168,7 @@ pub enum Problem {
 #[non_exhaustive]
 pub enum ManifestError {
     /// The file could not be read.
-    #[error("{}: cannot read the manifest: {source}", file.display())]
+    #[error("{}: cannot read the manifest", file.display())]
     Read {
         /// The file.
         file: PathBuf,

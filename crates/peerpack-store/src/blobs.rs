@@ -17,7 +17,7 @@ use peerpack_core::ContentId;
 #[non_exhaustive]
 pub enum Error {
     /// An I/O error.
-    #[error("blob store {}: {source}", path.display())]
+    #[error("blob store {}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,

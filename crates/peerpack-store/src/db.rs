@@ -24,7 +24,7 @@ const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
 #[non_exhaustive]
 pub enum Error {
     /// SQLite failed.
-    #[error("database {}: {source}", path.display())]
+    #[error("database {}", path.display())]
     Sqlite {
         /// The database file.
         path: PathBuf,

@@ -47,7 +47,7 @@ pub enum Error {
     #[error(transparent)]
     Blobs(#[from] blobs::Error),
     /// The data directory itself.
-    #[error("data directory {}: {source}", path.display())]
+    #[error("data directory {}", path.display())]
     Io {
         /// The directory.
         path: PathBuf,

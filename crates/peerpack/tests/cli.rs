@@ -1,0 +1,227 @@
+//! The `peerpack` binary as a user runs it: keygen, pack, help and errors.
+
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn peerpack(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_peerpack"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("PEERPACK_DATA_DIR")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/packs")
+}
+
+#[test]
+fn help_and_version_explain_themselves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = peerpack(&["--help"], tmp.path());
+    assert!(o.status.success());
+    let text = stdout(&o);
+    for word in ["keygen", "pack", "--data-dir", "PEERPACK_DATA_DIR"] {
+        assert!(text.contains(word), "--help lacks {word}:\n{text}");
+    }
+    let o = peerpack(&["pack", "--help"], tmp.path());
+    assert!(stdout(&o).contains("content id"), "{}", stdout(&o));
+    let o = peerpack(&["--version"], tmp.path());
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("peerpack {}", env!("CARGO_PKG_VERSION"))
+    );
+    let o = peerpack(&["frobnicate"], tmp.path());
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn keygen_creates_a_private_key_and_never_overwrites_it_silently() {
+    let tmp = tempfile::tempdir().unwrap();
+    // --data-dir accepted after the subcommand...
+    let o = peerpack(&["keygen", "--data-dir", "d"], tmp.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let key = tmp.path().join("d/publisher.key");
+    let first = fs::read(&key).unwrap();
+    assert!(stdout(&o).contains("ed25519:"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // ...and before it.
+    let o = peerpack(&["--data-dir", "d", "keygen"], tmp.path());
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: ") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one-line reason: {err}");
+    assert_eq!(fs::read(&key).unwrap(), first, "key untouched");
+
+    let o = peerpack(&["--data-dir", "d", "keygen", "--force"], tmp.path());
+    assert!(o.status.success());
+    assert_ne!(fs::read(&key).unwrap(), first);
+}
+
+#[test]
+fn keygen_honours_the_environment_variable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_peerpack"))
+        .arg("keygen")
+        .current_dir(tmp.path())
+        .env("PEERPACK_DATA_DIR", tmp.path().join("from-env"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(tmp.path().join("from-env/publisher.key").is_file());
+}
+
+fn pack_json(dir: &Path, out: &Path, cwd: &Path) -> serde_json::Value {
+    let o = peerpack(
+        &[
+            "pack",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+        cwd,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+#[test]
+fn every_example_pack_is_valid_and_packs_deterministically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut names = Vec::new();
+    for entry in fs::read_dir(examples()).unwrap() {
+        let dir = entry.unwrap().path();
+        let a = pack_json(&dir, &tmp.path().join("a.tar.zst"), tmp.path());
+        let b = pack_json(&dir, &tmp.path().join("b.tar.zst"), tmp.path());
+        assert_eq!(a["content_id"], b["content_id"]);
+        assert_eq!(
+            fs::read(tmp.path().join("a.tar.zst")).unwrap(),
+            fs::read(tmp.path().join("b.tar.zst")).unwrap()
+        );
+        let bytes = fs::read(tmp.path().join("a.tar.zst")).unwrap();
+        assert_eq!(a["size"], bytes.len());
+        assert_eq!(
+            a["content_id"],
+            peerpack_core::ContentId::of(&bytes).to_string()
+        );
+        assert!(a["entries"].as_u64().unwrap() >= 4, "{a}");
+        names.push(a["name"].as_str().unwrap().to_owned());
+    }
+    assert!(names.len() >= 6, "{names:?}");
+}
+
+/// Copies `src` to `dst`, creating entries in reverse order.
+fn copy_reversed(src: &Path, dst: &Path) {
+    let mut entries: Vec<_> = fs::read_dir(src)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    entries.reverse();
+    fs::create_dir_all(dst).unwrap();
+    for p in entries {
+        let target = dst.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_reversed(&p, &target);
+        } else {
+            fs::copy(&p, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_copy_with_other_mtimes_and_order_packs_to_the_same_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = examples().join("dockerfile-multistage");
+    let copy = tmp.path().join("copy");
+    copy_reversed(&src, &copy);
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(86_400);
+    fs::File::options()
+        .write(true)
+        .open(copy.join("README.md"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let a = pack_json(&src, &tmp.path().join("a.tar.zst"), tmp.path());
+    let b = pack_json(&copy, &tmp.path().join("b.tar.zst"), tmp.path());
+    assert_eq!(a["content_id"], b["content_id"]);
+}
+
+#[test]
+fn pack_defaults_to_name_and_version_in_the_current_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = peerpack(
+        &["pack", examples().join("rust-cli").to_str().unwrap()],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("blake3:"), "{text}");
+    let archives: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(archives.len(), 1);
+    let name = archives[0].to_str().unwrap();
+    assert!(
+        name.starts_with("rust-cli-") && name.ends_with(".tar.zst"),
+        "{name}"
+    );
+}
+
+#[test]
+fn a_bad_manifest_is_named_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("pkg");
+    fs::create_dir(&pkg).unwrap();
+    fs::write(
+        pkg.join("peerpack.toml"),
+        "[package]\nname = \"demo\"\nversion = \"one\"\ndescription = \"d\"\nlicense = \"MIT\"\nauthors = [\"a\"]\n",
+    )
+    .unwrap();
+    let o = peerpack(&["pack", "pkg"], tmp.path());
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("pkg/peerpack.toml")
+            && err.contains("package.version")
+            && err.contains("\"one\""),
+        "{err}"
+    );
+    let left: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["pkg"], "no archive or temp file left behind");
+
+    let o = peerpack(&["pack", "missing-dir"], tmp.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("missing-dir/peerpack.toml"),
+        "{}",
+        stderr(&o)
+    );
+}

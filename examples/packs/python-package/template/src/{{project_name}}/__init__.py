@@ -1,0 +1,8 @@
+"""{{project_name}}: describe it here."""
+
+__version__ = "0.1.0"
+
+
+def greet(name: str) -> str:
+    """Return a greeting for ``name``."""
+    return f"Hello, {name}!"
