@@ -84,6 +84,11 @@ fn archive_ignores_order_mtimes_and_permissions() {
         f.set_modified(old).unwrap();
     }
     set_exec(&b.path().join("README.md"), 0o600);
+    // Other owners too, where this process may change them (it may when run as root).
+    #[cfg(unix)]
+    for (rel, _) in FILES {
+        let _ = std::os::unix::fs::chown(b.path().join(rel), Some(4242), Some(4242));
+    }
     set_exec(&b.path().join("template/pyproject.toml"), 0o664);
     // Ignored VCS metadata does not count either.
     fs::create_dir_all(b.path().join(".git")).unwrap();
