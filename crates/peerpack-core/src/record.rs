@@ -358,7 +358,8 @@ impl PackageRecord {
     }
 }
 
-fn check_owner(
+/// Check that `offered` is `owner`, the key that owns `name`.
+pub fn check_owner(
     name: &PackageName,
     owner: &PublicKey,
     offered: &PublicKey,

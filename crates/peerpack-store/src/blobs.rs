@@ -47,6 +47,19 @@ pub enum Error {
     },
 }
 
+/// Compare what a blob's bytes hash to with its id.
+fn check(id: &ContentId, path: &Path, actual: ContentId) -> Result<(), Error> {
+    if actual == *id {
+        Ok(())
+    } else {
+        Err(Error::Corrupt {
+            id: *id,
+            path: path.to_owned(),
+            actual,
+        })
+    }
+}
+
 /// The blob store.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
@@ -137,43 +150,30 @@ impl BlobStore {
     /// Read a whole blob, checking its hash.
     #[tracing::instrument(skip(self))]
     pub fn get(&self, id: &ContentId) -> Result<Vec<u8>, Error> {
-        let path = self.path(id);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound(*id)),
-            Err(e) => return Err(io_at(&path)(e)),
-        };
-        let actual = ContentId::of(&bytes);
-        if actual != *id {
-            return Err(Error::Corrupt {
-                id: *id,
-                path,
-                actual,
-            });
-        }
+        let (path, mut file) = self.open_file(id)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io_at(&path))?;
+        check(id, &path, ContentId::of(&bytes))?;
         Ok(bytes)
     }
 
     /// Check a stored blob's hash without keeping it in memory; returns its size.
     #[tracing::instrument(skip(self))]
     pub fn verify(&self, id: &ContentId) -> Result<u64, Error> {
-        let path = self.path(id);
-        let mut file = match fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound(*id)),
-            Err(e) => return Err(io_at(&path)(e)),
-        };
+        let (path, mut file) = self.open_file(id)?;
         let mut hasher = blake3::Hasher::new();
         let size = io::copy(&mut file, &mut hasher).map_err(io_at(&path))?;
-        let actual = ContentId::from(hasher.finalize());
-        if actual != *id {
-            return Err(Error::Corrupt {
-                id: *id,
-                path,
-                actual,
-            });
-        }
+        check(id, &path, hasher.finalize().into())?;
         Ok(size)
+    }
+
+    fn open_file(&self, id: &ContentId) -> Result<(PathBuf, fs::File), Error> {
+        let path = self.path(id);
+        match fs::File::open(&path) {
+            Ok(f) => Ok((path, f)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound(*id)),
+            Err(e) => Err(io_at(&path)(e)),
+        }
     }
 
     /// Remove a blob (no error if absent).

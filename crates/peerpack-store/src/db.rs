@@ -16,6 +16,10 @@ use peerpack_core::record::{IndexUpdate, RecordError};
 use peerpack_core::{ContentId, IndexRecord, PackageName, PackageRecord, PublicKey, Version};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+const OWNER_SQL: &str = "SELECT owner FROM packages WHERE name = ?1";
+const INDEX_RECORD_SQL: &str = "SELECT record FROM index_records WHERE name = ?1";
+const VERSION_RECORD_SQL: &str = "SELECT record FROM versions WHERE name = ?1 AND version = ?2";
+
 /// The schema migrations, in order. Migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
 
@@ -89,6 +93,24 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
+fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
+    move |source| Error::Sqlite {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The single blob column of the row `sql` selects, if there is such a row.
+fn blob<P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached(sql)?
+        .query_row(params, |r| r.get(0))
+        .optional()
+}
+
 /// SQLite stores signed 64-bit integers; sizes and times beyond that are clamped (they cannot
 /// occur in practice, and the exact value stays in the signed record bytes).
 fn to_i64(v: u64) -> i64 {
@@ -99,10 +121,7 @@ impl Db {
     /// Open (creating if needed) the database at `path` and bring its schema up to date.
     #[tracing::instrument(skip_all, fields(path = %path.display()))]
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let err = |source| Error::Sqlite {
-            path: path.to_owned(),
-            source,
-        };
+        let err = sqlite(path);
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
@@ -120,19 +139,33 @@ impl Db {
         Ok(db)
     }
 
-    fn sql_err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
-        |source| Error::Sqlite {
-            path: self.path.clone(),
-            source,
+    fn sql_err(&self) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
+        sqlite(&self.path)
+    }
+
+    /// Decode the `(name, record)` rows that `sql` selects.
+    fn records<P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+    ) -> Result<Vec<PackageRecord>, Error> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(self.sql_err())?;
+        let rows = stmt
+            .query_map(params, |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(self.sql_err())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, bytes) = row.map_err(self.sql_err())?;
+            out.push(self.decode(&name, &bytes)?);
         }
+        Ok(out)
     }
 
     fn migrate(&mut self) -> Result<(), Error> {
         let path = self.path.clone();
-        let err = |source| Error::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let err = sqlite(&path);
         let current: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -179,88 +212,63 @@ impl Db {
         &mut self,
         records: &[PackageRecord],
     ) -> Result<Vec<Result<Inserted, Error>>, Error> {
-        let path = self.path.clone();
-        let err = |source| Error::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        self.write(|tx, path| Ok(records.iter().map(|r| insert_one(tx, path, r)).collect()))
+    }
+
+    /// Run `f` in one immediate (write-locking) transaction; commit if it returns `Ok`.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>, &Path) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let err = sqlite(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let mut results = Vec::with_capacity(records.len());
-        for record in records {
-            results.push(insert_one(&tx, &path, record));
-        }
+        let out = f(&tx, &self.path)?;
         tx.commit().map_err(err)?;
-        Ok(results)
+        Ok(out)
     }
 
     /// Store a verified index record if it is newer than the known one and signed by the owner.
     pub fn insert_index(&mut self, index: &IndexRecord) -> Result<Inserted, Error> {
         index.verify()?;
-        let path = self.path.clone();
-        let err = |source| Error::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        claim_owner(&tx, &index.name, &index.publisher).map_err(|e| match e {
-            ClaimError::Sql(source) => err(source),
-            ClaimError::Record(r) => Error::Refused(r),
-        })?;
-        let known: Option<Vec<u8>> = tx
-            .query_row(
-                "SELECT record FROM index_records WHERE name = ?1",
-                [index.name.as_str()],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?;
-        let outcome = match known {
-            None => Inserted::New,
-            Some(bytes) => {
-                let known = IndexRecord::decode(&bytes).map_err(|e| Error::Corrupt {
-                    path: path.clone(),
-                    name: index.name.to_string(),
-                    reason: e.to_string(),
-                })?;
-                match known.check_successor(index)? {
-                    IndexUpdate::Same => return Ok(Inserted::Unchanged),
-                    IndexUpdate::Newer => Inserted::Replaced,
+        self.write(|tx, path| {
+            claim_owner(tx, path, &index.name, &index.publisher)?;
+            let known = blob(tx, INDEX_RECORD_SQL, [index.name.as_str()]).map_err(sqlite(path))?;
+            let outcome = match known {
+                None => Inserted::New,
+                Some(bytes) => {
+                    let known = IndexRecord::decode(&bytes).map_err(|e| Error::Corrupt {
+                        path: path.to_owned(),
+                        name: index.name.to_string(),
+                        reason: e.to_string(),
+                    })?;
+                    match known.check_successor(index)? {
+                        IndexUpdate::Same => return Ok(Inserted::Unchanged),
+                        IndexUpdate::Newer => Inserted::Replaced,
+                    }
                 }
-            }
-        };
-        tx.execute(
-            "INSERT INTO index_records (name, seq, record, received_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, record = excluded.record,
-             received_at = excluded.received_at",
-            params![
-                index.name.as_str(),
-                to_i64(index.seq),
-                index.encode(),
-                now()
-            ],
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(outcome)
+            };
+            tx.execute(
+                "INSERT INTO index_records (name, seq, record, received_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, record = excluded.record,
+                 received_at = excluded.received_at",
+                params![
+                    index.name.as_str(),
+                    to_i64(index.seq),
+                    index.encode(),
+                    now()
+                ],
+            )
+            .map_err(sqlite(path))?;
+            Ok(outcome)
+        })
     }
 
     /// The newest index record known for `name`.
     pub fn index_record(&self, name: &PackageName) -> Result<Option<IndexRecord>, Error> {
-        let bytes: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                "SELECT record FROM index_records WHERE name = ?1",
-                [name.as_str()],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sql_err())?;
+        let bytes = blob(&self.conn, INDEX_RECORD_SQL, [name.as_str()]).map_err(self.sql_err())?;
         bytes
             .map(|b| IndexRecord::decode(&b).map_err(|e| self.corrupt(name.as_str(), e)))
             .transpose()
@@ -276,24 +284,8 @@ impl Db {
 
     /// The key that owns `name`, if any.
     pub fn owner(&self, name: &PackageName) -> Result<Option<PublicKey>, Error> {
-        let bytes: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                "SELECT owner FROM packages WHERE name = ?1",
-                [name.as_str()],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sql_err())?;
-        bytes
-            .map(|b| {
-                let arr: [u8; 32] = b
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| self.corrupt(name.as_str(), "owner key length"))?;
-                PublicKey::from_bytes(&arr).map_err(|e| self.corrupt(name.as_str(), e))
-            })
-            .transpose()
+        let bytes = blob(&self.conn, OWNER_SQL, [name.as_str()]).map_err(self.sql_err())?;
+        bytes.map(|b| owner_key(&self.path, name, &b)).transpose()
     }
 
     /// The record for `name` at `version`.
@@ -302,15 +294,12 @@ impl Db {
         name: &PackageName,
         version: &Version,
     ) -> Result<Option<PackageRecord>, Error> {
-        let bytes: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                "SELECT record FROM versions WHERE name = ?1 AND version = ?2",
-                params![name.as_str(), version.to_string()],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sql_err())?;
+        let bytes = blob(
+            &self.conn,
+            VERSION_RECORD_SQL,
+            params![name.as_str(), version.to_string()],
+        )
+        .map_err(self.sql_err())?;
         bytes.map(|b| self.decode(name.as_str(), &b)).transpose()
     }
 
@@ -320,17 +309,10 @@ impl Db {
 
     /// Every known version of `name`, highest first (semver precedence).
     pub fn versions(&self, name: &PackageName) -> Result<Vec<PackageRecord>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT record FROM versions WHERE name = ?1")
-            .map_err(self.sql_err())?;
-        let rows = stmt
-            .query_map([name.as_str()], |r| r.get::<_, Vec<u8>>(0))
-            .map_err(self.sql_err())?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(self.decode(name.as_str(), &row.map_err(self.sql_err())?)?);
-        }
+        let mut out = self.records(
+            "SELECT name, record FROM versions WHERE name = ?1",
+            [name.as_str()],
+        )?;
         out.sort_by(|a, b| b.version().cmp(a.version()));
         Ok(out)
     }
@@ -342,19 +324,8 @@ impl Db {
 
     /// The latest record of every package, in name order (what the search index holds).
     pub fn latest_records(&self) -> Result<Vec<PackageRecord>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, record FROM versions ORDER BY name")
-            .map_err(self.sql_err())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })
-            .map_err(self.sql_err())?;
         let mut out: Vec<PackageRecord> = Vec::new();
-        for row in rows {
-            let (name, bytes) = row.map_err(self.sql_err())?;
-            let record = self.decode(&name, &bytes)?;
+        for record in self.records("SELECT name, record FROM versions ORDER BY name", [])? {
             match out.last_mut() {
                 Some(last) if last.name() == record.name() => {
                     if record.version() > last.version() {
@@ -372,21 +343,10 @@ impl Db {
         &self,
         content_id: &ContentId,
     ) -> Result<Vec<PackageRecord>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT name, record FROM versions WHERE content_id = ?1")
-            .map_err(self.sql_err())?;
-        let rows = stmt
-            .query_map([content_id.as_bytes().as_slice()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })
-            .map_err(self.sql_err())?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (name, bytes) = row.map_err(self.sql_err())?;
-            out.push(self.decode(&name, &bytes)?);
-        }
-        Ok(out)
+        self.records(
+            "SELECT name, record FROM versions WHERE content_id = ?1",
+            [content_id.as_bytes().as_slice()],
+        )
     }
 
     /// Number of package versions known (the catalogue size).
@@ -408,51 +368,37 @@ impl Db {
     }
 }
 
-enum ClaimError {
-    Sql(rusqlite::Error),
-    Record(RecordError),
+/// Parse a stored owner key.
+fn owner_key(path: &Path, name: &PackageName, bytes: &[u8]) -> Result<PublicKey, Error> {
+    <[u8; 32]>::try_from(bytes)
+        .ok()
+        .and_then(|b| PublicKey::from_bytes(&b).ok())
+        .ok_or_else(|| Error::Corrupt {
+            path: path.to_owned(),
+            name: name.to_string(),
+            reason: "the owner key is not a valid ed25519 key".into(),
+        })
 }
 
 /// Record `key` as the owner of `name` if nobody owns it; refuse if another key does.
 fn claim_owner(
     tx: &rusqlite::Transaction<'_>,
+    path: &Path,
     name: &PackageName,
     key: &PublicKey,
-) -> Result<(), ClaimError> {
-    let owner: Option<Vec<u8>> = tx
-        .query_row(
-            "SELECT owner FROM packages WHERE name = ?1",
-            [name.as_str()],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(ClaimError::Sql)?;
-    match owner {
+) -> Result<(), Error> {
+    match blob(tx, OWNER_SQL, [name.as_str()]).map_err(sqlite(path))? {
         None => {
             tx.execute(
                 "INSERT INTO packages (name, owner, first_seen) VALUES (?1, ?2, ?3)",
                 params![name.as_str(), key.as_bytes().as_slice(), now()],
             )
-            .map_err(ClaimError::Sql)?;
+            .map_err(sqlite(path))?;
             Ok(())
         }
-        Some(bytes) if bytes.as_slice() == key.as_bytes() => Ok(()),
         Some(bytes) => {
-            let owner = <[u8; 32]>::try_from(bytes.as_slice())
-                .ok()
-                .and_then(|b| PublicKey::from_bytes(&b).ok());
-            match owner {
-                Some(owner) => Err(ClaimError::Record(RecordError::WrongPublisher {
-                    name: name.clone(),
-                    owner,
-                    offered: *key,
-                })),
-                None => Err(ClaimError::Sql(rusqlite::Error::InvalidColumnType(
-                    0,
-                    "owner".into(),
-                    rusqlite::types::Type::Blob,
-                ))),
-            }
+            let owner = owner_key(path, name, &bytes)?;
+            Ok(peerpack_core::record::check_owner(name, &owner, key)?)
         }
     }
 }
@@ -462,26 +408,13 @@ fn insert_one(
     path: &Path,
     record: &PackageRecord,
 ) -> Result<Inserted, Error> {
-    let err = |source| Error::Sqlite {
-        path: path.to_owned(),
-        source,
-    };
+    let err = sqlite(path);
     record.verify()?;
-    claim_owner(tx, record.name(), &record.publisher).map_err(|e| match e {
-        ClaimError::Sql(source) => err(source),
-        ClaimError::Record(r) => Error::Refused(r),
-    })?;
+    claim_owner(tx, path, record.name(), &record.publisher)?;
     let name = record.name().as_str();
     let version = record.version().to_string();
     let bytes = record.encode();
-    let known: Option<Vec<u8>> = tx
-        .query_row(
-            "SELECT record FROM versions WHERE name = ?1 AND version = ?2",
-            params![name, version],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(err)?;
+    let known = blob(tx, VERSION_RECORD_SQL, params![name, version]).map_err(err)?;
     let outcome = match known {
         None => Inserted::New,
         Some(old) if old == bytes => return Ok(Inserted::Unchanged),
