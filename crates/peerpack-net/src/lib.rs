@@ -1,10 +1,245 @@
 //! peerpack's network layer: the libp2p node as an actor.
 //!
-//! This crate will own the Swarm (Kademlia, Gossipsub, Identify, request-response) in one
-//! event-loop task and hand out a cheap `NetHandle`. It depends only on `peerpack-core`, so
-//! it knows records and content ids but not SQL.
+//! One task ([`actor::EventLoop`]) owns the Swarm; everyone else holds a cheap, cloneable
+//! [`NetHandle`] and sends commands with `oneshot` replies. What needs the store (validating
+//! gossip, DHT writes and sync) goes out to the node as [`Event`]s. This crate depends only on
+//! `peerpack-core`: it knows records and content ids, not SQL.
 //!
 //! # Layout
-//! - [`protocol`]: the protocol identifiers and DHT key formats every peer agrees on.
+//! - [`protocol`]: protocol identifiers and DHT key formats every peer agrees on.
+//! - [`policy`]: which addresses a node may dial ([`AddressPolicy`]).
+//! - [`transport`]: the transport wrapper that enforces the policy on every dial.
+//! - [`behaviour`]: Kademlia, Gossipsub, Identify, ping, sync and connection limits.
+//! - [`sync`]: the catalogue sync messages.
+//! - [`actor`]: the event loop, [`Command`], [`Event`] and [`NetHandle`].
 
+pub mod actor;
+pub mod behaviour;
+pub mod policy;
 pub mod protocol;
+pub mod sync;
+pub mod transport;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::core::upgrade::Version;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Transport, identity, noise, tcp, yamux};
+use tokio::sync::mpsc;
+
+pub use actor::{Command, Event, NetHandle};
+pub use libp2p::gossipsub::{MessageAcceptance, MessageId};
+pub use libp2p::request_response::ResponseChannel;
+pub use libp2p::{self as p2p};
+pub use policy::AddressPolicy;
+
+/// Network errors.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An address without the `/p2p/<peer id>` component.
+    #[error(
+        "address {0} has no /p2p/<peer id> component; peerpack needs the peer id to check whom it reaches (copy the full address a node prints, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...)"
+    )]
+    MissingPeerId(Multiaddr),
+    /// An address outside the node's address policy.
+    #[error(
+        "address {addr} is outside this node's address policy ({policy}); it will not be dialled"
+    )]
+    AddressNotAllowed {
+        /// The address.
+        addr: Multiaddr,
+        /// The policy.
+        policy: AddressPolicy,
+    },
+    /// An address of this very node.
+    #[error("address {0} is this node itself")]
+    DialSelf(Multiaddr),
+    /// A dial could not start.
+    #[error("cannot dial: {0}")]
+    Dial(String),
+    /// Listening failed.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// A DHT operation failed.
+    #[error("DHT: {0}")]
+    Dht(String),
+    /// Gossip publishing failed.
+    #[error("gossip: {0}")]
+    Gossip(String),
+    /// A sync request failed.
+    #[error("sync: {0}")]
+    Sync(String),
+    /// Building the swarm failed.
+    #[error("cannot start the network: {0}")]
+    Setup(String),
+    /// The event loop has stopped.
+    #[error("the network event loop has stopped")]
+    Stopped,
+}
+
+/// Network configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The node's identity.
+    pub keypair: identity::Keypair,
+    /// Addresses to listen on (tests use `/ip4/127.0.0.1/tcp/0`).
+    pub listen: Vec<Multiaddr>,
+    /// Address policy; `None` derives it from `listen` ([`AddressPolicy::default_for`]).
+    pub policy: Option<AddressPolicy>,
+    /// Agent version announced through Identify.
+    pub agent_version: String,
+    /// Kademlia query timeout.
+    pub query_timeout: Duration,
+    /// Idle connections are closed after this long.
+    pub idle_timeout: Duration,
+    /// Most established connections.
+    pub max_connections: u32,
+}
+
+impl Config {
+    /// Defaults for `keypair` listening on `listen`.
+    pub fn new(keypair: identity::Keypair, listen: Vec<Multiaddr>) -> Self {
+        Self {
+            keypair,
+            listen,
+            policy: None,
+            agent_version: format!("peerpack/{}", env!("CARGO_PKG_VERSION")),
+            query_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
+            max_connections: 512,
+        }
+    }
+}
+
+/// A snapshot of the network state.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// This node's peer id.
+    pub peer_id: PeerId,
+    /// Addresses it listens on.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Peers with at least one connection.
+    pub connected_peers: usize,
+    /// Entries in the Kademlia routing table.
+    pub routing_table_size: usize,
+    /// Dials refused by the address policy.
+    pub refused_dials: u64,
+    /// Events dropped because the node was not keeping up.
+    pub dropped_events: u64,
+    /// The address policy.
+    pub policy: AddressPolicy,
+    /// Time since start.
+    pub uptime: Duration,
+}
+
+/// A connected peer.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// Its id.
+    pub peer_id: PeerId,
+    /// Remote addresses of its open connections.
+    pub addresses: Vec<Multiaddr>,
+}
+
+/// What [`spawn`] returns.
+pub struct Spawned {
+    /// Handle to the event loop.
+    pub handle: NetHandle,
+    /// Events for the node.
+    pub events: mpsc::Receiver<Event>,
+    /// Addresses the node listens on, each ending in `/p2p/<id>`.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// The policy in force.
+    pub policy: AddressPolicy,
+}
+
+/// Build the swarm, start listening, wait until every listener has an address, and spawn the
+/// event loop on the current tokio runtime.
+pub async fn spawn(config: Config) -> Result<Spawned, Error> {
+    let policy = config
+        .policy
+        .unwrap_or_else(|| AddressPolicy::default_for(&config.listen));
+    let refused = Arc::new(AtomicU64::new(0));
+    let settings = behaviour::Settings {
+        query_timeout: config.query_timeout,
+        max_connections: config.max_connections,
+        agent_version: config.agent_version.clone(),
+    };
+    let refused_for_transport = refused.clone();
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair.clone())
+        .with_tokio()
+        .with_other_transport(move |key| {
+            let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                transport::Filtered::new(tcp, policy, refused_for_transport)
+                    .upgrade(Version::V1)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default())
+                    .timeout(Duration::from_secs(20)),
+            )
+        })
+        .map_err(|e| Error::Setup(e.to_string()))?
+        .with_behaviour(|key| {
+            behaviour::Behaviour::new(key, &settings)
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })
+        })
+        .map_err(|e| Error::Setup(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .build();
+
+    for addr in &config.listen {
+        swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    let peer_id = *swarm.local_peer_id();
+    let mut listen_addrs = Vec::new();
+    let wait = async {
+        while listen_addrs.len() < config.listen.len() {
+            match swarm.select_next_some().await {
+                SwarmEvent::NewListenAddr { address, .. } => {
+                    listen_addrs.push(address.with_p2p(peer_id).unwrap_or_else(|a| a));
+                }
+                SwarmEvent::ListenerClosed {
+                    addresses, reason, ..
+                } => {
+                    return Err(Error::Listen {
+                        addr: addresses.first().cloned().unwrap_or_else(Multiaddr::empty),
+                        reason: format!("{reason:?}"),
+                    });
+                }
+                SwarmEvent::ListenerError { error, .. } => {
+                    return Err(Error::Listen {
+                        addr: Multiaddr::empty(),
+                        reason: error.to_string(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .map_err(|_| Error::Setup("no listen address after 10 s".into()))??;
+
+    let (cmd_tx, cmd_rx) = mpsc::channel(actor::COMMAND_CAPACITY);
+    let (ev_tx, ev_rx) = mpsc::channel(actor::EVENT_CAPACITY);
+    tokio::spawn(actor::EventLoop::new(swarm, cmd_rx, ev_tx, policy, refused).run());
+    Ok(Spawned {
+        handle: NetHandle::new(cmd_tx, peer_id),
+        events: ev_rx,
+        listen_addrs,
+        policy,
+    })
+}

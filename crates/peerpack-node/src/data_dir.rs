@@ -3,6 +3,8 @@
 //! ```text
 //! DATA_DIR/
 //!   publisher.key   the publisher's ed25519 secret key (mode 0600)
+//!   node.key        the node's libp2p identity (mode 0600)
+//!   node.json       written while a node runs: peer id, addresses, API URL, pid
 //!   peerpack.db     SQLite: records, owners, peers
 //!   index/          tantivy search index (derived; rebuilt from peerpack.db)
 //!   blobs/          content-addressed archives
@@ -18,6 +20,10 @@ use std::path::{Path, PathBuf};
 pub const ENV_VAR: &str = "PEERPACK_DATA_DIR";
 /// File name of the publisher key.
 pub const PUBLISHER_KEY_FILE: &str = "publisher.key";
+/// File name of the node's libp2p key.
+pub const NODE_KEY_FILE: &str = "node.key";
+/// File name of the running node's description.
+pub const RUNTIME_FILE: &str = "node.json";
 
 /// Errors locating the data directory.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +72,60 @@ impl DataDir {
     /// Path of the publisher key.
     pub fn publisher_key(&self) -> PathBuf {
         self.root.join(PUBLISHER_KEY_FILE)
+    }
+
+    /// Path of the node's libp2p key.
+    pub fn node_key(&self) -> PathBuf {
+        self.root.join(NODE_KEY_FILE)
+    }
+
+    /// Path of `node.json`.
+    pub fn runtime_file(&self) -> PathBuf {
+        self.root.join(RUNTIME_FILE)
+    }
+}
+
+/// `node.json`: how other commands find a running node.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RuntimeInfo {
+    /// The node's peer id.
+    pub peer_id: String,
+    /// Its listen addresses, each ending in `/p2p/<id>`.
+    pub listen_addrs: Vec<String>,
+    /// Its API base URL.
+    pub api: String,
+    /// Its process id.
+    pub pid: u32,
+}
+
+impl RuntimeInfo {
+    /// Read `node.json`, if present and well-formed.
+    pub fn read(dir: &DataDir) -> Option<Self> {
+        let text = std::fs::read_to_string(dir.runtime_file()).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Write `node.json` atomically.
+    pub fn write(&self, dir: &DataDir) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        let tmp = tempfile::NamedTempFile::new_in(dir.root())?;
+        std::fs::write(tmp.path(), text + "\n")?;
+        tmp.persist(dir.runtime_file()).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// Remove `node.json`.
+    pub fn remove(dir: &DataDir) {
+        let _ = std::fs::remove_file(dir.runtime_file());
+    }
+
+    /// Whether the process that wrote it still runs (always true where that cannot be told).
+    pub fn process_alive(&self) -> bool {
+        if cfg!(target_os = "linux") {
+            Path::new(&format!("/proc/{}", self.pid)).exists()
+        } else {
+            true
+        }
     }
 }
 

@@ -1,11 +1,33 @@
 //! The peerpack daemon: wires the store and the network together.
 //!
-//! So far this crate knows where a node keeps its state; the daemon, its services and the
-//! HTTP API build on it.
+//! [`Node::start`] opens the store, starts the libp2p event loop, the node's own tasks and the
+//! HTTP API, and dials the bootstrap peers. Everything that arrives from the network is
+//! validated here before it is stored ([`ingest`]).
 //!
 //! # Layout
-//! - [`data_dir`]: the data directory: where it is by default and what lives inside it.
+//! - [`config`]: node configuration (defaults < config file < flags).
+//! - [`data_dir`]: the data directory and `node.json`.
+//! - [`node`]: the running node and its event and periodic tasks.
+//! - [`ingest`]: validation of gossip, DHT writes, sync pages and DHT reads.
+//! - [`publish`]: pack, sign, store, put, provide, announce.
+//! - [`sync`]: catalogue sync, both sides.
+//! - [`reputation`]: per-peer records and the score.
+//! - [`queries`]: search, info, peers, status, bootstrap.
+//! - [`api`]: the HTTP API under `/v1`.
+//! - [`error`]: node errors and their HTTP mapping.
 
+pub mod api;
+pub mod config;
 pub mod data_dir;
+pub mod error;
+pub mod ingest;
+pub mod node;
+pub mod publish;
+pub mod queries;
+pub mod reputation;
+pub mod sync;
 
-pub use data_dir::DataDir;
+pub use config::Config;
+pub use data_dir::{DataDir, RuntimeInfo};
+pub use error::Error;
+pub use node::{Inner, Node};

@@ -21,7 +21,10 @@ const INDEX_RECORD_SQL: &str = "SELECT record FROM index_records WHERE name = ?1
 const VERSION_RECORD_SQL: &str = "SELECT record FROM versions WHERE name = ?1 AND version = ?2";
 
 /// The schema migrations, in order. Migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_peers.sql"),
+];
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -86,14 +89,15 @@ pub struct Db {
     path: PathBuf,
 }
 
-fn now() -> i64 {
+/// Now, in Unix seconds.
+pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
-fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
+pub(crate) fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
     move |source| Error::Sqlite {
         path: path.to_owned(),
         source,
@@ -347,6 +351,74 @@ impl Db {
             "SELECT name, record FROM versions WHERE content_id = ?1",
             [content_id.as_bytes().as_slice()],
         )
+    }
+
+    /// Up to `limit` records after the `(name, version)` cursor, in (name, version) text order:
+    /// the paging order of catalogue sync.
+    pub fn records_after(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<PackageRecord>, Error> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match after {
+            None => self.records(
+                "SELECT name, record FROM versions ORDER BY name, version LIMIT ?1",
+                [limit],
+            ),
+            Some((name, version)) => self.records(
+                "SELECT name, record FROM versions WHERE (name, version) > (?1, ?2)
+                 ORDER BY name, version LIMIT ?3",
+                params![name, version, limit],
+            ),
+        }
+    }
+
+    /// The number of records held and the XOR of their hashes: equal summaries mean (with
+    /// overwhelming probability) equal catalogues.
+    pub fn summary(&self) -> Result<(u64, [u8; 32]), Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT record_hash FROM versions")
+            .map_err(self.sql_err())?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(self.sql_err())?;
+        let mut digest = [0u8; 32];
+        let mut count = 0u64;
+        for row in rows {
+            let hash = row.map_err(self.sql_err())?;
+            for (d, h) in digest.iter_mut().zip(hash) {
+                *d ^= h;
+            }
+            count += 1;
+        }
+        Ok((count, digest))
+    }
+
+    /// Save (insert or update) peer rows in one transaction.
+    pub fn save_peers(&mut self, peers: &[crate::peers::PeerRow]) -> Result<(), Error> {
+        self.write(|tx, path| crate::peers::save(tx, path, peers))
+    }
+
+    /// Every peer row.
+    pub fn load_peers(&self) -> Result<Vec<crate::peers::PeerRow>, Error> {
+        crate::peers::load(&self.conn, &self.path)
+    }
+
+    /// Whether a peer row exists.
+    pub fn peer_known(&self, peer_id: &str) -> Result<bool, Error> {
+        crate::peers::exists(&self.conn, &self.path, peer_id)
+    }
+
+    /// Remember that `peer_id` provides the archive `content_id`.
+    pub fn add_provider(&mut self, content_id: &ContentId, peer_id: &str) -> Result<(), Error> {
+        crate::peers::add_provider(&self.conn, &self.path, content_id, peer_id, now())
+    }
+
+    /// Peers known to provide `content_id`, most recently seen first.
+    pub fn providers(&self, content_id: &ContentId) -> Result<Vec<String>, Error> {
+        crate::peers::providers(&self.conn, &self.path, content_id)
     }
 
     /// Number of package versions known (the catalogue size).

@@ -12,10 +12,12 @@
 //! - [`db`]: SQLite (WAL, migrations tracked by `user_version`), name ownership, records.
 //! - [`search`]: the tantivy index, BM25 ranking, category and tag filters.
 //! - [`blobs`]: atomic, BLAKE3-verified blob files.
+//! - [`peers`]: peers met and the archives they provide.
 //! - [`Store`]: the three together, keeping the index in step with the database.
 
 pub mod blobs;
 pub mod db;
+pub mod peers;
 pub mod search;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ use peerpack_core::{PackageName, PackageRecord};
 
 pub use blobs::BlobStore;
 pub use db::{Db, Inserted};
+pub use peers::PeerRow;
 pub use search::{Hit, SearchIndex, SearchQuery};
 
 /// File name of the database inside a data directory.

@@ -1,0 +1,128 @@
+//! The libp2p behaviour: Kademlia, Gossipsub, Identify, ping, catalogue sync and connection
+//! limits, with the settings that matter on loopback and in small networks.
+
+// The NetworkBehaviour derive generates a `BehaviourEvent` enum without docs.
+#![allow(missing_docs)]
+
+use std::time::Duration;
+
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{
+    StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, identity, kad, ping,
+    request_response,
+};
+
+use crate::protocol::{ANNOUNCE_TOPIC, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
+use crate::sync::{self, SyncRequest, SyncResponse};
+
+/// Largest Kademlia message: records are at most 64 KiB, plus framing.
+pub const KAD_MAX_PACKET: usize = 128 * 1024;
+/// Largest gossip message: one package record.
+pub const GOSSIP_MAX_TRANSMIT: usize = 96 * 1024;
+
+/// The combined behaviour.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Connection limits (first, so it can deny before others allocate state).
+    pub limits: connection_limits::Behaviour,
+    /// Peers this node refuses to talk to.
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    /// Kademlia DHT: records and providers.
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// Gossipsub: announcements of new packages.
+    pub gossipsub: gossipsub::Behaviour,
+    /// Identify: peer metadata and listen addresses.
+    pub identify: identify::Behaviour,
+    /// Ping: liveness and latency (other Kademlia implementations require it).
+    pub ping: ping::Behaviour,
+    /// Catalogue sync.
+    pub sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
+}
+
+/// Settings for [`Behaviour::new`].
+pub struct Settings {
+    /// Kademlia query timeout.
+    pub query_timeout: Duration,
+    /// Most established connections in total.
+    pub max_connections: u32,
+    /// Agent version announced through Identify.
+    pub agent_version: String,
+}
+
+/// The gossip message id: BLAKE3 of the message data (so every implementation computes the
+/// same id for IHAVE/IWANT, and identical announcements are deduplicated).
+pub fn message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
+    gossipsub::MessageId::from(blake3::hash(&message.data).as_bytes().to_vec())
+}
+
+impl Behaviour {
+    /// Build the behaviour for `key`.
+    pub fn new(key: &identity::Keypair, s: &Settings) -> Result<Self, String> {
+        let peer_id = key.public().to_peer_id();
+
+        let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+        kad_config
+            .set_query_timeout(s.query_timeout)
+            .set_max_packet_size(KAD_MAX_PACKET)
+            .set_record_filtering(kad::StoreInserts::FilterBoth)
+            .set_provider_publication_interval(Some(Duration::from_secs(6 * 3600)))
+            .set_publication_interval(Some(Duration::from_secs(6 * 3600)));
+        let store_config = kad::store::MemoryStoreConfig {
+            max_records: 1_000_000,
+            max_value_bytes: crate::behaviour::KAD_MAX_PACKET,
+            max_providers_per_key: 64,
+            max_provided_keys: 1_000_000,
+        };
+        let store = kad::store::MemoryStore::with_config(peer_id, store_config);
+        let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
+        // On loopback no external address is ever confirmed, so the automatic switch to server
+        // mode never happens; without it peers never store our records.
+        kad.set_mode(Some(kad::Mode::Server));
+
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validate_messages()
+            .message_id_fn(message_id)
+            .max_transmit_size(GOSSIP_MAX_TRANSMIT)
+            .heartbeat_interval(Duration::from_secs(1))
+            .build()
+            .map_err(|e| format!("gossipsub config: {e}"))?;
+        let mut gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossip_config,
+        )?;
+        gossipsub
+            .subscribe(&gossipsub::IdentTopic::new(ANNOUNCE_TOPIC))
+            .map_err(|e| format!("gossipsub subscribe: {e}"))?;
+
+        let identify = identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
+                .with_agent_version(s.agent_version.clone())
+                .with_interval(Duration::from_secs(60)),
+        );
+
+        let sync = request_response::cbor::Behaviour::new(
+            [(
+                StreamProtocol::new(sync::PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
+        );
+
+        let limits = connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                .with_max_established(Some(s.max_connections))
+                .with_max_established_per_peer(Some(4)),
+        );
+
+        Ok(Self {
+            limits,
+            blocked: allow_block_list::Behaviour::default(),
+            kad,
+            gossipsub,
+            identify,
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(15))),
+            sync,
+        })
+    }
+}

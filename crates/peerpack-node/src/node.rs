@@ -1,0 +1,409 @@
+//! The running node: store, network, peer book and API wired together.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use peerpack_core::PublisherKey;
+use peerpack_net::p2p::{Multiaddr, PeerId, identity};
+use peerpack_net::{AddressPolicy, Event, NetHandle, protocol};
+use peerpack_store::Store;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::data_dir::{DataDir, RuntimeInfo};
+use crate::error::Error;
+use crate::reputation::PeerBook;
+
+/// How often changed peer rows are written to the store.
+const PEER_FLUSH: Duration = Duration::from_secs(5);
+/// How often the node re-syncs its catalogue with connected peers.
+const RESYNC: Duration = Duration::from_secs(60);
+
+/// State shared by the node's tasks and API handlers.
+pub struct Inner {
+    pub(crate) store: Arc<Mutex<Store>>,
+    pub(crate) net: NetHandle,
+    pub(crate) publisher: PublisherKey,
+    pub(crate) peer_id: PeerId,
+    pub(crate) listen_addrs: Vec<Multiaddr>,
+    pub(crate) peers: Mutex<PeerBook>,
+    pub(crate) policy: AddressPolicy,
+    pub(crate) started: Instant,
+    pub(crate) syncing: Mutex<HashSet<PeerId>>,
+    pub(crate) api_url: String,
+}
+
+/// A running node. Stop it with [`Node::shutdown`].
+pub struct Node {
+    inner: Arc<Inner>,
+    tasks: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+    data_dir: DataDir,
+    api_addr: SocketAddr,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic in another holder leaves the data consistent: every critical section here is
+    // a plain read or a single assignment.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Inner {
+    /// Run `f` on the store in the blocking thread pool.
+    pub(crate) async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&mut lock(&store)))
+            .await
+            .map_err(|e| Error::Internal(format!("store task failed: {e}")))?
+    }
+
+    /// Run `f` on the peer book.
+    pub(crate) fn with_peers<T>(&self, f: impl FnOnce(&mut PeerBook) -> T) -> T {
+        f(&mut lock(&self.peers))
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// This node's listen addresses (with `/p2p/<id>`).
+    pub fn listen_addrs(&self) -> &[Multiaddr] {
+        &self.listen_addrs
+    }
+
+    /// The publisher key's public half.
+    pub fn publisher(&self) -> peerpack_core::PublicKey {
+        self.publisher.public()
+    }
+
+    async fn flush_peers(&self) {
+        let rows = self.with_peers(PeerBook::take_dirty);
+        if rows.is_empty() {
+            return;
+        }
+        if let Err(e) = self.with_store(move |s| Ok(s.db.save_peers(&rows)?)).await {
+            tracing::warn!(error = %e, "could not save peer records");
+        }
+    }
+}
+
+fn load_or_create_node_key(path: &Path) -> Result<identity::Keypair, Error> {
+    let internal = |what: &str, e: &dyn std::fmt::Display| {
+        Error::Internal(format!("node key {}: {what}: {e}", path.display()))
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            identity::Keypair::from_protobuf_encoding(&bytes).map_err(|e| internal("malformed", &e))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = identity::Keypair::generate_ed25519();
+            let bytes = key
+                .to_protobuf_encoding()
+                .map_err(|e| internal("encode", &e))?;
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| internal("create", &e))?;
+            std::fs::write(tmp.path(), &bytes).map_err(|e| internal("write", &e))?;
+            tmp.persist(path)
+                .map_err(|e| internal("persist", &e.error))?;
+            Ok(key)
+        }
+        Err(e) => Err(internal("read", &e)),
+    }
+}
+
+fn load_or_create_publisher(path: &Path) -> Result<PublisherKey, Error> {
+    match PublisherKey::load(path) {
+        Ok(k) => Ok(k),
+        Err(peerpack_core::keys::KeyError::NotFound(_)) => {
+            let key = PublisherKey::generate().map_err(|e| Error::Internal(e.to_string()))?;
+            key.save(path, false)
+                .map_err(|e| Error::Internal(format!("{e:#}")))?;
+            tracing::info!(key = %key.public(), path = %path.display(), "created publisher key");
+            Ok(key)
+        }
+        Err(e) => Err(Error::Internal(e.to_string())),
+    }
+}
+
+fn check_bootstrap(addrs: &[Multiaddr]) -> Result<(), Error> {
+    for a in addrs {
+        if !matches!(
+            a.iter().last(),
+            Some(peerpack_net::p2p::multiaddr::Protocol::P2p(_))
+        ) {
+            return Err(Error::BadRequest(
+                peerpack_net::Error::MissingPeerId(a.clone()).to_string(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Node {
+    /// Start a node: open the store, start the network and the API, dial the bootstrap peers
+    /// and write `node.json`.
+    #[tracing::instrument(skip_all, fields(data_dir = %config.data_dir.display()))]
+    pub async fn start(config: Config) -> Result<Self, Error> {
+        check_bootstrap(&config.bootstrap)?;
+        let data_dir = DataDir::new(&config.data_dir);
+        std::fs::create_dir_all(data_dir.root()).map_err(|e| {
+            Error::Internal(format!("data directory {}: {e}", data_dir.root().display()))
+        })?;
+        if let Some(running) = RuntimeInfo::read(&data_dir).filter(RuntimeInfo::process_alive) {
+            return Err(Error::Conflict(format!(
+                "a node (pid {}) is already running with data directory {}; stop it first, or delete {} if it is gone",
+                running.pid,
+                data_dir.root().display(),
+                data_dir.runtime_file().display()
+            )));
+        }
+        let publisher = load_or_create_publisher(&data_dir.publisher_key())?;
+        let keypair = load_or_create_node_key(&data_dir.node_key())?;
+        let root = data_dir.root().to_owned();
+        let store = tokio::task::spawn_blocking(move || Store::open(&root))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+
+        let mut net_config = peerpack_net::Config::new(keypair, config.listen.clone());
+        net_config.policy = config.policy;
+        let spawned = peerpack_net::spawn(net_config).await?;
+        let listener = tokio::net::TcpListener::bind(config.api)
+            .await
+            .map_err(|e| {
+                Error::BadRequest(format!("cannot listen for the API on {}: {e}", config.api))
+            })?;
+        let api_addr = listener
+            .local_addr()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+
+        let peer_rows = store.db.load_peers()?;
+        let inner = Arc::new(Inner {
+            store: Arc::new(Mutex::new(store)),
+            net: spawned.handle.clone(),
+            publisher,
+            peer_id: spawned.handle.local_peer_id(),
+            listen_addrs: spawned.listen_addrs.clone(),
+            peers: Mutex::new(PeerBook::from_rows(peer_rows)),
+            policy: spawned.policy,
+            started: Instant::now(),
+            syncing: Mutex::new(HashSet::new()),
+            api_url: format!("http://{api_addr}"),
+        });
+
+        restore_dht(&inner).await?;
+
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = vec![
+            tokio::spawn(event_task(inner.clone(), spawned.events)),
+            tokio::spawn(periodic_task(inner.clone(), stop_rx.clone())),
+        ];
+        let router = crate::api::router(inner.clone());
+        let mut api_stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = api_stop.changed().await;
+            };
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "API server failed");
+            }
+        }));
+
+        let node = Self {
+            inner,
+            tasks,
+            stop,
+            data_dir,
+            api_addr,
+        };
+        for addr in &config.bootstrap {
+            if let Err(e) = node.inner.net.dial(addr.clone()).await {
+                node.shutdown().await;
+                return Err(Error::from(e));
+            }
+        }
+        RuntimeInfo {
+            peer_id: node.inner.peer_id.to_string(),
+            listen_addrs: node
+                .inner
+                .listen_addrs
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            api: node.inner.api_url.clone(),
+            pid: std::process::id(),
+        }
+        .write(&node.data_dir)
+        .map_err(|e| {
+            Error::Internal(format!(
+                "cannot write {}: {e}",
+                node.data_dir.runtime_file().display()
+            ))
+        })?;
+        tracing::info!(peer_id = %node.inner.peer_id, api = %node.inner.api_url, "node ready");
+        Ok(node)
+    }
+
+    /// Shared state, for in-process callers (tests, the demo).
+    pub fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.inner.peer_id
+    }
+
+    /// Listen addresses, each ending in `/p2p/<id>`.
+    pub fn listen_addrs(&self) -> &[Multiaddr] {
+        &self.inner.listen_addrs
+    }
+
+    /// The API's base URL (`http://127.0.0.1:PORT`).
+    pub fn api_url(&self) -> &str {
+        &self.inner.api_url
+    }
+
+    /// The API's socket address.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &DataDir {
+        &self.data_dir
+    }
+
+    /// Stop everything, save peer records and remove `node.json`.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.inner.flush_peers().await;
+        let _ = self.inner.net.shutdown().await;
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        RuntimeInfo::remove(&self.data_dir);
+        tracing::info!("node stopped");
+    }
+}
+
+/// Put every stored record back into the DHT's local store, and provide every stored blob:
+/// after a restart the node serves what it served before.
+async fn restore_dht(inner: &Arc<Inner>) -> Result<(), Error> {
+    let (records, indexes, blobs) = inner
+        .with_store(|s| {
+            let records = s.db.records_after(None, usize::MAX)?;
+            let names: std::collections::BTreeSet<_> =
+                records.iter().map(|r| r.name().clone()).collect();
+            let mut indexes = Vec::new();
+            for name in names {
+                if let Some(idx) = s.db.index_record(&name)? {
+                    indexes.push((name, idx.encode()));
+                }
+            }
+            let blobs = s.blobs.list().map_err(|e| Error::Internal(e.to_string()))?;
+            Ok((records, indexes, blobs))
+        })
+        .await?;
+    for r in &records {
+        inner
+            .net
+            .store_record(protocol::record_key(r.name(), r.version()), r.encode())
+            .await?;
+    }
+    for (name, bytes) in indexes {
+        inner
+            .net
+            .store_record(protocol::index_key(&name), bytes)
+            .await?;
+    }
+    for id in blobs {
+        inner.net.start_providing(id.as_bytes().to_vec()).await?;
+    }
+    Ok(())
+}
+
+async fn event_task(inner: Arc<Inner>, mut events: mpsc::Receiver<Event>) {
+    while let Some(event) = events.recv().await {
+        on_event(&inner, event).await;
+    }
+}
+
+async fn on_event(inner: &Arc<Inner>, event: Event) {
+    match event {
+        Event::Announcement {
+            source,
+            message_id,
+            data,
+            origin,
+        } => {
+            let verdict = crate::ingest::announcement(inner, data, source, origin).await;
+            let _ = inner.net.report(message_id, source, verdict).await;
+        }
+        Event::InboundRecord { source, record } => {
+            crate::ingest::inbound_dht_record(inner, source, record).await
+        }
+        Event::SyncRequested {
+            peer,
+            request,
+            channel,
+        } => {
+            let inner = inner.clone();
+            tokio::spawn(async move { crate::sync::answer(&inner, peer, request, channel).await });
+        }
+        Event::Connected {
+            peer,
+            address,
+            first,
+        } => inner.with_peers(|b| b.connected(peer, &address, first)),
+        Event::Disconnected { peer } => inner.with_peers(|b| b.disconnected(peer)),
+        Event::Identified {
+            peer,
+            agent,
+            protocol_version,
+            addresses,
+            peerpack,
+        } => {
+            inner.with_peers(|b| b.identified(peer, agent, protocol_version, &addresses));
+            if peerpack {
+                let inner = inner.clone();
+                tokio::spawn(async move { crate::sync::with_peer(&inner, peer).await });
+            }
+        }
+        Event::Ping { peer, rtt } => inner.with_peers(|b| b.ping(peer, rtt.as_secs_f64() * 1e3)),
+        other => tracing::debug!(?other, "unhandled network event"),
+    }
+}
+
+async fn periodic_task(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let mut flush = tokio::time::interval(PEER_FLUSH);
+    let mut resync = tokio::time::interval(RESYNC);
+    resync.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = flush.tick() => inner.flush_peers().await,
+            _ = resync.tick() => {
+                if let Ok(peers) = inner.net.peers().await {
+                    for p in peers {
+                        let inner = inner.clone();
+                        tokio::spawn(async move { crate::sync::with_peer(&inner, p.peer_id).await });
+                    }
+                }
+            }
+        }
+    }
+}

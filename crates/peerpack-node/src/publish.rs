@@ -1,0 +1,136 @@
+//! Publishing: pack, sign, store, put in the DHT, provide, announce.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use peerpack_core::record::{IndexEntry, RecordFields};
+use peerpack_core::{ContentId, IndexRecord, PackageRecord, archive};
+use peerpack_net::protocol;
+use peerpack_store::db::now;
+
+use crate::error::Error;
+use crate::node::Inner;
+
+/// What a publish did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Published {
+    /// Package name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Content id of the archive.
+    pub content_id: ContentId,
+    /// Archive size in bytes.
+    pub size: u64,
+    /// Whether this exact version was already published (a re-announce).
+    pub republished: bool,
+    /// Remote peers that stored the package record in the DHT.
+    pub dht_peers: usize,
+    /// Peers subscribed to announcements when it went out.
+    pub announced_to: usize,
+}
+
+/// Publish the package in `dir`.
+#[tracing::instrument(skip(inner), fields(dir = %dir.display()))]
+pub async fn publish(inner: &Arc<Inner>, dir: PathBuf) -> Result<Published, Error> {
+    let key = inner.publisher.clone();
+    let self_id = inner.peer_id.to_string();
+    let (record, index, republished) = inner
+        .with_store(move |s| {
+            let (bytes, summary) = archive::pack(&dir).map_err(|e| Error::BadRequest(format!("{e:#}")))?;
+            let m = summary.manifest;
+            if let Some(owner) = s.db.owner(&m.name)? {
+                peerpack_core::record::check_owner(&m.name, &owner, &key.public())
+                    .map_err(|e| Error::Conflict(format!("{e}; choose another name")))?;
+            }
+            let existing = s.db.record(&m.name, &m.version)?;
+            let republished = match &existing {
+                Some(prev) if prev.content_id == summary.content_id => true,
+                Some(prev) => {
+                    return Err(Error::Conflict(format!(
+                        "{} {} is already published with content {}; published versions are immutable, so bump the version",
+                        m.name, m.version, prev.content_id
+                    )));
+                }
+                None => false,
+            };
+            s.blobs
+                .put_expecting(&summary.content_id, &bytes)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let record = match existing {
+                Some(prev) => prev,
+                None => {
+                    let record = PackageRecord::sign(
+                        RecordFields {
+                            manifest: m,
+                            content_id: summary.content_id,
+                            archive_size: summary.size,
+                            seq: 1,
+                            published_at: now().max(0) as u64,
+                        },
+                        &key,
+                    )
+                    .map_err(|e| Error::BadRequest(e.to_string()))?;
+                    s.insert_record(&record)?;
+                    record
+                }
+            };
+            let index = match (s.db.index_record(record.name())?, republished) {
+                (Some(idx), true) => idx,
+                (known, _) => {
+                    let entries = s
+                        .db
+                        .versions(record.name())?
+                        .into_iter()
+                        .map(|r| IndexEntry {
+                            version: r.version().clone(),
+                            record_hash: r.hash(),
+                        })
+                        .collect();
+                    let seq = known.map_or(1, |i| i.seq + 1);
+                    let idx = IndexRecord::sign(record.name().clone(), entries, seq, now().max(0) as u64, &key)
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    s.db.insert_index(&idx)?;
+                    idx
+                }
+            };
+            s.db.add_provider(&record.content_id, &self_id)?;
+            Ok((record, index, republished))
+        })
+        .await?;
+
+    let encoded = record.encode();
+    let (put_record, put_index) = futures::join!(
+        inner.net.put_record(
+            protocol::record_key(record.name(), record.version()),
+            encoded.clone()
+        ),
+        inner
+            .net
+            .put_record(protocol::index_key(record.name()), index.encode()),
+    );
+    let dht_peers = put_record.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "DHT put of the package record failed");
+        0
+    });
+    if let Err(e) = put_index {
+        tracing::warn!(error = %e, "DHT put of the index record failed");
+    }
+    inner
+        .net
+        .start_providing(record.content_id.as_bytes().to_vec())
+        .await?;
+    let announced_to = inner.net.announce(encoded).await.unwrap_or_else(|e| {
+        tracing::info!(error = %e, "announcement not gossiped; peers will learn it by sync");
+        0
+    });
+    Ok(Published {
+        name: record.name().to_string(),
+        version: record.version().to_string(),
+        content_id: record.content_id,
+        size: record.archive_size,
+        republished,
+        dht_peers,
+        announced_to,
+    })
+}

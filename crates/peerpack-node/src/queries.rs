@@ -1,0 +1,406 @@
+//! What the API answers: search, package info, peers, status, bootstrap. Each returns the
+//! JSON-serialisable view the CLI prints.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use peerpack_core::PackageName;
+use peerpack_net::p2p::{Multiaddr, PeerId};
+use peerpack_store::SearchQuery;
+use peerpack_store::db::now;
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::node::Inner;
+use crate::reputation::Peer;
+
+/// One search result.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct SearchHit {
+    /// Package name.
+    pub name: String,
+    /// Latest version.
+    pub version: String,
+    /// Description.
+    pub description: String,
+    /// Content id of the latest version.
+    pub content_id: String,
+    /// Relevance (BM25).
+    pub score: f32,
+}
+
+/// A search request.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Search {
+    /// Free text.
+    #[serde(default)]
+    pub q: String,
+    /// Category filter.
+    pub category: Option<String>,
+    /// Tag filters, comma-separated.
+    pub tags: Option<String>,
+    /// Most results (default 20).
+    pub limit: Option<usize>,
+    /// Leave out packages whose known providers all score below this.
+    pub min_reputation: Option<f64>,
+}
+
+/// One version in [`Info`].
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct VersionInfo {
+    /// Version.
+    pub version: String,
+    /// Content id.
+    pub content_id: String,
+    /// Archive size in bytes.
+    pub archive_size: u64,
+    /// Unix seconds.
+    pub published_at: u64,
+    /// Record sequence number.
+    pub seq: u64,
+    /// Hash of the signed record.
+    pub record_hash: String,
+    /// Description.
+    pub description: String,
+    /// License.
+    pub license: String,
+    /// Authors.
+    pub authors: Vec<String>,
+    /// Categories.
+    pub categories: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Home page.
+    pub homepage: Option<String>,
+    /// Repository.
+    pub repository: Option<String>,
+    /// Dependencies.
+    pub dependencies: BTreeMap<String, String>,
+    /// Peers known to hold the archive.
+    pub providers: Vec<String>,
+}
+
+/// Everything known about a package.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Info {
+    /// Package name.
+    pub name: String,
+    /// The key that owns the name.
+    pub owner: String,
+    /// Sequence number of the newest index record known.
+    pub index_seq: Option<u64>,
+    /// Where the answer came from: `local`, or `dht` when the node had to ask the network.
+    pub source: String,
+    /// Versions, highest first.
+    pub versions: Vec<VersionInfo>,
+}
+
+/// A peer as `peers` shows it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct PeerView {
+    /// Peer id.
+    pub peer_id: String,
+    /// Whether connected now.
+    pub connected: bool,
+    /// Known addresses.
+    pub addresses: Vec<String>,
+    /// Identify agent.
+    pub agent: String,
+    /// Identify protocol version.
+    pub protocol_version: String,
+    /// First seen, Unix seconds.
+    pub first_seen: i64,
+    /// Last seen, Unix seconds.
+    pub last_seen: i64,
+    /// Seconds since last seen.
+    pub last_seen_ago_s: i64,
+    /// Latest ping, ms.
+    pub latency_ms: Option<f64>,
+    /// Connections opened.
+    pub connections: i64,
+    /// Valid records received.
+    pub valid_records: i64,
+    /// Invalid messages received.
+    pub invalid_messages: i64,
+    /// Reputation score in [0, 1].
+    pub score: f64,
+}
+
+/// Node status.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StatusView {
+    /// Peer id.
+    pub peer_id: String,
+    /// Listen addresses.
+    pub listen_addrs: Vec<String>,
+    /// API URL.
+    pub api: String,
+    /// Publisher key.
+    pub publisher: String,
+    /// Connected peers.
+    pub connected_peers: usize,
+    /// Known peers.
+    pub known_peers: usize,
+    /// Package versions known.
+    pub catalogue_size: u64,
+    /// Package names known.
+    pub packages: u64,
+    /// Kademlia routing table entries.
+    pub routing_table_size: usize,
+    /// Address policy.
+    pub policy: String,
+    /// Dials refused by the address policy.
+    pub refused_dials: u64,
+    /// Seconds since start.
+    pub uptime_s: u64,
+}
+
+/// Result of dialling one bootstrap address.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Dialled {
+    /// The address.
+    pub address: String,
+    /// The peer it names.
+    pub peer_id: String,
+}
+
+fn view(id: &PeerId, p: &Peer) -> PeerView {
+    PeerView {
+        peer_id: id.to_string(),
+        connected: p.connected,
+        addresses: p.row.addresses.clone(),
+        agent: p.row.agent.clone(),
+        protocol_version: p.row.protocol_version.clone(),
+        first_seen: p.row.first_seen,
+        last_seen: p.row.last_seen,
+        last_seen_ago_s: (now() - p.row.last_seen).max(0),
+        latency_ms: p.row.ping_ms,
+        connections: p.row.connections,
+        valid_records: p.row.valid_records,
+        invalid_messages: p.row.invalid_messages,
+        score: p.score(),
+    }
+}
+
+impl Inner {
+    /// Search the local catalogue.
+    #[tracing::instrument(skip(self))]
+    pub async fn search(self: &Arc<Self>, s: Search) -> Result<Vec<SearchHit>, Error> {
+        let limit = s
+            .limit
+            .unwrap_or(20)
+            .clamp(1, peerpack_store::search::MAX_LIMIT);
+        let tags = s
+            .tags
+            .as_deref()
+            .map(|t| {
+                t.split(',')
+                    .map(|x| x.trim().to_owned())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let q = SearchQuery {
+            text: s.q,
+            category: s.category.filter(|c| !c.is_empty()),
+            tags,
+            // Fetch extra when filtering by reputation, so filtering does not starve the page.
+            limit: if s.min_reputation.is_some() {
+                limit * 4
+            } else {
+                limit
+            },
+        };
+        let (hits, providers) = self
+            .with_store(move |st| {
+                let hits = st.search(&q)?;
+                let mut providers = Vec::with_capacity(hits.len());
+                for h in &hits {
+                    let id = h
+                        .content_id
+                        .parse()
+                        .map_err(|e| Error::Internal(format!("{e}")))?;
+                    providers.push(st.db.providers(&id)?);
+                }
+                Ok((hits, providers))
+            })
+            .await?;
+        let me = self.peer_id.to_string();
+        let mut out = Vec::new();
+        for (h, provs) in hits.into_iter().zip(providers) {
+            if let Some(min) = s.min_reputation {
+                let good = provs.is_empty()
+                    || provs
+                        .iter()
+                        .any(|p| *p == me || self.with_peers(|b| b.score_of(p)) >= min);
+                if !good {
+                    continue;
+                }
+            }
+            out.push(SearchHit {
+                name: h.name,
+                version: h.version,
+                description: h.description,
+                content_id: h.content_id,
+                score: h.score,
+            });
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Everything known about `name`, asking the DHT when the catalogue does not know it.
+    #[tracing::instrument(skip(self))]
+    pub async fn info(self: &Arc<Self>, name: &str) -> Result<Info, Error> {
+        let name =
+            PackageName::new(name).map_err(|e| Error::BadRequest(format!("{name:?}: {e}")))?;
+        let mut source = "local";
+        if !crate::ingest::known(self, &name).await? {
+            source = "dht";
+            if !crate::ingest::lookup(self, &name).await? {
+                return Err(Error::NotFound(format!(
+                    "no package named {name} in the local catalogue or the DHT"
+                )));
+            }
+        }
+        let n = name.clone();
+        let (owner, index, versions, providers) = self
+            .with_store(move |s| {
+                let versions = s.db.versions(&n)?;
+                let mut providers = Vec::new();
+                for v in &versions {
+                    providers.push(s.db.providers(&v.content_id)?);
+                }
+                Ok((s.db.owner(&n)?, s.db.index_record(&n)?, versions, providers))
+            })
+            .await?;
+        let owner = owner.ok_or_else(|| Error::NotFound(format!("no package named {name}")))?;
+        Ok(Info {
+            name: name.to_string(),
+            owner: owner.to_string(),
+            index_seq: index.map(|i| i.seq),
+            source: source.into(),
+            versions: versions
+                .into_iter()
+                .zip(providers)
+                .map(|(r, providers)| VersionInfo {
+                    version: r.version().to_string(),
+                    content_id: r.content_id.to_string(),
+                    archive_size: r.archive_size,
+                    published_at: r.published_at,
+                    seq: r.seq,
+                    record_hash: r.hash().to_string(),
+                    description: r.manifest.description.clone(),
+                    license: r.manifest.license.clone(),
+                    authors: r.manifest.authors.clone(),
+                    categories: r.manifest.categories.clone(),
+                    tags: r.manifest.tags.clone(),
+                    homepage: r.manifest.homepage.clone(),
+                    repository: r.manifest.repository.clone(),
+                    dependencies: r
+                        .manifest
+                        .dependencies
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    providers,
+                })
+                .collect(),
+        })
+    }
+
+    /// Every known peer, best score first.
+    pub fn peer_views(&self, min_reputation: Option<f64>) -> Vec<PeerView> {
+        let mut peers: Vec<PeerView> =
+            self.with_peers(|b| b.all().map(|(id, p)| view(id, p)).collect());
+        if let Some(min) = min_reputation {
+            peers.retain(|p| p.score >= min);
+        }
+        peers.sort_by(|a, b| {
+            b.connected
+                .cmp(&a.connected)
+                .then(b.score.total_cmp(&a.score))
+        });
+        peers
+    }
+
+    /// One peer.
+    pub fn peer_view(&self, peer: &str) -> Result<PeerView, Error> {
+        let id: PeerId = peer
+            .parse()
+            .map_err(|e| Error::BadRequest(format!("{peer:?} is not a peer id: {e}")))?;
+        self.with_peers(|b| b.get(&id).map(|p| view(&id, p)))
+            .ok_or_else(|| Error::NotFound(format!("this node has never met peer {peer}")))
+    }
+
+    /// Node status.
+    pub async fn status(self: &Arc<Self>) -> Result<StatusView, Error> {
+        let net = self.net.status().await?;
+        let (catalogue_size, packages) = self
+            .with_store(|s| Ok((s.db.version_count()?, s.db.package_count()?)))
+            .await?;
+        Ok(StatusView {
+            peer_id: self.peer_id.to_string(),
+            listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
+            api: self.api_url.clone(),
+            publisher: self.publisher.public().to_string(),
+            connected_peers: net.connected_peers,
+            known_peers: self.with_peers(|b| b.all().count()),
+            catalogue_size,
+            packages,
+            routing_table_size: net.routing_table_size,
+            policy: net.policy.to_string(),
+            refused_dials: net.refused_dials,
+            uptime_s: self.started.elapsed().as_secs(),
+        })
+    }
+
+    /// Refuse every connection with `peer` from now on.
+    pub async fn block_peer(&self, peer: PeerId) -> Result<(), Error> {
+        Ok(self.net.block(peer).await?)
+    }
+
+    /// Dial more peers. Every address is checked before any is dialled.
+    pub async fn bootstrap(self: &Arc<Self>, addrs: &[String]) -> Result<Vec<Dialled>, Error> {
+        if addrs.is_empty() {
+            return Err(Error::BadRequest(
+                "give at least one address to dial".into(),
+            ));
+        }
+        let mut parsed = Vec::with_capacity(addrs.len());
+        for a in addrs {
+            let m: Multiaddr = a
+                .parse()
+                .map_err(|e| Error::BadRequest(format!("{a:?} is not a multiaddr: {e}")))?;
+            if !matches!(
+                m.iter().last(),
+                Some(peerpack_net::p2p::multiaddr::Protocol::P2p(_))
+            ) {
+                return Err(Error::BadRequest(
+                    peerpack_net::Error::MissingPeerId(m).to_string(),
+                ));
+            }
+            if !self.policy.allows(&m) {
+                return Err(Error::BadRequest(
+                    peerpack_net::Error::AddressNotAllowed {
+                        addr: m,
+                        policy: self.policy,
+                    }
+                    .to_string(),
+                ));
+            }
+            parsed.push(m);
+        }
+        let mut out = Vec::new();
+        for m in parsed {
+            let peer = self.net.dial(m.clone()).await?;
+            out.push(Dialled {
+                address: m.to_string(),
+                peer_id: peer.to_string(),
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,210 @@
+//! Per-peer records and the reputation score.
+//!
+//! The score is in [0, 1]. It weighs what a peer actually did: the share of valid records among
+//! everything it sent (0.5), its ping latency (0.25), whether it is connected now (0.15) and
+//! how recently it was seen (0.10). Each invalid message costs a further 0.1, up to 0.5, so a
+//! peer that forwards forged data loses standing immediately. Peers start at the score of an
+//! unknown but connected peer.
+
+use std::collections::{HashMap, HashSet};
+
+use peerpack_net::p2p::{Multiaddr, PeerId};
+use peerpack_store::PeerRow;
+use peerpack_store::db::now;
+
+/// Penalty per invalid message.
+const INVALID_PENALTY: f64 = 0.1;
+/// Cap on the penalty.
+const MAX_PENALTY: f64 = 0.5;
+
+/// The score of a peer row.
+pub fn score(row: &PeerRow, connected: bool, now: i64) -> f64 {
+    let valid = row.valid_records.max(0) as f64;
+    let invalid = row.invalid_messages.max(0) as f64;
+    let success = (valid + 1.0) / (valid + invalid + 1.0);
+    let response = row
+        .ping_ms
+        .map_or(0.5, |ms| 1.0 / (1.0 + ms.max(0.0) / 100.0));
+    let availability = if connected { 1.0 } else { 0.3 };
+    let age_days = (now - row.last_seen).max(0) as f64 / 86_400.0;
+    let recency = (-age_days).exp();
+    let penalty = (invalid * INVALID_PENALTY).min(MAX_PENALTY);
+    (0.5 * success + 0.25 * response + 0.15 * availability + 0.10 * recency - penalty)
+        .clamp(0.0, 1.0)
+}
+
+/// One peer as the node sees it.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// What is stored.
+    pub row: PeerRow,
+    /// Whether a connection is open now.
+    pub connected: bool,
+}
+
+impl Peer {
+    /// The current score.
+    pub fn score(&self) -> f64 {
+        score(&self.row, self.connected, now())
+    }
+}
+
+/// Every peer the node knows, with the rows changed since the last flush.
+#[derive(Debug, Default)]
+pub struct PeerBook {
+    peers: HashMap<PeerId, Peer>,
+    dirty: HashSet<PeerId>,
+}
+
+impl PeerBook {
+    /// A book loaded from stored rows (all disconnected).
+    pub fn from_rows(rows: Vec<PeerRow>) -> Self {
+        let peers = rows
+            .into_iter()
+            .filter_map(|row| {
+                let id = row.peer_id.parse::<PeerId>().ok()?;
+                Some((
+                    id,
+                    Peer {
+                        row,
+                        connected: false,
+                    },
+                ))
+            })
+            .collect();
+        Self {
+            peers,
+            dirty: HashSet::new(),
+        }
+    }
+
+    fn entry(&mut self, peer: PeerId) -> &mut Peer {
+        self.dirty.insert(peer);
+        let t = now();
+        self.peers.entry(peer).or_insert_with(|| Peer {
+            row: PeerRow {
+                peer_id: peer.to_string(),
+                first_seen: t,
+                last_seen: t,
+                ..PeerRow::default()
+            },
+            connected: false,
+        })
+    }
+
+    /// A connection opened.
+    pub fn connected(&mut self, peer: PeerId, address: &Multiaddr, first: bool) {
+        let p = self.entry(peer);
+        p.connected = true;
+        p.row.last_seen = now();
+        if first {
+            p.row.connections += 1;
+        }
+        // Only addresses we dialled are listen addresses; inbound ones are ephemeral ports.
+        let a = address.to_string();
+        if p.row.addresses.is_empty() && !p.row.addresses.contains(&a) {
+            p.row.addresses.push(a);
+        }
+    }
+
+    /// The last connection closed.
+    pub fn disconnected(&mut self, peer: PeerId) {
+        let p = self.entry(peer);
+        p.connected = false;
+        p.row.last_seen = now();
+    }
+
+    /// Identify arrived.
+    pub fn identified(
+        &mut self,
+        peer: PeerId,
+        agent: String,
+        protocol_version: String,
+        addresses: &[Multiaddr],
+    ) {
+        let p = self.entry(peer);
+        p.row.agent = agent;
+        p.row.protocol_version = protocol_version;
+        if !addresses.is_empty() {
+            p.row.addresses = addresses.iter().map(ToString::to_string).collect();
+        }
+        p.row.last_seen = now();
+    }
+
+    /// A ping round trip.
+    pub fn ping(&mut self, peer: PeerId, rtt_ms: f64) {
+        let p = self.entry(peer);
+        p.row.ping_ms = Some(rtt_ms);
+        p.row.last_seen = now();
+    }
+
+    /// The peer sent `n` valid records.
+    pub fn valid(&mut self, peer: PeerId, n: i64) {
+        self.entry(peer).row.valid_records += n;
+    }
+
+    /// The peer sent invalid data.
+    pub fn invalid(&mut self, peer: PeerId) {
+        self.entry(peer).row.invalid_messages += 1;
+    }
+
+    /// One peer.
+    pub fn get(&self, peer: &PeerId) -> Option<&Peer> {
+        self.peers.get(peer)
+    }
+
+    /// Every peer.
+    pub fn all(&self) -> impl Iterator<Item = (&PeerId, &Peer)> {
+        self.peers.iter()
+    }
+
+    /// The score of a peer given by its text id; unknown peers count as neutral (0.5).
+    pub fn score_of(&self, peer: &str) -> f64 {
+        peer.parse::<PeerId>()
+            .ok()
+            .and_then(|p| self.peers.get(&p))
+            .map_or(0.5, Peer::score)
+    }
+
+    /// Rows changed since the last call.
+    pub fn take_dirty(&mut self) -> Vec<PeerRow> {
+        let dirty = std::mem::take(&mut self.dirty);
+        dirty
+            .iter()
+            .filter_map(|p| self.peers.get(p).map(|peer| peer.row.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_data_costs_reputation() {
+        let t = now();
+        let clean = PeerRow {
+            last_seen: t,
+            ping_ms: Some(1.0),
+            valid_records: 5,
+            ..PeerRow::default()
+        };
+        let dirty = PeerRow {
+            invalid_messages: 1,
+            ..clean.clone()
+        };
+        let good = score(&clean, true, t);
+        let bad = score(&dirty, true, t);
+        assert!(good > 0.95, "{good}");
+        assert!(bad < good - 0.1, "{bad} vs {good}");
+        let worse = score(
+            &PeerRow {
+                invalid_messages: 10,
+                ..clean
+            },
+            true,
+            t,
+        );
+        assert!(worse < 0.5, "{worse}");
+    }
+}

@@ -1,0 +1,129 @@
+//! Catalogue sync: answering peers' requests and pulling a peer's catalogue.
+
+use std::sync::Arc;
+
+use peerpack_net::ResponseChannel;
+use peerpack_net::p2p::PeerId;
+use peerpack_net::sync::{MAX_PAGE, SyncRequest, SyncResponse};
+use serde_bytes::ByteBuf;
+
+use crate::error::Error;
+use crate::node::Inner;
+
+/// Answer a sync request from `peer`.
+pub async fn answer(
+    inner: &Arc<Inner>,
+    peer: PeerId,
+    request: SyncRequest,
+    channel: ResponseChannel<SyncResponse>,
+) {
+    let response = match request {
+        SyncRequest::Summary => {
+            inner
+                .with_store(|s| Ok(s.db.summary()?))
+                .await
+                .map(|(count, digest)| SyncResponse::Summary {
+                    count,
+                    digest: ByteBuf::from(digest.to_vec()),
+                })
+        }
+        SyncRequest::Page { after, limit } => {
+            let limit = limit.clamp(1, MAX_PAGE) as usize;
+            inner
+                .with_store(move |s| {
+                    let cursor = after.as_deref().and_then(|c| c.split_once('/'));
+                    Ok(s.db.records_after(cursor, limit)?)
+                })
+                .await
+                .map(|records| {
+                    let next = (records.len() == limit)
+                        .then(|| {
+                            records
+                                .last()
+                                .map(|r| format!("{}/{}", r.name(), r.version()))
+                        })
+                        .flatten();
+                    SyncResponse::Page {
+                        records: records.iter().map(|r| ByteBuf::from(r.encode())).collect(),
+                        next,
+                    }
+                })
+        }
+    };
+    let response = response.unwrap_or_else(|e| {
+        tracing::warn!(%peer, error = %e, "could not answer a sync request");
+        SyncResponse::Error("the node could not read its catalogue".into())
+    });
+    let _ = inner.net.sync_respond(channel, response).await;
+}
+
+/// Pull `peer`'s catalogue if it differs from ours. One sync per peer at a time.
+pub async fn with_peer(inner: &Arc<Inner>, peer: PeerId) {
+    if !inner
+        .syncing
+        .lock()
+        .map(|mut s| s.insert(peer))
+        .unwrap_or(false)
+    {
+        return;
+    }
+    if let Err(e) = pull(inner, peer).await {
+        tracing::debug!(%peer, error = %e, "catalogue sync failed");
+    }
+    if let Ok(mut s) = inner.syncing.lock() {
+        s.remove(&peer);
+    }
+}
+
+async fn pull(inner: &Arc<Inner>, peer: PeerId) -> Result<(), Error> {
+    let theirs = inner.net.sync(peer, SyncRequest::Summary).await?;
+    let ours = inner.with_store(|s| Ok(s.db.summary()?)).await?;
+    match theirs {
+        SyncResponse::Summary { count, digest }
+            if count == ours.0 && digest.as_slice() == ours.1 =>
+        {
+            return Ok(());
+        }
+        SyncResponse::Summary { .. } => {}
+        other => {
+            inner.with_peers(|b| b.invalid(peer));
+            return Err(Error::BadRequest(format!(
+                "unexpected sync answer {other:?}"
+            )));
+        }
+    }
+    let mut after = None;
+    let mut total = crate::ingest::Batch::default();
+    loop {
+        let page = inner
+            .net
+            .sync(
+                peer,
+                SyncRequest::Page {
+                    after: after.clone(),
+                    limit: MAX_PAGE,
+                },
+            )
+            .await?;
+        let SyncResponse::Page { records, next } = page else {
+            inner.with_peers(|b| b.invalid(peer));
+            return Err(Error::BadRequest(
+                "unexpected sync answer to a page request".into(),
+            ));
+        };
+        let batch = crate::ingest::records(
+            inner,
+            records.into_iter().map(ByteBuf::into_vec).collect(),
+            Some(peer),
+        )
+        .await?;
+        total.changed += batch.changed;
+        total.invalid += batch.invalid;
+        match next {
+            Some(n) if Some(&n) != after.as_ref() => after = Some(n),
+            _ => break,
+        }
+    }
+    tracing::info!(%peer, learned = total.changed, refused = total.invalid, "catalogue sync done");
+    Ok(())
+}

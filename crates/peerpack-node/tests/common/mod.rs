@@ -1,0 +1,137 @@
+//! `TestNet`: N real nodes in one process, on 127.0.0.1 port 0, each with its own temporary
+//! data directory. Nodes dial only loopback (their policy is derived from their loopback
+//! listen address).
+
+#![allow(dead_code, clippy::unwrap_used, missing_docs)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use peerpack_node::queries::{Search, SearchHit};
+use peerpack_node::{Config, Inner, Node};
+
+pub struct TestNet {
+    pub nodes: Vec<Option<Node>>,
+    dirs: Vec<tempfile::TempDir>,
+}
+
+/// Generous: the machine is shared and debug builds are slow.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/packs")
+        .join(name)
+        .canonicalize()
+        .unwrap()
+}
+
+pub fn examples() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/packs"))
+            .unwrap()
+            .map(|e| e.unwrap().path().canonicalize().unwrap())
+            .collect();
+    v.sort();
+    v
+}
+
+impl TestNet {
+    /// `n` nodes, not connected to each other.
+    pub async fn new(n: usize) -> Self {
+        let mut net = Self {
+            nodes: Vec::new(),
+            dirs: Vec::new(),
+        };
+        for _ in 0..n {
+            net.add().await;
+        }
+        net
+    }
+
+    /// Start one more node; returns its index.
+    pub async fn add(&mut self) -> usize {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::start(Config::loopback(dir.path())).await.unwrap();
+        self.dirs.push(dir);
+        self.nodes.push(Some(node));
+        self.nodes.len() - 1
+    }
+
+    pub fn node(&self, i: usize) -> &Node {
+        self.nodes[i].as_ref().expect("node was stopped")
+    }
+
+    pub fn inner(&self, i: usize) -> &Arc<Inner> {
+        self.node(i).inner()
+    }
+
+    pub fn data_dir(&self, i: usize) -> &Path {
+        self.dirs[i].path()
+    }
+
+    /// `a` dials `b`.
+    pub async fn connect(&self, a: usize, b: usize) {
+        let addr = self.node(b).listen_addrs()[0].to_string();
+        self.inner(a).bootstrap(&[addr]).await.unwrap();
+    }
+
+    /// Stop node `i` (its data directory stays).
+    pub async fn stop(&mut self, i: usize) {
+        if let Some(node) = self.nodes[i].take() {
+            node.shutdown().await;
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop(i).await;
+        }
+    }
+}
+
+/// Poll `f` until it returns `Some`, or panic after `timeout` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn search(inner: &Arc<Inner>, q: &str) -> Vec<SearchHit> {
+    inner
+        .search(Search {
+            q: q.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// Wait until `inner`'s search for `q` finds a package named `name`.
+pub async fn wait_searchable(inner: &Arc<Inner>, q: &str, name: &str) {
+    wait_for(
+        &format!("{name} to be searchable with {q:?}"),
+        TIMEOUT,
+        || async {
+            search(inner, q)
+                .await
+                .iter()
+                .any(|h| h.name == name)
+                .then_some(())
+        },
+    )
+    .await
+}

@@ -1,0 +1,177 @@
+//! Multi-node scenarios over real libp2p on loopback.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TIMEOUT, TestNet, example, examples, search, wait_for, wait_searchable};
+use peerpack_node::{Config, Node};
+
+//   A ── B ── C    (star around B: A and C both dial B)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_on_one_node_is_searchable_on_every_other() {
+    let net = TestNet::new(3).await;
+    net.connect(0, 1).await;
+    net.connect(2, 1).await;
+    let published = net.inner(0).clone();
+    let p = peerpack_node::publish::publish(&published, example("axum-service"))
+        .await
+        .unwrap();
+    assert_eq!(p.name, "axum-service");
+    for i in 0..3 {
+        wait_searchable(net.inner(i), "axum", "axum-service").await;
+        let hit = search(net.inner(i), "axum")
+            .await
+            .into_iter()
+            .find(|h| h.name == "axum-service")
+            .unwrap();
+        assert_eq!(hit.content_id, p.content_id.to_string());
+    }
+    net.shutdown().await;
+}
+
+//   X ── Y ── Z    (a line: X and Z block each other, so Kademlia cannot connect them)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_line_a_package_published_on_x_reaches_z() {
+    let net = TestNet::new(3).await;
+    net.inner(0)
+        .block_peer(net.node(2).peer_id())
+        .await
+        .unwrap();
+    net.inner(2)
+        .block_peer(net.node(0).peer_id())
+        .await
+        .unwrap();
+    net.connect(0, 1).await;
+    net.connect(1, 2).await;
+    wait_for("Y to see both neighbours", TIMEOUT, || async {
+        (net.inner(1).status().await.unwrap().connected_peers == 2).then_some(())
+    })
+    .await;
+    peerpack_node::publish::publish(net.inner(0), example("python-package"))
+        .await
+        .unwrap();
+    wait_searchable(net.inner(2), "pytest", "python-package").await;
+    let z_peers = net.inner(2).peer_views(None);
+    assert!(
+        z_peers
+            .iter()
+            .all(|p| p.peer_id != net.node(0).peer_id().to_string() || !p.connected),
+        "Z must learn it through Y, not from X directly"
+    );
+    net.shutdown().await;
+}
+
+//   A ── B, ten publishes on A; then C joins by dialling B only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_joins_late_learns_everything_by_sync() {
+    let mut net = TestNet::new(2).await;
+    net.connect(0, 1).await;
+    let packs = examples();
+    let base = tempfile::tempdir().unwrap();
+    // Ten packages: the six examples plus four variants under new names.
+    for dir in &packs {
+        peerpack_node::publish::publish(net.inner(0), dir.clone())
+            .await
+            .unwrap();
+    }
+    for (i, src) in packs.iter().take(4).enumerate() {
+        let dir = base.path().join(format!("variant-{i}"));
+        copy_dir(src, &dir);
+        let manifest = std::fs::read_to_string(dir.join("peerpack.toml")).unwrap();
+        let name_line = manifest
+            .lines()
+            .find(|l| l.starts_with("name = "))
+            .unwrap()
+            .to_owned();
+        let renamed = manifest.replacen(&name_line, &format!("name = \"late-variant-{i}\""), 1);
+        std::fs::write(dir.join("peerpack.toml"), renamed).unwrap();
+        peerpack_node::publish::publish(net.inner(0), dir)
+            .await
+            .unwrap();
+    }
+    wait_for("B to hold all ten", TIMEOUT, || async {
+        (net.inner(1).status().await.unwrap().catalogue_size == 10).then_some(())
+    })
+    .await;
+
+    let c = net.add().await;
+    net.connect(c, 1).await;
+    wait_for("C to learn all ten by sync", TIMEOUT, || async {
+        (net.inner(c).status().await.unwrap().catalogue_size == 10).then_some(())
+    })
+    .await;
+    wait_searchable(net.inner(c), "late variant", "late-variant-3").await;
+    net.shutdown().await;
+}
+
+fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        let t = dst.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &t);
+        } else {
+            std::fs::copy(&p, &t).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrap_address_without_peer_id_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::loopback(dir.path());
+    config.bootstrap = vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()];
+    let err = Node::start(config).await.err().unwrap();
+    let text = err.to_string();
+    assert!(
+        text.contains("/ip4/127.0.0.1/tcp/4001") && text.contains("/p2p/"),
+        "{text}"
+    );
+    assert!(!dir.path().join("node.json").exists());
+
+    let net = TestNet::new(1).await;
+    let err = net
+        .inner(0)
+        .bootstrap(&["not an address".into()])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not a multiaddr"), "{err}");
+    let err = net
+        .inner(0)
+        .bootstrap(&["/ip4/127.0.0.1/tcp/1".into()])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("/p2p/"), "{err}");
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_json_is_written_while_running_and_removed_on_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(Config::loopback(dir.path())).await.unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("node.json")).unwrap())
+            .unwrap();
+    assert_eq!(info["peer_id"], node.peer_id().to_string());
+    assert_eq!(info["api"], node.api_url());
+    assert!(
+        info["listen_addrs"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("/ip4/127.0.0.1/tcp/")
+    );
+    assert!(
+        info["listen_addrs"][0]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/p2p/{}", node.peer_id()))
+    );
+    assert_eq!(info["pid"], std::process::id());
+    node.shutdown().await;
+    assert!(!dir.path().join("node.json").exists());
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}

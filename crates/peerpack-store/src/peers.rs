@@ -1,0 +1,134 @@
+//! Peers this node has met and the archives they are known to provide.
+//!
+//! Peer ids are stored as their text form: this crate knows nothing of libp2p.
+
+use std::path::Path;
+
+use peerpack_core::ContentId;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::db::Error;
+
+/// What the store keeps about one peer.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PeerRow {
+    /// The peer id (text form).
+    pub peer_id: String,
+    /// Addresses it listens on, as far as we know.
+    pub addresses: Vec<String>,
+    /// Identify agent version.
+    pub agent: String,
+    /// Identify protocol version.
+    pub protocol_version: String,
+    /// First contact, Unix seconds.
+    pub first_seen: i64,
+    /// Last contact, Unix seconds.
+    pub last_seen: i64,
+    /// Connections opened.
+    pub connections: i64,
+    /// Latest ping round trip, milliseconds.
+    pub ping_ms: Option<f64>,
+    /// Valid records received from it.
+    pub valid_records: i64,
+    /// Invalid messages or records received from it.
+    pub invalid_messages: i64,
+}
+
+pub(crate) fn save(conn: &Connection, path: &Path, peers: &[PeerRow]) -> Result<(), Error> {
+    let err = crate::db::sqlite(path);
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO peers (peer_id, addresses, agent, protocol_version, first_seen, last_seen,
+                connections, ping_ms, valid_records, invalid_messages)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT(peer_id) DO UPDATE SET addresses = excluded.addresses,
+                agent = excluded.agent, protocol_version = excluded.protocol_version,
+                last_seen = excluded.last_seen, connections = excluded.connections,
+                ping_ms = excluded.ping_ms, valid_records = excluded.valid_records,
+                invalid_messages = excluded.invalid_messages",
+        )
+        .map_err(err)?;
+    for p in peers {
+        let addresses = serde_json::to_string(&p.addresses).unwrap_or_else(|_| "[]".into());
+        stmt.execute(params![
+            p.peer_id,
+            addresses,
+            p.agent,
+            p.protocol_version,
+            p.first_seen,
+            p.last_seen,
+            p.connections,
+            p.ping_ms,
+            p.valid_records,
+            p.invalid_messages
+        ])
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn load(conn: &Connection, path: &Path) -> Result<Vec<PeerRow>, Error> {
+    let err = crate::db::sqlite(path);
+    let mut stmt = conn
+        .prepare(
+            "SELECT peer_id, addresses, agent, protocol_version, first_seen, last_seen,
+                connections, ping_ms, valid_records, invalid_messages FROM peers",
+        )
+        .map_err(err)?;
+    let rows = stmt
+        .query_map([], |r| {
+            let addresses: String = r.get(1)?;
+            Ok(PeerRow {
+                peer_id: r.get(0)?,
+                addresses: serde_json::from_str(&addresses).unwrap_or_default(),
+                agent: r.get(2)?,
+                protocol_version: r.get(3)?,
+                first_seen: r.get(4)?,
+                last_seen: r.get(5)?,
+                connections: r.get(6)?,
+                ping_ms: r.get(7)?,
+                valid_records: r.get(8)?,
+                invalid_messages: r.get(9)?,
+            })
+        })
+        .map_err(err)?;
+    rows.collect::<Result<_, _>>().map_err(err)
+}
+
+pub(crate) fn add_provider(
+    conn: &Connection,
+    path: &Path,
+    id: &ContentId,
+    peer: &str,
+    now: i64,
+) -> Result<(), Error> {
+    conn.prepare_cached(
+        "INSERT INTO providers (content_id, peer_id, seen_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(content_id, peer_id) DO UPDATE SET seen_at = excluded.seen_at",
+    )
+    .and_then(|mut s| s.execute(params![id.as_bytes().as_slice(), peer, now]))
+    .map_err(crate::db::sqlite(path))?;
+    Ok(())
+}
+
+pub(crate) fn providers(
+    conn: &Connection,
+    path: &Path,
+    id: &ContentId,
+) -> Result<Vec<String>, Error> {
+    let err = crate::db::sqlite(path);
+    let mut stmt = conn
+        .prepare_cached("SELECT peer_id FROM providers WHERE content_id = ?1 ORDER BY seen_at DESC")
+        .map_err(err)?;
+    let rows = stmt
+        .query_map([id.as_bytes().as_slice()], |r| r.get::<_, String>(0))
+        .map_err(err)?;
+    rows.collect::<Result<_, _>>().map_err(err)
+}
+
+pub(crate) fn exists(conn: &Connection, path: &Path, peer: &str) -> Result<bool, Error> {
+    conn.query_row("SELECT 1 FROM peers WHERE peer_id = ?1", [peer], |_| Ok(()))
+        .optional()
+        .map(|r| r.is_some())
+        .map_err(crate::db::sqlite(path))
+}
