@@ -95,6 +95,8 @@ pub struct Config {
     pub listen: Vec<Multiaddr>,
     /// Address policy; `None` derives it from `listen` ([`AddressPolicy::default_for`]).
     pub policy: Option<AddressPolicy>,
+    /// Addresses to advertise besides the listen addresses (e.g. a public address behind NAT).
+    pub external_addrs: Vec<Multiaddr>,
     /// Agent version announced through Identify.
     pub agent_version: String,
     /// Kademlia query timeout.
@@ -112,6 +114,7 @@ impl Config {
             keypair,
             listen,
             policy: None,
+            external_addrs: Vec::new(),
             agent_version: format!("peerpack/{}", env!("CARGO_PKG_VERSION")),
             query_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
@@ -201,6 +204,9 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
             addr: addr.clone(),
             reason: e.to_string(),
         })?;
+    }
+    for addr in &config.external_addrs {
+        swarm.add_external_address(addr.clone());
     }
     let peer_id = *swarm.local_peer_id();
     let mut listen_addrs = Vec::new();

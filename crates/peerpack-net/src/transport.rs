@@ -70,3 +70,40 @@ impl<T: Transport + Unpin> Transport for Filtered<T> {
         Pin::new(&mut self.inner).poll(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use libp2p::core::Endpoint;
+    use libp2p::core::transport::{DialOpts, PortUse};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn dials_outside_the_policy_are_refused_before_any_socket_exists() {
+        let refused = Arc::new(AtomicU64::new(0));
+        let tcp = libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default());
+        let mut t = Filtered::new(tcp, AddressPolicy::LoopbackOnly, refused.clone());
+        let opts = || DialOpts {
+            role: Endpoint::Dialer,
+            port_use: PortUse::New,
+        };
+        for addr in [
+            "/ip4/10.1.2.3/tcp/4001",
+            "/ip4/8.8.8.8/tcp/53",
+            "/dns4/example.org/tcp/80",
+        ] {
+            let result = t.dial(addr.parse().unwrap(), opts());
+            assert!(
+                matches!(result, Err(TransportError::MultiaddrNotSupported(_))),
+                "{addr}"
+            );
+        }
+        assert_eq!(refused.load(Ordering::Relaxed), 3);
+        // A loopback address is handed to TCP (the dial future is created, not awaited).
+        assert!(
+            t.dial("/ip4/127.0.0.1/tcp/9".parse().unwrap(), opts())
+                .is_ok()
+        );
+        assert_eq!(refused.load(Ordering::Relaxed), 3);
+    }
+}

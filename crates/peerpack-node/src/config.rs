@@ -7,6 +7,8 @@
 //! listen = ["/ip4/0.0.0.0/tcp/4001"]
 //! bootstrap = ["/ip4/203.0.113.7/tcp/4001/p2p/12D3KooW..."]
 //! policy = "any"          # "loopback-only", "private" or "any"; absent: derived from listen
+//! external = ["/ip4/203.0.113.9/tcp/4001"]   # addresses to advertise (NAT)
+//! catalogue_sync = true   # false: a light node that keeps only what it sees or looks up
 //!
 //! [api]
 //! listen = "127.0.0.1:7878"
@@ -32,6 +34,11 @@ pub struct Config {
     pub policy: Option<AddressPolicy>,
     /// HTTP API address. Default `127.0.0.1:0`.
     pub api: SocketAddr,
+    /// Addresses to advertise besides the listen addresses (a public address behind NAT).
+    pub external: Vec<Multiaddr>,
+    /// Pull whole catalogues from peers (default). A node with `false` keeps only what it
+    /// receives live or looks up (a light node).
+    pub catalogue_sync: bool,
 }
 
 /// The `--config` file.
@@ -54,6 +61,10 @@ pub struct NetworkSection {
     pub bootstrap: Vec<Multiaddr>,
     /// Address policy; absent means derived from `listen`.
     pub policy: Option<AddressPolicy>,
+    /// Addresses to advertise; absent means only the listen addresses.
+    pub external: Vec<Multiaddr>,
+    /// Whether to pull whole catalogues from peers; absent means yes.
+    pub catalogue_sync: Option<bool>,
 }
 
 /// `[api]` of the config file.
@@ -93,6 +104,8 @@ impl Config {
             bootstrap: Vec::new(),
             policy: None,
             api: SocketAddr::from(([127, 0, 0, 1], 0)),
+            external: Vec::new(),
+            catalogue_sync: true,
         }
     }
 
@@ -112,6 +125,10 @@ impl Config {
         self.bootstrap.extend(file.network.bootstrap);
         if file.network.policy.is_some() {
             self.policy = file.network.policy;
+        }
+        self.external.extend(file.network.external);
+        if let Some(sync) = file.network.catalogue_sync {
+            self.catalogue_sync = sync;
         }
         if let Some(api) = file.api.listen {
             self.api = api;

@@ -35,6 +35,7 @@ pub struct Inner {
     pub(crate) started: Instant,
     pub(crate) syncing: Mutex<HashSet<PeerId>>,
     pub(crate) api_url: String,
+    pub(crate) catalogue_sync: bool,
 }
 
 /// A running node. Stop it with [`Node::shutdown`].
@@ -174,6 +175,7 @@ impl Node {
 
         let mut net_config = peerpack_net::Config::new(keypair, config.listen.clone());
         net_config.policy = config.policy;
+        net_config.external_addrs = config.external.clone();
         let spawned = peerpack_net::spawn(net_config).await?;
         let listener = tokio::net::TcpListener::bind(config.api)
             .await
@@ -196,6 +198,7 @@ impl Node {
             started: Instant::now(),
             syncing: Mutex::new(HashSet::new()),
             api_url: format!("http://{api_addr}"),
+            catalogue_sync: config.catalogue_sync,
         });
 
         restore_dht(&inner).await?;
@@ -378,7 +381,7 @@ async fn on_event(inner: &Arc<Inner>, event: Event) {
             peerpack,
         } => {
             inner.with_peers(|b| b.identified(peer, agent, protocol_version, &addresses));
-            if peerpack {
+            if peerpack && inner.catalogue_sync {
                 let inner = inner.clone();
                 tokio::spawn(async move { crate::sync::with_peer(&inner, peer).await });
             }
@@ -396,7 +399,7 @@ async fn periodic_task(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = stop.changed() => break,
             _ = flush.tick() => inner.flush_peers().await,
-            _ = resync.tick() => {
+            _ = resync.tick(), if inner.catalogue_sync => {
                 if let Ok(peers) = inner.net.peers().await {
                     for p in peers {
                         let inner = inner.clone();

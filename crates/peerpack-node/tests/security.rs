@@ -1,0 +1,209 @@
+//! Hostile and unusual peers: forged announcements, private addresses, DHT-only knowledge.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{TIMEOUT, TestNet, example, wait_for, wait_searchable};
+use peerpack_core::record::RecordFields;
+use peerpack_core::{ContentId, Manifest, PackageRecord, PublisherKey};
+use peerpack_net::p2p::identity;
+use peerpack_node::{Config, Node};
+
+fn record(manifest: &str, key: &PublisherKey) -> PackageRecord {
+    PackageRecord::sign(
+        RecordFields {
+            manifest: Manifest::parse(manifest, Path::new("peerpack.toml")).unwrap(),
+            content_id: ContentId::of(b"whatever"),
+            archive_size: 8,
+            seq: 1,
+            published_at: 1,
+        },
+        key,
+    )
+    .unwrap()
+}
+
+const EVIL: &str = "[package]\nname = \"evil-pack\"\nversion = \"1.0.0\"\ndescription = \"malware\"\nlicense = \"MIT\"\nauthors = [\"m\"]\n";
+const SQUAT: &str = "[package]\nname = \"axum-service\"\nversion = \"9.9.9\"\ndescription = \"hijacked axum service\"\nlicense = \"MIT\"\nauthors = [\"m\"]\n";
+
+//   L ── B ── C        L publishes honestly; M is a bare libp2p peer (no validation of its
+//        │             own) that dials only B. C blocks M, so anything of M's that reaches C
+//        M             must have been forwarded by B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_announcements_are_rejected_by_the_first_receiver_and_not_forwarded() {
+    let net = TestNet::new(3).await; // 0 = L, 1 = B, 2 = C
+    net.connect(0, 1).await;
+    net.connect(2, 1).await;
+    peerpack_node::publish::publish(net.inner(0), example("axum-service"))
+        .await
+        .unwrap();
+    wait_searchable(net.inner(2), "axum", "axum-service").await;
+
+    let m_key = identity::Keypair::generate_ed25519();
+    let m_id = m_key.public().to_peer_id();
+    net.inner(2).block_peer(m_id).await.unwrap();
+    let m = peerpack_net::spawn(peerpack_net::Config::new(
+        m_key,
+        vec![peerpack_node::config::loopback_listen()],
+    ))
+    .await
+    .unwrap();
+    let mut m_events = m.events;
+    tokio::spawn(async move { while m_events.recv().await.is_some() {} });
+    m.handle
+        .dial(net.node(1).listen_addrs()[0].clone())
+        .await
+        .unwrap();
+
+    // 1. A record whose signature does not verify.
+    let mut forged = record(EVIL, &PublisherKey::from_secret_bytes(&[9; 32]));
+    forged.manifest.description = "tampered after signing".into();
+    m.handle.announce(forged.encode()).await.unwrap();
+    // 2. A validly signed record for a name another key owns.
+    let squat = record(SQUAT, &PublisherKey::from_secret_bytes(&[8; 32]));
+    m.handle.announce(squat.encode()).await.unwrap();
+
+    let b = net.inner(1);
+    let m_view = wait_for("B to penalise M twice", TIMEOUT, || async {
+        b.peer_view(&m_id.to_string())
+            .ok()
+            .filter(|p| p.invalid_messages >= 2)
+    })
+    .await;
+    assert!(
+        m_view.score < 0.7,
+        "M's score after two forgeries: {}",
+        m_view.score
+    );
+    let l_view = b.peer_view(&net.node(0).peer_id().to_string()).unwrap();
+    assert!(
+        l_view.score > m_view.score + 0.2,
+        "honest {} vs forger {}",
+        l_view.score,
+        m_view.score
+    );
+
+    // A later honest publish reaches C through B: had B forwarded M's messages, they would
+    // have arrived before it.
+    peerpack_node::publish::publish(net.inner(0), example("rust-cli"))
+        .await
+        .unwrap();
+    wait_searchable(net.inner(2), "clap", "rust-cli").await;
+    for i in [1, 2] {
+        let inner = net.inner(i);
+        assert!(
+            inner.info("evil-pack").await.is_err(),
+            "node {i} stored the forged record"
+        );
+        let info = inner.info("axum-service").await.unwrap();
+        assert!(
+            info.versions.iter().all(|v| v.version != "9.9.9"),
+            "node {i} stored the squatter's version"
+        );
+        assert_eq!(info.owner, net.inner(0).publisher().to_string());
+    }
+    // Had B forwarded a forgery, C would have caught it and blamed B.
+    let b_from_c = net
+        .inner(2)
+        .peer_view(&net.node(1).peer_id().to_string())
+        .unwrap();
+    assert_eq!(
+        b_from_c.invalid_messages, 0,
+        "B forwarded something invalid to C"
+    );
+    m.handle.shutdown().await.unwrap();
+    net.shutdown().await;
+}
+
+//   A ── Z   Z advertises /ip4/10.1.2.3/tcp/4001 through Identify; A is loopback-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_advertising_a_private_address_is_not_dialled_there() {
+    let mut net = TestNet::new(1).await;
+    let z_dir = tempfile::tempdir().unwrap();
+    let mut z_config = Config::loopback(z_dir.path());
+    z_config.external = vec!["/ip4/10.1.2.3/tcp/4001".parse().unwrap()];
+    let z = Node::start(z_config).await.unwrap();
+    let z_id = z.peer_id().to_string();
+    net.inner(0)
+        .bootstrap(&[z.listen_addrs()[0].to_string()])
+        .await
+        .unwrap();
+    let a = net.inner(0);
+    let view = wait_for("A to identify Z", TIMEOUT, || async {
+        a.peer_view(&z_id).ok().filter(|p| !p.agent.is_empty())
+    })
+    .await;
+    assert!(
+        view.addresses
+            .iter()
+            .all(|addr| addr.starts_with("/ip4/127.")),
+        "{:?}",
+        view.addresses
+    );
+
+    // Asked outright, A refuses before any packet is sent.
+    let err = a
+        .bootstrap(&[format!("/ip4/10.1.2.3/tcp/4001/p2p/{z_id}")])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("loopback-only"), "{err}");
+    let status = a.status().await.unwrap();
+    assert_eq!(status.policy, "loopback-only");
+    assert_eq!(
+        status.refused_dials, 0,
+        "nothing ever tried to dial 10.1.2.3"
+    );
+    z.shutdown().await;
+    net.stop(0).await;
+}
+
+//   A ── B ── C   C is a light node (no catalogue sync) that joins after A published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_of_a_name_missing_locally_is_answered_from_the_dht() {
+    let net = TestNet::new(2).await;
+    net.connect(0, 1).await;
+    let p = peerpack_node::publish::publish(net.inner(0), example("github-actions-ci"))
+        .await
+        .unwrap();
+    wait_searchable(net.inner(1), "dependabot", "github-actions-ci").await;
+
+    let c_dir = tempfile::tempdir().unwrap();
+    let mut c_config = Config::loopback(c_dir.path());
+    c_config.catalogue_sync = false;
+    let c = Node::start(c_config).await.unwrap();
+    c.inner()
+        .bootstrap(&[net.node(1).listen_addrs()[0].to_string()])
+        .await
+        .unwrap();
+    wait_for("C's routing table to fill", TIMEOUT, || async {
+        (c.inner().status().await.unwrap().routing_table_size >= 1).then_some(())
+    })
+    .await;
+    assert!(
+        common::search(c.inner(), "dependabot").await.is_empty(),
+        "C must not know it yet"
+    );
+
+    let info = c.inner().info("github-actions-ci").await.unwrap();
+    assert_eq!(info.source, "dht");
+    assert_eq!(info.owner, net.inner(0).publisher().to_string());
+    assert_eq!(info.versions.len(), 1);
+    assert_eq!(info.versions[0].content_id, p.content_id.to_string());
+    // Now it is in C's catalogue, and searchable there.
+    assert_eq!(
+        c.inner().info("github-actions-ci").await.unwrap().source,
+        "local"
+    );
+    wait_searchable(c.inner(), "dependabot", "github-actions-ci").await;
+
+    let err = c.inner().info("no-such-package").await.unwrap_err();
+    assert!(
+        err.to_string().contains("no package named no-such-package"),
+        "{err}"
+    );
+    c.shutdown().await;
+    net.shutdown().await;
+}
