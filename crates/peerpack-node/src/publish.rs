@@ -99,8 +99,11 @@ pub async fn publish(inner: &Arc<Inner>, dir: PathBuf) -> Result<Published, Erro
         })
         .await?;
 
+    // Gossip is the fast path to every subscribed peer; the DHT copies and the provider
+    // record serve those who look later. All four go out together.
     let encoded = record.encode();
-    let (put_record, put_index) = futures::join!(
+    let (announced, put_record, put_index, providing) = futures::join!(
+        inner.net.announce(encoded.clone()),
         inner.net.put_record(
             protocol::record_key(record.name(), record.version()),
             encoded.clone()
@@ -108,7 +111,11 @@ pub async fn publish(inner: &Arc<Inner>, dir: PathBuf) -> Result<Published, Erro
         inner
             .net
             .put_record(protocol::index_key(record.name()), index.encode()),
+        inner
+            .net
+            .start_providing(record.content_id.as_bytes().to_vec()),
     );
+    providing?;
     let dht_peers = put_record.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "DHT put of the package record failed");
         0
@@ -116,11 +123,7 @@ pub async fn publish(inner: &Arc<Inner>, dir: PathBuf) -> Result<Published, Erro
     if let Err(e) = put_index {
         tracing::warn!(error = %e, "DHT put of the index record failed");
     }
-    inner
-        .net
-        .start_providing(record.content_id.as_bytes().to_vec())
-        .await?;
-    let announced_to = inner.net.announce(encoded).await.unwrap_or_else(|e| {
+    let announced_to = announced.unwrap_or_else(|e| {
         tracing::info!(error = %e, "announcement not gossiped; peers will learn it by sync");
         0
     });

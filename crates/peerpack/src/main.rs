@@ -7,11 +7,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod client;
+mod demo;
+mod node;
+mod output;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use client::Client;
 use peerpack_core::PublisherKey;
 use peerpack_core::archive;
 use peerpack_node::DataDir;
+use peerpack_node::queries::{Dialled, Info, PeerView, SearchHit, StatusView};
 
 /// peerpack: a peer-to-peer marketplace for code-generator template packs.
 ///
@@ -34,13 +41,24 @@ struct Cli {
     command: Command,
 }
 
+/// How a client command finds its node.
+#[derive(Debug, clap::Args)]
+struct Api {
+    /// URL of the node's API [default: read from DATA_DIR/node.json]
+    #[arg(long, env = "PEERPACK_API", value_name = "URL")]
+    api: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create the publisher's ed25519 signing key in the data directory.
     ///
     /// The key signs every package you publish; the first key to publish a name owns it.
     /// The file is written with mode 0600. An existing key is never replaced unless --force
-    /// is given.
+    /// is given. (`peerpack node` creates one on first start if there is none.)
     Keygen {
         /// Replace an existing key. The old key is lost, and with it the ownership of every
         /// name it published.
@@ -62,11 +80,136 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a node in the foreground until SIGINT or SIGTERM.
+    ///
+    /// The node joins the network through the bootstrap peers, keeps a searchable catalogue of
+    /// every package it hears of, serves its own packages, and answers the other commands over
+    /// an HTTP API on 127.0.0.1. Once ready it writes DATA_DIR/node.json (peer id, addresses,
+    /// API URL), which the other commands read; it removes the file on a clean exit.
+    Node(NodeArgs),
+    /// Publish the package in DIR: pack, sign with the node's publisher key, store, put in
+    /// the DHT, provide and announce it.
+    Publish {
+        /// The package directory (relative to where you run this command).
+        dir: PathBuf,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Search the node's catalogue (every package any reachable peer published).
+    Search {
+        /// Words to look for in names, descriptions, tags, categories and authors; every word
+        /// must match. Empty lists everything (then filters decide).
+        query: Vec<String>,
+        /// Only packages in this category.
+        #[arg(long, value_name = "C")]
+        category: Option<String>,
+        /// Only packages with this tag (repeatable: all must match).
+        #[arg(long = "tag", value_name = "T")]
+        tags: Vec<String>,
+        /// Most results.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Leave out packages whose known providers all have a reputation below R (0 to 1).
+        #[arg(long, value_name = "R")]
+        min_reputation: Option<f64>,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Show every known version of a package and its record details. Asks the DHT when the
+    /// local catalogue does not know the name.
+    Info {
+        /// NAME or NAME@VERSION.
+        package: String,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// List connected and known peers with their addresses, agent, latency and reputation.
+    Peers {
+        /// Only peers with at least this score (0 to 1).
+        #[arg(long, value_name = "R")]
+        min_reputation: Option<f64>,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Show one peer in full.
+    Peer {
+        /// The peer id.
+        peer_id: String,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Dial more peers now. Each address must end in /p2p/<peer id>.
+    Bootstrap {
+        /// Addresses, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
+        #[arg(required = true, value_name = "MULTIADDR")]
+        addrs: Vec<String>,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Show the node's peer id, addresses, peers, catalogue size, routing table and uptime.
+    Status {
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Start a local network of N nodes in this process, publish the example packs from
+    /// different nodes, search from a node that published nothing, and report timings.
+    Demo {
+        /// Number of nodes (at least 2).
+        #[arg(long, default_value_t = 5)]
+        nodes: usize,
+        /// Keep the network running afterwards (until Ctrl-C) and print how to reach it.
+        #[arg(long)]
+        keep: bool,
+        /// Directory of packs to publish [default: examples/packs].
+        #[arg(long, value_name = "DIR")]
+        packs: Option<PathBuf>,
+    },
+}
+
+/// `peerpack node` flags.
+#[derive(Debug, clap::Args)]
+struct NodeArgs {
+    /// Address to listen on (repeatable) [default: /ip4/0.0.0.0/tcp/0].
+    #[arg(long, value_name = "MULTIADDR")]
+    listen: Vec<String>,
+    /// Peer to join through, with /p2p/<peer id> (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<String>,
+    /// Address for the HTTP API [default: 127.0.0.1:0, a free port].
+    #[arg(long, value_name = "ADDR")]
+    api: Option<std::net::SocketAddr>,
+    /// Configuration file (TOML); flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to advertise besides the listen addresses, e.g. a public address behind NAT
+    /// (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    external: Vec<String>,
+    /// Which addresses this node may dial: loopback-only, private or any [default:
+    /// loopback-only when every listen address is loopback, else any].
+    #[arg(long, value_name = "POLICY")]
+    policy: Option<String>,
+    /// Do not pull whole catalogues from peers (a light node).
+    #[arg(long)]
+    no_catalogue_sync: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot start the async runtime: {e}"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let _ = writeln!(std::io::stderr(), "error: {err:#}");
@@ -75,11 +218,166 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+async fn run(cli: Cli) -> Result<()> {
+    let dir = || data_dir(cli.data_dir.as_deref());
     match cli.command {
-        Command::Keygen { force } => keygen(&data_dir(cli.data_dir.as_deref())?, force),
+        Command::Keygen { force } => keygen(&dir()?, force),
         Command::Pack { dir, out, json } => pack(&dir, out.as_deref(), json),
+        Command::Node(args) => node::run(dir()?, args_to_config(args)?).await,
+        Command::Demo { nodes, keep, packs } => demo::run(nodes, keep, packs).await,
+        Command::Publish { dir: pkg, api } => {
+            publish(&Client::find(api.api.as_deref(), &dir()?)?, &pkg, api.json).await
+        }
+        Command::Search {
+            query,
+            category,
+            tags,
+            limit,
+            min_reputation,
+            api,
+        } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let mut q = vec![("q", query.join(" ")), ("limit", limit.to_string())];
+            if let Some(c) = category {
+                q.push(("category", c));
+            }
+            if !tags.is_empty() {
+                q.push(("tags", tags.join(",")));
+            }
+            if let Some(r) = min_reputation {
+                q.push(("min_reputation", r.to_string()));
+            }
+            let hits: Vec<SearchHit> = client.get("/v1/search", &q).await?;
+            print(api.json, &hits, |h| output::search(h))
+        }
+        Command::Info { package, api } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let (name, version) = match package.split_once('@') {
+                Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+                None => (package.clone(), None),
+            };
+            let mut info: Info = client.get(&format!("/v1/packages/{name}"), &[]).await?;
+            if let Some(v) = version {
+                info.versions.retain(|x| x.version == v);
+                if info.versions.is_empty() {
+                    anyhow::bail!(
+                        "{name} has no version {v}; `peerpack info {name}` lists the versions"
+                    );
+                }
+            }
+            print(api.json, &info, output::info)
+        }
+        Command::Peers {
+            min_reputation,
+            api,
+        } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let q: Vec<(&str, String)> = min_reputation
+                .map(|r| ("min_reputation", r.to_string()))
+                .into_iter()
+                .collect();
+            let peers: Vec<PeerView> = client.get("/v1/peers", &q).await?;
+            print(api.json, &peers, |p| output::peers(p))
+        }
+        Command::Peer { peer_id, api } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let p: PeerView = client.get(&format!("/v1/peers/{peer_id}"), &[]).await?;
+            print(api.json, &p, output::peer)
+        }
+        Command::Bootstrap { addrs, api } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let dialled: Vec<Dialled> = client
+                .post("/v1/bootstrap", &serde_json::json!({ "addrs": addrs }))
+                .await?;
+            print(api.json, &dialled, |ds: &Vec<Dialled>| {
+                for d in ds {
+                    println!("dialling {} at {}", d.peer_id, d.address);
+                }
+            })
+        }
+        Command::Status { api } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let s: StatusView = client.get("/v1/status", &[]).await?;
+            print(api.json, &s, output::status)
+        }
     }
+}
+
+/// Print `value` as JSON or with `human`.
+fn print<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce(&T)) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(value)?);
+    } else {
+        human(value);
+    }
+    Ok(())
+}
+
+async fn publish(client: &Client, pkg: &Path, json: bool) -> Result<()> {
+    let path = client::absolute(pkg)?;
+    let v: serde_json::Value = client
+        .post("/v1/publish", &serde_json::json!({ "path": path }))
+        .await?;
+    if json {
+        println!("{v}");
+        return Ok(());
+    }
+    let verb = if v["republished"].as_bool() == Some(true) {
+        "re-announced"
+    } else {
+        "published"
+    };
+    println!(
+        "{verb} {} {}",
+        v["name"].as_str().unwrap_or(""),
+        v["version"].as_str().unwrap_or("")
+    );
+    println!("  content id  {}", v["content_id"].as_str().unwrap_or(""));
+    println!("  size        {} bytes", v["size"]);
+    println!(
+        "  announced to {} peer(s); stored on {} DHT peer(s)",
+        v["announced_to"], v["dht_peers"]
+    );
+    Ok(())
+}
+
+fn args_to_config(args: NodeArgs) -> Result<NodeConfigParts> {
+    let parse = |v: &[String], what: &str| -> Result<Vec<peerpack_net::p2p::Multiaddr>> {
+        v.iter()
+            .map(|a| {
+                a.parse().with_context(|| {
+                    format!("{what} {a:?} is not a multiaddr (like /ip4/127.0.0.1/tcp/4001)")
+                })
+            })
+            .collect()
+    };
+    let policy = match args.policy.as_deref() {
+        None => None,
+        Some("loopback-only") => Some(peerpack_net::AddressPolicy::LoopbackOnly),
+        Some("private") => Some(peerpack_net::AddressPolicy::Private),
+        Some("any") => Some(peerpack_net::AddressPolicy::Any),
+        Some(other) => anyhow::bail!("--policy {other:?}: expected loopback-only, private or any"),
+    };
+    Ok(NodeConfigParts {
+        listen: parse(&args.listen, "--listen")?,
+        bootstrap: parse(&args.bootstrap, "--bootstrap")?,
+        external: parse(&args.external, "--external")?,
+        api: args.api,
+        config: args.config,
+        policy,
+        no_catalogue_sync: args.no_catalogue_sync,
+    })
+}
+
+/// Node flags, parsed; merged over the config file in [`node::run`].
+pub struct NodeConfigParts {
+    listen: Vec<peerpack_net::p2p::Multiaddr>,
+    bootstrap: Vec<peerpack_net::p2p::Multiaddr>,
+    external: Vec<peerpack_net::p2p::Multiaddr>,
+    api: Option<std::net::SocketAddr>,
+    config: Option<PathBuf>,
+    policy: Option<peerpack_net::AddressPolicy>,
+    no_catalogue_sync: bool,
 }
 
 fn data_dir(explicit: Option<&Path>) -> Result<DataDir> {

@@ -1,0 +1,103 @@
+//! Talking to a running node over its HTTP API.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use peerpack_node::{DataDir, RuntimeInfo};
+use serde::de::DeserializeOwned;
+
+/// A client for one node's API.
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    hint: String,
+}
+
+impl Client {
+    /// The node named by `--api URL`, else the one whose `node.json` is in the data directory.
+    pub fn find(api: Option<&str>, data_dir: &DataDir) -> Result<Self> {
+        let (base, hint) = match api {
+            Some(url) => (
+                url.trim_end_matches('/').to_owned(),
+                format!("is a node listening at {url}?"),
+            ),
+            None => {
+                let file = data_dir.runtime_file();
+                let info = RuntimeInfo::read(data_dir).ok_or_else(|| {
+                    anyhow!(
+                        "no node is running with data directory {} (no {}); start one with `peerpack node --data-dir {}`, or pass --api URL",
+                        data_dir.root().display(),
+                        file.display(),
+                        data_dir.root().display()
+                    )
+                })?;
+                let hint = format!(
+                    "the node in {} (pid {}) does not answer; if it is gone, delete that file and start it again with `peerpack node`",
+                    file.display(),
+                    info.pid
+                );
+                (info.api, hint)
+            }
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .context("cannot build an HTTP client")?;
+        Ok(Self { base, http, hint })
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
+        let resp = req.send().await.map_err(|e| {
+            if e.is_connect() {
+                anyhow!("cannot reach the node at {}: {}", self.base, self.hint)
+            } else {
+                anyhow!("request to the node at {} failed: {e}", self.base)
+            }
+        })?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .context("cannot read the node's answer")?;
+        if !status.is_success() {
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let msg = v["error"]["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{status}: {}", String::from_utf8_lossy(&body)));
+            bail!("{msg}");
+        }
+        serde_json::from_slice(&body).with_context(|| {
+            format!(
+                "unexpected answer from the node: {}",
+                String::from_utf8_lossy(&body)
+            )
+        })
+    }
+
+    /// GET `path` with query parameters.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T> {
+        self.send(self.http.get(format!("{}{path}", self.base)).query(query))
+            .await
+    }
+
+    /// POST a JSON body.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+}
+
+/// An absolute form of a path the user typed (the node does not share our working directory).
+pub fn absolute(p: &Path) -> Result<std::path::PathBuf> {
+    std::path::absolute(p).with_context(|| format!("cannot resolve {}", p.display()))
+}

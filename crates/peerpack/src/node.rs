@@ -1,0 +1,73 @@
+//! `peerpack node`: run a node in the foreground.
+
+use anyhow::{Context, Result};
+use peerpack_node::{Config, DataDir, Node};
+
+use crate::NodeConfigParts;
+
+/// Run until SIGINT or SIGTERM, then shut down cleanly.
+pub async fn run(data_dir: DataDir, parts: NodeConfigParts) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let mut config = Config::new(data_dir.root());
+    if let Some(path) = &parts.config {
+        config.apply_file(peerpack_node::config::File::read(path)?);
+    }
+    if !parts.listen.is_empty() {
+        config.listen = parts.listen;
+    }
+    config.bootstrap.extend(parts.bootstrap);
+    config.external.extend(parts.external);
+    if let Some(api) = parts.api {
+        config.api = api;
+    }
+    if parts.policy.is_some() {
+        config.policy = parts.policy;
+    }
+    if parts.no_catalogue_sync {
+        config.catalogue_sync = false;
+    }
+
+    let node = Node::start(config).await.context("cannot start the node")?;
+    println!("peerpack node {}", node.peer_id());
+    println!("  data dir  {}", data_dir.root().display());
+    println!("  api       {}", node.api_url());
+    for a in node.listen_addrs() {
+        println!("  listening {a}");
+    }
+    println!("  publisher {}", node.inner().publisher());
+    println!("ready; stop with Ctrl-C");
+
+    wait_for_signal().await;
+    eprintln!("shutting down");
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,168 @@
+//! Human-readable output.
+
+use peerpack_node::queries::{Info, PeerView, SearchHit, StatusView};
+
+fn cut(s: &str, n: usize) -> String {
+    let s = s.replace('\n', " ");
+    if s.chars().count() <= n {
+        s
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn ago(secs: i64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s ago"),
+        s if s < 3600 => format!("{}m ago", s / 60),
+        s if s < 86_400 => format!("{}h ago", s / 3600),
+        s => format!("{}d ago", s / 86_400),
+    }
+}
+
+/// Search results as a table.
+pub fn search(hits: &[SearchHit]) {
+    if hits.is_empty() {
+        println!("no packages match");
+        return;
+    }
+    let w = hits.iter().map(|h| h.name.len()).max().unwrap_or(4).max(4);
+    println!("{:<w$}  {:<10}  DESCRIPTION", "NAME", "VERSION");
+    for h in hits {
+        println!(
+            "{:<w$}  {:<10}  {}",
+            h.name,
+            h.version,
+            cut(&h.description, 70)
+        );
+    }
+}
+
+/// Package info.
+pub fn info(i: &Info) {
+    println!("{}", i.name);
+    println!("  owner     {}", i.owner);
+    if let Some(seq) = i.index_seq {
+        println!("  index     seq {seq}");
+    }
+    if i.source == "dht" {
+        println!("  (fetched from the DHT just now)");
+    }
+    if let Some(latest) = i.versions.first() {
+        println!("  about     {}", latest.description);
+        println!("  license   {}", latest.license);
+        println!("  authors   {}", latest.authors.join(", "));
+        if !latest.tags.is_empty() {
+            println!("  tags      {}", latest.tags.join(", "));
+        }
+        if !latest.categories.is_empty() {
+            println!("  category  {}", latest.categories.join(", "));
+        }
+        for (k, v) in [("homepage", &latest.homepage), ("repo", &latest.repository)] {
+            if let Some(v) = v {
+                println!("  {k:<9} {v}");
+            }
+        }
+    }
+    println!("  versions:");
+    for v in &i.versions {
+        println!(
+            "    {:<10} {}  {} bytes  {} provider(s)",
+            v.version,
+            v.content_id,
+            v.archive_size,
+            v.providers.len()
+        );
+        if !v.dependencies.is_empty() {
+            let deps: Vec<String> = v
+                .dependencies
+                .iter()
+                .map(|(k, r)| format!("{k} {r}"))
+                .collect();
+            println!("               depends on {}", deps.join(", "));
+        }
+    }
+}
+
+/// Peers as a table.
+pub fn peers(peers: &[PeerView]) {
+    if peers.is_empty() {
+        println!("no peers known yet; connect to one with `peerpack bootstrap MULTIADDR`");
+        return;
+    }
+    println!(
+        "{:<54} {:<5} {:<8} {:>9} {:>5}  {:<22} ADDRESS",
+        "PEER", "CONN", "SEEN", "LATENCY", "SCORE", "AGENT"
+    );
+    for p in peers {
+        let latency = p.latency_ms.map_or("-".into(), |ms| format!("{ms:.1} ms"));
+        println!(
+            "{:<54} {:<5} {:<8} {:>9} {:>5.2}  {:<22} {}",
+            p.peer_id,
+            if p.connected { "yes" } else { "no" },
+            ago(p.last_seen_ago_s),
+            latency,
+            p.score,
+            cut(&p.agent, 22),
+            p.addresses.first().map(String::as_str).unwrap_or("-")
+        );
+    }
+}
+
+/// One peer in full.
+pub fn peer(p: &PeerView) {
+    println!("{}", p.peer_id);
+    println!("  connected         {}", p.connected);
+    println!("  score             {:.3}", p.score);
+    println!(
+        "  agent             {}",
+        if p.agent.is_empty() { "-" } else { &p.agent }
+    );
+    println!(
+        "  protocol version  {}",
+        if p.protocol_version.is_empty() {
+            "-"
+        } else {
+            &p.protocol_version
+        }
+    );
+    println!(
+        "  latency           {}",
+        p.latency_ms.map_or("-".into(), |ms| format!("{ms:.2} ms"))
+    );
+    println!("  last seen         {}", ago(p.last_seen_ago_s));
+    println!("  connections       {}", p.connections);
+    println!("  valid records     {}", p.valid_records);
+    println!("  invalid messages  {}", p.invalid_messages);
+    println!("  addresses");
+    for a in &p.addresses {
+        println!("    {a}");
+    }
+}
+
+/// Node status.
+pub fn status(s: &StatusView) {
+    println!("peer id          {}", s.peer_id);
+    println!("publisher key    {}", s.publisher);
+    println!("api              {}", s.api);
+    println!("listening on");
+    for a in &s.listen_addrs {
+        println!("  {a}");
+    }
+    println!(
+        "connected peers  {} ({} known)",
+        s.connected_peers, s.known_peers
+    );
+    println!(
+        "catalogue        {} versions of {} packages",
+        s.catalogue_size, s.packages
+    );
+    println!("routing table    {} peers", s.routing_table_size);
+    println!(
+        "address policy   {} ({} dials refused)",
+        s.policy, s.refused_dials
+    );
+    println!("uptime           {}s", s.uptime_s);
+}

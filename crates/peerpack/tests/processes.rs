@@ -1,0 +1,223 @@
+//! The real `peerpack` binary as three separate node processes on loopback: start,
+//! bootstrap, publish on one, search and info on another, status and peers, clean shutdown.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_peerpack"));
+    c.env_remove("PEERPACK_DATA_DIR").env_remove("PEERPACK_API");
+    c
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    bin()
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = run(dir, args);
+    assert!(
+        o.status.success(),
+        "peerpack {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&ok(dir, args)).unwrap()
+}
+
+struct NodeProc {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl NodeProc {
+    fn start(dir: &Path) -> Self {
+        let child = bin()
+            .arg("node")
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while !dir.join("node.json").exists() {
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "node in {} never wrote node.json",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn info(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("node.json")).unwrap()).unwrap()
+    }
+
+    fn addr(&self) -> String {
+        self.info()["listen_addrs"][0].as_str().unwrap().to_owned()
+    }
+
+    /// SIGTERM, then wait: a clean exit removes node.json.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "node exited with {status}");
+                break;
+            }
+            assert!(start.elapsed() < TIMEOUT, "node did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            !self.dir.join("node.json").exists(),
+            "node.json left behind after a clean exit"
+        );
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn three_processes_publish_search_info() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs: Vec<PathBuf> = (0..3).map(|i| tmp.path().join(format!("n{i}"))).collect();
+
+    // Without a node, commands say so and how to start one.
+    let o = run(&dirs[0], &["status"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no node is running") && err.contains("peerpack node"),
+        "{err}"
+    );
+
+    let nodes: Vec<NodeProc> = dirs.iter().map(|d| NodeProc::start(d)).collect();
+    assert!(nodes[0].addr().starts_with("/ip4/127.0.0.1/tcp/"));
+    // n1 and n2 join through n0.
+    for i in [1, 2] {
+        let out = ok(&dirs[i], &["bootstrap", &nodes[0].addr()]);
+        assert!(
+            out.contains(nodes[0].info()["peer_id"].as_str().unwrap()),
+            "{out}"
+        );
+    }
+    let bad = run(&dirs[1], &["bootstrap", "/ip4/127.0.0.1/tcp/9"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("/p2p/"));
+
+    // Publish from n1 with a path relative to this process's working directory.
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let published = bin()
+        .current_dir(&examples)
+        .arg("--data-dir")
+        .arg(&dirs[1])
+        .args(["publish", "packs/react-components", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        published.status.success(),
+        "{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+    let published: serde_json::Value = serde_json::from_slice(&published.stdout).unwrap();
+    assert_eq!(published["name"], "react-components");
+
+    // n2 finds it.
+    wait_until("n2 to find react-components", || {
+        let hits = json(&dirs[2], &["search", "storybook", "--json"]);
+        hits.as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["name"] == "react-components")
+    });
+    let hits = json(
+        &dirs[2],
+        &["search", "react", "--tag", "typescript", "--json"],
+    );
+    let hit = &hits[0];
+    for key in ["name", "version", "description", "content_id", "score"] {
+        assert!(!hit[key].is_null(), "search --json lacks {key}: {hit}");
+    }
+    assert_eq!(hit["content_id"], published["content_id"]);
+    let text = ok(&dirs[2], &["search", "react"]);
+    assert!(
+        text.contains("react-components") && text.contains("0.9.2"),
+        "{text}"
+    );
+
+    let info = json(&dirs[2], &["info", "react-components", "--json"]);
+    assert_eq!(info["name"], "react-components");
+    assert_eq!(
+        info["owner"],
+        json(&dirs[1], &["status", "--json"])["publisher"]
+    );
+    assert_eq!(info["versions"][0]["version"], "0.9.2");
+    assert_eq!(info["versions"][0]["content_id"], published["content_id"]);
+    let missing = run(&dirs[2], &["info", "react-components@9.9.9"]);
+    assert_eq!(missing.status.code(), Some(1));
+
+    let status = json(&dirs[2], &["status", "--json"]);
+    assert!(status["connected_peers"].as_u64().unwrap() >= 1, "{status}");
+    assert_eq!(status["catalogue_size"], 1);
+    assert!(
+        status["routing_table_size"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
+    let peers = json(&dirs[2], &["peers", "--json"]);
+    let p0 = peers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["peer_id"] == nodes[0].info()["peer_id"])
+        .unwrap_or_else(|| panic!("n0 missing from {peers}"));
+    assert_eq!(p0["connected"], true);
+    assert!(p0["score"].as_f64().unwrap() > 0.0);
+    assert!(
+        p0["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a.as_str().unwrap().starts_with("/ip4/127."))
+    );
+    let peer = ok(&dirs[2], &["peer", p0["peer_id"].as_str().unwrap()]);
+    assert!(peer.contains("score"), "{peer}");
+
+    for n in nodes {
+        n.stop();
+    }
+}
