@@ -655,6 +655,11 @@ impl EventLoop {
             Ok(_) | Err(PublishError::Duplicate) => {
                 let _ = pending.reply.send(Ok(subscribed));
             }
+            // With no connection at all there is nobody to wait for; with connections whose
+            // subscriptions have not arrived yet (a fresh connection), retry until the deadline.
+            Err(PublishError::NoPeersSubscribedToTopic) if self.connections.is_empty() => {
+                let _ = pending.reply.send(Ok(0));
+            }
             Err(PublishError::NoPeersSubscribedToTopic) | Err(PublishError::AllQueuesFull(_))
                 if Instant::now() < pending.deadline =>
             {

@@ -207,3 +207,58 @@ async fn info_of_a_name_missing_locally_is_answered_from_the_dht() {
     c.shutdown().await;
     net.shutdown().await;
 }
+
+//   M ── B   M writes forged records straight into the DHT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_dht_writes_are_not_stored_and_cost_reputation() {
+    let net = TestNet::new(1).await; // B
+    let m_key = identity::Keypair::generate_ed25519();
+    let m_id = m_key.public().to_peer_id();
+    let m = peerpack_net::spawn(peerpack_net::Config::new(
+        m_key,
+        vec![peerpack_node::config::loopback_listen()],
+    ))
+    .await
+    .unwrap();
+    let mut m_events = m.events;
+    tokio::spawn(async move { while m_events.recv().await.is_some() {} });
+    m.handle
+        .dial(net.node(0).listen_addrs()[0].clone())
+        .await
+        .unwrap();
+    let b = net.inner(0);
+    wait_for("B to put M in its routing table", TIMEOUT, || async {
+        b.peer_view(&m_id.to_string())
+            .ok()
+            .filter(|p| !p.agent.is_empty())
+    })
+    .await;
+
+    // A record with a broken signature under its own key...
+    let mut forged = record(EVIL, &PublisherKey::from_secret_bytes(&[9; 32]));
+    forged.manifest.description = "tampered".into();
+    let key = peerpack_net::protocol::record_key(forged.name(), forged.version());
+    m.handle.put_record(key, forged.encode()).await.unwrap();
+    // ...and a valid record stored under another package's key.
+    let honest = record(EVIL, &PublisherKey::from_secret_bytes(&[7; 32]));
+    let other_key = peerpack_net::protocol::record_key(
+        &peerpack_core::PackageName::new("rust-cli").unwrap(),
+        &peerpack_core::Version::new(1, 0, 0),
+    );
+    m.handle
+        .put_record(other_key, honest.encode())
+        .await
+        .unwrap();
+
+    let view = wait_for("B to refuse both writes", TIMEOUT, || async {
+        b.peer_view(&m_id.to_string())
+            .ok()
+            .filter(|p| p.invalid_messages >= 2)
+    })
+    .await;
+    assert!(view.score < 0.7, "{}", view.score);
+    assert!(b.info("evil-pack").await.is_err());
+    assert_eq!(b.status().await.unwrap().catalogue_size, 0);
+    m.handle.shutdown().await.unwrap();
+    net.shutdown().await;
+}

@@ -1,0 +1,163 @@
+//! The HTTP API, exercised in process with `router().oneshot(request)`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{TestNet, example};
+use tower::ServiceExt;
+
+async fn call(
+    net: &TestNet,
+    method: &str,
+    uri: &str,
+    body: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    let router = peerpack_node::api::router(net.inner(0).clone());
+    let mut req = Request::builder().method(method).uri(uri);
+    let body = match body {
+        Some(v) => {
+            req = req.header("content-type", "application/json");
+            Body::from(v.to_string())
+        }
+        None => Body::empty(),
+    };
+    let resp = router.oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn assert_error(status: StatusCode, body: &serde_json::Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_answers_json_and_errors_in_one_shape() {
+    let net = TestNet::new(1).await;
+    let (s, body) = call(&net, "GET", "/v1/status", None).await;
+    assert_eq!(s, StatusCode::OK);
+    for key in [
+        "peer_id",
+        "connected_peers",
+        "catalogue_size",
+        "routing_table_size",
+    ] {
+        assert!(!body[key].is_null(), "status lacks {key}: {body}");
+    }
+
+    let (s, body) = call(&net, "GET", "/v1/packages/Not_A_Name", None).await;
+    assert_error(s, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let (s, body) = call(&net, "GET", "/v1/nothing-here", None).await;
+    assert_error(s, &body, StatusCode::NOT_FOUND, "not_found");
+    let (s, body) = call(
+        &net,
+        "POST",
+        "/v1/publish",
+        Some(serde_json::json!({"path": "relative/dir"})),
+    )
+    .await;
+    assert_error(s, &body, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("absolute")
+    );
+    let (s, body) = call(
+        &net,
+        "POST",
+        "/v1/publish",
+        Some(serde_json::json!({"wrong": 1})),
+    )
+    .await;
+    assert_error(s, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let (s, body) = call(&net, "POST", "/v1/bootstrap", Some(serde_json::json!({"addrs": ["/ip4/10.0.0.1/tcp/1/p2p/12D3KooWRmMv1pAAvaGLy4Sayd43NCzid6ErcRLSD6T2owYouyuN"]}))).await;
+    assert_error(s, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let (s, body) = call(&net, "GET", "/v1/peers/not-a-peer", None).await;
+    assert_error(s, &body, StatusCode::BAD_REQUEST, "bad_request");
+
+    let dir = example("dockerfile-multistage");
+    let (s, body) = call(
+        &net,
+        "POST",
+        "/v1/publish",
+        Some(serde_json::json!({"path": dir})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["republished"], false);
+    // Publishing the same content again re-announces it.
+    let (_, again) = call(
+        &net,
+        "POST",
+        "/v1/publish",
+        Some(serde_json::json!({"path": dir})),
+    )
+    .await;
+    assert_eq!(again["republished"], true);
+    assert_eq!(again["content_id"], body["content_id"]);
+
+    let (s, hits) = call(
+        &net,
+        "GET",
+        "/v1/search?q=docker&tags=compose&limit=5",
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(hits[0]["name"], "dockerfile-multistage");
+    let (s, info) = call(&net, "GET", "/v1/packages/dockerfile-multistage", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(info["versions"][0]["version"], "2.0.3");
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_package_cannot_reuse_a_published_version() {
+    let net = TestNet::new(1).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = example("github-actions-ci");
+    for f in ["peerpack.toml", "README.md"] {
+        std::fs::copy(src.join(f), tmp.path().join(f)).unwrap();
+    }
+    let (s, _) = call(
+        &net,
+        "POST",
+        "/v1/publish",
+        Some(serde_json::json!({"path": tmp.path()})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    std::fs::write(tmp.path().join("README.md"), "changed\n").unwrap();
+    let (s, body) = call(
+        &net,
+        "POST",
+        "/v1/publish",
+        Some(serde_json::json!({"path": tmp.path()})),
+    )
+    .await;
+    assert_error(s, &body, StatusCode::CONFLICT, "conflict");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bump the version"),
+        "{body}"
+    );
+    net.shutdown().await;
+}
