@@ -655,9 +655,17 @@ impl EventLoop {
             Ok(_) | Err(PublishError::Duplicate) => {
                 let _ = pending.reply.send(Ok(subscribed));
             }
-            // With no connection at all there is nobody to wait for; with connections whose
-            // subscriptions have not arrived yet (a fresh connection), retry until the deadline.
-            Err(PublishError::NoPeersSubscribedToTopic) if self.connections.is_empty() => {
+            // With no connection at all, established or being dialled, there is nobody to wait
+            // for; otherwise subscriptions may still be on their way: retry until the deadline.
+            Err(PublishError::NoPeersSubscribedToTopic)
+                if self.connections.is_empty()
+                    && self
+                        .swarm
+                        .network_info()
+                        .connection_counters()
+                        .num_pending()
+                        == 0 =>
+            {
                 let _ = pending.reply.send(Ok(0));
             }
             Err(PublishError::NoPeersSubscribedToTopic) | Err(PublishError::AllQueuesFull(_))

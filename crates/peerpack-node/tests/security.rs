@@ -26,6 +26,26 @@ fn record(manifest: &str, key: &PublisherKey) -> PackageRecord {
     .unwrap()
 }
 
+/// A libp2p peer running peerpack's network layer with no node behind it: it validates nothing
+/// and can send anything. It dials node `target` of `net`.
+struct Bare {
+    handle: peerpack_net::NetHandle,
+}
+
+async fn bare_peer(key: identity::Keypair, net: &TestNet, target: usize) -> Bare {
+    let listen = vec![peerpack_node::config::loopback_listen()];
+    let spawned = peerpack_net::spawn(peerpack_net::Config::new(key, listen))
+        .await
+        .unwrap();
+    let mut events = spawned.events;
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let target = net.node(target).listen_addrs()[0].clone();
+    spawned.handle.dial(target).await.unwrap();
+    Bare {
+        handle: spawned.handle,
+    }
+}
+
 const EVIL: &str = "[package]\nname = \"evil-pack\"\nversion = \"1.0.0\"\ndescription = \"malware\"\nlicense = \"MIT\"\nauthors = [\"m\"]\n";
 const SQUAT: &str = "[package]\nname = \"axum-service\"\nversion = \"9.9.9\"\ndescription = \"hijacked axum service\"\nlicense = \"MIT\"\nauthors = [\"m\"]\n";
 
@@ -45,18 +65,7 @@ async fn forged_announcements_are_rejected_by_the_first_receiver_and_not_forward
     let m_key = identity::Keypair::generate_ed25519();
     let m_id = m_key.public().to_peer_id();
     net.inner(2).block_peer(m_id).await.unwrap();
-    let m = peerpack_net::spawn(peerpack_net::Config::new(
-        m_key,
-        vec![peerpack_node::config::loopback_listen()],
-    ))
-    .await
-    .unwrap();
-    let mut m_events = m.events;
-    tokio::spawn(async move { while m_events.recv().await.is_some() {} });
-    m.handle
-        .dial(net.node(1).listen_addrs()[0].clone())
-        .await
-        .unwrap();
+    let m = bare_peer(m_key, &net, 1).await;
 
     // 1. A record whose signature does not verify.
     let mut forged = record(EVIL, &PublisherKey::from_secret_bytes(&[9; 32]));
@@ -214,18 +223,7 @@ async fn forged_dht_writes_are_not_stored_and_cost_reputation() {
     let net = TestNet::new(1).await; // B
     let m_key = identity::Keypair::generate_ed25519();
     let m_id = m_key.public().to_peer_id();
-    let m = peerpack_net::spawn(peerpack_net::Config::new(
-        m_key,
-        vec![peerpack_node::config::loopback_listen()],
-    ))
-    .await
-    .unwrap();
-    let mut m_events = m.events;
-    tokio::spawn(async move { while m_events.recv().await.is_some() {} });
-    m.handle
-        .dial(net.node(0).listen_addrs()[0].clone())
-        .await
-        .unwrap();
+    let m = bare_peer(m_key, &net, 0).await;
     let b = net.inner(0);
     wait_for("B to put M in its routing table", TIMEOUT, || async {
         b.peer_view(&m_id.to_string())
