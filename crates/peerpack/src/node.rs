@@ -7,11 +7,16 @@ use crate::NodeConfigParts;
 
 /// Run until SIGINT or SIGTERM, then shut down cleanly.
 pub async fn run(data_dir: DataDir, parts: NodeConfigParts) -> Result<()> {
+    use std::io::IsTerminal;
+    // libp2p-kad warns "no known peers" whenever a lone node's automatic bootstrap fires;
+    // that is a normal state for a first node, not something to warn the operator about.
+    let default_filter = "info,libp2p_kad=error,libp2p_swarm=warn,libp2p_gossipsub=warn";
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p=warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 
