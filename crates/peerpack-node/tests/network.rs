@@ -175,3 +175,37 @@ async fn node_json_is_written_while_running_and_removed_on_exit() {
     assert!(!dir.path().join("node.json").exists());
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+//   A ── B; B stops and starts again on the same data directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_keeps_its_catalogue_and_peers() {
+    let net = TestNet::new(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = Node::start(Config::loopback(dir.path())).await.unwrap();
+    let b_id = b.peer_id();
+    b.inner()
+        .bootstrap(&[net.node(0).listen_addrs()[0].to_string()])
+        .await
+        .unwrap();
+    peerpack_node::publish::publish(net.inner(0), example("rust-cli"))
+        .await
+        .unwrap();
+    wait_searchable(b.inner(), "clap", "rust-cli").await;
+    let a_id = net.node(0).peer_id().to_string();
+    wait_for("B to identify A", TIMEOUT, || async {
+        b.inner()
+            .peer_view(&a_id)
+            .ok()
+            .filter(|p| !p.agent.is_empty())
+    })
+    .await;
+    b.shutdown().await;
+
+    let b = Node::start(Config::loopback(dir.path())).await.unwrap();
+    assert_eq!(b.peer_id(), b_id, "same identity after restart");
+    assert_eq!(search(b.inner(), "clap").await[0].name, "rust-cli");
+    let a = b.inner().peer_view(&a_id).unwrap();
+    assert!(!a.agent.is_empty() && !a.connected, "{a:?}");
+    b.shutdown().await;
+    net.shutdown().await;
+}
