@@ -26,6 +26,8 @@ const RESYNC: Duration = Duration::from_secs(60);
 /// State shared by the node's tasks and API handlers.
 pub struct Inner {
     pub(crate) store: Arc<Mutex<Store>>,
+    /// The store's search index, searched without taking the store lock.
+    pub(crate) index: Arc<peerpack_store::SearchIndex>,
     pub(crate) net: NetHandle,
     pub(crate) publisher: PublisherKey,
     pub(crate) peer_id: PeerId,
@@ -188,6 +190,7 @@ impl Node {
 
         let peer_rows = store.db.load_peers()?;
         let inner = Arc::new(Inner {
+            index: store.index.clone(),
             store: Arc::new(Mutex::new(store)),
             net: spawned.handle.clone(),
             publisher,

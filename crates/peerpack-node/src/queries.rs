@@ -211,20 +211,27 @@ impl Inner {
                 limit
             },
         };
-        let (hits, providers) = self
-            .with_store(move |st| {
-                let hits = st.search(&q)?;
-                let mut providers = Vec::with_capacity(hits.len());
-                for h in &hits {
-                    let id = h
-                        .content_id
-                        .parse()
-                        .map_err(|e| Error::Internal(format!("{e}")))?;
-                    providers.push(st.db.providers(&id)?);
-                }
-                Ok((hits, providers))
-            })
-            .await?;
+        let index = self.index.clone();
+        let hits = tokio::task::spawn_blocking(move || index.search(&q))
+            .await
+            .map_err(|e| Error::Internal(format!("search task failed: {e}")))?
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        // Provider lists come from SQLite; fetch them only when a reputation filter needs them.
+        let providers = match s.min_reputation {
+            None => vec![Vec::new(); hits.len()],
+            Some(_) => {
+                let ids: Vec<String> = hits.iter().map(|h| h.content_id.clone()).collect();
+                self.with_store(move |st| {
+                    ids.iter()
+                        .map(|id| {
+                            let id = id.parse().map_err(|e| Error::Internal(format!("{e}")))?;
+                            Ok(st.db.providers(&id)?)
+                        })
+                        .collect()
+                })
+                .await?
+            }
+        };
         let me = self.peer_id.to_string();
         let mut out = Vec::new();
         for (h, provs) in hits.into_iter().zip(providers) {

@@ -260,3 +260,51 @@ async fn forged_dht_writes_are_not_stored_and_cost_reputation() {
     m.handle.shutdown().await.unwrap();
     net.shutdown().await;
 }
+
+//   L ── B ── M   M announces a valid package of its own, then forgeries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_min_reputation_drops_packages_only_a_bad_peer_provides() {
+    let net = TestNet::new(2).await; // 0 = L, 1 = B
+    net.connect(0, 1).await;
+    peerpack_node::publish::publish(net.inner(0), example("python-package"))
+        .await
+        .unwrap();
+    let b = net.inner(1);
+    wait_searchable(b, "pytest", "python-package").await;
+
+    let m = bare_peer(identity::Keypair::generate_ed25519(), &net, 1).await;
+    let own = "[package]\nname = \"m-template\"\nversion = \"1.0.0\"\ndescription = \"pytest starter from m\"\nlicense = \"MIT\"\nauthors = [\"m\"]\n";
+    m.handle
+        .announce(record(own, &PublisherKey::from_secret_bytes(&[5; 32])).encode())
+        .await
+        .unwrap();
+    wait_searchable(b, "pytest", "m-template").await;
+    for seed in 0..3u8 {
+        let mut forged = record(EVIL, &PublisherKey::from_secret_bytes(&[20 + seed; 32]));
+        forged.manifest.description = format!("forgery {seed}");
+        m.handle.announce(forged.encode()).await.unwrap();
+    }
+    let m_id = m.handle.local_peer_id().to_string();
+    wait_for("B to penalise M", TIMEOUT, || async {
+        b.peer_view(&m_id).ok().filter(|p| p.invalid_messages >= 3)
+    })
+    .await;
+
+    let names = |min: Option<f64>| async move {
+        let hits = b
+            .search(peerpack_node::queries::Search {
+                q: "pytest".into(),
+                min_reputation: min,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut n: Vec<String> = hits.into_iter().map(|h| h.name).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(None).await, ["m-template", "python-package"]);
+    assert_eq!(names(Some(0.8)).await, ["python-package"]);
+    m.handle.shutdown().await.unwrap();
+    net.shutdown().await;
+}

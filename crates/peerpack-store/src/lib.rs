@@ -63,8 +63,8 @@ pub enum Error {
 pub struct Store {
     /// The database.
     pub db: Db,
-    /// The search index.
-    pub index: SearchIndex,
+    /// The search index. Shared: searches need no lock on the store.
+    pub index: std::sync::Arc<SearchIndex>,
     /// The blob store.
     pub blobs: BlobStore,
 }
@@ -90,7 +90,11 @@ impl Store {
                 SearchIndex::open(&index_dir)?
             }
         };
-        let store = Self { db, index, blobs };
+        let store = Self {
+            db,
+            index: std::sync::Arc::new(index),
+            blobs,
+        };
         if store.index.len() != store.db.package_count()? {
             store.rebuild_index()?;
         }
