@@ -24,6 +24,7 @@ use libp2p::{Multiaddr, PeerId, Swarm, identify, ping};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
+use crate::blob::{BlobRequest, BlobResponse};
 use crate::policy::AddressPolicy;
 use crate::protocol::{ANNOUNCE_TOPIC, KAD_PROTOCOL};
 use crate::sync::{SyncRequest, SyncResponse};
@@ -68,6 +69,15 @@ pub enum Event {
         request: SyncRequest,
         /// Where the answer goes.
         channel: ResponseChannel<SyncResponse>,
+    },
+    /// A peer asked for a range of an archive; answer with [`Command::BlobRespond`].
+    BlobRequested {
+        /// The peer.
+        peer: PeerId,
+        /// Its request.
+        request: BlobRequest,
+        /// Where the answer goes.
+        channel: ResponseChannel<BlobResponse>,
     },
     /// A connection to a peer opened.
     Connected {
@@ -188,6 +198,22 @@ pub enum Command {
         channel: ResponseChannel<SyncResponse>,
         /// The answer.
         response: SyncResponse,
+    },
+    /// Ask `peer` for a range of an archive.
+    FetchChunk {
+        /// The peer.
+        peer: PeerId,
+        /// The request.
+        request: BlobRequest,
+        /// Its answer.
+        reply: oneshot::Sender<Result<BlobResponse, Error>>,
+    },
+    /// Answer a [`Event::BlobRequested`].
+    BlobRespond {
+        /// The channel from the event.
+        channel: ResponseChannel<BlobResponse>,
+        /// The answer.
+        response: BlobResponse,
     },
     /// Close every connection to a peer.
     Disconnect {
@@ -326,6 +352,29 @@ impl NetHandle {
         self.send(Command::SyncRespond { channel, response }).await
     }
 
+    /// Ask `peer` for a range of an archive.
+    pub async fn fetch_chunk(
+        &self,
+        peer: PeerId,
+        request: BlobRequest,
+    ) -> Result<BlobResponse, Error> {
+        self.ask(|reply| Command::FetchChunk {
+            peer,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    /// Answer a blob request.
+    pub async fn blob_respond(
+        &self,
+        channel: ResponseChannel<BlobResponse>,
+        response: BlobResponse,
+    ) -> Result<(), Error> {
+        self.send(Command::BlobRespond { channel, response }).await
+    }
+
     /// Close connections to `peer`.
     pub async fn disconnect(&self, peer: PeerId) -> Result<(), Error> {
         self.send(Command::Disconnect { peer }).await
@@ -384,6 +433,8 @@ pub(crate) struct EventLoop {
     pending_puts: HashMap<QueryId, oneshot::Sender<Result<usize, Error>>>,
     pending_providers: HashMap<QueryId, PendingProviders>,
     pending_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, Error>>>,
+    pending_chunks:
+        HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<BlobResponse, Error>>)>,
     pending_announces: Vec<PendingAnnounce>,
     dropped_events: u64,
 }
@@ -409,6 +460,7 @@ impl EventLoop {
             pending_puts: HashMap::new(),
             pending_providers: HashMap::new(),
             pending_sync: HashMap::new(),
+            pending_chunks: HashMap::new(),
             pending_announces: Vec::new(),
             dropped_events: 0,
         }
@@ -531,6 +583,25 @@ impl EventLoop {
                     .is_err()
                 {
                     tracing::debug!("sync response not sent: the peer went away");
+                }
+            }
+            Command::FetchChunk {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self.swarm.behaviour_mut().blob.send_request(&peer, request);
+                self.pending_chunks.insert(id, (peer, reply));
+            }
+            Command::BlobRespond { channel, response } => {
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .blob
+                    .send_response(channel, response)
+                    .is_err()
+                {
+                    tracing::debug!("blob response not sent: the peer went away");
                 }
             }
             Command::Disconnect { peer } => {
@@ -754,6 +825,7 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.on_identify(e),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => self.on_ping(e),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Blob(e)) => self.on_blob(e),
             SwarmEvent::Behaviour(BehaviourEvent::Limits(v)) => match v {},
             SwarmEvent::Behaviour(BehaviourEvent::Blocked(v)) => match v {},
             SwarmEvent::ConnectionEstablished {
@@ -969,6 +1041,47 @@ impl EventLoop {
                 rtt,
             }),
             Err(e) => tracing::debug!(peer = %event.peer, error = %e, "ping failed"),
+        }
+    }
+
+    fn on_blob(&mut self, event: request_response::Event<BlobRequest, BlobResponse>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    self.emit(Event::BlobRequested {
+                        peer,
+                        request,
+                        channel,
+                    });
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some((_, reply)) = self.pending_chunks.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some((_, reply)) = self.pending_chunks.remove(&request_id) {
+                    let _ = reply.send(Err(Error::Blob {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "inbound blob request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
         }
     }
 

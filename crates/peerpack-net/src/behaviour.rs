@@ -12,6 +12,7 @@ use libp2p::{
     request_response,
 };
 
+use crate::blob::{self, BlobRequest, BlobResponse};
 use crate::protocol::{ANNOUNCE_TOPIC, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 use crate::sync::{self, SyncRequest, SyncResponse};
 
@@ -37,6 +38,8 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     /// Catalogue sync.
     pub sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
+    /// Blob exchange.
+    pub blob: request_response::cbor::Behaviour<BlobRequest, BlobResponse>,
 }
 
 /// Settings for [`Behaviour::new`].
@@ -109,6 +112,16 @@ impl Behaviour {
             request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
         );
 
+        let blob = request_response::cbor::Behaviour::new(
+            [(
+                StreamProtocol::new(blob::PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default()
+                .with_request_timeout(Duration::from_secs(30))
+                .with_max_concurrent_streams(64),
+        );
+
         let limits = connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
                 .with_max_established(Some(s.max_connections))
@@ -123,6 +136,7 @@ impl Behaviour {
             identify,
             ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(15))),
             sync,
+            blob,
         })
     }
 }

@@ -11,10 +11,12 @@
 //! - [`transport`]: the transport wrapper that enforces the policy on every dial.
 //! - [`behaviour`]: Kademlia, Gossipsub, Identify, ping, sync and connection limits.
 //! - [`sync`]: the catalogue sync messages.
+//! - [`blob`]: the blob exchange messages (ranged chunks of archives).
 //! - [`actor`]: the event loop, [`Command`], [`Event`] and [`NetHandle`].
 
 pub mod actor;
 pub mod behaviour;
+pub mod blob;
 pub mod policy;
 pub mod protocol;
 pub mod sync;
@@ -78,6 +80,14 @@ pub enum Error {
     /// A sync request failed.
     #[error("sync: {0}")]
     Sync(String),
+    /// A blob request failed.
+    #[error("blob request to {peer}: {reason}")]
+    Blob {
+        /// The peer asked.
+        peer: PeerId,
+        /// What went wrong.
+        reason: String,
+    },
     /// Building the swarm failed.
     #[error("cannot start the network: {0}")]
     Setup(String),

@@ -11,6 +11,7 @@
 //! - [`ingest`]: validation of gossip, DHT writes, sync pages and DHT reads.
 //! - [`publish`]: pack, sign, store, put, provide, announce.
 //! - [`sync`]: catalogue sync, both sides.
+//! - [`serve`]: serving ranges of archives to peers (blob exchange).
 //! - [`reputation`]: per-peer records and the score.
 //! - [`queries`]: search, info, peers, status, bootstrap.
 //! - [`api`]: the HTTP API under `/v1`.
@@ -25,6 +26,7 @@ pub mod node;
 pub mod publish;
 pub mod queries;
 pub mod reputation;
+pub mod serve;
 pub mod sync;
 
 pub use config::Config;

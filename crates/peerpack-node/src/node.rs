@@ -370,6 +370,14 @@ async fn on_event(inner: &Arc<Inner>, event: Event) {
             let inner = inner.clone();
             tokio::spawn(async move { crate::sync::answer(&inner, peer, request, channel).await });
         }
+        Event::BlobRequested {
+            peer,
+            request,
+            channel,
+        } => {
+            let inner = inner.clone();
+            tokio::spawn(async move { crate::serve::blob(&inner, peer, request, channel).await });
+        }
         Event::Connected {
             peer,
             address,

@@ -364,6 +364,11 @@ impl Inner {
         })
     }
 
+    /// The network handle (for protocol-level callers such as downloaders and tests).
+    pub fn net_handle(&self) -> peerpack_net::NetHandle {
+        self.net.clone()
+    }
+
     /// Refuse every connection with `peer` from now on.
     pub async fn block_peer(&self, peer: PeerId) -> Result<(), Error> {
         Ok(self.net.block(peer).await?)

@@ -209,3 +209,65 @@ async fn a_restarted_node_keeps_its_catalogue_and_peers() {
     b.shutdown().await;
     net.shutdown().await;
 }
+
+//   A ── B; B asks A for ranges of the archive A published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_ranges_are_served_to_peers() {
+    use peerpack_net::blob::{BlobRequest, BlobResponse, MAX_CHUNK};
+    use serde_bytes::ByteBuf;
+
+    let net = TestNet::new(2).await;
+    net.connect(1, 0).await;
+    let p = peerpack_node::publish::publish(net.inner(0), example("axum-service"))
+        .await
+        .unwrap();
+    let (archive, _) = peerpack_core::archive::pack(&example("axum-service")).unwrap();
+    let a = net.node(0).peer_id();
+    let b = net.inner(1);
+    let ask = |offset: u64, length: u32, id: Vec<u8>| {
+        let net = b.net_handle();
+        async move {
+            net.fetch_chunk(
+                a,
+                BlobRequest {
+                    content_id: ByteBuf::from(id),
+                    offset,
+                    length,
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let id = p.content_id.as_bytes().to_vec();
+    let half = archive.len() as u64 / 2;
+    let mut got = Vec::new();
+    for (offset, length) in [(0, half as u32), (half, MAX_CHUNK)] {
+        match ask(offset, length, id.clone()).await {
+            BlobResponse::Chunk {
+                offset: o,
+                total_size,
+                data,
+            } => {
+                assert_eq!((o, total_size), (offset, archive.len() as u64));
+                got.extend_from_slice(&data);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got, archive, "two ranges reassemble the exact archive");
+    assert_eq!(ask(0, 10, vec![7; 32]).await, BlobResponse::NotFound);
+    assert!(matches!(
+        ask(0, MAX_CHUNK + 1, id.clone()).await,
+        BlobResponse::Refused(_)
+    ));
+    assert!(matches!(
+        ask(archive.len() as u64, 1, id.clone()).await,
+        BlobResponse::Refused(_)
+    ));
+    assert!(matches!(
+        ask(0, 10, vec![1; 5]).await,
+        BlobResponse::Refused(_)
+    ));
+    net.shutdown().await;
+}

@@ -176,6 +176,28 @@ impl BlobStore {
         }
     }
 
+    /// Read `length` bytes of a stored blob from `offset` (fewer at its end); also returns the
+    /// blob's total size. Not hashed here: whoever receives the bytes verifies them against
+    /// the content id.
+    pub fn read_range(
+        &self,
+        id: &ContentId,
+        offset: u64,
+        length: u32,
+    ) -> Result<(Vec<u8>, u64), Error> {
+        use std::io::Seek;
+        let (path, mut file) = self.open_file(id)?;
+        let total = file.metadata().map_err(io_at(&path))?.len();
+        let end = offset.saturating_add(u64::from(length)).min(total);
+        let mut buf = vec![0u8; end.saturating_sub(offset) as usize];
+        if !buf.is_empty() {
+            file.seek(io::SeekFrom::Start(offset))
+                .map_err(io_at(&path))?;
+            file.read_exact(&mut buf).map_err(io_at(&path))?;
+        }
+        Ok((buf, total))
+    }
+
     /// Remove a blob (no error if absent).
     pub fn remove(&self, id: &ContentId) -> Result<(), Error> {
         let path = self.path(id);
