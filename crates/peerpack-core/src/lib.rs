@@ -14,6 +14,7 @@
 //! - [`keys`]: publisher keys (ed25519): generate, save with 0600 permissions, load.
 //! - [`record`]: signed package records and signed package index records, their single
 //!   canonical encoding and their verification.
+//! - [`resolve`]: dependency resolution (highest versions that satisfy every requirement).
 //! - [`limits`]: every size limit the format enforces, in one place.
 
 pub mod archive;
@@ -24,6 +25,7 @@ pub mod limits;
 pub mod manifest;
 pub mod name;
 pub mod record;
+pub mod resolve;
 
 pub use content_id::ContentId;
 pub use encoding::DecodeError;
