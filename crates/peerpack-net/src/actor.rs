@@ -433,8 +433,7 @@ pub(crate) struct EventLoop {
     pending_puts: HashMap<QueryId, oneshot::Sender<Result<usize, Error>>>,
     pending_providers: HashMap<QueryId, PendingProviders>,
     pending_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, Error>>>,
-    pending_chunks:
-        HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<BlobResponse, Error>>)>,
+    pending_chunks: HashMap<OutboundRequestId, oneshot::Sender<Result<BlobResponse, Error>>>,
     pending_announces: Vec<PendingAnnounce>,
     dropped_events: u64,
 }
@@ -591,7 +590,7 @@ impl EventLoop {
                 reply,
             } => {
                 let id = self.swarm.behaviour_mut().blob.send_request(&peer, request);
-                self.pending_chunks.insert(id, (peer, reply));
+                self.pending_chunks.insert(id, reply);
             }
             Command::BlobRespond { channel, response } => {
                 if self
@@ -1045,82 +1044,68 @@ impl EventLoop {
     }
 
     fn on_blob(&mut self, event: request_response::Event<BlobRequest, BlobResponse>) {
-        match event {
-            request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request {
-                    request, channel, ..
-                } => {
-                    self.emit(Event::BlobRequested {
-                        peer,
-                        request,
-                        channel,
-                    });
-                }
-                request_response::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    if let Some((_, reply)) = self.pending_chunks.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
-            },
-            request_response::Event::OutboundFailure {
+        if let Some((peer, request, channel)) = route(event, &mut self.pending_chunks, "blob") {
+            self.emit(Event::BlobRequested {
                 peer,
-                request_id,
-                error,
-                ..
-            } => {
-                if let Some((_, reply)) = self.pending_chunks.remove(&request_id) {
-                    let _ = reply.send(Err(Error::Blob {
-                        peer,
-                        reason: error.to_string(),
-                    }));
-                }
-            }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!(%peer, %error, "inbound blob request failed");
-            }
-            request_response::Event::ResponseSent { .. } => {}
+                request,
+                channel,
+            });
         }
     }
 
     fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
-        match event {
-            request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request {
-                    request, channel, ..
-                } => {
-                    self.emit(Event::SyncRequested {
-                        peer,
-                        request,
-                        channel,
-                    });
-                }
-                request_response::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    if let Some(reply) = self.pending_sync.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
-            },
-            request_response::Event::OutboundFailure {
+        if let Some((peer, request, channel)) = route(event, &mut self.pending_sync, "sync") {
+            self.emit(Event::SyncRequested {
                 peer,
-                request_id,
-                error,
-                ..
-            } => {
-                tracing::debug!(%peer, %error, "sync request failed");
-                if let Some(reply) = self.pending_sync.remove(&request_id) {
-                    let _ = reply.send(Err(Error::Sync(error.to_string())));
-                }
-            }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!(%peer, %error, "inbound sync request failed");
-            }
-            request_response::Event::ResponseSent { .. } => {}
+                request,
+                channel,
+            });
         }
     }
+}
+
+/// Route one request-response event: a response or an outbound failure answers the pending
+/// caller; an inbound request is returned for the node to answer.
+fn route<Req, Resp>(
+    event: request_response::Event<Req, Resp>,
+    pending: &mut HashMap<OutboundRequestId, oneshot::Sender<Result<Resp, Error>>>,
+    protocol: &'static str,
+) -> Option<(PeerId, Req, ResponseChannel<Resp>)> {
+    match event {
+        request_response::Event::Message { peer, message, .. } => match message {
+            request_response::Message::Request {
+                request, channel, ..
+            } => {
+                return Some((peer, request, channel));
+            }
+            request_response::Message::Response {
+                request_id,
+                response,
+            } => {
+                if let Some(reply) = pending.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+        },
+        request_response::Event::OutboundFailure {
+            peer,
+            request_id,
+            error,
+            ..
+        } => {
+            tracing::debug!(%peer, %error, protocol, "request failed");
+            if let Some(reply) = pending.remove(&request_id) {
+                let _ = reply.send(Err(Error::Request {
+                    protocol,
+                    peer,
+                    reason: error.to_string(),
+                }));
+            }
+        }
+        request_response::Event::InboundFailure { peer, error, .. } => {
+            tracing::debug!(%peer, %error, protocol, "inbound request failed");
+        }
+        request_response::Event::ResponseSent { .. } => {}
+    }
+    None
 }

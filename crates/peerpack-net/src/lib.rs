@@ -77,12 +77,11 @@ pub enum Error {
     /// Gossip publishing failed.
     #[error("gossip: {0}")]
     Gossip(String),
-    /// A sync request failed.
-    #[error("sync: {0}")]
-    Sync(String),
-    /// A blob request failed.
-    #[error("blob request to {peer}: {reason}")]
-    Blob {
+    /// A request (catalogue sync, blob exchange) to a peer failed.
+    #[error("{protocol} request to {peer}: {reason}")]
+    Request {
+        /// Which protocol: `sync` or `blob`.
+        protocol: &'static str,
         /// The peer asked.
         peer: PeerId,
         /// What went wrong.
