@@ -100,10 +100,10 @@ impl PeerBook {
         if first {
             p.row.connections += 1;
         }
-        // Only addresses we dialled are listen addresses; inbound ones are ephemeral ports.
-        let a = address.to_string();
-        if p.row.addresses.is_empty() && !p.row.addresses.contains(&a) {
-            p.row.addresses.push(a);
+        // A connection's remote address is a placeholder until Identify reports the peer's
+        // listen addresses (an inbound connection comes from an ephemeral port).
+        if p.row.addresses.is_empty() {
+            p.row.addresses.push(address.to_string());
         }
     }
 
