@@ -14,6 +14,7 @@
 //! - [`keys`]: publisher keys (ed25519): generate, save with 0600 permissions, load.
 //! - [`record`]: signed package records and signed package index records, their single
 //!   canonical encoding and their verification.
+//! - [`outline`]: piece-wise verification of an archive against its content id.
 //! - [`resolve`]: dependency resolution (highest versions that satisfy every requirement).
 //! - [`limits`]: every size limit the format enforces, in one place.
 
@@ -24,6 +25,7 @@ pub mod keys;
 pub mod limits;
 pub mod manifest;
 pub mod name;
+pub mod outline;
 pub mod record;
 pub mod resolve;
 
@@ -32,5 +34,6 @@ pub use encoding::DecodeError;
 pub use keys::{PublicKey, PublisherKey};
 pub use manifest::Manifest;
 pub use name::PackageName;
+pub use outline::Outline;
 pub use record::{IndexRecord, PackageRecord, RecordHash};
 pub use semver::{Version, VersionReq};
