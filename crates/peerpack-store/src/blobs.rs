@@ -1,6 +1,8 @@
 //! The content-addressed blob store: one file per archive, named by its content id.
 //!
-//! Layout: `ROOT/<first 2 hex digits>/<64 hex digits>`, temporary files in `ROOT/tmp`.
+//! Layout: `ROOT/<first 2 hex digits>/<64 hex digits>`, its outline beside it
+//! (`<64 hex digits>.outline`: the archive size as 8 little-endian bytes, then the chaining
+//! values), temporary files in `ROOT/tmp`, downloads in progress in `ROOT/partial`.
 //! A blob is written to a temporary file, hashed as it is written, fsynced, checked against
 //! the expected id and only then renamed into place (and the directory fsynced), so a partial
 //! or wrong blob is never visible under a content id. Reads hash again: a blob damaged on
@@ -11,6 +13,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use peerpack_core::ContentId;
+use peerpack_core::outline::{Outline, OutlineBuilder};
 
 /// Blob store errors.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +84,8 @@ impl BlobStore {
             fs::remove_dir_all(&tmp).map_err(io_at(&tmp))?;
         }
         fs::create_dir_all(&tmp).map_err(io_at(&tmp))?;
+        let partial = root.join("partial");
+        fs::create_dir_all(&partial).map_err(io_at(&partial))?;
         Ok(Self {
             root: root.to_owned(),
         })
@@ -117,7 +122,7 @@ impl BlobStore {
     ) -> Result<ContentId, Error> {
         let tmp_dir = self.root.join("tmp");
         let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(io_at(&tmp_dir))?;
-        let mut hasher = blake3::Hasher::new();
+        let mut hasher = OutlineBuilder::default();
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = match reader.read(&mut buf) {
@@ -129,7 +134,8 @@ impl BlobStore {
             hasher.update(&buf[..n]);
             tmp.write_all(&buf[..n]).map_err(io_at(tmp.path()))?;
         }
-        let actual = ContentId::from(hasher.finalize());
+        let outline = hasher.finish();
+        let actual = outline.content_id();
         if let Some(expected) = expected.filter(|e| **e != actual) {
             return Err(Error::HashMismatch {
                 expected: *expected,
@@ -144,7 +150,82 @@ impl BlobStore {
         fs::File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(io_at(dir))?;
+        self.save_outline(&actual, &outline);
         Ok(actual)
+    }
+
+    fn outline_path(&self, id: &ContentId) -> PathBuf {
+        let mut p = self.path(id).into_os_string();
+        p.push(".outline");
+        PathBuf::from(p)
+    }
+
+    /// Write the outline beside its blob. A cache only: losing it costs a re-hash.
+    fn save_outline(&self, id: &ContentId, outline: &Outline) {
+        let path = self.outline_path(id);
+        let mut bytes = outline.size().to_le_bytes().to_vec();
+        bytes.extend_from_slice(&outline.to_bytes());
+        let written = tempfile::NamedTempFile::new_in(self.root.join("tmp")).and_then(|tmp| {
+            fs::write(tmp.path(), &bytes)?;
+            tmp.persist(&path).map(|_| ()).map_err(|e| e.error)
+        });
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "could not save an outline");
+        }
+    }
+
+    /// The outline of a stored blob: from the file beside it when that checks out against
+    /// the id, otherwise computed from the blob (which is then checked) and saved.
+    #[tracing::instrument(skip(self))]
+    pub fn outline(&self, id: &ContentId) -> Result<Outline, Error> {
+        if let Ok(bytes) = fs::read(self.outline_path(id))
+            && bytes.len() >= 8
+        {
+            let mut size = [0u8; 8];
+            size.copy_from_slice(&bytes[..8]);
+            if let Ok(o) = Outline::new(id, u64::from_le_bytes(size), &bytes[8..]) {
+                return Ok(o);
+            }
+        }
+        let (path, mut file) = self.open_file(id)?;
+        let outline = Outline::read(&mut file).map_err(io_at(&path))?;
+        check(id, &path, outline.content_id())?;
+        self.save_outline(id, &outline);
+        Ok(outline)
+    }
+
+    /// The size of a stored blob.
+    pub fn size(&self, id: &ContentId) -> Result<u64, Error> {
+        let (path, file) = self.open_file(id)?;
+        Ok(file.metadata().map_err(io_at(&path))?.len())
+    }
+
+    /// Where a download of `id` in progress keeps what it has so far.
+    pub fn partial_path(&self, id: &ContentId) -> PathBuf {
+        self.root.join("partial").join(id.to_hex())
+    }
+
+    /// Move a finished download into place. The caller has checked every piece against
+    /// `outline`, which merges to `id`.
+    #[tracing::instrument(skip(self, outline))]
+    pub fn adopt_partial(&self, id: &ContentId, outline: &Outline) -> Result<(), Error> {
+        let from = self.partial_path(id);
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(&from)
+            .map_err(io_at(&from))?;
+        file.set_len(outline.size()).map_err(io_at(&from))?;
+        file.sync_all().map_err(io_at(&from))?;
+        drop(file);
+        let dest = self.path(id);
+        let dir = dest.parent().unwrap_or(&self.root);
+        fs::create_dir_all(dir).map_err(io_at(dir))?;
+        fs::rename(&from, &dest).map_err(io_at(&dest))?;
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_at(dir))?;
+        self.save_outline(id, outline);
+        Ok(())
     }
 
     /// Read a whole blob, checking its hash.
@@ -200,6 +281,7 @@ impl BlobStore {
 
     /// Remove a blob (no error if absent).
     pub fn remove(&self, id: &ContentId) -> Result<(), Error> {
+        let _ = fs::remove_file(self.outline_path(id));
         let path = self.path(id);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_at(&path)(e)),
@@ -212,7 +294,11 @@ impl BlobStore {
         let mut out = Vec::new();
         for shard in fs::read_dir(&self.root).map_err(io_at(&self.root))? {
             let shard = shard.map_err(io_at(&self.root))?.path();
-            if shard.file_name().is_some_and(|n| n == "tmp") || !shard.is_dir() {
+            let is_shard = shard
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()));
+            if !is_shard || !shard.is_dir() {
                 continue;
             }
             for f in fs::read_dir(&shard).map_err(io_at(&shard))? {

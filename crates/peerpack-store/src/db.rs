@@ -24,6 +24,7 @@ const VERSION_RECORD_SQL: &str = "SELECT record FROM versions WHERE name = ?1 AN
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_peers.sql"),
+    include_str!("../migrations/0003_distribution.sql"),
 ];
 
 /// Store errors.
@@ -143,6 +144,14 @@ impl Db {
         Ok(db)
     }
 
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     fn sql_err(&self) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
         sqlite(&self.path)
     }
@@ -220,7 +229,7 @@ impl Db {
     }
 
     /// Run `f` in one immediate (write-locking) transaction; commit if it returns `Ok`.
-    fn write<T>(
+    pub(crate) fn write<T>(
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction<'_>, &Path) -> Result<T, Error>,
     ) -> Result<T, Error> {

@@ -12,12 +12,16 @@
 //! - [`db`]: SQLite (WAL, migrations tracked by `user_version`), name ownership, records.
 //! - [`search`]: the tantivy index, BM25 ranking, category and tag filters.
 //! - [`blobs`]: atomic, BLAKE3-verified blob files.
+//! - [`cache`]: archive use times, installs and pins (what garbage collection keeps).
 //! - [`peers`]: peers met and the archives they provide.
+//! - [`record_cache`]: the hot in-memory cache of package records.
 //! - [`Store`]: the three together, keeping the index in step with the database.
 
 pub mod blobs;
+pub mod cache;
 pub mod db;
 pub mod peers;
+pub mod record_cache;
 pub mod search;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +31,7 @@ use peerpack_core::{PackageName, PackageRecord};
 pub use blobs::BlobStore;
 pub use db::{Db, Inserted};
 pub use peers::PeerRow;
+pub use record_cache::{CacheStats, RecordCache};
 pub use search::{Hit, SearchIndex, SearchQuery};
 
 /// File name of the database inside a data directory.
@@ -67,6 +72,8 @@ pub struct Store {
     pub index: std::sync::Arc<SearchIndex>,
     /// The blob store.
     pub blobs: BlobStore,
+    /// The hot record cache. Shared: lookups that hit need no lock on the store.
+    pub records: std::sync::Arc<RecordCache>,
 }
 
 impl Store {
@@ -94,6 +101,7 @@ impl Store {
             db,
             index: std::sync::Arc::new(index),
             blobs,
+            records: std::sync::Arc::new(RecordCache::default()),
         };
         if store.index.len() != store.db.package_count()? {
             store.rebuild_index()?;
@@ -124,6 +132,9 @@ impl Store {
             .collect();
         changed.sort();
         changed.dedup();
+        for name in &changed {
+            self.records.invalidate(name);
+        }
         if !changed.is_empty() {
             let mut latest = Vec::with_capacity(changed.len());
             for name in changed {
@@ -134,6 +145,16 @@ impl Store {
             self.index.upsert(&latest)?;
         }
         Ok(results)
+    }
+
+    /// Every known version of `name`, highest first, through the record cache.
+    pub fn versions(&self, name: &PackageName) -> Result<record_cache::Versions, Error> {
+        if let Some(v) = self.records.get(name) {
+            return Ok(v);
+        }
+        let versions: record_cache::Versions = self.db.versions(name)?.into();
+        self.records.put(name.clone(), versions.clone());
+        Ok(versions)
     }
 
     /// Insert one verified record (see [`Store::insert_records`]).

@@ -32,6 +32,16 @@ pub struct PeerRow {
     pub valid_records: i64,
     /// Invalid messages or records received from it.
     pub invalid_messages: i64,
+    /// Archive pieces it delivered that verified.
+    pub downloads_ok: i64,
+    /// Requests to it that failed, timed out or were refused.
+    pub downloads_failed: i64,
+    /// Verified bytes received from it.
+    pub bytes_served: i64,
+    /// Moving average of its piece response time, milliseconds.
+    pub response_ms: Option<f64>,
+    /// Pieces or outlines from it that failed verification.
+    pub invalid_data: i64,
 }
 
 pub(crate) fn save(conn: &Connection, path: &Path, peers: &[PeerRow]) -> Result<(), Error> {
@@ -39,13 +49,17 @@ pub(crate) fn save(conn: &Connection, path: &Path, peers: &[PeerRow]) -> Result<
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO peers (peer_id, addresses, agent, protocol_version, first_seen, last_seen,
-                connections, ping_ms, valid_records, invalid_messages)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                connections, ping_ms, valid_records, invalid_messages, downloads_ok,
+                downloads_failed, bytes_served, response_ms, invalid_data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT(peer_id) DO UPDATE SET addresses = excluded.addresses,
                 agent = excluded.agent, protocol_version = excluded.protocol_version,
                 last_seen = excluded.last_seen, connections = excluded.connections,
                 ping_ms = excluded.ping_ms, valid_records = excluded.valid_records,
-                invalid_messages = excluded.invalid_messages",
+                invalid_messages = excluded.invalid_messages,
+                downloads_ok = excluded.downloads_ok, downloads_failed = excluded.downloads_failed,
+                bytes_served = excluded.bytes_served, response_ms = excluded.response_ms,
+                invalid_data = excluded.invalid_data",
         )
         .map_err(err)?;
     for p in peers {
@@ -60,7 +74,12 @@ pub(crate) fn save(conn: &Connection, path: &Path, peers: &[PeerRow]) -> Result<
             p.connections,
             p.ping_ms,
             p.valid_records,
-            p.invalid_messages
+            p.invalid_messages,
+            p.downloads_ok,
+            p.downloads_failed,
+            p.bytes_served,
+            p.response_ms,
+            p.invalid_data
         ])
         .map_err(err)?;
     }
@@ -72,7 +91,8 @@ pub(crate) fn load(conn: &Connection, path: &Path) -> Result<Vec<PeerRow>, Error
     let mut stmt = conn
         .prepare(
             "SELECT peer_id, addresses, agent, protocol_version, first_seen, last_seen,
-                connections, ping_ms, valid_records, invalid_messages FROM peers",
+                connections, ping_ms, valid_records, invalid_messages, downloads_ok,
+                downloads_failed, bytes_served, response_ms, invalid_data FROM peers",
         )
         .map_err(err)?;
     let rows = stmt
@@ -89,6 +109,11 @@ pub(crate) fn load(conn: &Connection, path: &Path) -> Result<Vec<PeerRow>, Error
                 ping_ms: r.get(7)?,
                 valid_records: r.get(8)?,
                 invalid_messages: r.get(9)?,
+                downloads_ok: r.get(10)?,
+                downloads_failed: r.get(11)?,
+                bytes_served: r.get(12)?,
+                response_ms: r.get(13)?,
+                invalid_data: r.get(14)?,
             })
         })
         .map_err(err)?;
