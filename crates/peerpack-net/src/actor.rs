@@ -158,6 +158,11 @@ pub enum Command {
         /// Answered once the provider record is in the local store and queued for peers.
         reply: oneshot::Sender<Result<(), Error>>,
     },
+    /// Stop providing `key` (the archive was removed).
+    StopProviding {
+        /// The key.
+        key: Vec<u8>,
+    },
     /// Find providers of `key`.
     GetProviders {
         /// The key.
@@ -297,6 +302,11 @@ impl NetHandle {
     pub async fn start_providing(&self, key: Vec<u8>) -> Result<(), Error> {
         self.ask(|reply| Command::StartProviding { key, reply })
             .await?
+    }
+
+    /// Stop providing `key`.
+    pub async fn stop_providing(&self, key: Vec<u8>) -> Result<(), Error> {
+        self.send(Command::StopProviding { key }).await
     }
 
     /// Providers of `key`.
@@ -530,6 +540,12 @@ impl EventLoop {
                     .map(|_| ())
                     .map_err(|e| Error::Dht(e.to_string()));
                 let _ = reply.send(result);
+            }
+            Command::StopProviding { key } => {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .stop_providing(&RecordKey::new(&key));
             }
             Command::GetProviders {
                 key,

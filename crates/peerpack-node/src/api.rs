@@ -44,6 +44,10 @@ pub fn router(inner: Arc<Inner>) -> Router {
         .route("/v1/peers", get(peers))
         .route("/v1/peers/{peer_id}", get(peer))
         .route("/v1/bootstrap", post(bootstrap))
+        .route("/v1/install", post(install))
+        .route("/v1/gc", post(gc))
+        .route("/v1/pins", get(pins).post(pin))
+        .route("/v1/pins/{spec}", axum::routing::delete(unpin))
         .fallback(|| async { Error::NotFound("no such API endpoint; see docs/API.md".into()) })
         .with_state(inner)
 }
@@ -106,4 +110,104 @@ async fn bootstrap(
         Error::BadRequest(format!("expected {{\"addrs\": [\"MULTIADDR\", ...]}}: {e}"))
     })?;
     Ok(Json(inner.bootstrap(&body.addrs).await?))
+}
+
+#[derive(Deserialize)]
+struct InstallQuery {
+    /// `ndjson`: stream progress lines, then the result.
+    progress: Option<String>,
+}
+
+/// Progress lines are sent this often while an install streams.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+async fn install(
+    State(inner): Shared,
+    Query(q): Query<InstallQuery>,
+    body: Result<Json<crate::install::InstallRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Error> {
+    let Json(request) = body.map_err(|e| {
+        Error::BadRequest(format!(
+            "expected {{\"packages\": [\"NAME[@REQ]\", ...], \"to\": \"/abs/dir\", \"lock\": \"...\", \"locked\": false}}: {e}"
+        ))
+    })?;
+    let progress = Arc::new(crate::install::InstallProgress::default());
+    if q.progress.as_deref() != Some("ndjson") {
+        return Ok(Json(inner.install(request, progress).await?).into_response());
+    }
+    // Streamed: the install runs on its own task (it finishes even if the client leaves);
+    // the response carries a progress line every PROGRESS_EVERY and the result last.
+    let task = {
+        let (inner, progress) = (inner.clone(), progress.clone());
+        tokio::spawn(async move { inner.install(request, progress).await })
+    };
+    let started = std::time::Instant::now();
+    let stream = futures::stream::unfold(Some(task), move |task| {
+        let progress = progress.clone();
+        async move {
+            let mut task = task?;
+            let line = tokio::select! {
+                done = &mut task => {
+                    let value = match done {
+                        Ok(Ok(report)) => serde_json::json!({ "result": report }),
+                        Ok(Err(e)) => serde_json::json!({ "error": { "code": e.code(), "message": e.to_string() } }),
+                        Err(e) => serde_json::json!({ "error": { "code": "internal", "message": e.to_string() } }),
+                    };
+                    return Some((Ok::<_, std::convert::Infallible>(format!("{value}\n")), None));
+                }
+                () = tokio::time::sleep(PROGRESS_EVERY) => {
+                    let current = progress.current();
+                    serde_json::json!({ "progress": {
+                        "packages": progress.packages.load(std::sync::atomic::Ordering::Relaxed),
+                        "packages_done": progress.packages_done.load(std::sync::atomic::Ordering::Relaxed),
+                        "bytes_total": progress.bytes_total.load(std::sync::atomic::Ordering::Relaxed),
+                        "bytes_done": progress.bytes_done(),
+                        "current": current.as_ref().map(|c| c.0.clone()),
+                        "sources": current.map_or(0, |c| c.1),
+                        "elapsed_ms": started.elapsed().as_millis() as u64,
+                    }})
+                }
+            };
+            Some((Ok(format!("{line}\n")), Some(task)))
+        }
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct GcBody {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn gc(State(inner): Shared, body: Option<Json<GcBody>>) -> Result<impl IntoResponse, Error> {
+    let dry_run = body.is_some_and(|Json(b)| b.dry_run);
+    Ok(Json(inner.gc(dry_run).await?))
+}
+
+async fn pins(State(inner): Shared) -> Result<impl IntoResponse, Error> {
+    Ok(Json(inner.pins().await?))
+}
+
+#[derive(Deserialize)]
+struct PinBody {
+    package: String,
+}
+
+async fn pin(
+    State(inner): Shared,
+    body: Result<Json<PinBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, Error> {
+    let Json(body) = body.map_err(|e| {
+        Error::BadRequest(format!("expected {{\"package\": \"NAME[@VERSION]\"}}: {e}"))
+    })?;
+    Ok(Json(inner.pin(&body.package).await?))
+}
+
+async fn unpin(State(inner): Shared, Path(spec): Path<String>) -> Result<impl IntoResponse, Error> {
+    Ok(Json(inner.unpin(&spec).await?))
 }

@@ -12,6 +12,13 @@
 //!
 //! [api]
 //! listen = "127.0.0.1:7878"
+//!
+//! [transfer]
+//! upload_limit = 10485760     # bytes per second served to peers; absent: unlimited
+//! min_provider_score = 0.2    # providers scoring below this are not asked
+//!
+//! [cache]
+//! quota = 1073741824          # bytes of archives `gc` keeps besides published, installed, pinned
 //! ```
 
 use std::net::SocketAddr;
@@ -39,7 +46,19 @@ pub struct Config {
     /// Pull whole catalogues from peers (default). A node with `false` keeps only what it
     /// receives live or looks up (a light node).
     pub catalogue_sync: bool,
+    /// Bytes per second this node serves to peers, all together; `None` is unlimited.
+    pub upload_limit: Option<u64>,
+    /// Providers scoring below this are not asked for archives. Default 0.2.
+    pub min_provider_score: f64,
+    /// Bytes of archives `gc` may keep besides those published, installed or pinned.
+    /// Default 1 GiB.
+    pub cache_quota: u64,
 }
+
+/// Default [`Config::min_provider_score`].
+pub const DEFAULT_MIN_PROVIDER_SCORE: f64 = 0.2;
+/// Default [`Config::cache_quota`]: 1 GiB.
+pub const DEFAULT_CACHE_QUOTA: u64 = 1 << 30;
 
 /// The `--config` file.
 #[derive(Debug, Default, Deserialize)]
@@ -49,6 +68,28 @@ pub struct File {
     pub network: NetworkSection,
     /// `[api]`.
     pub api: ApiSection,
+    /// `[transfer]`.
+    pub transfer: TransferSection,
+    /// `[cache]`.
+    pub cache: CacheSection,
+}
+
+/// `[transfer]` of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransferSection {
+    /// Upload limit in bytes per second; absent means unlimited.
+    pub upload_limit: Option<u64>,
+    /// Providers scoring below this are not asked; absent means 0.2.
+    pub min_provider_score: Option<f64>,
+}
+
+/// `[cache]` of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSection {
+    /// Cache quota in bytes; absent means 1 GiB.
+    pub quota: Option<u64>,
 }
 
 /// `[network]` of the config file.
@@ -106,6 +147,9 @@ impl Config {
             api: SocketAddr::from(([127, 0, 0, 1], 0)),
             external: Vec::new(),
             catalogue_sync: true,
+            upload_limit: None,
+            min_provider_score: DEFAULT_MIN_PROVIDER_SCORE,
+            cache_quota: DEFAULT_CACHE_QUOTA,
         }
     }
 
@@ -132,6 +176,15 @@ impl Config {
         }
         if let Some(api) = file.api.listen {
             self.api = api;
+        }
+        if file.transfer.upload_limit.is_some() {
+            self.upload_limit = file.transfer.upload_limit;
+        }
+        if let Some(min) = file.transfer.min_provider_score {
+            self.min_provider_score = min;
+        }
+        if let Some(quota) = file.cache.quota {
+            self.cache_quota = quota;
         }
     }
 }

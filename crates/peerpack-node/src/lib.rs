@@ -11,6 +11,10 @@
 //! - [`ingest`]: validation of gossip, DHT writes, sync pages and DHT reads.
 //! - [`publish`]: pack, sign, store, put, provide, announce.
 //! - [`sync`]: catalogue sync, both sides.
+//! - [`download`]: multi-source verified downloads of archives.
+//! - [`transfer`]: upload pacing and serving limits.
+//! - [`install`]: resolve, fetch, verify, extract; [`lockfile`]: `peerpack.lock`.
+//! - [`gc`]: garbage collection of the archive cache, and pins.
 //! - [`serve`]: serving ranges of archives to peers (blob exchange).
 //! - [`reputation`]: per-peer records and the score.
 //! - [`queries`]: search, info, peers, status, bootstrap.
@@ -20,14 +24,19 @@
 pub mod api;
 pub mod config;
 pub mod data_dir;
+pub mod download;
 pub mod error;
+pub mod gc;
 pub mod ingest;
+pub mod install;
+pub mod lockfile;
 pub mod node;
 pub mod publish;
 pub mod queries;
 pub mod reputation;
 pub mod serve;
 pub mod sync;
+pub mod transfer;
 
 pub use config::Config;
 pub use data_dir::{DataDir, RuntimeInfo};

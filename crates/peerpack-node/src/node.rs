@@ -38,6 +38,64 @@ pub struct Inner {
     pub(crate) syncing: Mutex<HashSet<PeerId>>,
     pub(crate) api_url: String,
     pub(crate) catalogue_sync: bool,
+    /// The blob store (files are immutable once in place: readers need no store lock).
+    pub(crate) blobs: peerpack_store::BlobStore,
+    /// The record cache, read without the store lock.
+    pub(crate) records: Arc<peerpack_store::RecordCache>,
+    /// Pacing of everything served.
+    pub(crate) upload: crate::transfer::RateLimiter,
+    /// Requests being served.
+    pub(crate) serving: crate::transfer::ServeSlots,
+    /// One gate per archive being fetched.
+    pub(crate) fetching:
+        Mutex<std::collections::HashMap<peerpack_core::ContentId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Downloads under way.
+    pub(crate) downloads: Arc<crate::download::Downloads>,
+    /// Transfer counters.
+    pub(crate) counters: Counters,
+    pub(crate) min_provider_score: f64,
+    pub(crate) cache_quota: u64,
+}
+
+/// Transfer counters since start.
+#[derive(Debug, Default)]
+pub struct Counters {
+    uploaded: std::sync::atomic::AtomicU64,
+    downloaded: std::sync::atomic::AtomicU64,
+    downloads_ok: std::sync::atomic::AtomicU64,
+    downloads_failed: std::sync::atomic::AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bytes_uploaded(&self, n: u64) {
+        self.uploaded
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn bytes_downloaded(&self, n: u64) {
+        self.downloaded
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn download_finished(&self, ok: bool) {
+        let c = if ok {
+            &self.downloads_ok
+        } else {
+            &self.downloads_failed
+        };
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// (bytes uploaded, bytes downloaded, downloads finished, downloads failed).
+    pub fn snapshot(&self) -> (u64, u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.uploaded.load(Relaxed),
+            self.downloaded.load(Relaxed),
+            self.downloads_ok.load(Relaxed),
+            self.downloads_failed.load(Relaxed),
+        )
+    }
 }
 
 /// A running node. Stop it with [`Node::shutdown`].
@@ -80,6 +138,11 @@ impl Inner {
     /// This node's listen addresses (with `/p2p/<id>`).
     pub fn listen_addrs(&self) -> &[Multiaddr] {
         &self.listen_addrs
+    }
+
+    /// Change the upload limit (bytes per second, `None`: unlimited) while running.
+    pub fn set_upload_limit(&self, rate: Option<u64>) {
+        self.upload.set_rate(rate);
     }
 
     /// The publisher key's public half.
@@ -191,6 +254,15 @@ impl Node {
         let peer_rows = store.db.load_peers()?;
         let inner = Arc::new(Inner {
             index: store.index.clone(),
+            blobs: store.blobs.clone(),
+            records: store.records.clone(),
+            upload: crate::transfer::RateLimiter::new(config.upload_limit),
+            serving: crate::transfer::ServeSlots::default(),
+            fetching: Mutex::new(std::collections::HashMap::new()),
+            downloads: Arc::default(),
+            counters: Counters::default(),
+            min_provider_score: config.min_provider_score,
+            cache_quota: config.cache_quota,
             store: Arc::new(Mutex::new(store)),
             net: spawned.handle.clone(),
             publisher,

@@ -57,6 +57,7 @@ pub async fn publish(inner: &Arc<Inner>, dir: PathBuf) -> Result<Published, Erro
             s.blobs
                 .put_expecting(&summary.content_id, &bytes)
                 .map_err(|e| Error::Internal(e.to_string()))?;
+            s.db.touch_blob(&summary.content_id, bytes.len() as u64)?;
             let record = match existing {
                 Some(prev) => prev,
                 None => {

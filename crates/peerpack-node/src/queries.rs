@@ -122,6 +122,16 @@ pub struct PeerView {
     pub valid_records: i64,
     /// Invalid messages received.
     pub invalid_messages: i64,
+    /// Archive pieces it delivered that verified.
+    pub downloads_ok: i64,
+    /// Requests to it that failed, timed out or were refused.
+    pub downloads_failed: i64,
+    /// Verified archive bytes received from it.
+    pub bytes_served: i64,
+    /// Moving average of its piece response time, ms.
+    pub response_ms: Option<f64>,
+    /// Pieces or outlines from it that failed verification.
+    pub invalid_data: i64,
     /// Reputation score in [0, 1].
     pub score: f64,
 }
@@ -153,6 +163,22 @@ pub struct StatusView {
     pub refused_dials: u64,
     /// Seconds since start.
     pub uptime_s: u64,
+    /// Archives in the blob store.
+    pub archives: u64,
+    /// Bytes served to peers since start.
+    pub bytes_uploaded: u64,
+    /// Verified bytes downloaded from peers since start.
+    pub bytes_downloaded: u64,
+    /// Downloads finished since start.
+    pub downloads_ok: u64,
+    /// Downloads that failed since start.
+    pub downloads_failed: u64,
+    /// Downloads under way: content id, total bytes, bytes done.
+    pub downloading: Vec<(String, u64, u64)>,
+    /// The record cache's hit and miss counters.
+    pub record_cache: peerpack_store::CacheStats,
+    /// Upload limit in bytes per second, if any.
+    pub upload_limit: Option<u64>,
 }
 
 /// Result of dialling one bootstrap address.
@@ -178,6 +204,11 @@ fn view(id: &PeerId, p: &Peer) -> PeerView {
         connections: p.row.connections,
         valid_records: p.row.valid_records,
         invalid_messages: p.row.invalid_messages,
+        downloads_ok: p.row.downloads_ok,
+        downloads_failed: p.row.downloads_failed,
+        bytes_served: p.row.bytes_served,
+        response_ms: p.row.response_ms,
+        invalid_data: p.row.invalid_data,
         score: p.score(),
     }
 }
@@ -345,9 +376,17 @@ impl Inner {
     /// Node status.
     pub async fn status(self: &Arc<Self>) -> Result<StatusView, Error> {
         let net = self.net.status().await?;
-        let (catalogue_size, packages) = self
-            .with_store(|s| Ok((s.db.version_count()?, s.db.package_count()?)))
+        let (catalogue_size, packages, archives) = self
+            .with_store(|s| {
+                Ok((
+                    s.db.version_count()?,
+                    s.db.package_count()?,
+                    s.blobs.list().map(|l| l.len() as u64).unwrap_or(0),
+                ))
+            })
             .await?;
+        let (bytes_uploaded, bytes_downloaded, downloads_ok, downloads_failed) =
+            self.counters.snapshot();
         Ok(StatusView {
             peer_id: self.peer_id.to_string(),
             listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
@@ -361,6 +400,19 @@ impl Inner {
             policy: net.policy.to_string(),
             refused_dials: net.refused_dials,
             uptime_s: self.started.elapsed().as_secs(),
+            archives,
+            bytes_uploaded,
+            bytes_downloaded,
+            downloads_ok,
+            downloads_failed,
+            downloading: self
+                .downloads
+                .snapshot()
+                .into_iter()
+                .map(|(id, total, done)| (id.to_string(), total, done))
+                .collect(),
+            record_cache: self.records.stats(),
+            upload_limit: self.upload.rate(),
         })
     }
 

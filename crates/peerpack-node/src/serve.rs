@@ -1,4 +1,7 @@
-//! Serving archive ranges to peers over the blob exchange protocol.
+//! Serving archives to peers over the blob exchange protocol.
+//!
+//! Every request takes a serving slot (bounded overall and per peer; over the limit the answer
+//! is `Refused("busy")`), and every range is paced by the node's upload limit.
 
 use std::sync::Arc;
 
@@ -10,50 +13,96 @@ use serde_bytes::ByteBuf;
 
 use crate::node::Inner;
 
+/// What a busy node answers.
+pub const BUSY: &str = "busy: too many requests in progress; try again shortly";
+
 /// Answer one blob request from `peer`.
+#[tracing::instrument(skip_all, fields(%peer))]
 pub async fn blob(
     inner: &Arc<Inner>,
     peer: PeerId,
     request: BlobRequest,
     channel: ResponseChannel<BlobResponse>,
 ) {
-    let response = answer(inner, request).await;
+    let response = match inner.serving.try_take(peer) {
+        Some(_slot) => {
+            let response = answer(inner, request).await;
+            if let BlobResponse::Chunk { data, .. } = &response {
+                inner.upload.acquire(data.len() as u64).await;
+                inner.counters.bytes_uploaded(data.len() as u64);
+            }
+            response
+        }
+        None => BlobResponse::Refused(BUSY.into()),
+    };
     if let BlobResponse::Refused(reason) = &response {
-        tracing::debug!(%peer, %reason, "refused a blob request");
+        tracing::debug!(%reason, "refused a blob request");
     }
     let _ = inner.net.blob_respond(channel, response).await;
 }
 
+fn content_id(bytes: &[u8]) -> Option<ContentId> {
+    <[u8; 32]>::try_from(bytes).ok().map(ContentId::from_bytes)
+}
+
 async fn answer(inner: &Arc<Inner>, request: BlobRequest) -> BlobResponse {
-    let Ok(bytes) = <[u8; 32]>::try_from(request.content_id.as_slice()) else {
+    let Some(id) = content_id(request.content_id()) else {
         return BlobResponse::Refused("a content id is 32 bytes".into());
     };
-    if request.length == 0 || request.length > MAX_CHUNK {
-        return BlobResponse::Refused(format!("a request asks for 1 to {MAX_CHUNK} bytes"));
+    match request {
+        BlobRequest::Outline { .. } => outline(inner, id).await,
+        BlobRequest::Range { offset, length, .. } => range(inner, id, offset, length).await,
     }
-    let id = ContentId::from_bytes(bytes);
+}
+
+async fn outline(inner: &Arc<Inner>, id: ContentId) -> BlobResponse {
     let result = inner
-        .with_store(
-            move |s| match s.blobs.read_range(&id, request.offset, request.length) {
-                Ok(r) => Ok(Some(r)),
-                Err(peerpack_store::blobs::Error::NotFound(_)) => Ok(None),
-                Err(e) => Err(crate::Error::Internal(e.to_string())),
-            },
-        )
+        .with_store(move |s| match s.blobs.outline(&id) {
+            Ok(o) => {
+                // A download is starting: this archive is in use.
+                let _ = s.db.touch_blob(&id, o.size());
+                Ok(Some(o))
+            }
+            Err(peerpack_store::blobs::Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(crate::Error::Internal(e.to_string())),
+        })
         .await;
     match result {
+        Ok(Some(o)) => BlobResponse::Outline {
+            total_size: o.size(),
+            values: ByteBuf::from(o.to_bytes()),
+        },
         Ok(None) => BlobResponse::NotFound,
-        Ok(Some((_, total))) if request.offset >= total => BlobResponse::Refused(format!(
-            "offset {} is past the end of the {total}-byte archive",
-            request.offset
+        Err(e) => {
+            tracing::warn!(error = %e, "could not outline a blob for a peer");
+            BlobResponse::Refused("this peer cannot read that archive now".into())
+        }
+    }
+}
+
+async fn range(inner: &Arc<Inner>, id: ContentId, offset: u64, length: u32) -> BlobResponse {
+    if length == 0 || length > MAX_CHUNK {
+        return BlobResponse::Refused(format!("a request asks for 1 to {MAX_CHUNK} bytes"));
+    }
+    // Reads do not need the store lock: blob files are immutable once in place.
+    let blobs = inner.blobs.clone();
+    let result = tokio::task::spawn_blocking(move || blobs.read_range(&id, offset, length)).await;
+    match result {
+        Ok(Err(peerpack_store::blobs::Error::NotFound(_))) => BlobResponse::NotFound,
+        Ok(Ok((_, total))) if offset >= total => BlobResponse::Refused(format!(
+            "offset {offset} is past the end of the {total}-byte archive"
         )),
-        Ok(Some((data, total))) => BlobResponse::Chunk {
-            offset: request.offset,
+        Ok(Ok((data, total))) => BlobResponse::Chunk {
+            offset,
             total_size: total,
             data: ByteBuf::from(data),
         },
-        Err(e) => {
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "could not read a blob for a peer");
+            BlobResponse::Refused("this peer cannot read that archive now".into())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "blob read task failed");
             BlobResponse::Refused("this peer cannot read that archive now".into())
         }
     }

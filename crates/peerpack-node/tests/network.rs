@@ -229,7 +229,7 @@ async fn archive_ranges_are_served_to_peers() {
         async move {
             net.fetch_chunk(
                 a,
-                BlobRequest {
+                BlobRequest::Range {
                     content_id: ByteBuf::from(id),
                     offset,
                     length,
@@ -269,5 +269,23 @@ async fn archive_ranges_are_served_to_peers() {
         ask(0, 10, vec![1; 5]).await,
         BlobResponse::Refused(_)
     ));
+    // The outline merges to the content id.
+    match b
+        .net_handle()
+        .fetch_chunk(
+            a,
+            BlobRequest::Outline {
+                content_id: ByteBuf::from(id.clone()),
+            },
+        )
+        .await
+        .unwrap()
+    {
+        BlobResponse::Outline { total_size, values } => {
+            let outline = peerpack_core::Outline::new(&p.content_id, total_size, &values).unwrap();
+            assert_eq!(outline.size(), archive.len() as u64);
+        }
+        other => panic!("{other:?}"),
+    }
     net.shutdown().await;
 }

@@ -53,11 +53,27 @@ impl TestNet {
 
     /// Start one more node; returns its index.
     pub async fn add(&mut self) -> usize {
+        self.add_with(|_| {}).await
+    }
+
+    /// Start one more node with its configuration adjusted by `f`; returns its index.
+    pub async fn add_with(&mut self, f: impl FnOnce(&mut Config)) -> usize {
         let dir = tempfile::tempdir().unwrap();
-        let node = Node::start(Config::loopback(dir.path())).await.unwrap();
+        let mut config = Config::loopback(dir.path());
+        f(&mut config);
+        let node = Node::start(config).await.unwrap();
         self.dirs.push(dir);
         self.nodes.push(Some(node));
         self.nodes.len() - 1
+    }
+
+    /// Start stopped node `i` again on its data directory.
+    pub async fn restart(&mut self, i: usize) {
+        assert!(self.nodes[i].is_none(), "node {i} is running");
+        let node = Node::start(Config::loopback(self.dirs[i].path()))
+            .await
+            .unwrap();
+        self.nodes[i] = Some(node);
     }
 
     pub fn node(&self, i: usize) -> &Node {

@@ -1,0 +1,513 @@
+//! Installing packages: resolve, fetch, verify, extract, lock.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use peerpack_core::resolve::ResolveError;
+use peerpack_core::{ContentId, PackageName, PackageRecord, Version, VersionReq};
+use serde::{Deserialize, Serialize};
+
+use crate::download::{self, Progress};
+use crate::error::Error;
+use crate::lockfile::{Locked, Lockfile};
+use crate::node::Inner;
+
+/// Default install directory, relative to where the user runs `peerpack install`.
+pub const DEFAULT_DIR: &str = "peerpack_packages";
+
+/// What to install.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InstallRequest {
+    /// `NAME` or `NAME@REQ` (semver requirement; default: the latest).
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// The directory packages go into, each as `TO/NAME`. Absolute.
+    pub to: PathBuf,
+    /// The current lock file's text, if there is one.
+    #[serde(default)]
+    pub lock: Option<String>,
+    /// Install exactly what `lock` says, or fail.
+    #[serde(default)]
+    pub locked: bool,
+}
+
+/// One installed package.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Installed {
+    /// Package name.
+    pub name: String,
+    /// Version installed.
+    pub version: String,
+    /// The archive's content id.
+    pub content_id: String,
+    /// Where it was extracted.
+    pub path: String,
+    /// Peers the bytes came from, most first (empty when the archive was already here).
+    pub sources: Vec<String>,
+    /// Bytes downloaded for it now.
+    pub fetched_bytes: u64,
+    /// Bytes found in a partial download from an earlier attempt.
+    pub resumed_bytes: u64,
+    /// The archive was already in this node's store.
+    pub cached: bool,
+    /// The directory already held exactly this version; nothing was written.
+    pub unchanged: bool,
+}
+
+/// What an install did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstallReport {
+    /// The packages, dependencies first.
+    pub installed: Vec<Installed>,
+    /// The new lock file's text.
+    pub lock: String,
+}
+
+/// Live figures of an install, for progress displays.
+#[derive(Debug, Default)]
+pub struct InstallProgress {
+    /// Packages to install.
+    pub packages: AtomicU64,
+    /// Packages done.
+    pub packages_done: AtomicU64,
+    /// Bytes of archives to download.
+    pub bytes_total: AtomicU64,
+    bytes_finished: AtomicU64,
+    current: Mutex<Option<(String, Arc<Progress>)>>,
+}
+
+impl InstallProgress {
+    /// Bytes verified so far, the current download included.
+    pub fn bytes_done(&self) -> u64 {
+        let current = self
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(0, |(_, p)| p.done.load(Ordering::Relaxed));
+        self.bytes_finished.load(Ordering::Relaxed) + current
+    }
+
+    /// The package being downloaded and how many peers are serving it.
+    pub fn current(&self) -> Option<(String, u64)> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(n, p)| (n.clone(), p.sources.load(Ordering::Relaxed)))
+    }
+}
+
+/// Parse `NAME` or `NAME@REQ`.
+pub fn parse_spec(spec: &str) -> Result<(PackageName, Option<VersionReq>), Error> {
+    let (name, req) = match spec.split_once('@') {
+        Some((n, r)) => (n, Some(r)),
+        None => (spec, None),
+    };
+    let name = PackageName::new(name).map_err(|e| Error::BadRequest(format!("{spec:?}: {e}")))?;
+    let req = req
+        .map(|r| {
+            VersionReq::parse(r).map_err(|e| {
+                Error::BadRequest(format!(
+                    "{spec:?}: {r:?} is not a version requirement ({e}); try NAME@1.2, NAME@^1.2.3 or NAME@=1.2.3"
+                ))
+            })
+        })
+        .transpose()?;
+    Ok((name, req))
+}
+
+impl Inner {
+    /// Install packages (see [`InstallRequest`]).
+    #[tracing::instrument(skip(self, request, progress), fields(packages = ?request.packages, locked = request.locked))]
+    pub async fn install(
+        self: &Arc<Self>,
+        request: InstallRequest,
+        progress: Arc<InstallProgress>,
+    ) -> Result<InstallReport, Error> {
+        if !request.to.is_absolute() {
+            return Err(Error::BadRequest(format!(
+                "install directory {} must be an absolute path",
+                request.to.display()
+            )));
+        }
+        let lock = request
+            .lock
+            .as_deref()
+            .map(Lockfile::parse)
+            .transpose()
+            .map_err(Error::BadRequest)?;
+        let plan = match (&lock, request.locked, request.packages.is_empty()) {
+            (None, true, _) => {
+                return Err(Error::BadRequest(format!(
+                    "--locked needs a {} in the current directory; run install without --locked first",
+                    crate::lockfile::FILE_NAME
+                )));
+            }
+            (Some(lock), true, _) | (Some(lock), false, true) => {
+                self.plan_locked(lock, &request.packages).await?
+            }
+            (None, false, true) => {
+                return Err(Error::BadRequest(format!(
+                    "name at least one package to install (NAME or NAME@REQ), or run install where a {} is",
+                    crate::lockfile::FILE_NAME
+                )));
+            }
+            (_, false, false) => self.plan(&request.packages).await?,
+        };
+
+        progress
+            .packages
+            .store(plan.len() as u64, Ordering::Relaxed);
+        let missing: u64 = plan
+            .iter()
+            .filter(|r| !self.blobs.contains(&r.content_id))
+            .map(|r| r.archive_size)
+            .sum();
+        progress.bytes_total.store(missing, Ordering::Relaxed);
+
+        let mut installed = Vec::with_capacity(plan.len());
+        for record in &plan {
+            installed.push(self.install_one(record, &request.to, &progress).await?);
+            progress.packages_done.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut lock = lock.unwrap_or_default();
+        lock.merge(plan.iter().map(|r| {
+            Locked {
+                name: r.name().to_string(),
+                version: r.version().to_string(),
+                content_id: r.content_id.to_string(),
+                publisher: r.publisher.to_string(),
+                dependencies: r
+                    .manifest
+                    .dependencies
+                    .keys()
+                    .map(ToString::to_string)
+                    .collect(),
+            }
+        }));
+        Ok(InstallReport {
+            installed,
+            lock: lock.to_text(),
+        })
+    }
+
+    /// The records to install for `specs`, dependencies first.
+    async fn plan(self: &Arc<Self>, specs: &[String]) -> Result<Vec<PackageRecord>, Error> {
+        let mut roots = Vec::new();
+        for spec in specs {
+            let (name, req) = parse_spec(spec)?;
+            roots.push((name, req.unwrap_or(VersionReq::STAR)));
+        }
+        let mut looked_up = HashSet::new();
+        loop {
+            let r = roots.clone();
+            let result = self
+                .with_store(move |s| {
+                    let failed = std::cell::RefCell::new(None);
+                    let out = peerpack_core::resolve::resolve(&r, |name| match s.versions(name) {
+                        Ok(v) => v.to_vec(),
+                        Err(e) => {
+                            *failed.borrow_mut() = Some(e);
+                            Vec::new()
+                        }
+                    });
+                    match failed.into_inner() {
+                        Some(e) => Err(e.into()),
+                        None => Ok(out),
+                    }
+                })
+                .await?;
+            match result {
+                Ok(plan) => return Ok(plan),
+                Err(ResolveError::Unknown { name, required_by }) => {
+                    // Not in the catalogue: ask the DHT once per name.
+                    if !looked_up.insert(name.clone())
+                        || !crate::ingest::lookup(self, &name).await?
+                    {
+                        return Err(Error::NotFound(
+                            ResolveError::Unknown { name, required_by }.to_string(),
+                        ));
+                    }
+                }
+                Err(e) => return Err(Error::BadRequest(e.to_string())),
+            }
+        }
+    }
+
+    /// The records the lock file names (all of them, or `specs` and their dependencies),
+    /// dependencies first, each checked against the lock.
+    async fn plan_locked(
+        self: &Arc<Self>,
+        lock: &Lockfile,
+        specs: &[String],
+    ) -> Result<Vec<PackageRecord>, Error> {
+        let file = crate::lockfile::FILE_NAME;
+        let mut wanted: Vec<String> = Vec::new();
+        if specs.is_empty() {
+            wanted.extend(lock.packages.iter().map(|p| p.name.clone()));
+        }
+        for spec in specs {
+            let (name, req) = parse_spec(spec)?;
+            let entry = lock.get(name.as_str()).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "{name} is not in {file}; run install without --locked to add it"
+                ))
+            })?;
+            if let Some(req) = req {
+                let v = Version::parse(&entry.version).map_err(|e| {
+                    Error::BadRequest(format!(
+                        "{file}: {name} has version {:?}: {e}",
+                        entry.version
+                    ))
+                })?;
+                if !req.matches(&v) {
+                    return Err(Error::BadRequest(format!(
+                        "{file} locks {name} at {v}, which does not satisfy {req}"
+                    )));
+                }
+            }
+            wanted.push(name.to_string());
+        }
+        // Dependencies first: depth-first over the lock's dependency lists.
+        let mut order: Vec<&Locked> = Vec::new();
+        let mut state: BTreeMap<&str, bool> = BTreeMap::new();
+        fn visit<'a>(
+            lock: &'a Lockfile,
+            name: &str,
+            state: &mut BTreeMap<&'a str, bool>,
+            order: &mut Vec<&'a Locked>,
+            path: &mut Vec<String>,
+        ) -> Result<(), Error> {
+            let entry = lock.get(name).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "{}: {} needs {name}, which is not locked; the lock file is incomplete",
+                    crate::lockfile::FILE_NAME,
+                    path.last().map_or("the command line", String::as_str)
+                ))
+            })?;
+            match state.get(entry.name.as_str()) {
+                Some(true) => return Ok(()),
+                Some(false) => {
+                    path.push(name.to_owned());
+                    return Err(Error::BadRequest(format!(
+                        "{}: dependency cycle: {}",
+                        crate::lockfile::FILE_NAME,
+                        path.join(" -> ")
+                    )));
+                }
+                None => {}
+            }
+            state.insert(&entry.name, false);
+            path.push(name.to_owned());
+            for d in &entry.dependencies {
+                visit(lock, d, state, order, path)?;
+            }
+            path.pop();
+            state.insert(&entry.name, true);
+            order.push(entry);
+            Ok(())
+        }
+        for name in &wanted {
+            visit(lock, name, &mut state, &mut order, &mut Vec::new())?;
+        }
+
+        let mut plan = Vec::with_capacity(order.len());
+        for entry in order {
+            let bad = |what: &str| Error::BadRequest(format!("{file}: {}: {what}", entry.name));
+            let name = PackageName::new(&entry.name).map_err(|e| bad(&e.to_string()))?;
+            let version = Version::parse(&entry.version).map_err(|e| bad(&e.to_string()))?;
+            let id: ContentId = entry
+                .content_id
+                .parse()
+                .map_err(|e: peerpack_core::content_id::ContentIdError| bad(&e.to_string()))?;
+            let mut record = self.record_of(&name, &version).await?;
+            if record.is_none() && crate::ingest::lookup(self, &name).await? {
+                record = self.record_of(&name, &version).await?;
+            }
+            let record = record.ok_or_else(|| {
+                Error::NotFound(format!(
+                    "{file} locks {name} {version}, which is neither in the catalogue nor in the DHT"
+                ))
+            })?;
+            if record.content_id != id {
+                return Err(Error::Conflict(format!(
+                    "{file} locks {name} {version} to {id}, but its signed record says {}; refusing to install other bytes",
+                    record.content_id
+                )));
+            }
+            if record.publisher.to_string() != entry.publisher {
+                return Err(Error::Conflict(format!(
+                    "{file} says {name} {version} was signed by {}, but its record is signed by {}",
+                    entry.publisher, record.publisher
+                )));
+            }
+            plan.push(record);
+        }
+        Ok(plan)
+    }
+
+    /// One version's record, through the record cache.
+    pub(crate) async fn record_of(
+        self: &Arc<Self>,
+        name: &PackageName,
+        version: &Version,
+    ) -> Result<Option<PackageRecord>, Error> {
+        let versions = match self.records.get(name) {
+            Some(v) => v,
+            None => {
+                let n = name.clone();
+                self.with_store(move |s| Ok(s.versions(&n)?)).await?
+            }
+        };
+        Ok(versions.iter().find(|r| r.version() == version).cloned())
+    }
+
+    async fn install_one(
+        self: &Arc<Self>,
+        record: &PackageRecord,
+        to: &Path,
+        progress: &InstallProgress,
+    ) -> Result<Installed, Error> {
+        let name = record.name().clone();
+        let version = record.version().clone();
+        let label = format!("{name} {version}");
+        // The record was checked when stored; check it again before trusting its bytes.
+        record
+            .verify()
+            .map_err(|e| Error::Conflict(format!("{label}: {e}")))?;
+        let n = name.clone();
+        let owner = self.with_store(move |s| Ok(s.db.owner(&n)?)).await?;
+        if owner != Some(record.publisher) {
+            return Err(Error::Conflict(format!(
+                "{label}: signed by {}, which does not own the name",
+                record.publisher
+            )));
+        }
+
+        let id = record.content_id;
+        let (fetch_progress, _tracked) = self.downloads.track(id);
+        *progress.current.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((label.clone(), fetch_progress.clone()));
+        let fetched = download::fetch(self, id, record.archive_size, fetch_progress).await;
+        *progress.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let fetched = fetched.map_err(|e| match e {
+            Error::Unavailable(m) => Error::Unavailable(format!("{label}: {m}")),
+            other => other,
+        })?;
+        if !fetched.cached {
+            progress
+                .bytes_finished
+                .fetch_add(fetched.size, Ordering::Relaxed);
+        }
+
+        let target = to.join(name.as_str());
+        let path_text = target.to_string_lossy().into_owned();
+        let (p, i) = (path_text.clone(), id);
+        let unchanged = self
+            .with_store(move |s| {
+                Ok(s.db
+                    .installs()?
+                    .iter()
+                    .any(|x| x.path == p && x.content_id == i))
+            })
+            .await?
+            && target.is_dir();
+        if !unchanged {
+            let blobs = self.blobs.clone();
+            let (t, l) = (target.clone(), label.clone());
+            tokio::task::spawn_blocking(move || place(&blobs, &id, &t, &l))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+        }
+        let (p, n, v) = (path_text.clone(), name.clone(), version.clone());
+        let size = record.archive_size;
+        self.with_store(move |s| {
+            s.db.record_install(&p, &n, &v, &id)?;
+            s.db.touch_blob(&id, size)?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(%name, %version, path = %target.display(), unchanged, "installed");
+        Ok(Installed {
+            name: name.to_string(),
+            version: version.to_string(),
+            content_id: id.to_string(),
+            path: path_text,
+            sources: fetched.sources,
+            fetched_bytes: fetched.fetched_bytes,
+            resumed_bytes: fetched.resumed_bytes,
+            cached: fetched.cached,
+            unchanged,
+        })
+    }
+}
+
+/// Extract the archive `id` into `target`, replacing what is there only once the new tree is
+/// complete. On any error the target is as it was.
+fn place(
+    blobs: &peerpack_store::BlobStore,
+    id: &ContentId,
+    target: &Path,
+    label: &str,
+) -> Result<(), Error> {
+    // The archive was verified when it arrived; a blob damaged on disk since is caught here.
+    blobs
+        .verify(id)
+        .map_err(|e| Error::Internal(format!("{label}: {e}")))?;
+    let parent = target.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(parent)
+        .map_err(|e| Error::BadRequest(format!("cannot create {}: {e}", parent.display())))?;
+    let base = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stamp = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let staging = parent.join(format!(".{base}.peerpack-new-{stamp}"));
+    let file = std::fs::File::open(blobs.path(id))
+        .map_err(|e| Error::Internal(format!("{label}: {e}")))?;
+    peerpack_core::archive::extract(
+        std::io::BufReader::new(file),
+        &staging,
+        &peerpack_core::archive::ExtractLimits::default(),
+    )
+    .map_err(|e| Error::Conflict(format!("{label} ({id}) was not installed: {e}")))?;
+    let old = parent.join(format!(".{base}.peerpack-old-{stamp}"));
+    let had_old = target.exists();
+    if had_old {
+        std::fs::rename(target, &old).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&staging);
+            Error::Internal(format!("cannot move {} aside: {e}", target.display()))
+        })?;
+    }
+    if let Err(e) = std::fs::rename(&staging, target) {
+        let _ = std::fs::remove_dir_all(&staging);
+        if had_old {
+            let _ = std::fs::rename(&old, target);
+        }
+        return Err(Error::Internal(format!(
+            "cannot move the new tree to {}: {e}",
+            target.display()
+        )));
+    }
+    if had_old {
+        let removed = if old.is_dir() {
+            std::fs::remove_dir_all(&old)
+        } else {
+            std::fs::remove_file(&old)
+        };
+        if let Err(e) = removed {
+            tracing::warn!(path = %old.display(), error = %e, "could not remove the replaced install");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! Upload pacing and serving limits, shared by everything the node serves.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use peerpack_net::p2p::PeerId;
+
+/// Requests served at once, over all peers.
+pub const MAX_SERVING: usize = 64;
+/// Requests served at once to one peer.
+pub const MAX_SERVING_PER_PEER: usize = 16;
+
+/// Paces outgoing bytes to a rate (bytes per second; 0 is unlimited), over all peers.
+///
+/// Each send reserves its bytes on a virtual clock and waits until their slot: the long-run
+/// rate is exact and no send waits longer than the bytes queued ahead of it.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    rate: AtomicU64,
+    next_free: Mutex<Option<Instant>>,
+}
+
+impl RateLimiter {
+    /// A limiter at `rate` bytes per second (`None`: unlimited).
+    pub fn new(rate: Option<u64>) -> Self {
+        Self {
+            rate: AtomicU64::new(rate.unwrap_or(0)),
+            next_free: Mutex::new(None),
+        }
+    }
+
+    /// Change the rate (`None`: unlimited).
+    pub fn set_rate(&self, rate: Option<u64>) {
+        self.rate.store(rate.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// The rate, if limited.
+    pub fn rate(&self) -> Option<u64> {
+        Some(self.rate.load(Ordering::Relaxed)).filter(|r| *r > 0)
+    }
+
+    /// Wait until `bytes` may be sent.
+    pub async fn acquire(&self, bytes: u64) {
+        let Some(rate) = self.rate() else { return };
+        let cost = Duration::from_secs_f64(bytes as f64 / rate as f64);
+        let until = {
+            let mut next = self.next_free.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let start = next.filter(|t| *t > now).unwrap_or(now);
+            let until = start + cost;
+            *next = Some(until);
+            until
+        };
+        tokio::time::sleep_until(until.into()).await;
+    }
+}
+
+/// Counts requests being served, overall and per peer.
+#[derive(Debug, Default)]
+pub struct ServeSlots {
+    inner: Mutex<(usize, HashMap<PeerId, usize>)>,
+}
+
+/// A slot held while a request is served; released on drop.
+pub struct Slot<'a> {
+    slots: &'a ServeSlots,
+    peer: PeerId,
+}
+
+impl ServeSlots {
+    /// Take a slot for `peer`, or `None` when the node or this peer is at its limit.
+    pub fn try_take(&self, peer: PeerId) -> Option<Slot<'_>> {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let per_peer = g.1.get(&peer).copied().unwrap_or(0);
+        if g.0 >= MAX_SERVING || per_peer >= MAX_SERVING_PER_PEER {
+            return None;
+        }
+        g.0 += 1;
+        *g.1.entry(peer).or_default() += 1;
+        Some(Slot { slots: self, peer })
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut g = self.slots.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.0 = g.0.saturating_sub(1);
+        if let Some(n) = g.1.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                g.1.remove(&self.peer);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_limiter_paces_to_its_rate() {
+        let limiter = RateLimiter::new(Some(10 * 1024 * 1024));
+        let start = Instant::now();
+        for _ in 0..5 {
+            limiter.acquire(1024 * 1024).await;
+        }
+        // 5 MiB at 10 MiB/s: half a second.
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(480), "{took:?}");
+        limiter.set_rate(None);
+        let start = Instant::now();
+        limiter.acquire(1 << 30).await;
+        assert!(start.elapsed() < Duration::from_millis(50));
+    }
+
+    #[test]
+    fn slots_are_bounded_per_peer_and_released() {
+        let slots = ServeSlots::default();
+        let peer = PeerId::random();
+        let held: Vec<_> = (0..MAX_SERVING_PER_PEER)
+            .map(|_| slots.try_take(peer).unwrap())
+            .collect();
+        assert!(slots.try_take(peer).is_none());
+        assert!(slots.try_take(PeerId::random()).is_some());
+        drop(held);
+        assert!(slots.try_take(peer).is_some());
+    }
+}
