@@ -48,13 +48,7 @@ impl Client {
     }
 
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
-        let resp = req.send().await.map_err(|e| {
-            if e.is_connect() {
-                anyhow!("cannot reach the node at {}: {}", self.base, self.hint)
-            } else {
-                anyhow!("request to the node at {} failed: {e}", self.base)
-            }
-        })?;
+        let resp = req.send().await.map_err(|e| self.unreachable(e))?;
         let status = resp.status();
         let body = resp
             .bytes()
@@ -84,6 +78,63 @@ impl Client {
     ) -> Result<T> {
         self.send(self.http.get(format!("{}{path}", self.base)).query(query))
             .await
+    }
+
+    /// DELETE `path`.
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(self.http.delete(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// POST a JSON body and read the answer as a stream of JSON lines, calling `line` for each
+    /// (no overall timeout: an install may take long).
+    pub async fn post_lines(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        mut line: impl FnMut(serde_json::Value) -> Result<()>,
+    ) -> Result<()> {
+        let mut resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(7 * 24 * 3600))
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let body = resp.bytes().await.unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let msg = v["error"]["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{status}: {}", String::from_utf8_lossy(&body)));
+            bail!("{msg}");
+        }
+        let mut buf = Vec::new();
+        while let Some(chunk) = resp.chunk().await.context("the node's answer broke off")? {
+            buf.extend_from_slice(&chunk);
+            while let Some(i) = buf.iter().position(|b| *b == b'\n') {
+                let text: Vec<u8> = buf.drain(..=i).collect();
+                let v: serde_json::Value = serde_json::from_slice(&text).with_context(|| {
+                    format!(
+                        "unexpected line from the node: {}",
+                        String::from_utf8_lossy(&text)
+                    )
+                })?;
+                line(v)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> anyhow::Error {
+        if e.is_connect() {
+            anyhow!("cannot reach the node at {}: {}", self.base, self.hint)
+        } else {
+            anyhow!("request to the node at {} failed: {e}", self.base)
+        }
     }
 
     /// POST a JSON body.

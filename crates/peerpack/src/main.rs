@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 mod client;
 mod demo;
+mod install;
 mod node;
 mod output;
 
@@ -151,6 +152,61 @@ enum Command {
         #[command(flatten)]
         api: Api,
     },
+    /// Install packages and their dependencies from the peers that hold them.
+    ///
+    /// Resolves the highest version matching each requirement (semver; default the latest)
+    /// and, recursively, the dependencies; downloads missing archives from several peers at
+    /// once, checking every 1 MiB piece against the content id; checks each record's signature
+    /// and name owner; and extracts each package into DIR/NAME, replacing an older install only
+    /// once the new tree is complete. Writes ./peerpack.lock with the exact versions and
+    /// content ids. With no NAME, installs what ./peerpack.lock says. The node then provides
+    /// the archives it fetched, so popular packages spread.
+    Install {
+        /// NAME or NAME@REQ, e.g. rust-cli, rust-cli@^1.2, rust-cli@=1.2.0.
+        #[arg(value_name = "NAME[@REQ]")]
+        packages: Vec<String>,
+        /// Directory to install into, each package as DIR/NAME.
+        #[arg(long, value_name = "DIR", default_value = peerpack_node::install::DEFAULT_DIR)]
+        to: PathBuf,
+        /// Install exactly the versions and archives ./peerpack.lock names, or fail.
+        #[arg(long)]
+        locked: bool,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Remove cached archives the node does not need, least recently used first.
+    ///
+    /// Archives this node published, archives installed in a directory that still exists,
+    /// and pinned versions are always kept. Of the rest, the least recently used are removed
+    /// until they fit the cache quota ([cache] quota in the node's config file, default 1 GiB).
+    Gc {
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Pin a package version so that `gc` keeps its archive.
+    Pin {
+        /// NAME (its latest known version) or NAME@VERSION.
+        #[arg(value_name = "NAME[@VERSION]")]
+        package: String,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Remove a pin (NAME@VERSION), or every pin of NAME.
+    Unpin {
+        /// NAME or NAME@VERSION.
+        #[arg(value_name = "NAME[@VERSION]")]
+        package: String,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// List pinned package versions.
+    Pins {
+        #[command(flatten)]
+        api: Api,
+    },
     /// Start a local network of N nodes in this process, publish the example packs from
     /// different nodes, search from a node that published nothing, and report timings.
     Demo {
@@ -192,6 +248,9 @@ struct NodeArgs {
     /// Do not pull whole catalogues from peers (a light node).
     #[arg(long)]
     no_catalogue_sync: bool,
+    /// Most bytes per second to serve to peers, all together [default: unlimited].
+    #[arg(long, value_name = "BYTES")]
+    upload_limit: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -300,6 +359,65 @@ async fn run(cli: Cli) -> Result<()> {
             let s: StatusView = client.get("/v1/status", &[]).await?;
             print(api.json, &s, output::status)
         }
+        Command::Install {
+            packages,
+            to,
+            locked,
+            api,
+        } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            install::run(&client, packages, &to, locked, api.json).await
+        }
+        Command::Gc { dry_run, api } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let report: peerpack_node::gc::GcReport = client
+                .post("/v1/gc", &serde_json::json!({ "dry_run": dry_run }))
+                .await?;
+            print(api.json, &report, output::gc)
+        }
+        Command::Pin { package, api } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let pin: serde_json::Value = client
+                .post("/v1/pins", &serde_json::json!({ "package": package }))
+                .await?;
+            print(api.json, &pin, |p| {
+                println!(
+                    "pinned {}@{}",
+                    p["name"].as_str().unwrap_or(""),
+                    p["version"].as_str().unwrap_or("")
+                );
+            })
+        }
+        Command::Unpin { package, api } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let pins: Vec<serde_json::Value> =
+                client.delete(&format!("/v1/pins/{package}")).await?;
+            print(api.json, &pins, |ps| {
+                for p in ps {
+                    println!(
+                        "unpinned {}@{}",
+                        p["name"].as_str().unwrap_or(""),
+                        p["version"].as_str().unwrap_or("")
+                    );
+                }
+            })
+        }
+        Command::Pins { api } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let pins: Vec<serde_json::Value> = client.get("/v1/pins", &[]).await?;
+            print(api.json, &pins, |ps| {
+                if ps.is_empty() {
+                    println!("no pins");
+                }
+                for p in ps {
+                    println!(
+                        "{}@{}",
+                        p["name"].as_str().unwrap_or(""),
+                        p["version"].as_str().unwrap_or("")
+                    );
+                }
+            })
+        }
     }
 }
 
@@ -366,6 +484,7 @@ fn args_to_config(args: NodeArgs) -> Result<NodeConfigParts> {
         config: args.config,
         policy,
         no_catalogue_sync: args.no_catalogue_sync,
+        upload_limit: args.upload_limit,
     })
 }
 
@@ -378,6 +497,7 @@ pub struct NodeConfigParts {
     config: Option<PathBuf>,
     policy: Option<peerpack_net::AddressPolicy>,
     no_catalogue_sync: bool,
+    upload_limit: Option<u64>,
 }
 
 fn data_dir(explicit: Option<&Path>) -> Result<DataDir> {

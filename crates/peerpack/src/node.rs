@@ -38,6 +38,9 @@ pub async fn run(data_dir: DataDir, parts: NodeConfigParts) -> Result<()> {
     if parts.no_catalogue_sync {
         config.catalogue_sync = false;
     }
+    if parts.upload_limit.is_some() {
+        config.upload_limit = parts.upload_limit;
+    }
 
     let node = Node::start(config).await.context("cannot start the node")?;
     println!("peerpack node {}", node.peer_id());

@@ -93,18 +93,33 @@ pub fn peers(peers: &[PeerView]) {
         return;
     }
     println!(
-        "{:<54} {:<5} {:<8} {:>9} {:>5}  {:<22} ADDRESS",
-        "PEER", "CONN", "SEEN", "LATENCY", "SCORE", "AGENT"
+        "{:<54} {:<5} {:<8} {:>9} {:>5} {:>6} {:>4} {:>9} {:>9} {:>3}  {:<22} ADDRESS",
+        "PEER",
+        "CONN",
+        "SEEN",
+        "LATENCY",
+        "SCORE",
+        "PIECES",
+        "FAIL",
+        "SERVED",
+        "RESPONSE",
+        "BAD",
+        "AGENT"
     );
     for p in peers {
         let latency = p.latency_ms.map_or("-".into(), |ms| format!("{ms:.1} ms"));
         println!(
-            "{:<54} {:<5} {:<8} {:>9} {:>5.2}  {:<22} {}",
+            "{:<54} {:<5} {:<8} {:>9} {:>5.2} {:>6} {:>4} {:>9} {:>9} {:>3}  {:<22} {}",
             p.peer_id,
             if p.connected { "yes" } else { "no" },
             ago(p.last_seen_ago_s),
             latency,
             p.score,
+            p.downloads_ok,
+            p.downloads_failed,
+            bytes(p.bytes_served.max(0) as u64),
+            p.response_ms.map_or("-".into(), |ms| format!("{ms:.1} ms")),
+            p.invalid_data,
             cut(&p.agent, 22),
             p.addresses.first().map(String::as_str).unwrap_or("-")
         );
@@ -136,6 +151,18 @@ pub fn peer(p: &PeerView) {
     println!("  connections       {}", p.connections);
     println!("  valid records     {}", p.valid_records);
     println!("  invalid messages  {}", p.invalid_messages);
+    println!("  pieces delivered  {}", p.downloads_ok);
+    println!("  requests failed   {}", p.downloads_failed);
+    println!(
+        "  bytes served      {}",
+        bytes(p.bytes_served.max(0) as u64)
+    );
+    println!(
+        "  response time     {}",
+        p.response_ms
+            .map_or("-".into(), |ms| format!("{ms:.1} ms (moving average)"))
+    );
+    println!("  invalid data      {}", p.invalid_data);
     println!("  addresses");
     for a in &p.addresses {
         println!("    {a}");
@@ -165,4 +192,64 @@ pub fn status(s: &StatusView) {
         s.policy, s.refused_dials
     );
     println!("uptime           {}s", s.uptime_s);
+    println!("archives         {}", s.archives);
+    println!(
+        "transfer         {} uploaded, {} downloaded ({} downloads, {} failed)",
+        bytes(s.bytes_uploaded),
+        bytes(s.bytes_downloaded),
+        s.downloads_ok,
+        s.downloads_failed
+    );
+    if let Some(limit) = s.upload_limit {
+        println!("upload limit     {}/s", bytes(limit));
+    }
+    for (id, total, done) in &s.downloading {
+        println!(
+            "downloading      {id} {} of {}",
+            bytes(*done),
+            bytes(*total)
+        );
+    }
+    println!(
+        "record cache     {} hits, {} misses, {} names",
+        s.record_cache.hits, s.record_cache.misses, s.record_cache.entries
+    );
+}
+
+/// A byte count for people: 1.5 MiB.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// What `gc` did.
+pub fn gc(r: &peerpack_node::gc::GcReport) {
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    for x in &r.removed {
+        println!(
+            "{verb} {} ({}) {}",
+            x.content_id,
+            bytes(x.size),
+            x.packages.join(", ")
+        );
+    }
+    println!(
+        "{verb} {} archive(s), {}; kept {} published, installed or pinned ({}) and {} of cache (quota {})",
+        r.removed.len(),
+        bytes(r.freed),
+        r.protected,
+        bytes(r.protected_bytes),
+        bytes(r.cached_bytes),
+        bytes(r.quota)
+    );
 }

@@ -221,3 +221,119 @@ fn three_processes_publish_search_info() {
         n.stop();
     }
 }
+
+/// `peerpack` run in `cwd` against the node in `dir`.
+fn run_in(cwd: &Path, dir: &Path, args: &[&str]) -> Output {
+    bin()
+        .current_dir(cwd)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok_in(cwd: &Path, dir: &Path, args: &[&str]) -> String {
+    let o = run_in(cwd, dir, args);
+    assert!(
+        o.status.success(),
+        "peerpack {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn install_across_processes_with_lock_file_gc_and_pins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs: Vec<PathBuf> = (0..2).map(|i| tmp.path().join(format!("n{i}"))).collect();
+    let nodes: Vec<NodeProc> = dirs.iter().map(|d| NodeProc::start(d)).collect();
+    ok(&dirs[1], &["bootstrap", &nodes[0].addr()]);
+    let packs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/packs");
+    for pack in ["github-actions-ci", "rust-cli"] {
+        ok(&dirs[0], &["publish", packs.join(pack).to_str().unwrap()]);
+    }
+    wait_until("n1 to know rust-cli", || {
+        run(&dirs[1], &["info", "rust-cli", "--json"])
+            .status
+            .success()
+    });
+
+    // Install from the project directory, as a user would.
+    let project = tmp.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let out: serde_json::Value = serde_json::from_str(&ok_in(
+        &project,
+        &dirs[1],
+        &["install", "rust-cli", "--json"],
+    ))
+    .unwrap();
+    let installed = out["installed"].as_array().unwrap();
+    assert_eq!(installed.len(), 2, "{out}");
+    let rust_cli = &installed[1];
+    assert_eq!(rust_cli["name"], "rust-cli");
+    assert_eq!(rust_cli["version"], "1.2.0");
+    for key in ["content_id", "path", "sources"] {
+        assert!(
+            !rust_cli[key].is_null(),
+            "install --json lacks {key}: {out}"
+        );
+    }
+    assert_eq!(rust_cli["sources"][0], nodes[0].info()["peer_id"]);
+    let target = project.join("peerpack_packages/rust-cli");
+    assert_eq!(rust_cli["path"], target.to_str().unwrap());
+    assert_eq!(
+        std::fs::read(target.join("peerpack.toml")).unwrap(),
+        std::fs::read(packs.join("rust-cli/peerpack.toml")).unwrap()
+    );
+    let lock = std::fs::read_to_string(project.join("peerpack.lock")).unwrap();
+    assert!(
+        lock.contains(rust_cli["content_id"].as_str().unwrap()),
+        "{lock}"
+    );
+
+    // Text output (not a terminal: no progress bar, just the result).
+    let text = ok_in(
+        &project,
+        &dirs[1],
+        &["install", "--locked", "--to", "again"],
+    );
+    assert!(text.contains("installed rust-cli 1.2.0"), "{text}");
+    assert!(!text.contains('\r'));
+    assert_eq!(
+        std::fs::read(project.join("again/rust-cli/peerpack.toml")).unwrap(),
+        std::fs::read(packs.join("rust-cli/peerpack.toml")).unwrap()
+    );
+    let bad = run_in(&project, &dirs[1], &["install", "no-such-package"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("no-such-package"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+
+    // n1 now serves what it installed; its peer view of n0 shows the download.
+    let peer = json(
+        &dirs[1],
+        &[
+            "peer",
+            nodes[0].info()["peer_id"].as_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(peer["downloads_ok"].as_u64().unwrap() >= 2, "{peer}");
+    assert!(peer["bytes_served"].as_u64().unwrap() > 0, "{peer}");
+
+    // Pins and gc.
+    ok(&dirs[1], &["pin", "rust-cli"]);
+    let pins = json(&dirs[1], &["pins", "--json"]);
+    assert_eq!(pins[0]["name"], "rust-cli");
+    let gc = json(&dirs[1], &["gc", "--dry-run", "--json"]);
+    assert_eq!(gc["dry_run"], true);
+    assert_eq!(gc["removed"].as_array().unwrap().len(), 0, "{gc}");
+    ok(&dirs[1], &["unpin", "rust-cli@1.2.0"]);
+
+    for n in nodes {
+        n.stop();
+    }
+}
