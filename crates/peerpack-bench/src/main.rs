@@ -6,8 +6,16 @@
 //! ```text
 //! cargo run --release -p peerpack-bench -- search [--packages N]... [--json FILE]
 //! ```
+//!
+//! `peerpack-bench download` measures install throughput from 1 and 4 providers on loopback
+//! beside a raw TCP copy and nginx + curl (nginx must be installed):
+//!
+//! ```text
+//! cargo run --release -p peerpack-bench -- download [--size-mib N]... [--rounds R] [--json FILE]
+//! ```
 
 mod corpus;
+mod download;
 mod search;
 mod stats;
 
@@ -46,6 +54,26 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Install throughput from 1 and 4 providers, beside raw TCP and nginx + curl.
+    ///
+    /// Runs five nodes in this process on 127.0.0.1. For each size, a raw TCP copy and curl
+    /// from nginx fetch the same archive into a file; then a downloader installs it from one
+    /// provider, from one provider capped at a quarter of that rate, from four providers, and
+    /// from four providers each capped at that quarter. Reports medians and the goal ratios.
+    Download {
+        /// Archive sizes in MiB (repeatable) [default: 1, 64 and 512].
+        #[arg(long = "size-mib", value_name = "N")]
+        sizes: Vec<u64>,
+        /// Rounds per configuration (capped configurations run at most 3).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Also write the results as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Directory for the nodes' data (default: the system temp directory).
+        #[arg(long, value_name = "DIR")]
+        work_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -62,6 +90,22 @@ fn main() -> Result<()> {
                 packages
             };
             search::run(&sizes, queries, seed, json.as_deref())
+        }
+        Command::Download {
+            sizes,
+            rounds,
+            json,
+            work_dir,
+        } => {
+            let sizes = if sizes.is_empty() {
+                vec![1, 64, 512]
+            } else {
+                sizes
+            };
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(download::run(&sizes, rounds, json.as_deref(), work_dir))
         }
     }
 }

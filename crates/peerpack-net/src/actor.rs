@@ -663,6 +663,10 @@ impl EventLoop {
             .behaviour_mut()
             .kad
             .add_address(&peer, transport_addr.clone());
+        // Already connected (or dialling): nothing to do, and not an error for the caller.
+        if self.swarm.is_connected(&peer) {
+            return Ok(peer);
+        }
         self.swarm
             .dial(
                 DialOpts::peer_id(peer)

@@ -40,6 +40,8 @@ pub const MAX_IN_FLIGHT: usize = 32;
 pub const STALL: Duration = Duration::from_secs(20);
 /// Failures after which a provider is dropped for the download.
 pub const MAX_FAILURES: u32 = 3;
+/// Bytes written between background flushes of a download to disk.
+pub const SYNC_EVERY: u64 = 8 * 1024 * 1024;
 /// How long the DHT is asked for providers.
 pub const PROVIDER_LOOKUP: Duration = Duration::from_secs(10);
 
@@ -184,6 +186,10 @@ async fn run(
     let mut steps: FuturesUnordered<BoxFuture<'static, Step>> = FuturesUnordered::new();
     let mut fetched_bytes = 0u64;
     let mut used: HashSet<usize> = HashSet::new();
+    // Written data is flushed to disk in the background as the download goes, so the final
+    // fsync has little left to do.
+    let mut unsynced = 0u64;
+    let mut syncing: Option<tokio::task::JoinHandle<std::io::Result<()>>> = None;
 
     while done_pieces < pieces {
         // Hand out work: the best provider with a free slot takes the next piece.
@@ -289,6 +295,14 @@ async fn run(
                                 progress.sources.fetch_add(1, Ordering::Relaxed);
                             }
                             inner.counters.bytes_downloaded(len);
+                            unsynced += len;
+                            if unsynced >= SYNC_EVERY
+                                && syncing.as_ref().is_none_or(|t| t.is_finished())
+                            {
+                                unsynced = 0;
+                                let f = file.clone();
+                                syncing = Some(tokio::task::spawn_blocking(move || f.sync_data()));
+                            }
                         }
                         inner.with_peers(|b| b.delivered(peer, len, ms));
                     }
@@ -306,6 +320,9 @@ async fn run(
     }
 
     // Every piece checked out: the file is the archive.
+    if let Some(t) = syncing {
+        let _ = t.await;
+    }
     {
         let outline = outline.clone();
         let blobs = inner.blobs.clone();

@@ -270,11 +270,19 @@ impl BlobStore {
         let (path, mut file) = self.open_file(id)?;
         let total = file.metadata().map_err(io_at(&path))?.len();
         let end = offset.saturating_add(u64::from(length)).min(total);
-        let mut buf = vec![0u8; end.saturating_sub(offset) as usize];
-        if !buf.is_empty() {
+        let len = end.saturating_sub(offset);
+        // Read straight into uninitialised capacity: no zeroing pass over every chunk.
+        let mut buf = Vec::with_capacity(len as usize);
+        if len > 0 {
             file.seek(io::SeekFrom::Start(offset))
                 .map_err(io_at(&path))?;
-            file.read_exact(&mut buf).map_err(io_at(&path))?;
+            (&mut file)
+                .take(len)
+                .read_to_end(&mut buf)
+                .map_err(io_at(&path))?;
+            if buf.len() as u64 != len {
+                return Err(io_at(&path)(io::ErrorKind::UnexpectedEof.into()));
+            }
         }
         Ok((buf, total))
     }
