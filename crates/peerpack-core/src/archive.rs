@@ -548,11 +548,16 @@ fn extract_into<R: Read>(
                 if let Some(parent) = dest.parent() {
                     fs::create_dir_all(parent).map_err(io_at(parent))?;
                 }
-                let mut file = open_new(&dest, &rel)?;
-                let written = io::copy(&mut (&mut entry).take(size), &mut file).map_err(corrupt)?;
+                // Large writes: io::copy fills the BufWriter's own buffer directly.
+                let mut out = io::BufWriter::with_capacity(
+                    (size as usize).clamp(8 * 1024, 1024 * 1024),
+                    open_new(&dest, &rel)?,
+                );
+                let written = io::copy(&mut (&mut entry).take(size), &mut out).map_err(corrupt)?;
                 if written != size {
                     return Err(ExtractError::Corrupt(format!("entry {rel:?} is truncated")));
                 }
+                let file = out.into_inner().map_err(|e| io_at(&dest)(e.into_error()))?;
                 budget -= size;
                 summary.bytes += size;
                 summary.files += 1;

@@ -334,8 +334,20 @@ async fn run(
         .map_err(|e| Error::Internal(e.to_string()))?
         .map_err(|e| Error::Internal(e.to_string()))?;
     }
+    // Remember who delivered: they are providers worth asking first next time.
+    let delivered: Vec<String> = sources
+        .iter()
+        .filter(|s| s.bytes > 0)
+        .map(|s| s.peer.to_string())
+        .collect();
     inner
-        .with_store(move |s| Ok(s.db.touch_blob(&id, size)?))
+        .with_store(move |s| {
+            s.db.touch_blob(&id, size)?;
+            for p in &delivered {
+                s.db.add_provider(&id, p)?;
+            }
+            Ok(())
+        })
         .await?;
     if let Err(e) = inner.net.start_providing(id.as_bytes().to_vec()).await {
         tracing::warn!(error = %e, "could not provide a downloaded archive");

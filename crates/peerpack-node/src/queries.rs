@@ -306,7 +306,7 @@ impl Inner {
         let n = name.clone();
         let (owner, index, versions, providers) = self
             .with_store(move |s| {
-                let versions = s.db.versions(&n)?;
+                let versions = s.versions(&n)?.to_vec();
                 let mut providers = Vec::new();
                 for v in &versions {
                     providers.push(s.db.providers(&v.content_id)?);

@@ -139,6 +139,59 @@ pub async fn run(n: usize, keep: bool, packs: Option<PathBuf>) -> Result<()> {
         let names: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
         println!("  {label:<14} {:>8}  {}", ms(t.elapsed()), names.join(", "));
     }
+    // Install the pack with the most dependencies on the node that published nothing: its
+    // archives come from the nodes that hold them, every piece checked.
+    let mut target = None;
+    for pack in &packs {
+        let m = peerpack_core::Manifest::from_dir(pack)?;
+        if target
+            .as_ref()
+            .is_none_or(|(_, deps): &(String, usize)| m.dependencies.len() > *deps)
+        {
+            target = Some((m.name.to_string(), m.dependencies.len()));
+        }
+    }
+    if let Some((name, _)) = target {
+        let to = root.path().join("installed");
+        let t = Instant::now();
+        let report = inner
+            .install(
+                peerpack_node::install::InstallRequest {
+                    packages: vec![name.clone()],
+                    to: to.clone(),
+                    lock: None,
+                    locked: false,
+                },
+                std::sync::Arc::default(),
+            )
+            .await?;
+        println!(
+            "\ninstalling {name} on node {searcher} ({} packages with its dependencies) took {}:",
+            report.installed.len(),
+            ms(t.elapsed())
+        );
+        for i in &report.installed {
+            let from: Vec<String> = i
+                .sources
+                .iter()
+                .map(|s| {
+                    nodes
+                        .iter()
+                        .position(|n| n.peer_id().to_string() == *s)
+                        .map_or_else(|| s.clone(), |k| format!("node {k}"))
+                })
+                .collect();
+            println!(
+                "  {:<22} {:<7} {:>7} bytes from {} -> {}",
+                i.name,
+                i.version,
+                i.fetched_bytes,
+                from.join(", "),
+                i.path
+            );
+        }
+    }
+
     let status = inner.status().await?;
     println!(
         "\nnode {searcher} knows {} versions of {} packages, is connected to {} peers, has {} in its routing table",
