@@ -111,6 +111,24 @@ pub async fn fetch(
         map.entry(id).or_default().clone()
     };
     let _turn = gate.lock().await;
+    let result = fetch_once(inner, id, size, &progress).await;
+    // Drop the gate unless someone else is waiting on it.
+    {
+        let mut map = inner.fetching.lock().unwrap_or_else(|p| p.into_inner());
+        let ours = map.get(&id).is_some_and(|g| Arc::ptr_eq(g, &gate));
+        if ours && Arc::strong_count(&gate) <= 2 {
+            map.remove(&id);
+        }
+    }
+    result
+}
+
+async fn fetch_once(
+    inner: &Arc<Inner>,
+    id: ContentId,
+    size: u64,
+    progress: &Arc<Progress>,
+) -> Result<Fetched, Error> {
     progress.total.store(size, Ordering::Relaxed);
     if inner.blobs.contains(&id) {
         progress.done.store(size, Ordering::Relaxed);
@@ -127,7 +145,7 @@ pub async fn fetch(
         });
     }
     let started = Instant::now();
-    let result = run(inner, id, size, &progress).await;
+    let result = run(inner, id, size, progress).await;
     inner.counters.download_finished(result.is_ok());
     if let Ok(f) = &result {
         tracing::info!(

@@ -542,3 +542,27 @@ async fn gc_keeps_published_installed_and_pinned_archives() {
     assert!(!blob(&ids[0]).exists());
     net.shutdown().await;
 }
+
+//   B ── A; B installs the same package twice at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_installs_at_once_download_the_archive_once() {
+    let net = TestNet::new(2).await;
+    net.connect(1, 0).await;
+    let pkg = package("twice-template", "1.0.0", &[], 3 * 1024 * 1024);
+    let published = publish(net.inner(0), pkg.path()).await;
+    let b = net.inner(1);
+    wait_searchable(b, "twice", "twice-template").await;
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (r1, r2) = tokio::join!(
+        install(b, &["twice-template"], one.path(), None, false),
+        install(b, &["twice-template"], two.path(), None, false)
+    );
+    let (r1, r2) = (r1.unwrap(), r2.unwrap());
+    let fetched = r1.installed[0].fetched_bytes + r2.installed[0].fetched_bytes;
+    assert_eq!(fetched, published.size, "one download, one cache hit");
+    assert_eq!(
+        tree(&one.path().join("twice-template")),
+        tree(&two.path().join("twice-template"))
+    );
+    net.shutdown().await;
+}
