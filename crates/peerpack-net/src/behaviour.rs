@@ -12,7 +12,7 @@ use libp2p::{
     request_response,
 };
 
-use crate::blob::{self, BlobRequest, BlobResponse};
+use crate::blob::{self, BlobCodec};
 use crate::protocol::{ANNOUNCE_TOPIC, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 use crate::sync::{self, SyncRequest, SyncResponse};
 
@@ -39,7 +39,7 @@ pub struct Behaviour {
     /// Catalogue sync.
     pub sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
     /// Blob exchange.
-    pub blob: request_response::cbor::Behaviour<BlobRequest, BlobResponse>,
+    pub blob: request_response::Behaviour<BlobCodec>,
 }
 
 /// Settings for [`Behaviour::new`].
@@ -112,7 +112,8 @@ impl Behaviour {
             request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
         );
 
-        let blob = request_response::cbor::Behaviour::new(
+        let blob = request_response::Behaviour::with_codec(
+            BlobCodec,
             [(
                 StreamProtocol::new(blob::PROTOCOL),
                 request_response::ProtocolSupport::Full,
