@@ -205,8 +205,9 @@ impl Nginx {
             .port();
         std::fs::create_dir_all(work)?;
         let conf = work.join("nginx.conf");
-        // Run as root, nginx hands requests to workers running as nobody, who cannot read a
-        // private temp directory; keep the workers as the invoking user.
+        // One process (master_process off), so that stopping it leaves no worker behind. Run
+        // as root, nginx would serve as nobody, who cannot read a private temp directory; keep
+        // the invoking user.
         let as_root = {
             use std::os::unix::fs::MetadataExt;
             std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
@@ -214,7 +215,7 @@ impl Nginx {
         std::fs::write(
             &conf,
             format!(
-                "{user}daemon off;\nworker_processes 1;\npid {w}/nginx.pid;\nerror_log {w}/error.log;\n\
+                "{user}daemon off;\nmaster_process off;\nworker_processes 1;\npid {w}/nginx.pid;\nerror_log {w}/error.log;\n\
                  events {{ worker_connections 64; }}\n\
                  http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n\
                  client_body_temp_path {w}/body;\n  proxy_temp_path {w}/proxy;\n  fastcgi_temp_path {w}/fastcgi;\n\
