@@ -55,12 +55,7 @@ impl Client {
             .await
             .context("cannot read the node's answer")?;
         if !status.is_success() {
-            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-            let msg = v["error"]["message"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("{status}: {}", String::from_utf8_lossy(&body)));
-            bail!("{msg}");
+            bail!("{}", error_message(status, &body));
         }
         serde_json::from_slice(&body).with_context(|| {
             format!(
@@ -105,12 +100,7 @@ impl Client {
         if !resp.status().is_success() {
             let status = resp.status();
             let body = resp.bytes().await.unwrap_or_default();
-            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-            let msg = v["error"]["message"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("{status}: {}", String::from_utf8_lossy(&body)));
-            bail!("{msg}");
+            bail!("{}", error_message(status, &body));
         }
         let mut buf = Vec::new();
         while let Some(chunk) = resp.chunk().await.context("the node's answer broke off")? {
@@ -151,4 +141,14 @@ impl Client {
 /// An absolute form of a path the user typed (the node does not share our working directory).
 pub fn absolute(p: &Path) -> Result<std::path::PathBuf> {
     std::path::absolute(p).with_context(|| format!("cannot resolve {}", p.display()))
+}
+
+/// The one-line reason in a node's error answer (`{"error": {"message": ...}}`), or the status
+/// and raw body when the answer is not in that shape.
+fn error_message(status: reqwest::StatusCode, body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    v["error"]["message"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{status}: {}", String::from_utf8_lossy(body)))
 }
