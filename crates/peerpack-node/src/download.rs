@@ -700,18 +700,24 @@ pub struct Downloads {
 }
 
 impl Downloads {
-    /// Register a download's progress; removed again when the guard drops.
-    pub fn track(self: &Arc<Self>, id: ContentId) -> (Arc<Progress>, Tracked) {
-        let p = Arc::new(Progress::default());
+    /// Register the download of `id`, `size` bytes, from now on; removed again when the guard
+    /// drops. The size is known from the start, so that nobody reads a download under way as
+    /// "0 of 0 bytes", that is, as finished.
+    pub fn track(self: &Arc<Self>, id: ContentId, size: u64) -> (Arc<Progress>, Tracked) {
+        let p = Arc::new(Progress {
+            total: AtomicU64::new(size),
+            ..Progress::default()
+        });
         self.map
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, p.clone());
         (
-            p,
+            p.clone(),
             Tracked {
                 downloads: self.clone(),
                 id,
+                progress: p,
             },
         )
     }
@@ -737,14 +743,44 @@ impl Downloads {
 pub struct Tracked {
     downloads: Arc<Downloads>,
     id: ContentId,
+    progress: Arc<Progress>,
 }
 
 impl Drop for Tracked {
     fn drop(&mut self) {
-        self.downloads
-            .map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
+        let mut map = self.downloads.map.lock().unwrap_or_else(|e| e.into_inner());
+        // A second install of the same archive may have registered since; leave its entry.
+        if map
+            .get(&self.id)
+            .is_some_and(|p| Arc::ptr_eq(p, &self.progress))
+        {
+            map.remove(&self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tracked_download_shows_its_size_from_the_start() {
+        let downloads = Arc::new(Downloads::default());
+        let id = ContentId::of(b"archive");
+        let (_p, _guard) = downloads.track(id, 16 << 20);
+        assert_eq!(downloads.snapshot(), vec![(id, 16 << 20, 0)]);
+    }
+
+    #[test]
+    fn the_first_guard_leaves_a_later_registration_of_the_same_archive() {
+        let downloads = Arc::new(Downloads::default());
+        let id = ContentId::of(b"archive");
+        let (_, first) = downloads.track(id, 10);
+        let (second_progress, second) = downloads.track(id, 10);
+        second_progress.done.store(4, Ordering::Relaxed);
+        drop(first);
+        assert_eq!(downloads.snapshot(), vec![(id, 10, 4)]);
+        drop(second);
+        assert!(downloads.snapshot().is_empty());
     }
 }

@@ -388,7 +388,7 @@ impl Inner {
         }
 
         let id = record.content_id;
-        let (fetch_progress, _tracked) = self.downloads.track(id);
+        let (fetch_progress, _tracked) = self.downloads.track(id, record.archive_size);
         *progress.current.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((label.clone(), fetch_progress.clone()));
         let fetched = download::fetch(self, id, record.archive_size, fetch_progress).await;
