@@ -448,6 +448,53 @@ impl Inner {
     }
 }
 
+/// Remove the staging and replaced trees of `base` that a node killed mid-install left in
+/// `parent` (`.BASE.peerpack-new-PID-NANOS`, `.BASE.peerpack-old-PID-NANOS`). Only trees of a
+/// process that no longer runs are touched, so a concurrent install is never disturbed.
+fn sweep_leftovers(parent: &Path, base: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let me = std::process::id();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix('.'))
+            .and_then(|n| n.strip_prefix(base))
+            .and_then(|n| {
+                n.strip_prefix(".peerpack-new-")
+                    .or_else(|| n.strip_prefix(".peerpack-old-"))
+            })
+        else {
+            continue;
+        };
+        let Some(pid) = rest
+            .split_once('-')
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me || Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        match removed {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "removed what an interrupted install left")
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove what an interrupted install left")
+            }
+        }
+    }
+}
+
 /// Extract the archive `id` into `target`, replacing what is there only once the new tree is
 /// complete. On any error the target is as it was.
 fn place(
@@ -469,6 +516,7 @@ fn place(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    sweep_leftovers(parent, &base);
     let stamp = format!(
         "{}-{}",
         std::process::id(),
@@ -515,4 +563,41 @@ fn place(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sweep_leftovers;
+
+    #[test]
+    fn leftovers_of_a_dead_process_are_swept_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        // A pid above the kernel's pid_max cannot be running.
+        let dead = 4_194_304u32 + 7;
+        let me = std::process::id();
+        for name in [
+            format!(".pack.peerpack-new-{dead}-1"),
+            format!(".pack.peerpack-old-{dead}-2"),
+            format!(".pack.peerpack-new-{me}-3"),
+            format!(".other.peerpack-new-{dead}-4"),
+            "pack".to_owned(),
+        ] {
+            std::fs::create_dir_all(p.join(name).join("sub")).unwrap();
+        }
+        sweep_leftovers(p, "pack");
+        let mut left: Vec<String> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            vec![
+                format!(".other.peerpack-new-{dead}-4"),
+                format!(".pack.peerpack-new-{me}-3"),
+                "pack".to_owned(),
+            ]
+        );
+    }
 }
