@@ -168,6 +168,8 @@ impl Inner {
             .sum();
         progress.bytes_total.store(missing, Ordering::Relaxed);
 
+        let dir = request.to.clone();
+        let _ = tokio::task::spawn_blocking(move || sweep_leftovers(&dir)).await;
         let mut installed = Vec::with_capacity(plan.len());
         for record in &plan {
             installed.push(self.install_one(record, &request.to, &progress).await?);
@@ -448,29 +450,35 @@ impl Inner {
     }
 }
 
-/// Remove the staging and replaced trees of `base` that a node killed mid-install left in
-/// `parent` (`.BASE.peerpack-new-PID-NANOS`, `.BASE.peerpack-old-PID-NANOS`). Only trees of a
-/// process that no longer runs are touched, so a concurrent install is never disturbed.
-fn sweep_leftovers(parent: &Path, base: &str) {
-    let Ok(entries) = std::fs::read_dir(parent) else {
+/// Marks in the names of the trees [`place`] keeps beside `DIR/NAME` while it swaps:
+/// `.NAME.peerpack-new-PID-NANOS` (being extracted) and `.NAME.peerpack-old-PID-NANOS` (being
+/// replaced). No package name holds a dot, so neither mark can be part of NAME.
+const STAGED: &str = ".peerpack-new-";
+const REPLACED: &str = ".peerpack-old-";
+
+/// Remove a directory tree or a file.
+fn remove_tree(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    }
+}
+
+/// Remove the trees a node killed mid-install left in the install directory `dir`. Only trees
+/// of a process that no longer runs are touched, so a concurrent install is never disturbed.
+fn sweep_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     let me = std::process::id();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(rest) = name
+        let Some(pid) = name
             .to_str()
             .and_then(|n| n.strip_prefix('.'))
-            .and_then(|n| n.strip_prefix(base))
-            .and_then(|n| {
-                n.strip_prefix(".peerpack-new-")
-                    .or_else(|| n.strip_prefix(".peerpack-old-"))
-            })
-        else {
-            continue;
-        };
-        let Some(pid) = rest
-            .split_once('-')
+            .and_then(|n| n.split_once(STAGED).or_else(|| n.split_once(REPLACED)))
+            .and_then(|(_, stamp)| stamp.split_once('-'))
             .and_then(|(pid, _)| pid.parse::<u32>().ok())
         else {
             continue;
@@ -479,12 +487,7 @@ fn sweep_leftovers(parent: &Path, base: &str) {
             continue;
         }
         let path = entry.path();
-        let removed = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        match removed {
+        match remove_tree(&path) {
             Ok(()) => {
                 tracing::info!(path = %path.display(), "removed what an interrupted install left")
             }
@@ -516,7 +519,6 @@ fn place(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    sweep_leftovers(parent, &base);
     let stamp = format!(
         "{}-{}",
         std::process::id(),
@@ -525,7 +527,7 @@ fn place(
             .map(|d| d.as_nanos())
             .unwrap_or(0)
     );
-    let staging = parent.join(format!(".{base}.peerpack-new-{stamp}"));
+    let staging = parent.join(format!(".{base}{STAGED}{stamp}"));
     let file = std::fs::File::open(blobs.path(id))
         .map_err(|e| Error::Internal(format!("{label}: {e}")))?;
     peerpack_core::archive::extract(
@@ -534,7 +536,7 @@ fn place(
         &peerpack_core::archive::ExtractLimits::default(),
     )
     .map_err(|e| Error::Conflict(format!("{label} ({id}) was not installed: {e}")))?;
-    let old = parent.join(format!(".{base}.peerpack-old-{stamp}"));
+    let old = parent.join(format!(".{base}{REPLACED}{stamp}"));
     let had_old = target.exists();
     if had_old {
         std::fs::rename(target, &old).map_err(|e| {
@@ -552,15 +554,8 @@ fn place(
             target.display()
         )));
     }
-    if had_old {
-        let removed = if old.is_dir() {
-            std::fs::remove_dir_all(&old)
-        } else {
-            std::fs::remove_file(&old)
-        };
-        if let Err(e) = removed {
-            tracing::warn!(path = %old.display(), error = %e, "could not remove the replaced install");
-        }
+    if had_old && let Err(e) = remove_tree(&old) {
+        tracing::warn!(path = %old.display(), error = %e, "could not remove the replaced install");
     }
     Ok(())
 }
@@ -580,24 +575,26 @@ mod tests {
             format!(".pack.peerpack-new-{dead}-1"),
             format!(".pack.peerpack-old-{dead}-2"),
             format!(".pack.peerpack-new-{me}-3"),
-            format!(".other.peerpack-new-{dead}-4"),
+            format!(".other.peerpack-old-{dead}-4"),
+            ".pack.peerpack-new-x-5".to_owned(),
+            ".hidden".to_owned(),
             "pack".to_owned(),
         ] {
             std::fs::create_dir_all(p.join(name).join("sub")).unwrap();
         }
-        sweep_leftovers(p, "pack");
+        sweep_leftovers(p);
         let mut left: Vec<String> = std::fs::read_dir(p)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         left.sort();
-        assert_eq!(
-            left,
-            vec![
-                format!(".other.peerpack-new-{dead}-4"),
-                format!(".pack.peerpack-new-{me}-3"),
-                "pack".to_owned(),
-            ]
-        );
+        let mut kept = vec![
+            ".hidden".to_owned(),
+            ".pack.peerpack-new-x-5".to_owned(),
+            format!(".pack.peerpack-new-{me}-3"),
+            "pack".to_owned(),
+        ];
+        kept.sort();
+        assert_eq!(left, kept);
     }
 }
