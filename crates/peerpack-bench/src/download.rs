@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use peerpack_net::protocol::provider_key;
 use peerpack_node::install::{InstallProgress, InstallRequest};
 use peerpack_node::{Config, Inner, Node};
 use serde::Serialize;
@@ -121,6 +122,7 @@ async fn install(inner: &Arc<Inner>, name: &str, to: &Path) -> Result<Duration> 
                 to: to.to_owned(),
                 lock: None,
                 locked: false,
+                owner: None,
             },
             Arc::new(InstallProgress::default()),
         )
@@ -283,7 +285,7 @@ async fn wait_providers(d: &Arc<Inner>, id: peerpack_core::ContentId, n: usize) 
     loop {
         let found = d
             .net_handle()
-            .get_providers(id.as_bytes().to_vec(), Duration::from_secs(5))
+            .get_providers(provider_key(&id), Duration::from_secs(5))
             .await
             .unwrap_or_default();
         if found.len() >= n {

@@ -16,10 +16,12 @@
 //!   canonical encoding and their verification.
 //! - [`outline`]: piece-wise verification of an archive against its content id.
 //! - [`resolve`]: dependency resolution (highest versions that satisfy every requirement).
+//! - [`curator`]: signed curator lists, which vouch for who owns which names.
 //! - [`limits`]: every size limit the format enforces, in one place.
 
 pub mod archive;
 pub mod content_id;
+pub mod curator;
 mod encoding;
 pub mod keys;
 pub mod limits;
@@ -30,6 +32,7 @@ pub mod record;
 pub mod resolve;
 
 pub use content_id::ContentId;
+pub use curator::CuratorList;
 pub use encoding::DecodeError;
 pub use keys::{PublicKey, PublisherKey};
 pub use manifest::Manifest;

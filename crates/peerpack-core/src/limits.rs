@@ -36,3 +36,6 @@ pub const DEFAULT_MAX_UNPACKED_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 pub const DEFAULT_MAX_ENTRIES: u64 = 100_000;
 /// Longest path inside an archive, in bytes.
 pub const MAX_PATH_LEN: usize = 1024;
+/// Most entries in one curator list (each at most 100 encoded bytes, so a full list stays
+/// under [`MAX_RECORD_SIZE`]).
+pub const MAX_CURATOR_ENTRIES: usize = 512;

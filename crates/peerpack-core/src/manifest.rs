@@ -221,6 +221,16 @@ impl Manifest {
     /// Check every field against the format's rules and limits. Parsing already does this;
     /// decoding a record from the network does it again.
     pub fn validate(&self) -> Result<(), Problem> {
+        // Decoders read a version of at most MAX_REQ_LEN bytes (it is ASCII: characters are
+        // bytes); a longer one would sign a record no node accepts.
+        let version_len = self.version.to_string().len();
+        if version_len > MAX_REQ_LEN {
+            return Err(Problem::TooLong {
+                key: "package.version".into(),
+                len: version_len,
+                max: MAX_REQ_LEN,
+            });
+        }
         check_text(
             "package.description",
             &self.description,
@@ -610,6 +620,20 @@ ci-workflow = "^1.0"
                 key: "package.description".into(),
                 len: MAX_DESCRIPTION_LEN + 1,
                 max: MAX_DESCRIPTION_LEN
+            }
+        );
+    }
+
+    #[test]
+    fn version_too_long() {
+        let long = format!("1.2.0-{}", "a".repeat(MAX_REQ_LEN - 5));
+        let p = problem(&GOOD.replace("version = \"1.2.0\"", &format!("version = \"{long}\"")));
+        assert_eq!(
+            p,
+            Problem::TooLong {
+                key: "package.version".into(),
+                len: MAX_REQ_LEN + 1,
+                max: MAX_REQ_LEN
             }
         );
     }

@@ -130,12 +130,74 @@ pub enum RecordError {
         /// The sequence number both carry.
         seq: u64,
     },
+    /// A record that gives a published version other content: versions are immutable.
+    #[error(
+        "{} {} was published with content {}; a record giving it {} is refused (published versions never change)",
+        .0.name, .0.version, .0.known, .0.offered
+    )]
+    VersionChanged(Box<VersionChange>),
+    /// Two different package records for one version with the same sequence number.
+    #[error("two different records for {name} {version} carry sequence {seq}")]
+    RecordEquivocation {
+        /// The name.
+        name: PackageName,
+        /// The version.
+        version: Version,
+        /// The sequence number both carry.
+        seq: u64,
+    },
+    /// A curator list whose signature does not verify with its curator key.
+    #[error("the signature of the curator list does not verify with its curator key {curator}")]
+    BadCuratorSignature {
+        /// The key it claims.
+        curator: PublicKey,
+    },
+    /// Two different curator lists from one curator with the same sequence number.
+    #[error("two different curator lists from {curator} carry sequence {seq}")]
+    CuratorEquivocation {
+        /// The curator.
+        curator: PublicKey,
+        /// The sequence number both carry.
+        seq: u64,
+    },
     /// The manifest given for signing is invalid.
     #[error("invalid manifest: {0}")]
     Manifest(Problem),
     /// The encoded record would exceed [`MAX_RECORD_SIZE`].
     #[error("the record would be {0} bytes, larger than the {MAX_RECORD_SIZE} byte limit")]
     TooLarge(usize),
+}
+
+/// The details of [`RecordError::VersionChanged`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionChange {
+    /// The name.
+    pub name: PackageName,
+    /// The version.
+    pub version: Version,
+    /// The content id first seen for it.
+    pub known: ContentId,
+    /// The content id offered.
+    pub offered: ContentId,
+}
+
+impl RecordError {
+    /// Whether the bytes themselves are bad: malformed, forged, or not what was asked for. A
+    /// validly signed record that only conflicts with what this node holds (another owner, an
+    /// older or equivocating sequence, a changed version) is not: an honest peer may relay it,
+    /// so only bad bytes cost the sender reputation.
+    pub fn is_invalid_data(&self) -> bool {
+        matches!(
+            self,
+            Self::Decode(_)
+                | Self::BadSignature { .. }
+                | Self::BadCuratorSignature { .. }
+                | Self::WrongName { .. }
+                | Self::WrongVersion { .. }
+                | Self::Manifest(_)
+                | Self::TooLarge(_)
+        )
+    }
 }
 
 /// A signed record for one published package version.

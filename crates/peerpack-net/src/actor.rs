@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::blob::{BlobRequest, BlobResponse};
 use crate::policy::AddressPolicy;
-use crate::protocol::{ANNOUNCE_TOPIC, KAD_PROTOCOL};
+use crate::protocol::{KAD_PROTOCOL, Topic};
 use crate::sync::{SyncRequest, SyncResponse};
 use crate::{Error, PeerInfo, Status};
 
@@ -45,6 +45,8 @@ const ANNOUNCE_PATIENCE: Duration = Duration::from_secs(5);
 pub enum Event {
     /// A gossip announcement to validate; answer with [`Command::ReportValidation`].
     Announcement {
+        /// The topic it came on.
+        topic: Topic,
         /// The peer that forwarded it to us.
         source: PeerId,
         /// Its gossip id.
@@ -132,8 +134,9 @@ pub enum Command {
         key: Vec<u8>,
         /// Deadline.
         timeout: Duration,
-        /// Every value found (unvalidated), our own copy included.
-        reply: oneshot::Sender<Vec<Vec<u8>>>,
+        /// Every distinct value found (unvalidated), our own copy included, each with the
+        /// peers that served it (none for our own copy).
+        reply: oneshot::Sender<Vec<Found>>,
     },
     /// Put a record in our store and on the closest peers.
     PutRecord {
@@ -150,6 +153,16 @@ pub enum Command {
         key: Vec<u8>,
         /// The value.
         value: Vec<u8>,
+    },
+    /// Replace every record in our local DHT store whose key is `exact` or starts with
+    /// `prefix` by `records`: what a node serves for a name after its owner changed.
+    ReplaceRecords {
+        /// A key to drop.
+        exact: Vec<u8>,
+        /// Keys with this prefix are dropped.
+        prefix: Vec<u8>,
+        /// The records to hold instead.
+        records: Vec<(Vec<u8>, Vec<u8>)>,
     },
     /// Announce that we provide `key` (a content id's 32 bytes).
     StartProviding {
@@ -172,9 +185,11 @@ pub enum Command {
         /// The providers found.
         reply: oneshot::Sender<Vec<PeerId>>,
     },
-    /// Publish an announcement on the gossip topic, retrying while nobody is subscribed.
+    /// Publish an announcement on a gossip topic, retrying while nobody is subscribed.
     Announce {
-        /// The encoded package record.
+        /// The topic.
+        topic: Topic,
+        /// The encoded record.
         data: Vec<u8>,
         /// The number of peers subscribed when it went out.
         reply: oneshot::Sender<Result<usize, Error>>,
@@ -279,6 +294,21 @@ impl NetHandle {
 
     /// Every value stored under `key` in the DHT (unvalidated).
     pub async fn get_record(&self, key: Vec<u8>, timeout: Duration) -> Result<Vec<Vec<u8>>, Error> {
+        Ok(self
+            .get_record_from(key, timeout)
+            .await?
+            .into_iter()
+            .map(|f| f.value)
+            .collect())
+    }
+
+    /// Every distinct value stored under `key` in the DHT (unvalidated), with the peers that
+    /// served each.
+    pub async fn get_record_from(
+        &self,
+        key: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<Found>, Error> {
         self.ask(|reply| Command::GetRecord {
             key,
             timeout,
@@ -296,6 +326,21 @@ impl NetHandle {
     /// Store a validated record locally.
     pub async fn store_record(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), Error> {
         self.send(Command::StoreRecord { key, value }).await
+    }
+
+    /// Drop the local DHT records under `exact` and under `prefix`, and hold `records` instead.
+    pub async fn replace_records(
+        &self,
+        exact: Vec<u8>,
+        prefix: Vec<u8>,
+        records: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<(), Error> {
+        self.send(Command::ReplaceRecords {
+            exact,
+            prefix,
+            records,
+        })
+        .await
     }
 
     /// Provide `key`.
@@ -325,7 +370,13 @@ impl NetHandle {
 
     /// Gossip an announcement; returns the number of subscribed peers it went to.
     pub async fn announce(&self, data: Vec<u8>) -> Result<usize, Error> {
-        self.ask(|reply| Command::Announce { data, reply }).await?
+        self.announce_on(Topic::Packages, data).await
+    }
+
+    /// Gossip `data` on `topic`; returns the number of subscribed peers it went to.
+    pub async fn announce_on(&self, topic: Topic, data: Vec<u8>) -> Result<usize, Error> {
+        self.ask(|reply| Command::Announce { topic, data, reply })
+            .await?
     }
 
     /// Report the verdict on an announcement.
@@ -411,10 +462,19 @@ impl NetHandle {
     }
 }
 
+/// One value a DHT read found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The value (unvalidated).
+    pub value: Vec<u8>,
+    /// The remote peers that served it; empty when only our own store had it.
+    pub peers: Vec<PeerId>,
+}
+
 struct PendingGet {
-    values: Vec<Vec<u8>>,
+    values: Vec<(Option<PeerId>, Vec<u8>)>,
     deadline: Instant,
-    reply: oneshot::Sender<Vec<Vec<u8>>>,
+    reply: oneshot::Sender<Vec<Found>>,
 }
 
 struct PendingProviders {
@@ -424,6 +484,7 @@ struct PendingProviders {
 }
 
 struct PendingAnnounce {
+    topic: Topic,
     data: Vec<u8>,
     deadline: Instant,
     reply: oneshot::Sender<Result<usize, Error>>,
@@ -437,7 +498,7 @@ pub(crate) struct EventLoop {
     policy: AddressPolicy,
     refused_dials: Arc<AtomicU64>,
     started: Instant,
-    topic: IdentTopic,
+    topics: [(Topic, IdentTopic); 2],
     connections: HashMap<PeerId, Vec<Multiaddr>>,
     pending_gets: HashMap<QueryId, PendingGet>,
     pending_puts: HashMap<QueryId, oneshot::Sender<Result<usize, Error>>>,
@@ -463,7 +524,7 @@ impl EventLoop {
             policy,
             refused_dials,
             started: Instant::now(),
-            topic: IdentTopic::new(ANNOUNCE_TOPIC),
+            topics: [Topic::Packages, Topic::Curators].map(|t| (t, IdentTopic::new(t.name()))),
             connections: HashMap::new(),
             pending_gets: HashMap::new(),
             pending_puts: HashMap::new(),
@@ -531,6 +592,24 @@ impl EventLoop {
             } => self.get_record(key, timeout, reply),
             Command::PutRecord { key, value, reply } => self.put_record(key, value, reply),
             Command::StoreRecord { key, value } => self.store_record(key, value),
+            Command::ReplaceRecords {
+                exact,
+                prefix,
+                records,
+            } => {
+                let store = self.swarm.behaviour_mut().kad.store_mut();
+                let old: Vec<RecordKey> = store
+                    .records()
+                    .filter(|r| r.key.as_ref() == exact || r.key.as_ref().starts_with(&prefix))
+                    .map(|r| r.key.clone())
+                    .collect();
+                for key in old {
+                    store.remove(&key);
+                }
+                for (key, value) in records {
+                    self.store_record(key, value);
+                }
+            }
             Command::StartProviding { key, reply } => {
                 let result = self
                     .swarm
@@ -566,7 +645,8 @@ impl EventLoop {
                     },
                 );
             }
-            Command::Announce { data, reply } => self.announce(PendingAnnounce {
+            Command::Announce { topic, data, reply } => self.announce(PendingAnnounce {
+                topic,
                 data,
                 deadline: Instant::now() + ANNOUNCE_PATIENCE,
                 reply,
@@ -677,16 +757,11 @@ impl EventLoop {
         Ok(peer)
     }
 
-    fn get_record(
-        &mut self,
-        key: Vec<u8>,
-        timeout: Duration,
-        reply: oneshot::Sender<Vec<Vec<u8>>>,
-    ) {
+    fn get_record(&mut self, key: Vec<u8>, timeout: Duration, reply: oneshot::Sender<Vec<Found>>) {
         let key = RecordKey::new(&key);
         let mut values = Vec::new();
         if let Some(local) = self.swarm.behaviour_mut().kad.store_mut().get(&key) {
-            values.push(local.value.clone());
+            values.push((None, local.value.clone()));
         }
         let id = self.swarm.behaviour_mut().kad.get_record(key);
         self.pending_gets.insert(
@@ -728,19 +803,28 @@ impl EventLoop {
         }
     }
 
+    fn ident_topic(&self, topic: Topic) -> IdentTopic {
+        self.topics
+            .iter()
+            .find(|(t, _)| *t == topic)
+            .map(|(_, i)| i.clone())
+            .unwrap_or_else(|| IdentTopic::new(topic.name()))
+    }
+
     fn announce(&mut self, pending: PendingAnnounce) {
+        let topic = self.ident_topic(pending.topic);
         let subscribed = self
             .swarm
             .behaviour()
             .gossipsub
             .all_peers()
-            .filter(|(_, topics)| topics.contains(&&self.topic.hash()))
+            .filter(|(_, topics)| topics.contains(&&topic.hash()))
             .count();
         match self
             .swarm
             .behaviour_mut()
             .gossipsub
-            .publish(self.topic.clone(), pending.data.clone())
+            .publish(topic, pending.data.clone())
         {
             Ok(_) | Err(PublishError::Duplicate) => {
                 let _ = pending.reply.send(Ok(subscribed));
@@ -819,10 +903,23 @@ impl EventLoop {
             q.finish();
         }
         if let Some(p) = self.pending_gets.remove(&id) {
-            let mut values = p.values;
-            values.sort();
-            values.dedup();
-            let _ = p.reply.send(values);
+            let mut found: Vec<Found> = Vec::new();
+            for (peer, value) in p.values {
+                let i = match found.iter().position(|f| f.value == value) {
+                    Some(i) => i,
+                    None => {
+                        found.push(Found {
+                            value,
+                            peers: Vec::new(),
+                        });
+                        found.len() - 1
+                    }
+                };
+                if let Some(peer) = peer.filter(|p| !found[i].peers.contains(p)) {
+                    found[i].peers.push(peer);
+                }
+            }
+            let _ = p.reply.send(found);
         }
     }
 
@@ -929,9 +1026,9 @@ impl EventLoop {
             kad::InboundRequest::AddProvider {
                 record: Some(mut record),
             } => {
-                // Content ids are 32-byte hashes; anything else is not ours to keep. Only
-                // addresses our policy could dial are kept.
-                if record.key.as_ref().len() != 32 {
+                // Provider keys are content ids as BLAKE3 multihashes; anything else is not
+                // ours to keep. Only addresses our policy could dial are kept.
+                if !crate::protocol::is_provider_key(record.key.as_ref()) {
                     tracing::debug!(provider = %record.provider, "ignored a provider record with a foreign key");
                     return;
                 }
@@ -954,7 +1051,7 @@ impl EventLoop {
         match result {
             QueryResult::GetRecord(Ok(kad::GetRecordOk::FoundRecord(found))) => {
                 if let Some(p) = self.pending_gets.get_mut(&id) {
-                    p.values.push(found.record.value);
+                    p.values.push((found.peer, found.record.value));
                 }
                 if last {
                     self.finish_get(id);
@@ -1004,12 +1101,30 @@ impl EventLoop {
                 propagation_source,
                 message_id,
                 message,
-            } => self.emit(Event::Announcement {
-                source: propagation_source,
-                message_id,
-                data: message.data,
-                origin: message.source,
-            }),
+            } => match self
+                .topics
+                .iter()
+                .find(|(_, t)| t.hash() == message.topic)
+                .map(|(t, _)| *t)
+            {
+                Some(topic) => self.emit(Event::Announcement {
+                    topic,
+                    source: propagation_source,
+                    message_id,
+                    data: message.data,
+                    origin: message.source,
+                }),
+                None => {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Ignore,
+                        );
+                }
+            },
             gossipsub::Event::Subscribed { peer_id, topic } => {
                 tracing::debug!(%peer_id, %topic, "peer subscribed");
                 for pending in std::mem::take(&mut self.pending_announces) {

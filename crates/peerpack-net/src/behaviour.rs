@@ -13,7 +13,7 @@ use libp2p::{
 };
 
 use crate::blob::{self, BlobCodec};
-use crate::protocol::{ANNOUNCE_TOPIC, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
+use crate::protocol::{ANNOUNCE_TOPIC, CURATOR_TOPIC, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 use crate::sync::{self, SyncRequest, SyncResponse};
 
 /// Largest Kademlia message: records are at most 64 KiB, plus framing.
@@ -36,7 +36,7 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     /// Ping: liveness and latency (other Kademlia implementations require it).
     pub ping: ping::Behaviour,
-    /// Catalogue sync.
+    /// Catalogue sync (CBOR, with the size caps of [`sync::codec`]).
     pub sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
     /// Blob exchange.
     pub blob: request_response::Behaviour<BlobCodec>,
@@ -97,6 +97,9 @@ impl Behaviour {
         gossipsub
             .subscribe(&gossipsub::IdentTopic::new(ANNOUNCE_TOPIC))
             .map_err(|e| format!("gossipsub subscribe: {e}"))?;
+        gossipsub
+            .subscribe(&gossipsub::IdentTopic::new(CURATOR_TOPIC))
+            .map_err(|e| format!("gossipsub subscribe: {e}"))?;
 
         let identify = identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
@@ -104,7 +107,8 @@ impl Behaviour {
                 .with_interval(Duration::from_secs(60)),
         );
 
-        let sync = request_response::cbor::Behaviour::new(
+        let sync = request_response::Behaviour::with_codec(
+            sync::codec(),
             [(
                 StreamProtocol::new(sync::PROTOCOL),
                 request_response::ProtocolSupport::Full,

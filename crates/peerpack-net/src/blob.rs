@@ -20,6 +20,9 @@
 //!          | 0x04 len:u16 utf8[len]                            Refused (len <= 1024)
 //! ```
 //!
+//! Every `len` counts bytes. An outline's `len` is 32 × the number of pieces: at most 4 MiB,
+//! 131,072 pieces, an archive of 128 GiB.
+//!
 //! Chunk data is read straight into its buffer: no CBOR pass over a megabyte of bytes, and no
 //! growing buffer, on either side.
 
@@ -70,7 +73,7 @@ pub enum BlobResponse {
     Outline {
         /// Size of the whole archive.
         total_size: u64,
-        /// The chaining values of its pieces, 32 bytes each.
+        /// The chaining values of its pieces, 32 bytes each, concatenated (32 × pieces bytes).
         values: ByteBuf,
     },
     /// The bytes from `offset`; shorter than asked only at the end of the archive.
@@ -366,6 +369,30 @@ mod tests {
             forged.extend_from_slice(&0u64.to_le_bytes());
             forged.extend_from_slice(&0u64.to_le_bytes());
             forged.extend_from_slice(&(MAX_CHUNK + 1).to_le_bytes());
+            let err = BlobCodec
+                .read_response(&protocol(), &mut &forged[..])
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            // An outline's length is a byte count (32 per piece), capped at 4 MiB.
+            let mut buf = Vec::new();
+            let values = ByteBuf::from(vec![3u8; 32 * 5]);
+            BlobCodec
+                .write_response(
+                    &protocol(),
+                    &mut buf,
+                    BlobResponse::Outline {
+                        total_size: 5 << 20,
+                        values,
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(buf[9..13], 160u32.to_le_bytes());
+            assert_eq!(buf.len(), 13 + 160);
+            let mut forged = vec![1u8];
+            forged.extend_from_slice(&0u64.to_le_bytes());
+            forged.extend_from_slice(&(MAX_OUTLINE + 1).to_le_bytes());
             let err = BlobCodec
                 .read_response(&protocol(), &mut &forged[..])
                 .await

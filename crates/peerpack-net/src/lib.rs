@@ -32,7 +32,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Transport, identity, noise, tcp, yamux};
 use tokio::sync::mpsc;
 
-pub use actor::{Command, Event, NetHandle};
+pub use actor::{Command, Event, Found, NetHandle};
 pub use libp2p::gossipsub::{MessageAcceptance, MessageId};
 pub use libp2p::request_response::ResponseChannel;
 pub use libp2p::{self as p2p};

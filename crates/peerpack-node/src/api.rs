@@ -48,6 +48,9 @@ pub fn router(inner: Arc<Inner>) -> Router {
         .route("/v1/gc", post(gc))
         .route("/v1/pins", get(pins).post(pin))
         .route("/v1/pins/{spec}", axum::routing::delete(unpin))
+        .route("/v1/trust", get(trusted).post(trust))
+        .route("/v1/trust/{name}", axum::routing::delete(untrust))
+        .route("/v1/curate", get(curator_list).post(curate))
         .fallback(|| async { Error::NotFound("no such API endpoint; see docs/API.md".into()) })
         .with_state(inner)
 }
@@ -210,4 +213,67 @@ async fn pin(
 
 async fn unpin(State(inner): Shared, Path(spec): Path<String>) -> Result<impl IntoResponse, Error> {
     Ok(Json(inner.unpin(&spec).await?))
+}
+
+async fn trusted(State(inner): Shared) -> Result<impl IntoResponse, Error> {
+    Ok(Json(inner.trusted().await?))
+}
+
+#[derive(Deserialize)]
+struct TrustBody {
+    name: String,
+    owner: String,
+}
+
+async fn trust(
+    State(inner): Shared,
+    body: Result<Json<TrustBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, Error> {
+    let Json(body) = body.map_err(|e| {
+        Error::BadRequest(format!(
+            "expected {{\"name\": \"NAME\", \"owner\": \"ed25519:<hex>\"}}: {e}"
+        ))
+    })?;
+    Ok(Json(inner.trust(&body.name, &body.owner).await?))
+}
+
+async fn untrust(
+    State(inner): Shared,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, Error> {
+    let removed = inner.untrust(&name).await?;
+    Ok(Json(
+        serde_json::json!({ "name": name, "removed": removed }),
+    ))
+}
+
+async fn curator_list(State(inner): Shared) -> Result<impl IntoResponse, Error> {
+    Ok(Json(inner.own_curator_list().await?))
+}
+
+#[derive(Deserialize)]
+struct CurateEntry {
+    name: String,
+    owner: String,
+}
+
+#[derive(Deserialize)]
+struct CurateBody {
+    #[serde(default)]
+    add: Vec<CurateEntry>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+async fn curate(
+    State(inner): Shared,
+    body: Result<Json<CurateBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, Error> {
+    let Json(body) = body.map_err(|e| {
+        Error::BadRequest(format!(
+            "expected {{\"add\": [{{\"name\", \"owner\"}}], \"remove\": [NAME]}}: {e}"
+        ))
+    })?;
+    let add = body.add.into_iter().map(|e| (e.name, e.owner)).collect();
+    Ok(Json(inner.curate(add, body.remove).await?))
 }

@@ -53,6 +53,9 @@ pub struct Config {
     /// Bytes of archives `gc` may keep besides those published, installed or pinned.
     /// Default 1 GiB.
     pub cache_quota: u64,
+    /// Curator keys whose lists decide who owns a name (after owners pinned with `trust`),
+    /// highest priority first. Empty: no curator decides anything.
+    pub curators: Vec<peerpack_core::PublicKey>,
 }
 
 /// Default [`Config::min_provider_score`].
@@ -72,6 +75,16 @@ pub struct File {
     pub transfer: TransferSection,
     /// `[cache]`.
     pub cache: CacheSection,
+    /// `[trust]`.
+    pub trust: TrustSection,
+}
+
+/// `[trust]` of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustSection {
+    /// Curator keys (`ed25519:<hex>`) whose lists decide name owners, highest priority first.
+    pub curators: Vec<peerpack_core::PublicKey>,
 }
 
 /// `[transfer]` of the config file.
@@ -150,6 +163,7 @@ impl Config {
             upload_limit: None,
             min_provider_score: DEFAULT_MIN_PROVIDER_SCORE,
             cache_quota: DEFAULT_CACHE_QUOTA,
+            curators: Vec::new(),
         }
     }
 
@@ -185,6 +199,11 @@ impl Config {
         }
         if let Some(quota) = file.cache.quota {
             self.cache_quota = quota;
+        }
+        for c in file.trust.curators {
+            if !self.curators.contains(&c) {
+                self.curators.push(c);
+            }
         }
     }
 }

@@ -27,6 +27,7 @@ use peerpack_core::ContentId;
 use peerpack_core::outline::{Outline, piece_count, piece_range};
 use peerpack_net::blob::{BlobRequest, BlobResponse};
 use peerpack_net::p2p::PeerId;
+use peerpack_net::protocol::provider_key;
 use serde_bytes::ByteBuf;
 
 use crate::error::Error;
@@ -367,7 +368,7 @@ async fn run(
             Ok(())
         })
         .await?;
-    if let Err(e) = inner.net.start_providing(id.as_bytes().to_vec()).await {
+    if let Err(e) = inner.net.start_providing(provider_key(&id)).await {
         tracing::warn!(error = %e, "could not provide a downloaded archive");
     }
     let mut by_bytes: Vec<&Source> = sources.iter().filter(|s| s.bytes > 0).collect();
@@ -573,7 +574,7 @@ async fn providers(inner: &Arc<Inner>, id: ContentId) -> Result<(Vec<Source>, us
     let known = inner.with_store(move |s| Ok(s.db.providers(&id)?)).await?;
     let found = inner
         .net
-        .get_providers(id.as_bytes().to_vec(), PROVIDER_LOOKUP)
+        .get_providers(provider_key(&id), PROVIDER_LOOKUP)
         .await
         .unwrap_or_else(|e| {
             tracing::debug!(error = %e, "provider lookup failed");

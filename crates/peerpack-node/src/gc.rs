@@ -138,7 +138,10 @@ impl Inner {
             .await?;
         if !dry_run {
             for id in removed_ids {
-                let _ = self.net.stop_providing(id.as_bytes().to_vec()).await;
+                let _ = self
+                    .net
+                    .stop_providing(peerpack_net::protocol::provider_key(&id))
+                    .await;
             }
         }
         Ok(report)

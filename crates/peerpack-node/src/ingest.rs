@@ -1,17 +1,21 @@
 //! Everything that arrives from other peers goes through here: gossip announcements, DHT
-//! writes, sync pages and DHT reads. Each record is decoded, its signature verified and its
-//! name ownership checked before it is stored; the peer that sent an invalid one loses
-//! reputation.
+//! writes, sync pages and DHT reads. Each record is decoded and its signature verified, then
+//! the store decides: the name's owner's records enter the catalogue, other keys' valid records
+//! are kept as claims, and stale or equivocating ones are dropped. Only bad bytes (malformed,
+//! forged, or not what was asked for) cost the sending peer reputation: an honest peer may
+//! relay a valid record that merely conflicts with this node's choices.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use peerpack_core::record::RecordError;
-use peerpack_core::{IndexRecord, PackageName, PackageRecord, Version};
+use peerpack_core::{CuratorList, IndexRecord, PackageName, PackageRecord, PublicKey, Version};
 use peerpack_net::p2p::PeerId;
 use peerpack_net::p2p::kad::Record;
 use peerpack_net::{MessageAcceptance, protocol};
-use peerpack_store::db;
+use peerpack_store::names::Seen;
+use peerpack_store::{Inserted, NameState, db};
 
 use crate::error::Error;
 use crate::node::Inner;
@@ -26,8 +30,24 @@ pub struct Batch {
     pub changed: usize,
     /// Valid records already known (or stale).
     pub known: usize,
-    /// Refused records.
+    /// Valid records by a key that does not own the name here, kept as claims.
+    pub disputed: usize,
+    /// Valid records refused because they conflict with what this node holds (a changed
+    /// version, an equivocation). Not the sender's fault.
+    pub conflicting: usize,
+    /// Bad bytes: malformed or forged records.
     pub invalid: usize,
+}
+
+/// How a store refusal counts: bad bytes, or a valid record this node will not take.
+fn refusal(batch: &mut Batch, from: Option<PeerId>, e: &RecordError) {
+    if e.is_invalid_data() {
+        tracing::info!(peer = ?from, error = %e, "refused a record");
+        batch.invalid += 1;
+    } else {
+        tracing::info!(peer = ?from, error = %e, "ignored a conflicting record");
+        batch.conflicting += 1;
+    }
 }
 
 /// Decode, verify and store encoded package records sent by `from`, crediting or penalising it.
@@ -41,24 +61,34 @@ pub async fn records(
     for bytes in &encoded {
         match PackageRecord::decode_verified(bytes) {
             Ok(r) => valid.push(r),
-            Err(e) => {
-                tracing::info!(peer = ?from, error = %e, "refused a record");
-                batch.invalid += 1;
-            }
+            Err(e) => refusal(&mut batch, from, &e),
         }
     }
     if !valid.is_empty() {
-        let results = inner
-            .with_store(move |s| Ok(s.insert_records(&valid)?))
+        let sender = from.map(|p| p.to_string());
+        let (valid, results) = inner
+            .with_store(move |s| {
+                let results = s.insert_records(&valid, sender.as_deref())?;
+                Ok((valid, results))
+            })
             .await?;
-        for r in results {
-            match r {
-                Ok(i) if i.changed() => batch.changed += 1,
-                Ok(_) => batch.known += 1,
-                Err(db::Error::Refused(e)) => {
-                    tracing::info!(peer = ?from, error = %e, "refused a record");
-                    batch.invalid += 1;
+        for (record, result) in valid.iter().zip(results) {
+            match result {
+                Ok(Inserted::Replaced) => {
+                    batch.changed += 1;
+                    // The DHT copy this node holds must be the one it now accepts.
+                    let _ = inner
+                        .net
+                        .store_record(
+                            protocol::record_key(record.name(), record.version()),
+                            record.encode(),
+                        )
+                        .await;
                 }
+                Ok(i) if i.changed() => batch.changed += 1,
+                Ok(Inserted::Disputed) => batch.disputed += 1,
+                Ok(_) => batch.known += 1,
+                Err(db::Error::Refused(e)) => refusal(&mut batch, from, &e),
                 Err(e) => return Err(Error::Internal(e.to_string())),
             }
         }
@@ -70,6 +100,9 @@ pub async fn records(
                 b.invalid(peer);
             }
         });
+    }
+    if batch.disputed > 0 {
+        crate::names::refresh_disputes(inner).await;
     }
     Ok(batch)
 }
@@ -84,6 +117,8 @@ pub async fn announcement(
     let content_id = PackageRecord::decode(&data).ok().map(|r| r.content_id);
     match records(inner, vec![data], Some(source)).await {
         Ok(b) if b.invalid > 0 => MessageAcceptance::Reject,
+        // Valid, but not for this node to pass on: another key's claim, or a conflict.
+        Ok(b) if b.disputed > 0 || b.conflicting > 0 => MessageAcceptance::Ignore,
         Ok(_) => {
             if let (Some(origin), Some(id)) = (origin, content_id) {
                 let origin = origin.to_string();
@@ -102,14 +137,103 @@ pub async fn announcement(
     }
 }
 
+/// What became of a curator list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CuratorOutcome {
+    /// Stored (or already held): the newest list seen from its curator.
+    Accepted,
+    /// Valid, but older than the list held, or equivocating.
+    Ignored,
+    /// Bad bytes.
+    Invalid,
+}
+
+/// Decode, verify and store a curator list sent by `from`.
+pub async fn curator_list(
+    inner: &Arc<Inner>,
+    bytes: Vec<u8>,
+    from: Option<PeerId>,
+) -> Result<CuratorOutcome, Error> {
+    let list = match CuratorList::decode_verified(&bytes) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::info!(peer = ?from, error = %e, "refused a curator list");
+            if let Some(peer) = from {
+                inner.with_peers(|b| b.invalid(peer));
+            }
+            return Ok(CuratorOutcome::Invalid);
+        }
+    };
+    // Every valid list is kept and served, so that nodes that trust its curator can read it
+    // from anyone; only the curators in this node's configuration decide anything here.
+    let key = protocol::curator_key(&list.curator);
+    let outcome = inner
+        .with_store(move |s| match s.insert_curator_list(&list) {
+            Ok(i) => Ok(Ok(i)),
+            Err(peerpack_store::Error::Db(db::Error::Refused(e))) => Ok(Err(e)),
+            Err(e) => Err(e.into()),
+        })
+        .await?;
+    match outcome {
+        Ok((i, changed)) if i.changed() || i == Inserted::Unchanged => {
+            if i.changed() {
+                tracing::info!(peer = ?from, owners_changed = changed.len(), "stored a curator list");
+                let _ = inner.net.store_record(key, bytes).await;
+                crate::names::sync_dht(inner, changed).await;
+                crate::names::refresh_disputes(inner).await;
+            }
+            if let Some(peer) = from {
+                inner.with_peers(|b| b.valid(peer, 1));
+            }
+            Ok(CuratorOutcome::Accepted)
+        }
+        Ok(_) => Ok(CuratorOutcome::Ignored),
+        Err(e) if e.is_invalid_data() => {
+            if let Some(peer) = from {
+                inner.with_peers(|b| b.invalid(peer));
+            }
+            Ok(CuratorOutcome::Invalid)
+        }
+        Err(e) => {
+            tracing::info!(peer = ?from, error = %e, "ignored a conflicting curator list");
+            Ok(CuratorOutcome::Ignored)
+        }
+    }
+}
+
+/// Validate a gossiped curator list and decide whether gossipsub forwards it.
+pub async fn curator_announcement(
+    inner: &Arc<Inner>,
+    data: Vec<u8>,
+    source: PeerId,
+) -> MessageAcceptance {
+    match curator_list(inner, data, Some(source)).await {
+        Ok(CuratorOutcome::Accepted) => MessageAcceptance::Accept,
+        Ok(CuratorOutcome::Ignored) => MessageAcceptance::Ignore,
+        Ok(CuratorOutcome::Invalid) => MessageAcceptance::Reject,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not process a curator list");
+            MessageAcceptance::Ignore
+        }
+    }
+}
+
 /// What a DHT key names.
 enum DhtKey {
     Index(PackageName),
     Record(PackageName, Version),
+    Curator(PublicKey),
 }
 
 fn parse_key(key: &[u8]) -> Option<DhtKey> {
     let text = std::str::from_utf8(key).ok()?;
+    if let Some(hex) = text.strip_prefix("/peerpack/curator/") {
+        return format!("ed25519:{hex}")
+            .parse()
+            .ok()
+            .filter(|k| protocol::curator_key(k) == key)
+            .map(DhtKey::Curator);
+    }
     let rest = text.strip_prefix("/peerpack/pkg/")?;
     match rest.split_once('/') {
         None => PackageName::new(rest).ok().map(DhtKey::Index),
@@ -120,81 +244,219 @@ fn parse_key(key: &[u8]) -> Option<DhtKey> {
     }
 }
 
-/// Validate a record a peer asked us to hold in the DHT; store it (in the DHT store and the
-/// catalogue) only if valid.
+/// What to do with a record a peer asked us to hold in the DHT.
+enum Verdict {
+    /// This node's validation accepted exactly these bytes: hold and serve them.
+    Hold,
+    /// Valid, but not what this node serves (stale, another key's claim, a conflict).
+    Skip(String),
+    /// Bad bytes.
+    Invalid(String),
+}
+
+/// Validate a record a peer asked us to hold in the DHT. Only what this node's own validation
+/// accepts goes into the DHT store, so only that is ever served: never a stale, equivocating or
+/// foreign-owner record.
 pub async fn inbound_dht_record(inner: &Arc<Inner>, source: PeerId, record: Record) {
-    let verdict = validate_dht_record(inner, &record).await;
-    match verdict {
-        Ok(()) => {
+    match validate_dht_record(inner, source, &record).await {
+        Ok(Verdict::Hold) => {
             inner.with_peers(|b| b.valid(source, 1));
             let _ = inner
                 .net
                 .store_record(record.key.to_vec(), record.value)
                 .await;
         }
-        Err(e) => {
-            tracing::info!(peer = %source, error = %e, "refused a DHT record");
+        Ok(Verdict::Skip(why)) => {
+            tracing::info!(peer = %source, reason = %why, "did not store a DHT record");
+        }
+        Ok(Verdict::Invalid(why)) => {
+            tracing::info!(peer = %source, error = %why, "refused a DHT record");
             inner.with_peers(|b| b.invalid(source));
         }
+        Err(e) => tracing::warn!(peer = %source, error = %e, "could not check a DHT record"),
     }
 }
 
-async fn validate_dht_record(inner: &Arc<Inner>, record: &Record) -> Result<(), Error> {
+async fn validate_dht_record(
+    inner: &Arc<Inner>,
+    source: PeerId,
+    record: &Record,
+) -> Result<Verdict, Error> {
+    let from = Some(source.to_string());
+    let stored = |r: Result<Inserted, db::Error>| -> Result<Verdict, Error> {
+        Ok(match r {
+            Ok(Inserted::New | Inserted::Replaced | Inserted::Unchanged) => Verdict::Hold,
+            Ok(Inserted::Stale) => Verdict::Skip("older than the record held".into()),
+            Ok(Inserted::Disputed) => {
+                Verdict::Skip("signed by a key that does not own the name here".into())
+            }
+            Err(db::Error::Refused(e)) if e.is_invalid_data() => Verdict::Invalid(e.to_string()),
+            Err(db::Error::Refused(e)) => Verdict::Skip(e.to_string()),
+            Err(e) => return Err(e.into()),
+        })
+    };
     match parse_key(record.key.as_ref()) {
         Some(DhtKey::Record(name, version)) => {
-            let r = PackageRecord::decode_verified(&record.value).map_err(bad)?;
-            r.check_key(&name, Some(&version)).map_err(bad)?;
-            inner.with_store(move |s| Ok(s.insert_record(&r)?)).await?;
-            Ok(())
+            let r = match PackageRecord::decode_verified(&record.value)
+                .and_then(|r| r.check_key(&name, Some(&version)).map(|()| r))
+            {
+                Ok(r) => r,
+                Err(e) => return Ok(Verdict::Invalid(e.to_string())),
+            };
+            let result = inner
+                .with_store(move |s| {
+                    let mut results =
+                        s.insert_records(std::slice::from_ref(&r), from.as_deref())?;
+                    Ok(results.pop().unwrap_or(Ok(Inserted::Unchanged)))
+                })
+                .await?;
+            let disputed = matches!(result, Ok(Inserted::Disputed));
+            let verdict = stored(result);
+            if disputed {
+                crate::names::refresh_disputes(inner).await;
+            }
+            verdict
         }
         Some(DhtKey::Index(name)) => {
-            let idx = IndexRecord::decode_verified(&record.value).map_err(bad)?;
-            if idx.name != name {
-                return Err(bad(RecordError::WrongName {
-                    expected: name,
-                    found: idx.name,
-                }));
-            }
-            inner
-                .with_store(move |s| Ok(s.db.insert_index(&idx)?))
+            let idx = match IndexRecord::decode_verified(&record.value) {
+                Ok(i) if i.name == name => i,
+                Ok(i) => {
+                    return Ok(Verdict::Invalid(
+                        RecordError::WrongName {
+                            expected: name,
+                            found: i.name,
+                        }
+                        .to_string(),
+                    ));
+                }
+                Err(e) => return Ok(Verdict::Invalid(e.to_string())),
+            };
+            let result = inner
+                .with_store(move |s| Ok(s.db.insert_index_from(&idx, from.as_deref())))
                 .await?;
-            Ok(())
+            let disputed = matches!(result, Ok(Inserted::Disputed));
+            let verdict = stored(result);
+            if disputed {
+                crate::names::refresh_disputes(inner).await;
+            }
+            verdict
         }
-        None => Err(Error::BadRequest("not a peerpack DHT key".into())),
+        Some(DhtKey::Curator(curator)) => {
+            match CuratorList::decode_verified(&record.value) {
+                Ok(l) if l.curator == curator => {}
+                Ok(_) => {
+                    return Ok(Verdict::Invalid(
+                        "a curator list stored under another curator's key".into(),
+                    ));
+                }
+                Err(e) => return Ok(Verdict::Invalid(e.to_string())),
+            }
+            Ok(
+                match curator_list(inner, record.value.clone(), None).await? {
+                    CuratorOutcome::Accepted => Verdict::Hold,
+                    CuratorOutcome::Ignored => {
+                        Verdict::Skip("not the newest list of its curator".into())
+                    }
+                    CuratorOutcome::Invalid => Verdict::Invalid("invalid curator list".into()),
+                },
+            )
+        }
+        None => Ok(Verdict::Invalid("not a peerpack DHT key".into())),
     }
 }
 
-fn bad(e: impl std::fmt::Display) -> Error {
-    Error::BadRequest(e.to_string())
+/// What a DHT lookup of a name found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// The owner's records are now in the catalogue.
+    Found,
+    /// Nothing valid under the name.
+    Missing,
+    /// Several keys claim the name and nothing this node trusts decides between them.
+    Contested(Vec<peerpack_store::Claim>),
 }
 
-/// Ask the DHT for every version of `name`; store what is valid. Returns whether anything
-/// was found.
+/// Ask the DHT for every version of `name` and store what is valid. The owner is decided by
+/// what this node trusts (see [`peerpack_store::names`]), never by the highest `seq` of
+/// strangers: index records by other keys become claims, and with no owner yet, more than one
+/// claimant makes the name contested.
 #[tracing::instrument(skip(inner))]
-pub async fn lookup(inner: &Arc<Inner>, name: &PackageName) -> Result<bool, Error> {
-    let values = inner
+pub async fn lookup(inner: &Arc<Inner>, name: &PackageName) -> Result<Lookup, Error> {
+    let found = inner
         .net
-        .get_record(protocol::index_key(name), DHT_TIMEOUT)
+        .get_record_from(protocol::index_key(name), DHT_TIMEOUT)
         .await?;
-    let owner = {
-        let n = name.clone();
-        inner.with_store(move |s| Ok(s.db.owner(&n)?)).await?
-    };
-    let best = values
+    // The newest index record of each key, and every peer that served one of that key's.
+    let mut by_key: BTreeMap<PublicKey, (IndexRecord, BTreeSet<PeerId>)> = BTreeMap::new();
+    for f in found {
+        match IndexRecord::decode_verified(&f.value) {
+            Ok(idx) if &idx.name == name => {
+                let entry = by_key
+                    .entry(idx.publisher)
+                    .or_insert_with(|| (idx.clone(), BTreeSet::new()));
+                if idx.seq > entry.0.seq {
+                    entry.0 = idx;
+                }
+                entry.1.extend(f.peers);
+            }
+            _ => {
+                for peer in f.peers {
+                    inner.with_peers(|b| b.invalid(peer));
+                }
+            }
+        }
+    }
+    // Curators may settle what would otherwise be a contest: read their lists first.
+    if by_key.len() > 1 && !inner.curators.is_empty() {
+        crate::names::fetch_curators(inner).await;
+    }
+    let claims: Vec<(PublicKey, Seen)> = by_key
         .iter()
-        .filter_map(|v| IndexRecord::decode_verified(v).ok())
-        .filter(|i| &i.name == name && owner.is_none_or(|o| o == i.publisher))
-        .max_by_key(|i| i.seq);
-    let Some(index) = best else {
-        return Ok(false);
+        .map(|(key, (idx, peers))| {
+            (
+                *key,
+                Seen {
+                    seq: idx.seq,
+                    versions: idx.versions.iter().map(|e| e.version.clone()).collect(),
+                    peers: peers.iter().map(ToString::to_string).collect(),
+                },
+            )
+        })
+        .collect();
+    let n = name.clone();
+    let state = inner
+        .with_store(move |s| Ok(s.db.record_claims(&n, &claims)?))
+        .await?;
+    let index = match state {
+        NameState::Contested => {
+            crate::names::refresh_disputes(inner).await;
+            let n = name.clone();
+            let claims = inner.with_store(move |s| Ok(s.db.claims(&n)?)).await?;
+            return Ok(Lookup::Contested(claims));
+        }
+        NameState::Owned { owner, .. } => by_key.remove(&owner).map(|(i, _)| i),
+        NameState::Unknown if by_key.len() == 1 => by_key.into_values().next().map(|(i, _)| i),
+        NameState::Unknown => None,
+    };
+    crate::names::refresh_disputes(inner).await;
+    let Some(index) = index else {
+        return Ok(Lookup::Missing);
     };
     let idx = index.clone();
     match inner
-        .with_store(move |s| Ok(s.db.insert_index(&idx)?))
-        .await
+        .with_store(move |s| Ok(s.db.insert_index(&idx)))
+        .await?
     {
-        Ok(_) | Err(Error::Conflict(_)) => {}
-        Err(e) => return Err(e),
+        Ok(Inserted::Disputed) => return Ok(Lookup::Missing),
+        Ok(Inserted::Replaced) => {
+            // The DHT copy this node holds must be the one it now accepts.
+            let _ = inner
+                .net
+                .store_record(protocol::index_key(name), index.encode())
+                .await;
+        }
+        Ok(_) | Err(db::Error::Refused(_)) => {}
+        Err(e) => return Err(e.into()),
     }
     let fetches = index.versions.iter().map(|entry| {
         let key = protocol::record_key(name, &entry.version);
@@ -218,7 +480,11 @@ pub async fn lookup(inner: &Arc<Inner>, name: &PackageName) -> Result<bool, Erro
         .collect();
     let batch = records(inner, found, None).await?;
     tracing::info!(%name, versions = index.versions.len(), stored = batch.changed + batch.known, "DHT lookup");
-    Ok(batch.changed + batch.known > 0)
+    Ok(if batch.changed + batch.known > 0 {
+        Lookup::Found
+    } else {
+        Lookup::Missing
+    })
 }
 
 /// Whether the catalogue already has `name`.

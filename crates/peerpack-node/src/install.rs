@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::download::{self, Progress};
 use crate::error::Error;
+use crate::ingest::Lookup;
 use crate::lockfile::{Locked, Lockfile};
 use crate::node::Inner;
+use peerpack_store::NameState;
 
 /// Default install directory, relative to where the user runs `peerpack install`.
 pub const DEFAULT_DIR: &str = "peerpack_packages";
@@ -31,6 +33,10 @@ pub struct InstallRequest {
     /// Install exactly what `lock` says, or fail.
     #[serde(default)]
     pub locked: bool,
+    /// The key to trust as the owner of the one package named (`--owner`): pinned as with
+    /// `peerpack trust` before anything is resolved.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// One installed package.
@@ -139,6 +145,15 @@ impl Inner {
             .map(Lockfile::parse)
             .transpose()
             .map_err(Error::BadRequest)?;
+        if let Some(owner) = &request.owner {
+            let [spec] = request.packages.as_slice() else {
+                return Err(Error::BadRequest(
+                    "--owner needs exactly one package: the one whose owner it names".into(),
+                ));
+            };
+            let (name, _) = parse_spec(spec)?;
+            self.trust(name.as_str(), owner).await?;
+        }
         let plan = match (&lock, request.locked, request.packages.is_empty()) {
             (None, true, _) => {
                 return Err(Error::BadRequest(format!(
@@ -225,13 +240,26 @@ impl Inner {
             match result {
                 Ok(plan) => return Ok(plan),
                 Err(ResolveError::Unknown { name, required_by }) => {
+                    // A contested name installs nothing until the user chooses.
+                    if let (NameState::Contested, claims) = self.name_state(&name).await? {
+                        return Err(crate::names::contested(&name, &claims));
+                    }
                     // Not in the catalogue: ask the DHT once per name.
-                    if !looked_up.insert(name.clone())
-                        || !crate::ingest::lookup(self, &name).await?
-                    {
-                        return Err(Error::NotFound(
-                            ResolveError::Unknown { name, required_by }.to_string(),
-                        ));
+                    let found = if looked_up.insert(name.clone()) {
+                        crate::ingest::lookup(self, &name).await?
+                    } else {
+                        Lookup::Missing
+                    };
+                    match found {
+                        Lookup::Found => {}
+                        Lookup::Contested(claims) => {
+                            return Err(crate::names::contested(&name, &claims));
+                        }
+                        Lookup::Missing => {
+                            return Err(Error::NotFound(
+                                ResolveError::Unknown { name, required_by }.to_string(),
+                            ));
+                        }
                     }
                 }
                 Err(e) => return Err(Error::BadRequest(e.to_string())),
@@ -325,8 +353,28 @@ impl Inner {
                 .content_id
                 .parse()
                 .map_err(|e: peerpack_core::content_id::ContentIdError| bad(&e.to_string()))?;
+            let locked_key =
+                crate::names::parse_key(&entry.publisher).map_err(|e| bad(&e.to_string()))?;
+            // The lock names the key: it settles a name this node has no owner for (or a
+            // contested one), and it never installs a record by another key.
+            let (n, k) = (name.clone(), locked_key);
+            let state = self
+                .with_store(move |s| {
+                    let state = s.db.adopt_owner(&n, &k)?;
+                    s.refresh(std::slice::from_ref(&n))?;
+                    Ok(state)
+                })
+                .await?;
+            crate::names::refresh_disputes(self).await;
+            if let Some(owner) = state.owner().filter(|o| *o != locked_key) {
+                return Err(Error::Conflict(format!(
+                    "{file} says {name} is published by {locked_key}, but this node trusts {owner} as its owner; if the lock is right, run `peerpack trust {name} {locked_key}` and install again"
+                )));
+            }
             let mut record = self.record_of(&name, &version).await?;
-            if record.is_none() && crate::ingest::lookup(self, &name).await? {
+            if record.is_none()
+                && matches!(crate::ingest::lookup(self, &name).await?, Lookup::Found)
+            {
                 record = self.record_of(&name, &version).await?;
             }
             let record = record.ok_or_else(|| {

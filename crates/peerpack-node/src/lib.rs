@@ -30,6 +30,7 @@ pub mod gc;
 pub mod ingest;
 pub mod install;
 pub mod lockfile;
+pub mod names;
 pub mod node;
 pub mod publish;
 pub mod queries;

@@ -55,6 +55,12 @@ pub struct Inner {
     pub(crate) counters: Counters,
     pub(crate) min_provider_score: f64,
     pub(crate) cache_quota: u64,
+    /// Curators whose lists decide name owners, highest priority first.
+    pub(crate) curators: Vec<peerpack_core::PublicKey>,
+    /// Names in dispute, for marking search results without a store look-up.
+    pub(crate) disputes: Mutex<crate::names::Disputes>,
+    /// Whether the curators' lists were asked for since start.
+    pub(crate) curators_fetched: std::sync::atomic::AtomicBool,
 }
 
 /// Transfer counters since start.
@@ -123,6 +129,11 @@ impl Inner {
         tokio::task::spawn_blocking(move || f(&mut lock(&store)))
             .await
             .map_err(|e| Error::Internal(format!("store task failed: {e}")))?
+    }
+
+    /// Run `f` on the names in dispute.
+    pub(crate) fn with_disputes<T>(&self, f: impl FnOnce(&crate::names::Disputes) -> T) -> T {
+        f(&lock(&self.disputes))
     }
 
     /// Run `f` on the peer book.
@@ -234,9 +245,15 @@ impl Node {
         let publisher = load_or_create_publisher(&data_dir.publisher_key())?;
         let keypair = load_or_create_node_key(&data_dir.node_key())?;
         let root = data_dir.root().to_owned();
-        let store = tokio::task::spawn_blocking(move || Store::open(&root))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
+        let curators = config.curators.clone();
+        let store = tokio::task::spawn_blocking(move || {
+            let mut store = Store::open(&root)?;
+            store.set_curators(curators)?;
+            Ok::<_, peerpack_store::Error>(store)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+        let disputes = crate::names::Disputes::load(&store.db)?;
 
         let mut net_config = peerpack_net::Config::new(keypair, config.listen.clone());
         net_config.policy = config.policy;
@@ -274,6 +291,9 @@ impl Node {
             syncing: Mutex::new(HashSet::new()),
             api_url: format!("http://{api_addr}"),
             catalogue_sync: config.catalogue_sync,
+            curators: config.curators.clone(),
+            disputes: Mutex::new(disputes),
+            curators_fetched: std::sync::atomic::AtomicBool::new(false),
         });
 
         restore_dht(&inner).await?;
@@ -409,7 +429,10 @@ async fn restore_dht(inner: &Arc<Inner>) -> Result<(), Error> {
             .await?;
     }
     for id in blobs {
-        inner.net.start_providing(id.as_bytes().to_vec()).await?;
+        inner
+            .net
+            .start_providing(protocol::provider_key(&id))
+            .await?;
     }
     Ok(())
 }
@@ -423,12 +446,20 @@ async fn event_task(inner: Arc<Inner>, mut events: mpsc::Receiver<Event>) {
 async fn on_event(inner: &Arc<Inner>, event: Event) {
     match event {
         Event::Announcement {
+            topic,
             source,
             message_id,
             data,
             origin,
         } => {
-            let verdict = crate::ingest::announcement(inner, data, source, origin).await;
+            let verdict = match topic {
+                protocol::Topic::Packages => {
+                    crate::ingest::announcement(inner, data, source, origin).await
+                }
+                protocol::Topic::Curators => {
+                    crate::ingest::curator_announcement(inner, data, source).await
+                }
+            };
             let _ = inner.net.report(message_id, source, verdict).await;
         }
         Event::InboundRecord { source, record } => {
@@ -468,6 +499,16 @@ async fn on_event(inner: &Arc<Inner>, event: Event) {
                 let inner = inner.clone();
                 tokio::spawn(async move { crate::sync::with_peer(&inner, peer).await });
             }
+            // The first peer met is the first chance to read the trusted curators' lists.
+            if peerpack
+                && !inner.curators.is_empty()
+                && !inner
+                    .curators_fetched
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                let inner = inner.clone();
+                tokio::spawn(async move { crate::names::fetch_curators(&inner).await });
+            }
         }
         Event::Ping { peer, rtt } => inner.with_peers(|b| b.ping(peer, rtt.as_secs_f64() * 1e3)),
         other => tracing::debug!(?other, "unhandled network event"),
@@ -482,7 +523,14 @@ async fn periodic_task(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = stop.changed() => break,
             _ = flush.tick() => inner.flush_peers().await,
-            _ = resync.tick(), if inner.catalogue_sync => {
+            _ = resync.tick() => {
+                if !inner.curators.is_empty() {
+                    let inner = inner.clone();
+                    tokio::spawn(async move { crate::names::fetch_curators(&inner).await });
+                }
+                if !inner.catalogue_sync {
+                    continue;
+                }
                 if let Ok(peers) = inner.net.peers().await {
                     for p in peers {
                         let inner = inner.clone();

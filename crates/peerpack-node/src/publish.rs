@@ -39,9 +39,21 @@ pub async fn publish(inner: &Arc<Inner>, dir: PathBuf) -> Result<Published, Erro
         .with_store(move |s| {
             let (bytes, summary) = archive::pack(&dir).map_err(|e| Error::BadRequest(format!("{e:#}")))?;
             let m = summary.manifest;
-            if let Some(owner) = s.db.owner(&m.name)? {
-                peerpack_core::record::check_owner(&m.name, &owner, &key.public())
-                    .map_err(|e| Error::Conflict(format!("{e}; choose another name")))?;
+            match s.db.name_state(&m.name)? {
+                peerpack_store::NameState::Owned { owner, source } => {
+                    peerpack_core::record::check_owner(&m.name, &owner, &key.public()).map_err(
+                        |e| Error::Conflict(format!("{e} ({} on this node); choose another name", source.as_str())),
+                    )?;
+                }
+                peerpack_store::NameState::Contested => {
+                    return Err(Error::Conflict(format!(
+                        "{} is contested on this node: other keys claim it; if it is yours, run `peerpack trust {} {}` first",
+                        m.name,
+                        m.name,
+                        key.public()
+                    )));
+                }
+                peerpack_store::NameState::Unknown => {}
             }
             let existing = s.db.record(&m.name, &m.version)?;
             let republished = match &existing {
@@ -72,7 +84,12 @@ pub async fn publish(inner: &Arc<Inner>, dir: PathBuf) -> Result<Published, Erro
                         &key,
                     )
                     .map_err(|e| Error::BadRequest(e.to_string()))?;
-                    s.insert_record(&record)?;
+                    if s.insert_record(&record)? == peerpack_store::Inserted::Disputed {
+                        return Err(Error::Conflict(format!(
+                            "{} is owned by another key on this node; choose another name",
+                            record.name()
+                        )));
+                    }
                     record
                 }
             };
@@ -114,7 +131,7 @@ pub async fn publish(inner: &Arc<Inner>, dir: PathBuf) -> Result<Published, Erro
             .put_record(protocol::index_key(record.name()), index.encode()),
         inner
             .net
-            .start_providing(record.content_id.as_bytes().to_vec()),
+            .start_providing(protocol::provider_key(&record.content_id)),
     );
     providing?;
     let dht_peers = put_record.unwrap_or_else(|e| {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use peerpack_core::PackageName;
 use peerpack_net::p2p::{Multiaddr, PeerId};
-use peerpack_store::SearchQuery;
 use peerpack_store::db::now;
+use peerpack_store::{NameState, SearchQuery};
 use serde::Serialize;
 
 use crate::error::Error;
@@ -27,6 +27,12 @@ pub struct SearchHit {
     pub content_id: String,
     /// Relevance (BM25).
     pub score: f32,
+    /// Several keys claim the name and this node has chosen none: nothing installs under it.
+    #[serde(default)]
+    pub contested: bool,
+    /// The name has an owner here, and other keys claim it too (`info` shows them).
+    #[serde(default)]
+    pub disputed: bool,
 }
 
 /// A search request.
@@ -85,8 +91,16 @@ pub struct VersionInfo {
 pub struct Info {
     /// Package name.
     pub name: String,
-    /// The key that owns the name.
-    pub owner: String,
+    /// `owned`, or `contested` when several keys claim it and this node has chosen none.
+    pub status: String,
+    /// The key that owns the name here (none while contested).
+    pub owner: Option<String>,
+    /// Why it owns it: `trusted` (pinned), `curator`, or `first-seen`.
+    pub owner_source: Option<String>,
+    /// The curator that vouches for the owner, when `owner_source` is `curator`.
+    pub curator: Option<String>,
+    /// Claims by other keys: disputed claims, or every claimant of a contested name.
+    pub claims: Vec<crate::names::ClaimView>,
     /// Sequence number of the newest index record known.
     pub index_seq: Option<u64>,
     /// Where the answer came from: `local`, or `dht` when the node had to ask the network.
@@ -231,6 +245,11 @@ impl Inner {
                     .collect()
             })
             .unwrap_or_default();
+        let (text, category, no_tags) = (
+            s.q.clone(),
+            s.category.clone().filter(|c| !c.is_empty()),
+            s.tags.as_deref().is_none_or(|t| t.trim().is_empty()),
+        );
         let q = SearchQuery {
             text: s.q,
             category: s.category.filter(|c| !c.is_empty()),
@@ -275,16 +294,55 @@ impl Inner {
                     continue;
                 }
             }
+            let disputed = self.with_disputes(|d| d.disputed.contains(&h.name));
             out.push(SearchHit {
                 name: h.name,
                 version: h.version,
                 description: h.description,
                 content_id: h.content_id,
                 score: h.score,
+                contested: false,
+                disputed,
             });
             if out.len() == limit {
                 break;
             }
+        }
+        // Contested names have no catalogue entry; list those the words name, marked, so a
+        // user learns why they cannot install them.
+        if category.is_none() && no_tags {
+            let words: Vec<String> = text
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .filter(|w| !w.is_empty())
+                .map(str::to_ascii_lowercase)
+                .collect();
+            let contested: Vec<String> = self.with_disputes(|d| {
+                d.contested
+                    .iter()
+                    .filter(|n| words.is_empty() || words.iter().any(|w| n.contains(w.as_str())))
+                    .cloned()
+                    .collect()
+            });
+            for name in contested.into_iter().rev() {
+                let exact = words.len() == 1 && words[0] == name;
+                let hit = SearchHit {
+                    description: format!(
+                        "contested: several keys claim {name}; `peerpack info {name}` lists them"
+                    ),
+                    name,
+                    version: String::new(),
+                    content_id: String::new(),
+                    score: 0.0,
+                    contested: true,
+                    disputed: false,
+                };
+                if exact {
+                    out.insert(0, hit);
+                } else if out.len() < limit {
+                    out.push(hit);
+                }
+            }
+            out.truncate(limit);
         }
         Ok(out)
     }
@@ -295,29 +353,62 @@ impl Inner {
         let name =
             PackageName::new(name).map_err(|e| Error::BadRequest(format!("{name:?}: {e}")))?;
         let mut source = "local";
-        if !crate::ingest::known(self, &name).await? {
+        let (state, _) = self.name_state(&name).await?;
+        if state != NameState::Contested && !crate::ingest::known(self, &name).await? {
             source = "dht";
-            if !crate::ingest::lookup(self, &name).await? {
-                return Err(Error::NotFound(format!(
-                    "no package named {name} in the local catalogue or the DHT"
-                )));
+            match crate::ingest::lookup(self, &name).await? {
+                crate::ingest::Lookup::Found | crate::ingest::Lookup::Contested(_) => {}
+                crate::ingest::Lookup::Missing => {
+                    return Err(Error::NotFound(format!(
+                        "no package named {name} in the local catalogue or the DHT"
+                    )));
+                }
             }
         }
         let n = name.clone();
-        let (owner, index, versions, providers) = self
+        let (state, claims, index, versions, providers) = self
             .with_store(move |s| {
                 let versions = s.versions(&n)?.to_vec();
                 let mut providers = Vec::new();
                 for v in &versions {
                     providers.push(s.db.providers(&v.content_id)?);
                 }
-                Ok((s.db.owner(&n)?, s.db.index_record(&n)?, versions, providers))
+                Ok((
+                    s.db.name_state(&n)?,
+                    s.db.claims(&n)?,
+                    s.db.index_record(&n)?,
+                    versions,
+                    providers,
+                ))
             })
             .await?;
-        let owner = owner.ok_or_else(|| Error::NotFound(format!("no package named {name}")))?;
+        let (status, owner, owner_source, curator) = match state {
+            NameState::Owned { owner, source } => (
+                "owned",
+                Some(owner.to_string()),
+                Some(source.as_str().to_owned()),
+                match source {
+                    peerpack_store::OwnerSource::Curator(c) => Some(c.to_string()),
+                    _ => None,
+                },
+            ),
+            NameState::Contested => ("contested", None, None, None),
+            NameState::Unknown => {
+                return Err(Error::NotFound(format!("no package named {name}")));
+            }
+        };
+        if versions.is_empty() && claims.is_empty() {
+            return Err(Error::NotFound(format!(
+                "no package named {name} in the local catalogue or the DHT"
+            )));
+        }
         Ok(Info {
             name: name.to_string(),
-            owner: owner.to_string(),
+            status: status.into(),
+            owner,
+            owner_source,
+            curator,
+            claims: claims.iter().map(crate::names::ClaimView::from).collect(),
             index_seq: index.map(|i| i.seq),
             source: source.into(),
             versions: versions

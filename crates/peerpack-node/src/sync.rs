@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use peerpack_net::ResponseChannel;
 use peerpack_net::p2p::PeerId;
-use peerpack_net::sync::{MAX_PAGE, SyncRequest, SyncResponse};
+use peerpack_net::sync::{self, MAX_PAGE, SyncRequest, SyncResponse};
 use serde_bytes::ByteBuf;
 
 use crate::error::Error;
@@ -27,27 +27,26 @@ pub async fn answer(
                     digest: ByteBuf::from(digest.to_vec()),
                 })
         }
+        SyncRequest::Page { after, limit }
+            if after
+                .as_deref()
+                .is_some_and(|c| sync::parse_cursor(c).is_none()) =>
+        {
+            tracing::debug!(%peer, limit, "refused a sync page with a malformed cursor");
+            Ok(SyncResponse::Error(
+                "the cursor is not <name>/<version>".into(),
+            ))
+        }
         SyncRequest::Page { after, limit } => {
-            let limit = limit.clamp(1, MAX_PAGE) as usize;
+            // One record more than the page may hold tells whether another page follows.
+            let fetch = limit.clamp(1, MAX_PAGE) as usize + 1;
             inner
                 .with_store(move |s| {
-                    let cursor = after.as_deref().and_then(|c| c.split_once('/'));
-                    Ok(s.db.records_after(cursor, limit)?)
+                    let cursor = after.as_deref().and_then(sync::parse_cursor);
+                    Ok(s.db.records_after(cursor, fetch)?)
                 })
                 .await
-                .map(|records| {
-                    let next = (records.len() == limit)
-                        .then(|| {
-                            records
-                                .last()
-                                .map(|r| format!("{}/{}", r.name(), r.version()))
-                        })
-                        .flatten();
-                    SyncResponse::Page {
-                        records: records.iter().map(|r| ByteBuf::from(r.encode())).collect(),
-                        next,
-                    }
-                })
+                .map(|records| sync::page(&records, limit))
         }
     };
     let response = response.unwrap_or_else(|e| {
@@ -92,7 +91,7 @@ async fn pull(inner: &Arc<Inner>, peer: PeerId) -> Result<(), Error> {
             )));
         }
     }
-    let mut after = None;
+    let mut after: Option<String> = None;
     let mut total = crate::ingest::Batch::default();
     loop {
         let page = inner
@@ -111,6 +110,27 @@ async fn pull(inner: &Arc<Inner>, peer: PeerId) -> Result<(), Error> {
                 "unexpected sync answer to a page request".into(),
             ));
         };
+        // A page holds 1 to MAX_PAGE records, or none when it is the last; its `next` moves
+        // strictly forward. Anything else would let a peer keep us paging forever.
+        let next_valid = match next.as_deref() {
+            None => true,
+            Some(n) => {
+                !records.is_empty()
+                    && sync::parse_cursor(n).is_some_and(|n| {
+                        after
+                            .as_deref()
+                            .and_then(sync::parse_cursor)
+                            .is_none_or(|a| n > a)
+                    })
+            }
+        };
+        if records.len() > MAX_PAGE as usize || !next_valid {
+            inner.with_peers(|b| b.invalid(peer));
+            return Err(Error::BadRequest(format!(
+                "a sync page of {} records with the cursor {next:?} after {after:?}",
+                records.len()
+            )));
+        }
         let batch = crate::ingest::records(
             inner,
             records.into_iter().map(ByteBuf::into_vec).collect(),
@@ -120,8 +140,8 @@ async fn pull(inner: &Arc<Inner>, peer: PeerId) -> Result<(), Error> {
         total.changed += batch.changed;
         total.invalid += batch.invalid;
         match next {
-            Some(n) if Some(&n) != after.as_ref() => after = Some(n),
-            _ => break,
+            Some(n) => after = Some(n),
+            None => break,
         }
     }
     tracing::info!(%peer, learned = total.changed, refused = total.invalid, "catalogue sync done");

@@ -66,6 +66,7 @@ async fn install(
                 to: to.to_owned(),
                 lock: lock.map(ToString::to_string),
                 locked,
+                owner: None,
             },
             Arc::new(InstallProgress::default()),
         )
@@ -201,7 +202,7 @@ async fn a_provider_serving_bad_pieces_is_dropped_and_penalised() {
     wait_for("B's provider record", TIMEOUT, || async {
         c.net_handle()
             .get_providers(
-                published.content_id.as_bytes().to_vec(),
+                peerpack_net::protocol::provider_key(&published.content_id),
                 Duration::from_secs(5),
             )
             .await

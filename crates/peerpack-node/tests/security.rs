@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{TIMEOUT, TestNet, example, wait_for, wait_searchable};
+use common::{TIMEOUT, TestNet, bare_peer, example, wait_for, wait_searchable};
 use peerpack_core::record::RecordFields;
 use peerpack_core::{ContentId, Manifest, PackageRecord, PublisherKey};
 use peerpack_net::p2p::identity;
@@ -24,26 +24,6 @@ fn record(manifest: &str, key: &PublisherKey) -> PackageRecord {
         key,
     )
     .unwrap()
-}
-
-/// A libp2p peer running peerpack's network layer with no node behind it: it validates nothing
-/// and can send anything. It dials node `target` of `net`.
-struct Bare {
-    handle: peerpack_net::NetHandle,
-}
-
-async fn bare_peer(key: identity::Keypair, net: &TestNet, target: usize) -> Bare {
-    let listen = vec![peerpack_node::config::loopback_listen()];
-    let spawned = peerpack_net::spawn(peerpack_net::Config::new(key, listen))
-        .await
-        .unwrap();
-    let mut events = spawned.events;
-    tokio::spawn(async move { while events.recv().await.is_some() {} });
-    let target = net.node(target).listen_addrs()[0].clone();
-    spawned.handle.dial(target).await.unwrap();
-    Bare {
-        handle: spawned.handle,
-    }
 }
 
 const EVIL: &str = "[package]\nname = \"evil-pack\"\nversion = \"1.0.0\"\ndescription = \"malware\"\nlicense = \"MIT\"\nauthors = [\"m\"]\n";
@@ -71,20 +51,34 @@ async fn forged_announcements_are_rejected_by_the_first_receiver_and_not_forward
     let mut forged = record(EVIL, &PublisherKey::from_secret_bytes(&[9; 32]));
     forged.manifest.description = "tampered after signing".into();
     m.handle.announce(forged.encode()).await.unwrap();
-    // 2. A validly signed record for a name another key owns.
-    let squat = record(SQUAT, &PublisherKey::from_secret_bytes(&[8; 32]));
+    // 2. A validly signed record for a name another key owns: kept as a disputed claim,
+    //    not forwarded, not penalised (an honest relay could have passed it on).
+    let squat_key = PublisherKey::from_secret_bytes(&[8; 32]);
+    let squat = record(SQUAT, &squat_key);
     m.handle.announce(squat.encode()).await.unwrap();
 
     let b = net.inner(1);
-    let m_view = wait_for("B to penalise M twice", TIMEOUT, || async {
-        b.peer_view(&m_id.to_string())
+    let claims = wait_for("B to keep the squatter's claim", TIMEOUT, || async {
+        b.info("axum-service")
+            .await
             .ok()
-            .filter(|p| p.invalid_messages >= 2)
+            .map(|i| i.claims)
+            .filter(|c| !c.is_empty())
     })
     .await;
+    assert_eq!(claims[0].publisher, squat_key.public().to_string());
+    assert_eq!(claims[0].versions, ["9.9.9"]);
+    assert_eq!(claims[0].peers, [m_id.to_string()]);
+    let m_view = wait_for("B to penalise M for the forgery", TIMEOUT, || async {
+        b.peer_view(&m_id.to_string())
+            .ok()
+            .filter(|p| p.invalid_messages >= 1)
+    })
+    .await;
+    assert_eq!(m_view.invalid_messages, 1, "only the forgery costs M");
     assert!(
         m_view.score < 0.7,
-        "M's score after two forgeries: {}",
+        "M's score after a forgery: {}",
         m_view.score
     );
     let l_view = b.peer_view(&net.node(0).peer_id().to_string()).unwrap();
@@ -112,8 +106,25 @@ async fn forged_announcements_are_rejected_by_the_first_receiver_and_not_forward
             info.versions.iter().all(|v| v.version != "9.9.9"),
             "node {i} stored the squatter's version"
         );
-        assert_eq!(info.owner, net.inner(0).publisher().to_string());
+        assert_eq!(info.owner, Some(net.inner(0).publisher().to_string()));
+        assert_eq!(info.owner_source.as_deref(), Some("first-seen"));
     }
+    let search = common::search(net.inner(1), "axum").await;
+    assert!(
+        search
+            .iter()
+            .any(|h| h.name == "axum-service" && h.disputed),
+        "{search:?}"
+    );
+    assert!(
+        net.inner(2)
+            .info("axum-service")
+            .await
+            .unwrap()
+            .claims
+            .is_empty(),
+        "B forwarded the squatter's claim to C"
+    );
     // Had B forwarded a forgery, C would have caught it and blamed B.
     let b_from_c = net
         .inner(2)
@@ -198,7 +209,7 @@ async fn info_of_a_name_missing_locally_is_answered_from_the_dht() {
 
     let info = c.inner().info("github-actions-ci").await.unwrap();
     assert_eq!(info.source, "dht");
-    assert_eq!(info.owner, net.inner(0).publisher().to_string());
+    assert_eq!(info.owner, Some(net.inner(0).publisher().to_string()));
     assert_eq!(info.versions.len(), 1);
     assert_eq!(info.versions[0].content_id, p.content_id.to_string());
     // Now it is in C's catalogue, and searchable there.

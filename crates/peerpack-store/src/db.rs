@@ -16,6 +16,8 @@ use peerpack_core::record::{IndexUpdate, RecordError};
 use peerpack_core::{ContentId, IndexRecord, PackageName, PackageRecord, PublicKey, Version};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use crate::names::{Decision, Seen, decide_for_insert, record_claim};
+
 const OWNER_SQL: &str = "SELECT owner FROM packages WHERE name = ?1";
 const INDEX_RECORD_SQL: &str = "SELECT record FROM index_records WHERE name = ?1";
 const VERSION_RECORD_SQL: &str = "SELECT record FROM versions WHERE name = ?1 AND version = ?2";
@@ -25,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_peers.sql"),
     include_str!("../migrations/0003_distribution.sql"),
+    include_str!("../migrations/0004_names.sql"),
 ];
 
 /// Store errors.
@@ -75,6 +78,9 @@ pub enum Inserted {
     Unchanged,
     /// The store has a newer record for this version; nothing changed.
     Stale,
+    /// A valid record signed by a key that does not own the name here (or for a contested
+    /// name): kept as that key's claim, not in the catalogue.
+    Disputed,
 }
 
 impl Inserted {
@@ -88,6 +94,8 @@ impl Inserted {
 pub struct Db {
     conn: Connection,
     path: PathBuf,
+    /// Curator keys the operator trusts, in priority order (see [`crate::names`]).
+    pub(crate) curators: Vec<PublicKey>,
 }
 
 /// Now, in Unix seconds.
@@ -139,6 +147,7 @@ impl Db {
         let mut db = Self {
             conn,
             path: path.to_owned(),
+            curators: Vec::new(),
         };
         db.migrate()?;
         Ok(db)
@@ -214,18 +223,33 @@ impl Db {
 
     /// Insert a verified package record, enforcing name ownership.
     pub fn insert_record(&mut self, record: &PackageRecord) -> Result<Inserted, Error> {
-        let mut results = self.insert_records(std::slice::from_ref(record))?;
+        let mut results = self.insert_records(std::slice::from_ref(record), None)?;
         results.pop().unwrap_or(Ok(Inserted::Unchanged))
     }
 
-    /// Insert many records in one transaction. Each record gets its own result: a refused
-    /// record does not stop the others. The outer error is for database failures.
+    /// Insert many records, received from peer `from` if given, in one transaction. Each
+    /// record gets its own result: a refused record does not stop the others. A record signed
+    /// by a key that does not own its name here is kept as that key's claim
+    /// ([`Inserted::Disputed`]). The outer error is for database failures.
     #[tracing::instrument(skip_all, fields(count = records.len()))]
     pub fn insert_records(
         &mut self,
         records: &[PackageRecord],
+        from: Option<&str>,
     ) -> Result<Vec<Result<Inserted, Error>>, Error> {
-        self.write(|tx, path| Ok(records.iter().map(|r| insert_one(tx, path, r)).collect()))
+        let curators = self.curators.clone();
+        self.write(|tx, path| {
+            let mut out = Vec::with_capacity(records.len());
+            for r in records {
+                let result = insert_one(tx, path, &curators, r, from);
+                // A database failure fails the batch; a refusal is this record's answer.
+                if let Err(e @ Error::Sqlite { .. }) = result {
+                    return Err(e);
+                }
+                out.push(result);
+            }
+            Ok(out)
+        })
     }
 
     /// Run `f` in one immediate (write-locking) transaction; commit if it returns `Ok`.
@@ -245,9 +269,36 @@ impl Db {
 
     /// Store a verified index record if it is newer than the known one and signed by the owner.
     pub fn insert_index(&mut self, index: &IndexRecord) -> Result<Inserted, Error> {
+        self.insert_index_from(index, None)
+    }
+
+    /// Store a verified index record received from peer `from` if it is newer than the known
+    /// one and signed by the owner. One signed by another key is kept as that key's claim
+    /// ([`Inserted::Disputed`]).
+    pub fn insert_index_from(
+        &mut self,
+        index: &IndexRecord,
+        from: Option<&str>,
+    ) -> Result<Inserted, Error> {
         index.verify()?;
+        let curators = self.curators.clone();
         self.write(|tx, path| {
-            claim_owner(tx, path, &index.name, &index.publisher)?;
+            if let Decision::Claim =
+                decide_for_insert(tx, path, &curators, &index.name, &index.publisher)?
+            {
+                record_claim(
+                    tx,
+                    path,
+                    &index.name,
+                    &index.publisher,
+                    &Seen {
+                        seq: index.seq,
+                        versions: index.versions.iter().map(|e| e.version.clone()).collect(),
+                        peers: from.map(str::to_owned).into_iter().collect(),
+                    },
+                )?;
+                return Ok(Inserted::Disputed);
+            }
             let known = blob(tx, INDEX_RECORD_SQL, [index.name.as_str()]).map_err(sqlite(path))?;
             let outcome = match known {
                 None => Inserted::New,
@@ -439,11 +490,15 @@ impl Db {
         Ok(n.max(0) as u64)
     }
 
-    /// Number of package names known.
+    /// Number of package names with at least one version in the catalogue.
     pub fn package_count(&self) -> Result<u64, Error> {
         let n: i64 = self
             .conn
-            .query_row("SELECT count(*) FROM packages", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM packages p WHERE EXISTS (SELECT 1 FROM versions v WHERE v.name = p.name)",
+                [],
+                |r| r.get(0),
+            )
             .map_err(self.sql_err())?;
         Ok(n.max(0) as u64)
     }
@@ -461,37 +516,31 @@ fn owner_key(path: &Path, name: &PackageName, bytes: &[u8]) -> Result<PublicKey,
         })
 }
 
-/// Record `key` as the owner of `name` if nobody owns it; refuse if another key does.
-fn claim_owner(
-    tx: &rusqlite::Transaction<'_>,
-    path: &Path,
-    name: &PackageName,
-    key: &PublicKey,
-) -> Result<(), Error> {
-    match blob(tx, OWNER_SQL, [name.as_str()]).map_err(sqlite(path))? {
-        None => {
-            tx.execute(
-                "INSERT INTO packages (name, owner, first_seen) VALUES (?1, ?2, ?3)",
-                params![name.as_str(), key.as_bytes().as_slice(), now()],
-            )
-            .map_err(sqlite(path))?;
-            Ok(())
-        }
-        Some(bytes) => {
-            let owner = owner_key(path, name, &bytes)?;
-            Ok(peerpack_core::record::check_owner(name, &owner, key)?)
-        }
-    }
-}
-
 fn insert_one(
     tx: &rusqlite::Transaction<'_>,
     path: &Path,
+    curators: &[PublicKey],
     record: &PackageRecord,
+    from: Option<&str>,
 ) -> Result<Inserted, Error> {
     let err = sqlite(path);
     record.verify()?;
-    claim_owner(tx, path, record.name(), &record.publisher)?;
+    if let Decision::Claim =
+        decide_for_insert(tx, path, curators, record.name(), &record.publisher)?
+    {
+        record_claim(
+            tx,
+            path,
+            record.name(),
+            &record.publisher,
+            &Seen {
+                seq: 0,
+                versions: vec![record.version().clone()],
+                peers: from.map(str::to_owned).into_iter().collect(),
+            },
+        )?;
+        return Ok(Inserted::Disputed);
+    }
     let name = record.name().as_str();
     let version = record.version().to_string();
     let bytes = record.encode();
@@ -505,10 +554,28 @@ fn insert_one(
                 name: name.to_owned(),
                 reason: e.to_string(),
             })?;
-            if record.seq <= old.seq {
-                return Ok(Inserted::Stale);
+            // A version is bound to its first content id, whatever the sequence number says.
+            if old.content_id != record.content_id {
+                return Err(Error::Refused(RecordError::VersionChanged(Box::new(
+                    peerpack_core::record::VersionChange {
+                        name: record.name().clone(),
+                        version: record.version().clone(),
+                        known: old.content_id,
+                        offered: record.content_id,
+                    },
+                ))));
             }
-            Inserted::Replaced
+            match record.seq.cmp(&old.seq) {
+                std::cmp::Ordering::Less => return Ok(Inserted::Stale),
+                std::cmp::Ordering::Equal => {
+                    return Err(Error::Refused(RecordError::RecordEquivocation {
+                        name: record.name().clone(),
+                        version: record.version().clone(),
+                        seq: record.seq,
+                    }));
+                }
+                std::cmp::Ordering::Greater => Inserted::Replaced,
+            }
         }
     };
     tx.execute(

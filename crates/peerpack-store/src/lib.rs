@@ -10,6 +10,8 @@
 //!
 //! # Layout
 //! - [`db`]: SQLite (WAL, migrations tracked by `user_version`), name ownership, records.
+//! - [`names`]: who owns a name (pinned, curated, first seen), claims by other keys,
+//!   contested names.
 //! - [`search`]: the tantivy index, BM25 ranking, category and tag filters.
 //! - [`blobs`]: atomic, BLAKE3-verified blob files.
 //! - [`cache`]: archive use times, installs and pins (what garbage collection keeps).
@@ -20,6 +22,7 @@
 pub mod blobs;
 pub mod cache;
 pub mod db;
+pub mod names;
 pub mod peers;
 pub mod record_cache;
 pub mod search;
@@ -30,6 +33,7 @@ use peerpack_core::{PackageName, PackageRecord};
 
 pub use blobs::BlobStore;
 pub use db::{Db, Inserted};
+pub use names::{Claim, NameState, OwnerSource};
 pub use peers::PeerRow;
 pub use record_cache::{CacheStats, RecordCache};
 pub use search::{Hit, SearchIndex, SearchQuery};
@@ -117,13 +121,14 @@ impl Store {
         Ok(latest.len())
     }
 
-    /// Insert verified records and update the search index for every name that changed.
-    /// One result per record, in order.
+    /// Insert verified records (from peer `from`, if given) and update the search index for
+    /// every name that changed. One result per record, in order.
     pub fn insert_records(
         &mut self,
         records: &[PackageRecord],
+        from: Option<&str>,
     ) -> Result<Vec<Result<Inserted, db::Error>>, Error> {
-        let results = self.db.insert_records(records)?;
+        let results = self.db.insert_records(records, from)?;
         let mut changed: Vec<&PackageName> = records
             .iter()
             .zip(&results)
@@ -159,8 +164,59 @@ impl Store {
 
     /// Insert one verified record (see [`Store::insert_records`]).
     pub fn insert_record(&mut self, record: &PackageRecord) -> Result<Inserted, Error> {
-        let mut results = self.insert_records(std::slice::from_ref(record))?;
+        let mut results = self.insert_records(std::slice::from_ref(record), None)?;
         Ok(results.pop().unwrap_or(Ok(Inserted::Unchanged))?)
+    }
+
+    /// Bring the record cache and the search index in step with the catalogue for `names`,
+    /// whose owner changed: a name left with no version leaves the index.
+    pub fn refresh(&self, names: &[PackageName]) -> Result<(), Error> {
+        let mut latest = Vec::new();
+        let mut gone = Vec::new();
+        for name in names {
+            self.records.invalidate(name);
+            match self.db.latest(name)? {
+                Some(r) => latest.push(r),
+                None => gone.push(name.clone()),
+            }
+        }
+        if !latest.is_empty() {
+            self.index.upsert(&latest)?;
+        }
+        if !gone.is_empty() {
+            self.index.remove(&gone)?;
+        }
+        Ok(())
+    }
+
+    /// Pin `owner` as `name`'s owner (see [`Db::trust`]), keeping the index in step.
+    pub fn trust(
+        &mut self,
+        name: &PackageName,
+        owner: &peerpack_core::PublicKey,
+    ) -> Result<bool, Error> {
+        let changed = self.db.trust(name, owner)?;
+        if changed {
+            self.refresh(std::slice::from_ref(name))?;
+        }
+        Ok(changed)
+    }
+
+    /// Store a curator list (see [`Db::insert_curator_list`]), keeping the index in step.
+    /// Returns what the insert did and the names whose owner changed.
+    pub fn insert_curator_list(
+        &mut self,
+        list: &peerpack_core::CuratorList,
+    ) -> Result<(Inserted, Vec<PackageName>), Error> {
+        let (outcome, changed) = self.db.insert_curator_list(list)?;
+        self.refresh(&changed)?;
+        Ok((outcome, changed))
+    }
+
+    /// Set the trusted curators (see [`Db::set_curators`]), keeping the index in step.
+    pub fn set_curators(&mut self, curators: Vec<peerpack_core::PublicKey>) -> Result<(), Error> {
+        let changed = self.db.set_curators(curators)?;
+        self.refresh(&changed)
     }
 
     /// Search the catalogue.

@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use peerpack_core::PackageRecord;
+use peerpack_core::{PackageName, PackageRecord};
 use tantivy::collector::TopDocs;
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
@@ -208,6 +208,18 @@ impl SearchIndex {
                 r.name().as_str(),
             ));
             writer.add_document(self.document(r))?;
+        }
+        writer.commit()?;
+        drop(writer);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Remove the documents of `names`, then commit.
+    pub fn remove(&self, names: &[PackageName]) -> Result<(), Error> {
+        let mut writer = self.lock();
+        for name in names {
+            writer.delete_term(Term::from_field_text(self.fields.name_exact, name.as_str()));
         }
         writer.commit()?;
         drop(writer);

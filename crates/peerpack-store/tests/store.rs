@@ -99,7 +99,7 @@ const CATALOGUE: &[Pkg<'static>] = &[
 fn filled_store(dir: &Path) -> Store {
     let mut store = Store::open(dir).unwrap();
     let records: Vec<_> = CATALOGUE.iter().map(|p| record(p, &key(1), 1)).collect();
-    for r in store.insert_records(&records).unwrap() {
+    for r in store.insert_records(&records, None).unwrap() {
         assert_eq!(r.unwrap(), Inserted::New);
     }
     store
@@ -119,38 +119,265 @@ fn search(store: &Store, text: &str, category: Option<&str>, tags: &[&str]) -> V
         .collect()
 }
 
-#[test]
-fn name_owned_by_another_key_is_refused_naming_both_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = filled_store(dir.path());
-    let mut squat = CATALOGUE
-        .iter()
-        .find(|p| p.name == "rust-cli")
-        .map(|p| record(p, &key(2), 5))
-        .unwrap();
-    squat.manifest.version = Version::new(9, 0, 0);
-    let squat = PackageRecord::sign(
+fn squat_record(seq: u64) -> PackageRecord {
+    let base = record(&CATALOGUE[0], &key(2), seq);
+    let mut manifest = base.manifest;
+    manifest.version = Version::new(9, 0, 0);
+    PackageRecord::sign(
         RecordFields {
-            manifest: squat.manifest,
-            content_id: squat.content_id,
+            manifest,
+            content_id: base.content_id,
             archive_size: 1,
-            seq: 5,
+            seq,
             published_at: 1,
         },
         &key(2),
     )
-    .unwrap();
-    let err = store.insert_record(&squat).unwrap_err();
-    let text = err.to_string();
-    assert!(text.contains(&key(1).public().to_string()), "{text}");
-    assert!(text.contains(&key(2).public().to_string()), "{text}");
-    let name = PackageName::new("rust-cli").unwrap();
+    .unwrap()
+}
+
+fn rust_cli() -> PackageName {
+    PackageName::new("rust-cli").unwrap()
+}
+
+#[test]
+fn another_keys_record_is_kept_as_a_claim_and_never_changes_the_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled_store(dir.path());
+    let squat = squat_record(999);
+    let outcome = store
+        .db
+        .insert_records(std::slice::from_ref(&squat), Some("peer-m"))
+        .unwrap()
+        .pop()
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome, Inserted::Disputed);
+    let name = rust_cli();
     assert_eq!(store.db.owner(&name).unwrap(), Some(key(1).public()));
     assert_eq!(
         store.db.versions(&name).unwrap().len(),
         1,
         "the squatter's version was not stored"
     );
+    let claims = store.db.claims(&name).unwrap();
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0].publisher, key(2).public());
+    assert_eq!(claims[0].versions, vec![Version::new(9, 0, 0)]);
+    assert_eq!(claims[0].peers, vec!["peer-m".to_owned()]);
+    assert_eq!(store.db.disputed_names().unwrap(), vec![name.clone()]);
+    // A squatter's index record with a huge seq changes nothing either.
+    let idx = IndexRecord::sign(name.clone(), vec![], 1_000_000, 1, &key(2)).unwrap();
+    assert_eq!(store.db.insert_index(&idx).unwrap(), Inserted::Disputed);
+    assert_eq!(store.db.owner(&name).unwrap(), Some(key(1).public()));
+    assert_eq!(store.db.claims(&name).unwrap()[0].seq, 1_000_000);
+}
+
+#[test]
+fn a_versions_content_never_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled_store(dir.path());
+    let known = record(&CATALOGUE[0], &key(1), 1);
+    let changed = PackageRecord::sign(
+        RecordFields {
+            manifest: known.manifest.clone(),
+            content_id: ContentId::of(b"other bytes"),
+            archive_size: 100,
+            seq: 50,
+            published_at: 1,
+        },
+        &key(1),
+    )
+    .unwrap();
+    let err = store.insert_record(&changed).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            peerpack_store::Error::Db(db::Error::Refused(RecordError::VersionChanged(_)))
+        ),
+        "{err}"
+    );
+    // Same seq, different bytes (a re-signed description): equivocation, refused.
+    let mut manifest = known.manifest.clone();
+    manifest.description = "quietly different".into();
+    let twin = PackageRecord::sign(
+        RecordFields {
+            manifest,
+            content_id: known.content_id,
+            archive_size: known.archive_size,
+            seq: known.seq,
+            published_at: known.published_at,
+        },
+        &key(1),
+    )
+    .unwrap();
+    let err = store.insert_record(&twin).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            peerpack_store::Error::Db(db::Error::Refused(RecordError::RecordEquivocation { .. }))
+        ),
+        "{err}"
+    );
+    let stored = store
+        .db
+        .record(&rust_cli(), &Version::new(1, 0, 0))
+        .unwrap();
+    assert_eq!(stored, Some(known));
+}
+
+#[test]
+fn trust_moves_the_name_to_the_pinned_key_and_untrust_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled_store(dir.path());
+    let name = rust_cli();
+    assert!(store.trust(&name, &key(2).public()).unwrap());
+    assert_eq!(
+        store.db.name_state(&name).unwrap(),
+        peerpack_store::NameState::Owned {
+            owner: key(2).public(),
+            source: peerpack_store::OwnerSource::Trusted
+        }
+    );
+    assert!(store.db.versions(&name).unwrap().is_empty());
+    let hits = store
+        .search(&SearchQuery {
+            text: "clap".into(),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(hits.iter().all(|h| h.name != "rust-cli"), "{hits:?}");
+    // The former owner is now a claim, and its records are refused; the pinned key's accepted.
+    assert_eq!(
+        store.db.claims(&name).unwrap()[0].publisher,
+        key(1).public()
+    );
+    assert_eq!(
+        store
+            .insert_record(&record(&CATALOGUE[0], &key(1), 2))
+            .unwrap(),
+        Inserted::Disputed
+    );
+    assert_eq!(
+        store.insert_record(&squat_record(1)).unwrap(),
+        Inserted::New
+    );
+    assert_eq!(store.db.trusted().unwrap().len(), 1);
+    assert!(store.db.untrust(&name).unwrap());
+    assert_eq!(
+        store.db.name_state(&name).unwrap(),
+        peerpack_store::NameState::Owned {
+            owner: key(2).public(),
+            source: peerpack_store::OwnerSource::FirstSeen
+        }
+    );
+    assert!(store.db.trusted().unwrap().is_empty());
+}
+
+#[test]
+fn several_claimants_at_once_make_a_name_contested_until_someone_chooses() {
+    use peerpack_store::names::Seen;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let name = rust_cli();
+    let seen = |seq| Seen {
+        seq,
+        versions: vec![Version::new(1, 0, 0)],
+        peers: vec!["p".into()],
+    };
+    let state = store
+        .db
+        .record_claims(
+            &name,
+            &[(key(1).public(), seen(1)), (key(2).public(), seen(999))],
+        )
+        .unwrap();
+    assert_eq!(state, peerpack_store::NameState::Contested);
+    assert_eq!(store.db.contested_names().unwrap(), vec![name.clone()]);
+    // While contested, no record gets in, whoever signed it.
+    assert_eq!(
+        store
+            .insert_record(&record(&CATALOGUE[0], &key(1), 1))
+            .unwrap(),
+        Inserted::Disputed
+    );
+    assert_eq!(store.db.owner(&name).unwrap(), None);
+    // A lock file's key settles it.
+    let state = store.db.adopt_owner(&name, &key(1).public()).unwrap();
+    assert_eq!(state.owner(), Some(key(1).public()));
+    assert!(store.db.contested_names().unwrap().is_empty());
+    assert_eq!(
+        store
+            .insert_record(&record(&CATALOGUE[0], &key(1), 1))
+            .unwrap(),
+        Inserted::New
+    );
+    // One claimant alone is trusted on first use.
+    let other = PackageName::new("axum-service").unwrap();
+    let state = store
+        .db
+        .record_claims(&other, &[(key(3).public(), seen(1))])
+        .unwrap();
+    assert_eq!(state, peerpack_store::NameState::Unknown);
+}
+
+#[test]
+fn a_trusted_curator_decides_and_an_untrusted_or_forged_list_does_not() {
+    use peerpack_core::CuratorList;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled_store(dir.path());
+    let name = rust_cli();
+    let curator = key(7);
+    let list = |seq, owner: &PublisherKey| {
+        CuratorList::sign(
+            [(name.clone(), owner.public())].into_iter().collect(),
+            seq,
+            1,
+            &curator,
+        )
+        .unwrap()
+    };
+    // Not trusted yet: stored, decides nothing.
+    assert_eq!(
+        store.insert_curator_list(&list(1, &key(2))).unwrap().0,
+        Inserted::New
+    );
+    assert_eq!(store.db.owner(&name).unwrap(), Some(key(1).public()));
+    // Trusted: the curated owner wins over the first-seen one.
+    store.set_curators(vec![curator.public()]).unwrap();
+    assert_eq!(
+        store.db.name_state(&name).unwrap(),
+        peerpack_store::NameState::Owned {
+            owner: key(2).public(),
+            source: peerpack_store::OwnerSource::Curator(curator.public())
+        }
+    );
+    // A newer list moves it back; an older one is stale.
+    assert_eq!(
+        store.insert_curator_list(&list(2, &key(1))).unwrap().0,
+        Inserted::Replaced
+    );
+    assert_eq!(store.db.owner(&name).unwrap(), Some(key(1).public()));
+    assert_eq!(
+        store.insert_curator_list(&list(1, &key(2))).unwrap().0,
+        Inserted::Stale
+    );
+    // A tampered list is refused.
+    let mut forged = list(3, &key(1));
+    forged.entries.insert(name.clone(), key(2).public());
+    let err = store.insert_curator_list(&forged).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            peerpack_store::Error::Db(db::Error::Refused(RecordError::BadCuratorSignature { .. }))
+        ),
+        "{err}"
+    );
+    assert_eq!(store.db.owner(&name).unwrap(), Some(key(1).public()));
+    // A pin beats the curator.
+    store.trust(&name, &key(3).public()).unwrap();
+    assert_eq!(store.db.owner(&name).unwrap(), Some(key(3).public()));
 }
 
 #[test]

@@ -161,6 +161,7 @@ pub async fn run(n: usize, keep: bool, packs: Option<PathBuf>) -> Result<()> {
                     to: to.clone(),
                     lock: None,
                     locked: false,
+                    owner: None,
                 },
                 std::sync::Arc::default(),
             )

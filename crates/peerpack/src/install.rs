@@ -17,6 +17,7 @@ pub async fn run(
     packages: Vec<String>,
     to: &Path,
     locked: bool,
+    owner: Option<String>,
     json: bool,
 ) -> Result<()> {
     let to = client::absolute(to)?;
@@ -33,6 +34,7 @@ pub async fn run(
         "to": to,
         "lock": lock,
         "locked": locked,
+        "owner": owner,
     });
     let show_progress = !json && std::io::stderr().is_terminal();
     let started = Instant::now();

@@ -19,6 +19,7 @@ use client::Client;
 use peerpack_core::PublisherKey;
 use peerpack_core::archive;
 use peerpack_node::DataDir;
+use peerpack_node::names::{CuratorView, TrustView};
 use peerpack_node::queries::{Dialled, Info, PeerView, SearchHit, StatusView};
 
 /// peerpack: a peer-to-peer marketplace for code-generator template packs.
@@ -171,6 +172,56 @@ enum Command {
         /// Install exactly the versions and archives ./peerpack.lock names, or fail.
         #[arg(long)]
         locked: bool,
+        /// Trust KEY as the owner of the one package named, as `peerpack trust NAME KEY`
+        /// does, then install it: how to choose between the claimants of a contested name.
+        #[arg(long, value_name = "KEY")]
+        owner: Option<String>,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Pin the owner of a name: only records signed by KEY are installed under NAME here.
+    ///
+    /// A node decides who owns a name from what it trusts, in this order: a key pinned with
+    /// `trust`; else a key that a curator named in the node's config ([trust] curators)
+    /// vouches for; else the first key this node saw publish the name. Claims by other keys
+    /// are kept and shown by `info`, never used. When a node with no owner yet sees several
+    /// keys claim a name at once, the name is contested and nothing installs until you choose.
+    /// Records of the previous owner leave the catalogue; KEY's are looked up in the DHT.
+    Trust {
+        /// The package name.
+        name: String,
+        /// The owner's publisher key, ed25519:<64 hex digits> (`peerpack info NAME` lists
+        /// the claimants' keys).
+        key: String,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Remove the pin on a name's owner. The current owner stays, as if first seen, unless a
+    /// trusted curator names another.
+    Untrust {
+        /// The package name.
+        name: String,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// List the owners pinned with `trust`.
+    Trusted {
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Vouch for name owners as a curator: sign a curator list with this node's publisher
+    /// key, put it in the DHT and gossip it.
+    ///
+    /// Nodes whose operators name this key under [trust] curators (or with `node --curator`)
+    /// take its word on who owns each listed name, above what they saw first. With no
+    /// arguments, shows the current list.
+    Curate {
+        /// NAME=KEY: vouch that KEY owns NAME (repeatable).
+        #[arg(value_name = "NAME=KEY")]
+        entries: Vec<String>,
+        /// Drop NAME from the list (repeatable).
+        #[arg(long, value_name = "NAME")]
+        remove: Vec<String>,
         #[command(flatten)]
         api: Api,
     },
@@ -251,6 +302,10 @@ struct NodeArgs {
     /// Most bytes per second to serve to peers, all together [default: unlimited].
     #[arg(long, value_name = "BYTES")]
     upload_limit: Option<u64>,
+    /// Trust this curator key (ed25519:<hex>) to decide name owners; repeatable, highest
+    /// priority first, after those of the config file's [trust] curators.
+    #[arg(long, value_name = "KEY")]
+    curator: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -363,10 +418,76 @@ async fn run(cli: Cli) -> Result<()> {
             packages,
             to,
             locked,
+            owner,
             api,
         } => {
             let client = Client::find(api.api.as_deref(), &dir()?)?;
-            install::run(&client, packages, &to, locked, api.json).await
+            install::run(&client, packages, &to, locked, owner, api.json).await
+        }
+        Command::Trust { name, key, api } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let t: TrustView = client
+                .post(
+                    "/v1/trust",
+                    &serde_json::json!({ "name": name, "owner": key }),
+                )
+                .await?;
+            print(api.json, &t, |t| {
+                println!("{} is now owned by {} on this node", t.name, t.owner);
+                if t.versions_known == 0 {
+                    println!("  no version signed by that key is known yet");
+                } else {
+                    println!("  {} version(s) known", t.versions_known);
+                }
+            })
+        }
+        Command::Untrust { name, api } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let v: serde_json::Value = client.delete(&format!("/v1/trust/{name}")).await?;
+            print(api.json, &v, |v| {
+                if v["removed"].as_bool() == Some(true) {
+                    println!("removed the pin on {name}");
+                } else {
+                    println!("{name} had no pinned owner");
+                }
+            })
+        }
+        Command::Trusted { api } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let ts: Vec<TrustView> = client.get("/v1/trust", &[]).await?;
+            print(api.json, &ts, |ts| {
+                if ts.is_empty() {
+                    println!("no pinned owners; pin one with `peerpack trust NAME KEY`");
+                }
+                for t in ts {
+                    println!("{}  {}", t.name, t.owner);
+                }
+            })
+        }
+        Command::Curate {
+            entries,
+            remove,
+            api,
+        } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let view: CuratorView = if entries.is_empty() && remove.is_empty() {
+                client.get("/v1/curate", &[]).await?
+            } else {
+                let mut add = Vec::new();
+                for e in &entries {
+                    let (n, k) = e.split_once('=').with_context(|| {
+                        format!("{e:?}: expected NAME=KEY, e.g. rust-cli=ed25519:<hex>")
+                    })?;
+                    add.push(serde_json::json!({ "name": n, "owner": k }));
+                }
+                client
+                    .post(
+                        "/v1/curate",
+                        &serde_json::json!({ "add": add, "remove": remove }),
+                    )
+                    .await?
+            };
+            print(api.json, &view, output::curator)
         }
         Command::Gc { dry_run, api } => {
             let client = Client::find(api.api.as_deref(), &dir()?)?;
@@ -485,6 +606,15 @@ fn args_to_config(args: NodeArgs) -> Result<NodeConfigParts> {
         policy,
         no_catalogue_sync: args.no_catalogue_sync,
         upload_limit: args.upload_limit,
+        curators: args
+            .curator
+            .iter()
+            .map(|k| {
+                k.parse().with_context(|| {
+                    format!("--curator {k:?} is not a key like ed25519:<64 hex digits>")
+                })
+            })
+            .collect::<Result<_>>()?,
     })
 }
 
@@ -498,6 +628,7 @@ pub struct NodeConfigParts {
     policy: Option<peerpack_net::AddressPolicy>,
     no_catalogue_sync: bool,
     upload_limit: Option<u64>,
+    curators: Vec<peerpack_core::PublicKey>,
 }
 
 fn data_dir(explicit: Option<&Path>) -> Result<DataDir> {

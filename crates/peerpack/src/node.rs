@@ -41,6 +41,11 @@ pub async fn run(data_dir: DataDir, parts: NodeConfigParts) -> Result<()> {
     if parts.upload_limit.is_some() {
         config.upload_limit = parts.upload_limit;
     }
+    for c in parts.curators {
+        if !config.curators.contains(&c) {
+            config.curators.push(c);
+        }
+    }
 
     let node = Node::start(config).await.context("cannot start the node")?;
     println!("peerpack node {}", node.peer_id());

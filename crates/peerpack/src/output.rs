@@ -31,10 +31,17 @@ pub fn search(hits: &[SearchHit]) {
     let w = hits.iter().map(|h| h.name.len()).max().unwrap_or(4).max(4);
     println!("{:<w$}  {:<10}  DESCRIPTION", "NAME", "VERSION");
     for h in hits {
+        let (version, mark) = if h.contested {
+            ("CONTESTED", "")
+        } else if h.disputed {
+            (h.version.as_str(), "[disputed] ")
+        } else {
+            (h.version.as_str(), "")
+        };
         println!(
-            "{:<w$}  {:<10}  {}",
+            "{:<w$}  {:<10}  {mark}{}",
             h.name,
-            h.version,
+            version,
             cut(&h.description, 70)
         );
     }
@@ -43,7 +50,46 @@ pub fn search(hits: &[SearchHit]) {
 /// Package info.
 pub fn info(i: &Info) {
     println!("{}", i.name);
-    println!("  owner     {}", i.owner);
+    match (&i.owner, i.owner_source.as_deref()) {
+        (Some(owner), Some("trusted")) => println!("  owner     {owner} (pinned with `trust`)"),
+        (Some(owner), Some("curator")) => println!(
+            "  owner     {owner} (vouched for by curator {})",
+            i.curator.as_deref().unwrap_or("?")
+        ),
+        (Some(owner), _) => println!("  owner     {owner} (first seen by this node)"),
+        (None, _) => {
+            println!("  CONTESTED: several keys claim this name and this node has chosen none.");
+            println!(
+                "  Pick one: `peerpack install {n} --owner KEY` or `peerpack trust {n} KEY`.",
+                n = i.name
+            );
+        }
+    }
+    if !i.claims.is_empty() {
+        println!(
+            "  {}:",
+            if i.owner.is_some() {
+                "disputed claims by other keys (never used here)"
+            } else {
+                "claimants"
+            }
+        );
+        for c in &i.claims {
+            println!(
+                "    {}  index seq {}  versions {}",
+                c.publisher,
+                c.seq,
+                if c.versions.is_empty() {
+                    "-".to_owned()
+                } else {
+                    c.versions.join(", ")
+                }
+            );
+            if !c.peers.is_empty() {
+                println!("      served by {}", c.peers.join(", "));
+            }
+        }
+    }
     if let Some(seq) = i.index_seq {
         println!("  index     seq {seq}");
     }
@@ -65,6 +111,9 @@ pub fn info(i: &Info) {
                 println!("  {k:<9} {v}");
             }
         }
+    }
+    if i.versions.is_empty() {
+        return;
     }
     println!("  versions:");
     for v in &i.versions {
@@ -252,4 +301,18 @@ pub fn gc(r: &peerpack_node::gc::GcReport) {
         bytes(r.cached_bytes),
         bytes(r.quota)
     );
+}
+
+/// A curator list.
+pub fn curator(c: &peerpack_node::names::CuratorView) {
+    println!("curator {} (list seq {})", c.curator, c.seq);
+    if c.entries.is_empty() {
+        println!("  vouches for no name yet; add one with `peerpack curate NAME=KEY`");
+    }
+    for (name, owner) in &c.entries {
+        println!("  {name}  {owner}");
+    }
+    if c.seq > 0 && !c.trusted_here {
+        println!("  (this node does not follow its own list: add the key under [trust] curators)");
+    }
 }

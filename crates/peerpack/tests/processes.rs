@@ -45,11 +45,16 @@ struct NodeProc {
 
 impl NodeProc {
     fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    fn start_with(dir: &Path, extra: &[&str]) -> Self {
         let child = bin()
             .arg("node")
             .arg("--data-dir")
             .arg(dir)
             .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -336,4 +341,132 @@ fn install_across_processes_with_lock_file_gc_and_pins() {
     for n in nodes {
         n.stop();
     }
+}
+
+/// Two processes publish `rust-cli` under their own keys; a third, which syncs no catalogue,
+/// looks it up, finds it contested, and the user settles it with `trust`, `untrust` and
+/// `install --owner`.
+#[test]
+fn contested_names_trust_and_untrust_across_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/packs");
+    let (a_dir, s_dir, d_dir) = (
+        tmp.path().join("a"),
+        tmp.path().join("s"),
+        tmp.path().join("d"),
+    );
+    let a = NodeProc::start(&a_dir);
+    let s = NodeProc::start(&s_dir);
+    for (dir, pack) in [
+        (&a_dir, "github-actions-ci"),
+        (&a_dir, "rust-cli"),
+        (&s_dir, "rust-cli"),
+    ] {
+        ok(dir, &["publish", examples.join(pack).to_str().unwrap()]);
+    }
+    let a_key = json(&a_dir, &["status", "--json"])["publisher"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let s_key = json(&s_dir, &["status", "--json"])["publisher"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let d = NodeProc::start_with(&d_dir, &["--no-catalogue-sync"]);
+    ok(&d_dir, &["bootstrap", &a.addr(), &s.addr()]);
+    wait_until("d to have both peers in its routing table", || {
+        json(&d_dir, &["status", "--json"])["routing_table_size"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    });
+
+    let info = json(&d_dir, &["info", "rust-cli", "--json"]);
+    assert_eq!(info["status"], "contested", "{info}");
+    assert!(info["owner"].is_null());
+    let mut claimants: Vec<&str> = info["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["publisher"].as_str().unwrap())
+        .collect();
+    claimants.sort();
+    let mut expected = vec![a_key.as_str(), s_key.as_str()];
+    expected.sort();
+    assert_eq!(claimants, expected);
+    let text = ok(&d_dir, &["info", "rust-cli"]);
+    assert!(
+        text.contains("CONTESTED") && text.contains(&s_key),
+        "{text}"
+    );
+    let hits = json(&d_dir, &["search", "rust-cli", "--json"]);
+    assert_eq!(hits[0]["name"], "rust-cli", "{hits}");
+    assert_eq!(hits[0]["contested"], true, "{hits}");
+
+    let to = tmp.path().join("project");
+    std::fs::create_dir_all(&to).unwrap();
+    let failed = run_in(&to, &d_dir, &["install", "rust-cli"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&failed.stderr);
+    for needle in [
+        "contested",
+        a_key.as_str(),
+        s_key.as_str(),
+        "--owner",
+        "peerpack trust",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing from: {err}");
+    }
+    assert!(!to.join("peerpack_packages/rust-cli").exists());
+
+    // A bad key is refused with a reason.
+    let bad = run(&d_dir, &["trust", "rust-cli", "ed25519:nothex"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a publisher key"));
+
+    // trust: the pinned key owns it; untrust: it stays, as first seen.
+    let t = json(&d_dir, &["trust", "rust-cli", &s_key, "--json"]);
+    assert_eq!(t["owner"], s_key.as_str());
+    assert_eq!(t["versions_known"], 1, "{t}");
+    let info = json(&d_dir, &["info", "rust-cli", "--json"]);
+    assert_eq!(info["owner"], s_key.as_str());
+    assert_eq!(info["owner_source"], "trusted");
+    assert_eq!(info["claims"][0]["publisher"], a_key.as_str());
+    let trusted = json(&d_dir, &["trusted", "--json"]);
+    assert_eq!(trusted[0]["name"], "rust-cli", "{trusted}");
+    ok(&d_dir, &["untrust", "rust-cli"]);
+    assert_eq!(json(&d_dir, &["trusted", "--json"]), serde_json::json!([]));
+    let info = json(&d_dir, &["info", "rust-cli", "--json"]);
+    assert_eq!(info["owner"], s_key.as_str());
+    assert_eq!(info["owner_source"], "first-seen");
+
+    // install --owner picks A's, pins it and installs it with its dependency.
+    let report: serde_json::Value = serde_json::from_str(&ok_in(
+        &to,
+        &d_dir,
+        &["install", "rust-cli", "--owner", &a_key, "--json"],
+    ))
+    .unwrap();
+    assert!(
+        report["installed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["name"] == "rust-cli"),
+        "{report}"
+    );
+    assert!(
+        to.join("peerpack_packages/rust-cli/peerpack.toml")
+            .is_file()
+    );
+    let lock = std::fs::read_to_string(to.join("peerpack.lock")).unwrap();
+    assert!(lock.contains(&a_key), "{lock}");
+    assert_eq!(
+        json(&d_dir, &["info", "rust-cli", "--json"])["owner"],
+        a_key.as_str()
+    );
+    d.stop();
+    s.stop();
+    a.stop();
 }

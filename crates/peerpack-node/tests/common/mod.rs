@@ -151,3 +151,27 @@ pub async fn wait_searchable(inner: &Arc<Inner>, q: &str, name: &str) {
     )
     .await
 }
+
+/// A libp2p peer running peerpack's network layer with no node behind it: it validates nothing
+/// and can send anything. It dials node `target` of `net`.
+pub struct Bare {
+    pub handle: peerpack_net::NetHandle,
+}
+
+pub async fn bare_peer(
+    key: peerpack_net::p2p::identity::Keypair,
+    net: &TestNet,
+    target: usize,
+) -> Bare {
+    let listen = vec![peerpack_node::config::loopback_listen()];
+    let spawned = peerpack_net::spawn(peerpack_net::Config::new(key, listen))
+        .await
+        .unwrap();
+    let mut events = spawned.events;
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let target = net.node(target).listen_addrs()[0].clone();
+    spawned.handle.dial(target).await.unwrap();
+    Bare {
+        handle: spawned.handle,
+    }
+}

@@ -1,0 +1,387 @@
+//! Names and owners on a running node: pins (`trust`), this node's own curator list
+//! (`curate`), the trusted curators' lists, and the names in dispute that search marks.
+//! The rules themselves live in [`peerpack_store::names`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use peerpack_core::{CuratorList, PackageName, PublicKey};
+use peerpack_net::protocol::{self, Topic};
+use peerpack_store::db::now;
+use peerpack_store::{Claim, Db, NameState};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::ingest::{self, Lookup};
+use crate::node::Inner;
+
+/// Names in dispute, held in memory so search can mark them without touching the store.
+#[derive(Debug, Default)]
+pub struct Disputes {
+    /// Names with no owner and several claimants.
+    pub contested: BTreeSet<String>,
+    /// Names with an owner and claims by other keys.
+    pub disputed: BTreeSet<String>,
+}
+
+impl Disputes {
+    /// Read them from the database.
+    pub fn load(db: &Db) -> Result<Self, Error> {
+        Ok(Self {
+            contested: db
+                .contested_names()?
+                .into_iter()
+                .map(|n| n.to_string())
+                .collect(),
+            disputed: db
+                .disputed_names()?
+                .into_iter()
+                .map(|n| n.to_string())
+                .collect(),
+        })
+    }
+}
+
+/// Reload [`Disputes`] after the store changed them.
+pub async fn refresh_disputes(inner: &Arc<Inner>) {
+    match inner.with_store(|s| Disputes::load(&s.db)).await {
+        Ok(d) => *inner.disputes.lock().unwrap_or_else(|p| p.into_inner()) = d,
+        Err(e) => tracing::warn!(error = %e, "could not reload the names in dispute"),
+    }
+}
+
+/// Make this node's DHT store hold exactly the catalogue's records for `names`, whose owner
+/// changed: the previous owner's records are no longer served.
+pub async fn sync_dht(inner: &Arc<Inner>, names: Vec<PackageName>) {
+    if names.is_empty() {
+        return;
+    }
+    let held = inner
+        .with_store(move |s| {
+            let mut out = Vec::with_capacity(names.len());
+            for name in names {
+                let mut records = Vec::new();
+                if let Some(idx) = s.db.index_record(&name)? {
+                    records.push((protocol::index_key(&name), idx.encode()));
+                }
+                for r in s.db.versions(&name)? {
+                    records.push((protocol::record_key(&name, r.version()), r.encode()));
+                }
+                out.push((name, records));
+            }
+            Ok(out)
+        })
+        .await;
+    let held = match held {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the records to serve after an owner change");
+            return;
+        }
+    };
+    for (name, records) in held {
+        let exact = protocol::index_key(&name);
+        let mut prefix = exact.clone();
+        prefix.push(b'/');
+        if let Err(e) = inner.net.replace_records(exact, prefix, records).await {
+            tracing::warn!(%name, error = %e, "could not update the DHT store");
+        }
+    }
+}
+
+/// Read every trusted curator's list from the DHT and store the newest valid one.
+pub async fn fetch_curators(inner: &Arc<Inner>) {
+    for curator in &inner.curators {
+        let found = match inner
+            .net
+            .get_record_from(protocol::curator_key(curator), ingest::DHT_TIMEOUT)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::debug!(%curator, error = %e, "could not read a curator list");
+                continue;
+            }
+        };
+        // Oldest first, so each newer one replaces the last.
+        let mut lists: Vec<(u64, Vec<u8>, Vec<peerpack_net::p2p::PeerId>)> = found
+            .into_iter()
+            .map(|f| {
+                let seq = CuratorList::decode(&f.value).map_or(0, |l| l.seq);
+                (seq, f.value, f.peers)
+            })
+            .collect();
+        lists.sort_by_key(|(seq, _, _)| *seq);
+        for (_, bytes, peers) in lists {
+            if let Err(e) = ingest::curator_list(inner, bytes, peers.first().copied()).await {
+                tracing::warn!(%curator, error = %e, "could not store a curator list");
+            }
+        }
+    }
+}
+
+/// A claim as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimView {
+    /// The claiming key.
+    pub publisher: String,
+    /// The highest index record sequence number seen from it (0 if none).
+    pub seq: u64,
+    /// Versions it claims.
+    pub versions: Vec<String>,
+    /// Peers that served it.
+    pub peers: Vec<String>,
+    /// First seen, Unix seconds.
+    pub first_seen: i64,
+    /// Last seen, Unix seconds.
+    pub last_seen: i64,
+}
+
+impl From<&Claim> for ClaimView {
+    fn from(c: &Claim) -> Self {
+        Self {
+            publisher: c.publisher.to_string(),
+            seq: c.seq,
+            versions: c.versions.iter().map(ToString::to_string).collect(),
+            peers: c.peers.clone(),
+            first_seen: c.first_seen,
+            last_seen: c.last_seen,
+        }
+    }
+}
+
+/// The error for installing or showing a contested name: every claimant, and how to choose.
+pub fn contested(name: &PackageName, claims: &[Claim]) -> Error {
+    let mut text = format!(
+        "{name} is contested: {} keys claim it and nothing this node trusts decides between them:",
+        claims.len()
+    );
+    for c in claims {
+        let versions: Vec<String> = c.versions.iter().map(ToString::to_string).collect();
+        text.push_str(&format!(
+            "\n  {} (index seq {}, versions {}; served by {})",
+            c.publisher,
+            c.seq,
+            if versions.is_empty() {
+                "none seen".into()
+            } else {
+                versions.join(", ")
+            },
+            if c.peers.is_empty() {
+                "no peer recorded".into()
+            } else {
+                c.peers.join(", ")
+            }
+        ));
+    }
+    text.push_str(&format!(
+        "\nChoose the key you trust: `peerpack install {name} --owner KEY` or `peerpack trust {name} KEY`; or name a curator you trust under [trust] curators."
+    ));
+    Error::Conflict(text)
+}
+
+/// One pinned owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrustView {
+    /// Package name.
+    pub name: String,
+    /// The pinned key.
+    pub owner: String,
+    /// When it was pinned, Unix seconds.
+    pub trusted_at: i64,
+    /// Whether the catalogue holds any of the key's versions of the name.
+    pub versions_known: usize,
+}
+
+/// This node's own curator list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CuratorView {
+    /// The curator key (this node's publisher key).
+    pub curator: String,
+    /// The list's sequence number (0: never published).
+    pub seq: u64,
+    /// Name to owner key.
+    pub entries: BTreeMap<String, String>,
+    /// Whether this node itself trusts the list (its key is among its `[trust] curators`).
+    pub trusted_here: bool,
+    /// Remote peers that stored it in the DHT on the last change.
+    pub dht_peers: usize,
+}
+
+fn parse_name(name: &str) -> Result<PackageName, Error> {
+    PackageName::new(name).map_err(|e| Error::BadRequest(format!("{name:?}: {e}")))
+}
+
+/// Parse a publisher key given by a user.
+pub fn parse_key(key: &str) -> Result<PublicKey, Error> {
+    key.parse().map_err(|e| {
+        Error::BadRequest(format!(
+            "{key:?} is not a publisher key ({e}); keys look like ed25519:<64 hex digits>, as `peerpack info NAME` shows them"
+        ))
+    })
+}
+
+impl Inner {
+    /// Pin `key` as `name`'s owner; then, if the catalogue has none of its versions, ask the
+    /// DHT for them.
+    #[tracing::instrument(skip(self))]
+    pub async fn trust(self: &Arc<Self>, name: &str, key: &str) -> Result<TrustView, Error> {
+        let name = parse_name(name)?;
+        let key = parse_key(key)?;
+        let n = name.clone();
+        if self.with_store(move |s| Ok(s.trust(&n, &key)?)).await? {
+            sync_dht(self, vec![name.clone()]).await;
+        }
+        refresh_disputes(self).await;
+        if !ingest::known(self, &name).await? {
+            match ingest::lookup(self, &name).await {
+                Ok(Lookup::Found | Lookup::Missing) => {}
+                Ok(Lookup::Contested(_)) => {
+                    return Err(Error::Internal(format!(
+                        "{name} is still contested after pinning its owner"
+                    )));
+                }
+                Err(e) => tracing::info!(%name, error = %e, "no DHT lookup after trust"),
+            }
+        }
+        self.trusted()
+            .await?
+            .into_iter()
+            .find(|t| t.name == name.as_str())
+            .ok_or_else(|| Error::Internal(format!("the pin on {name} was not kept")))
+    }
+
+    /// Remove the pin on `name`. Returns whether there was one.
+    pub async fn untrust(self: &Arc<Self>, name: &str) -> Result<bool, Error> {
+        let name = parse_name(name)?;
+        let n = name.clone();
+        let removed = self
+            .with_store(move |s| {
+                let removed = s.db.untrust(&n)?;
+                s.refresh(std::slice::from_ref(&n))?;
+                Ok(removed)
+            })
+            .await?;
+        sync_dht(self, vec![name]).await;
+        refresh_disputes(self).await;
+        Ok(removed)
+    }
+
+    /// Every pinned owner, in name order.
+    pub async fn trusted(self: &Arc<Self>) -> Result<Vec<TrustView>, Error> {
+        self.with_store(|s| {
+            let mut out = Vec::new();
+            for (name, owner, at) in s.db.trusted()? {
+                let versions_known =
+                    s.db.versions(&name)?
+                        .iter()
+                        .filter(|r| r.publisher == owner)
+                        .count();
+                out.push(TrustView {
+                    name: name.to_string(),
+                    owner: owner.to_string(),
+                    trusted_at: at,
+                    versions_known,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The ownership state of `name` and the claims by other keys.
+    pub async fn name_state(
+        self: &Arc<Self>,
+        name: &PackageName,
+    ) -> Result<(NameState, Vec<Claim>), Error> {
+        let n = name.clone();
+        self.with_store(move |s| Ok((s.db.name_state(&n)?, s.db.claims(&n)?)))
+            .await
+    }
+
+    /// This node's own curator list.
+    pub async fn own_curator_list(self: &Arc<Self>) -> Result<CuratorView, Error> {
+        let me = self.publisher.public();
+        let list = self
+            .with_store(move |s| Ok(s.db.curator_list(&me)?))
+            .await?;
+        Ok(self.curator_view(list.as_ref(), 0))
+    }
+
+    fn curator_view(&self, list: Option<&CuratorList>, dht_peers: usize) -> CuratorView {
+        let me = self.publisher.public();
+        CuratorView {
+            curator: me.to_string(),
+            seq: list.map_or(0, |l| l.seq),
+            entries: list
+                .map(|l| {
+                    l.entries
+                        .iter()
+                        .map(|(n, k)| (n.to_string(), k.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            trusted_here: self.curators.contains(&me),
+            dht_peers,
+        }
+    }
+
+    /// Change this node's own curator list (signed with its publisher key): vouch for the
+    /// owners in `add`, drop the names in `remove`, then store it, put it in the DHT and
+    /// gossip it.
+    #[tracing::instrument(skip(self))]
+    pub async fn curate(
+        self: &Arc<Self>,
+        add: Vec<(String, String)>,
+        remove: Vec<String>,
+    ) -> Result<CuratorView, Error> {
+        let mut adds = Vec::with_capacity(add.len());
+        for (name, key) in &add {
+            adds.push((parse_name(name)?, parse_key(key)?));
+        }
+        let removes = remove
+            .iter()
+            .map(|n| parse_name(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        if adds.is_empty() && removes.is_empty() {
+            return Err(Error::BadRequest(
+                "give at least one NAME=KEY to vouch for or one NAME to drop".into(),
+            ));
+        }
+        let key = self.publisher.clone();
+        let list = self
+            .with_store(move |s| {
+                let old = s.db.curator_list(&key.public())?;
+                let mut entries = old.as_ref().map(|l| l.entries.clone()).unwrap_or_default();
+                for (name, owner) in adds {
+                    entries.insert(name, owner);
+                }
+                for name in &removes {
+                    entries.remove(name);
+                }
+                let seq = old.map_or(1, |l| l.seq + 1);
+                let list = CuratorList::sign(entries, seq, now().max(0) as u64, &key)
+                    .map_err(|e| Error::BadRequest(e.to_string()))?;
+                let (_, changed) = s.insert_curator_list(&list)?;
+                Ok((list, changed))
+            })
+            .await?;
+        let (list, changed) = list;
+        sync_dht(self, changed).await;
+        refresh_disputes(self).await;
+        let bytes = list.encode();
+        let (put, announced) = futures::join!(
+            self.net
+                .put_record(protocol::curator_key(&list.curator), bytes.clone()),
+            self.net.announce_on(Topic::Curators, bytes),
+        );
+        let dht_peers = put.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "DHT put of the curator list failed");
+            0
+        });
+        if let Err(e) = announced {
+            tracing::info!(error = %e, "curator list not gossiped; peers will read it from the DHT");
+        }
+        Ok(self.curator_view(Some(&list), dht_peers))
+    }
+}

@@ -1,0 +1,723 @@
+//! Who owns a name, and who else claims it.
+//!
+//! A node decides a name's owner from what it trusts, in this order:
+//! 1. an owner the user pinned (`peerpack trust NAME KEY`);
+//! 2. an owner vouched for by a curator the operator trusts (the first such curator in the
+//!    configuration's order that lists the name);
+//! 3. the owner this node recorded first (trust on first use);
+//! 4. otherwise, if several keys were seen claiming the name at once, it is **contested**, and
+//!    it has no owner until the user or a curator chooses.
+//!
+//! Never "the highest sequence number wins" across keys: anyone can sign a high number.
+//! `packages.owner` always holds the decided owner, and only the owner's records are in the
+//! catalogue. A valid record signed by another key is kept as a *claim* (its key, sequence
+//! number, versions, and the peers that served it): shown by `info`, never decisive.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use peerpack_core::{CuratorList, PackageName, PublicKey, Version};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::db::{Db, Error, Inserted, now, sqlite};
+
+/// Most keys whose claims are kept for one name; later keys are not recorded.
+pub const MAX_CLAIMANTS: usize = 8;
+/// Most peers remembered for one claim.
+pub const MAX_CLAIM_PEERS: usize = 8;
+/// Most versions remembered for one claim.
+pub const MAX_CLAIM_VERSIONS: usize = 64;
+
+/// Why a key owns a name on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerSource {
+    /// The user pinned it.
+    Trusted,
+    /// A trusted curator vouches for it.
+    Curator(PublicKey),
+    /// It was the first key this node saw publish the name.
+    FirstSeen,
+}
+
+impl OwnerSource {
+    /// `trusted`, `curator` or `first-seen`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Trusted => "trusted",
+            Self::Curator(_) => "curator",
+            Self::FirstSeen => "first-seen",
+        }
+    }
+}
+
+/// What this node holds about a name's ownership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameState {
+    /// The name has an owner.
+    Owned {
+        /// The owner's key.
+        owner: PublicKey,
+        /// Why.
+        source: OwnerSource,
+    },
+    /// Several keys claim it and nothing here decides: nothing installs under it.
+    Contested,
+    /// Nobody has claimed it here yet.
+    Unknown,
+}
+
+impl NameState {
+    /// The owner, if decided.
+    pub fn owner(&self) -> Option<PublicKey> {
+        match self {
+            Self::Owned { owner, .. } => Some(*owner),
+            _ => None,
+        }
+    }
+}
+
+/// A claim seen for a name by a key that is not its owner here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The claiming key.
+    pub publisher: PublicKey,
+    /// The highest index record sequence number seen from it (0 if none).
+    pub seq: u64,
+    /// Versions it claims, ascending.
+    pub versions: Vec<Version>,
+    /// Peers that served it.
+    pub peers: Vec<String>,
+    /// First seen, Unix seconds.
+    pub first_seen: i64,
+    /// Last seen, Unix seconds.
+    pub last_seen: i64,
+}
+
+/// A claim as seen in one batch, before it is stored.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    /// Highest index seq in it (0 if only package records).
+    pub seq: u64,
+    /// Versions it names.
+    pub versions: Vec<Version>,
+    /// Peers that served it.
+    pub peers: Vec<String>,
+}
+
+/// What an insert should do with a record signed by `key`.
+pub(crate) enum Decision {
+    /// `key` owns the name: store the record.
+    Owner,
+    /// Another key owns it, or the name is contested: keep the record as a claim.
+    Claim,
+}
+
+fn key_of(path: &Path, name: &str, bytes: &[u8]) -> Result<PublicKey, Error> {
+    <[u8; 32]>::try_from(bytes)
+        .ok()
+        .and_then(|b| PublicKey::from_bytes(&b).ok())
+        .ok_or_else(|| Error::Corrupt {
+            path: path.to_owned(),
+            name: name.to_owned(),
+            reason: "a stored key is not a valid ed25519 key".into(),
+        })
+}
+
+fn one_key(
+    conn: &rusqlite::Connection,
+    path: &Path,
+    sql: &str,
+    params: impl rusqlite::Params,
+    name: &str,
+) -> Result<Option<PublicKey>, Error> {
+    let bytes: Option<Vec<u8>> = conn
+        .prepare_cached(sql)
+        .and_then(|mut s| s.query_row(params, |r| r.get(0)).optional())
+        .map_err(sqlite(path))?;
+    bytes.map(|b| key_of(path, name, &b)).transpose()
+}
+
+/// Decide `name`'s state from what is stored and the trusted `curators`.
+pub(crate) fn decide(
+    conn: &rusqlite::Connection,
+    path: &Path,
+    curators: &[PublicKey],
+    name: &PackageName,
+) -> Result<NameState, Error> {
+    let n = name.as_str();
+    if let Some(owner) = one_key(
+        conn,
+        path,
+        "SELECT owner FROM trusted_owners WHERE name = ?1",
+        [n],
+        n,
+    )? {
+        return Ok(NameState::Owned {
+            owner,
+            source: OwnerSource::Trusted,
+        });
+    }
+    for curator in curators {
+        if let Some(owner) = one_key(
+            conn,
+            path,
+            "SELECT owner FROM curator_entries WHERE curator = ?1 AND name = ?2",
+            params![curator.as_bytes().as_slice(), n],
+            n,
+        )? {
+            return Ok(NameState::Owned {
+                owner,
+                source: OwnerSource::Curator(*curator),
+            });
+        }
+    }
+    if let Some(owner) = one_key(
+        conn,
+        path,
+        "SELECT owner FROM packages WHERE name = ?1",
+        [n],
+        n,
+    )? {
+        return Ok(NameState::Owned {
+            owner,
+            source: OwnerSource::FirstSeen,
+        });
+    }
+    let contested: Option<i64> = conn
+        .prepare_cached("SELECT 1 FROM contested WHERE name = ?1")
+        .and_then(|mut s| s.query_row([n], |r| r.get(0)).optional())
+        .map_err(sqlite(path))?;
+    Ok(if contested.is_some() {
+        NameState::Contested
+    } else {
+        NameState::Unknown
+    })
+}
+
+/// Decide whether a record for `name` signed by `key` belongs in the catalogue, recording
+/// `key` as the owner on first use and keeping the catalogue in step with a trusted or curated
+/// owner.
+pub(crate) fn decide_for_insert(
+    tx: &Transaction<'_>,
+    path: &Path,
+    curators: &[PublicKey],
+    name: &PackageName,
+    key: &PublicKey,
+) -> Result<Decision, Error> {
+    match decide(tx, path, curators, name)? {
+        NameState::Owned { owner, .. } if owner == *key => {
+            // A trusted or curated owner may not be the recorded one yet.
+            reassign(tx, path, name, key)?;
+            Ok(Decision::Owner)
+        }
+        NameState::Owned { .. } | NameState::Contested => Ok(Decision::Claim),
+        NameState::Unknown => {
+            reassign(tx, path, name, key)?;
+            Ok(Decision::Owner)
+        }
+    }
+}
+
+/// Make `owner` the recorded owner of `name`. The previous owner's records leave the
+/// catalogue and are kept as its claim; the name is no longer contested. Returns whether the
+/// recorded owner changed.
+pub(crate) fn reassign(
+    tx: &Transaction<'_>,
+    path: &Path,
+    name: &PackageName,
+    owner: &PublicKey,
+) -> Result<bool, Error> {
+    let err = sqlite(path);
+    let n = name.as_str();
+    let previous = one_key(
+        tx,
+        path,
+        "SELECT owner FROM packages WHERE name = ?1",
+        [n],
+        n,
+    )?;
+    if previous == Some(*owner) {
+        return Ok(false);
+    }
+    if let Some(old) = previous {
+        let versions: Vec<Version> = {
+            let mut stmt = tx
+                .prepare_cached("SELECT version FROM versions WHERE name = ?1")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([n], |r| r.get::<_, String>(0))
+                .map_err(err)?;
+            let mut out = Vec::new();
+            for v in rows {
+                if let Ok(v) = Version::parse(&v.map_err(err)?) {
+                    out.push(v);
+                }
+            }
+            out
+        };
+        let seq: Option<i64> = tx
+            .query_row("SELECT seq FROM index_records WHERE name = ?1", [n], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        tx.execute("DELETE FROM index_records WHERE name = ?1", [n])
+            .map_err(err)?;
+        tx.execute("DELETE FROM versions WHERE name = ?1", [n])
+            .map_err(err)?;
+        tx.execute(
+            "UPDATE packages SET owner = ?2, first_seen = ?3 WHERE name = ?1",
+            params![n, owner.as_bytes().as_slice(), now()],
+        )
+        .map_err(err)?;
+        record_claim(
+            tx,
+            path,
+            name,
+            &old,
+            &Seen {
+                seq: seq.map_or(0, |s| s.max(0) as u64),
+                versions,
+                peers: Vec::new(),
+            },
+        )?;
+    } else {
+        tx.execute(
+            "INSERT INTO packages (name, owner, first_seen) VALUES (?1, ?2, ?3)",
+            params![n, owner.as_bytes().as_slice(), now()],
+        )
+        .map_err(err)?;
+    }
+    tx.execute("DELETE FROM contested WHERE name = ?1", [n])
+        .map_err(err)?;
+    tx.execute(
+        "DELETE FROM claims WHERE name = ?1 AND publisher = ?2",
+        params![n, owner.as_bytes().as_slice()],
+    )
+    .map_err(err)?;
+    Ok(true)
+}
+
+/// Keep (or update) `key`'s claim to `name`. A name keeps at most [`MAX_CLAIMANTS`] claims.
+pub(crate) fn record_claim(
+    tx: &Transaction<'_>,
+    path: &Path,
+    name: &PackageName,
+    key: &PublicKey,
+    seen: &Seen,
+) -> Result<(), Error> {
+    let err = sqlite(path);
+    let n = name.as_str();
+    let k = key.as_bytes().as_slice();
+    let known: Option<(i64, String)> = tx
+        .prepare_cached("SELECT seq, versions FROM claims WHERE name = ?1 AND publisher = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![n, k], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(err)?;
+    let (seq, mut versions) = match known {
+        Some((seq, text)) => {
+            let versions: BTreeSet<Version> = serde_json::from_str::<Vec<String>>(&text)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|v| Version::parse(v).ok())
+                .collect();
+            (seq.max(0) as u64, versions)
+        }
+        None => {
+            let count: i64 = tx
+                .query_row("SELECT count(*) FROM claims WHERE name = ?1", [n], |r| {
+                    r.get(0)
+                })
+                .map_err(err)?;
+            if count as usize >= MAX_CLAIMANTS {
+                tracing::debug!(name = n, claimant = %key, "too many claimants; claim not kept");
+                return Ok(());
+            }
+            (0, BTreeSet::new())
+        }
+    };
+    versions.extend(seen.versions.iter().cloned());
+    // Keep the highest versions when there are too many.
+    let versions: Vec<String> = versions
+        .iter()
+        .rev()
+        .take(MAX_CLAIM_VERSIONS)
+        .rev()
+        .map(ToString::to_string)
+        .collect();
+    let versions = serde_json::to_string(&versions).unwrap_or_else(|_| "[]".into());
+    let seq = i64::try_from(seq.max(seen.seq)).unwrap_or(i64::MAX);
+    let t = now();
+    tx.execute(
+        "INSERT INTO claims (name, publisher, seq, versions, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT(name, publisher) DO UPDATE SET seq = excluded.seq,
+           versions = excluded.versions, last_seen = excluded.last_seen",
+        params![n, k, seq, versions, t],
+    )
+    .map_err(err)?;
+    for peer in &seen.peers {
+        let peers: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM claim_peers WHERE name = ?1 AND publisher = ?2 AND peer_id != ?3",
+                params![n, k, peer],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if peers as usize >= MAX_CLAIM_PEERS {
+            break;
+        }
+        tx.execute(
+            "INSERT INTO claim_peers (name, publisher, peer_id, seen_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(name, publisher, peer_id) DO UPDATE SET seen_at = excluded.seen_at",
+            params![n, k, peer, t],
+        )
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+impl Db {
+    /// Set the curators the operator trusts, in priority order, and bring every name they
+    /// vouch for in step with them.
+    pub fn set_curators(&mut self, curators: Vec<PublicKey>) -> Result<Vec<PackageName>, Error> {
+        self.curators = curators;
+        self.settle_all()
+    }
+
+    /// The trusted curators, in priority order.
+    pub fn curators(&self) -> &[PublicKey] {
+        &self.curators
+    }
+
+    /// `name`'s ownership as this node decides it.
+    pub fn name_state(&self, name: &PackageName) -> Result<NameState, Error> {
+        decide(self.conn(), self.path(), &self.curators, name)
+    }
+
+    /// Claims to `name` by keys other than its owner, most recent first.
+    pub fn claims(&self, name: &PackageName) -> Result<Vec<Claim>, Error> {
+        let err = sqlite(self.path());
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT publisher, seq, versions, first_seen, last_seen FROM claims
+                 WHERE name = ?1 ORDER BY last_seen DESC, publisher",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([name.as_str()], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, seq, versions, first_seen, last_seen) = row.map_err(err)?;
+            let mut peers_stmt = self
+                .conn()
+                .prepare_cached(
+                    "SELECT peer_id FROM claim_peers WHERE name = ?1 AND publisher = ?2
+                     ORDER BY seen_at DESC, peer_id",
+                )
+                .map_err(err)?;
+            let peers = peers_stmt
+                .query_map(params![name.as_str(), key], |r| r.get::<_, String>(0))
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            out.push(Claim {
+                publisher: key_of(self.path(), name.as_str(), &key)?,
+                seq: seq.max(0) as u64,
+                versions: serde_json::from_str::<Vec<String>>(&versions)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|v| Version::parse(v).ok())
+                    .collect(),
+                peers,
+                first_seen,
+                last_seen,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Names that are contested here.
+    pub fn contested_names(&self) -> Result<Vec<PackageName>, Error> {
+        self.names("SELECT name FROM contested ORDER BY name")
+    }
+
+    /// Names that have an owner here and also claims by other keys.
+    pub fn disputed_names(&self) -> Result<Vec<PackageName>, Error> {
+        self.names(
+            "SELECT DISTINCT c.name FROM claims c JOIN packages p ON p.name = c.name ORDER BY c.name",
+        )
+    }
+
+    fn names(&self, sql: &str) -> Result<Vec<PackageName>, Error> {
+        let err = sqlite(self.path());
+        let mut stmt = self.conn().prepare_cached(sql).map_err(err)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let text = row.map_err(err)?;
+            out.push(PackageName::new(&text).map_err(|e| Error::Corrupt {
+                path: self.path().to_owned(),
+                name: text.clone(),
+                reason: e.to_string(),
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// Keep claims seen for `name` by keys that are not its owner (for example several index
+    /// records from one DHT lookup). If the name has no owner and more than one key claims it,
+    /// it becomes contested. Returns the name's state afterwards.
+    pub fn record_claims(
+        &mut self,
+        name: &PackageName,
+        claims: &[(PublicKey, Seen)],
+    ) -> Result<NameState, Error> {
+        let curators = self.curators.clone();
+        self.write(|tx, path| {
+            let state = decide(tx, path, &curators, name)?;
+            let owner = state.owner();
+            let others: Vec<&(PublicKey, Seen)> =
+                claims.iter().filter(|(k, _)| Some(*k) != owner).collect();
+            // One claimant of an unclaimed name is trusted on first use by the insert that
+            // follows; nothing to keep.
+            if state == NameState::Unknown && others.len() <= 1 {
+                return Ok(state);
+            }
+            if state == NameState::Unknown && others.len() > 1 {
+                tx.execute(
+                    "INSERT INTO contested (name, since) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+                    params![name.as_str(), now()],
+                )
+                .map_err(sqlite(path))?;
+            }
+            for (key, seen) in others {
+                record_claim(tx, path, name, key, seen)?;
+            }
+            decide(tx, path, &curators, name)
+        })
+    }
+
+    /// Pin `owner` as `name`'s owner. Records of the previous owner leave the catalogue and
+    /// are kept as its claim. Returns whether the recorded owner changed.
+    pub fn trust(&mut self, name: &PackageName, owner: &PublicKey) -> Result<bool, Error> {
+        self.write(|tx, path| {
+            tx.execute(
+                "INSERT INTO trusted_owners (name, owner, trusted_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, trusted_at = excluded.trusted_at",
+                params![name.as_str(), owner.as_bytes().as_slice(), now()],
+            )
+            .map_err(sqlite(path))?;
+            reassign(tx, path, name, owner)
+        })
+    }
+
+    /// Remove the pin on `name`. The recorded owner stays, now as this node's first-seen
+    /// owner, unless a trusted curator names another. Returns whether there was a pin.
+    pub fn untrust(&mut self, name: &PackageName) -> Result<bool, Error> {
+        let curators = self.curators.clone();
+        self.write(|tx, path| {
+            let n = tx
+                .execute(
+                    "DELETE FROM trusted_owners WHERE name = ?1",
+                    [name.as_str()],
+                )
+                .map_err(sqlite(path))?;
+            settle(tx, path, &curators, name)?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Every pinned owner: (name, key, Unix seconds when pinned), in name order.
+    pub fn trusted(&self) -> Result<Vec<(PackageName, PublicKey, i64)>, Error> {
+        let err = sqlite(self.path());
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT name, owner, trusted_at FROM trusted_owners ORDER BY name")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, key, at) = row.map_err(err)?;
+            let key = key_of(self.path(), &name, &key)?;
+            let name = PackageName::new(&name).map_err(|e| Error::Corrupt {
+                path: self.path().to_owned(),
+                name: name.clone(),
+                reason: e.to_string(),
+            })?;
+            out.push((name, key, at));
+        }
+        Ok(out)
+    }
+
+    /// Make `owner` the owner of `name` if nothing here decides it yet (no owner, or a
+    /// contest): what an install from a lock file does with the key the lock names. Returns
+    /// the state afterwards.
+    pub fn adopt_owner(
+        &mut self,
+        name: &PackageName,
+        owner: &PublicKey,
+    ) -> Result<NameState, Error> {
+        let curators = self.curators.clone();
+        self.write(|tx, path| {
+            if matches!(
+                decide(tx, path, &curators, name)?,
+                NameState::Unknown | NameState::Contested
+            ) {
+                reassign(tx, path, name, owner)?;
+            }
+            decide(tx, path, &curators, name)
+        })
+    }
+
+    /// Store a verified curator list if it is newer than the one held from its curator, and
+    /// bring the names it (or its predecessor) lists in step. Returns what the insert did and
+    /// the names whose recorded owner changed.
+    pub fn insert_curator_list(
+        &mut self,
+        list: &CuratorList,
+    ) -> Result<(Inserted, Vec<PackageName>), Error> {
+        list.verify()?;
+        let curators = self.curators.clone();
+        self.write(|tx, path| {
+            let err = sqlite(path);
+            let c = list.curator.as_bytes().as_slice();
+            let known: Option<Vec<u8>> = tx
+                .query_row("SELECT record FROM curator_lists WHERE curator = ?1", [c], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(err)?;
+            let mut names: BTreeSet<PackageName> = list.entries.keys().cloned().collect();
+            let outcome = match known {
+                None => Inserted::New,
+                Some(bytes) if bytes == list.encode() => return Ok((Inserted::Unchanged, Vec::new())),
+                Some(bytes) => {
+                    let old = CuratorList::decode(&bytes).map_err(|e| Error::Corrupt {
+                        path: path.to_owned(),
+                        name: format!("curator list of {}", list.curator),
+                        reason: e.to_string(),
+                    })?;
+                    if list.seq < old.seq {
+                        return Ok((Inserted::Stale, Vec::new()));
+                    }
+                    if list.seq == old.seq {
+                        return Err(Error::Refused(
+                            peerpack_core::record::RecordError::CuratorEquivocation {
+                                curator: list.curator,
+                                seq: list.seq,
+                            },
+                        ));
+                    }
+                    names.extend(old.entries.keys().cloned());
+                    Inserted::Replaced
+                }
+            };
+            tx.execute(
+                "INSERT INTO curator_lists (curator, seq, record, received_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(curator) DO UPDATE SET seq = excluded.seq, record = excluded.record,
+                   received_at = excluded.received_at",
+                params![c, i64::try_from(list.seq).unwrap_or(i64::MAX), list.encode(), now()],
+            )
+            .map_err(err)?;
+            tx.execute("DELETE FROM curator_entries WHERE curator = ?1", [c])
+                .map_err(err)?;
+            for (name, owner) in &list.entries {
+                tx.execute(
+                    "INSERT INTO curator_entries (curator, name, owner) VALUES (?1, ?2, ?3)",
+                    params![c, name.as_str(), owner.as_bytes().as_slice()],
+                )
+                .map_err(err)?;
+            }
+            let mut changed = Vec::new();
+            for name in names {
+                if settle(tx, path, &curators, &name)? {
+                    changed.push(name);
+                }
+            }
+            Ok((outcome, changed))
+        })
+    }
+
+    /// The newest list held from `curator`.
+    pub fn curator_list(&self, curator: &PublicKey) -> Result<Option<CuratorList>, Error> {
+        let bytes: Option<Vec<u8>> = self
+            .conn()
+            .query_row(
+                "SELECT record FROM curator_lists WHERE curator = ?1",
+                [curator.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sqlite(self.path()))?;
+        bytes
+            .map(|b| {
+                CuratorList::decode(&b).map_err(|e| Error::Corrupt {
+                    path: self.path().to_owned(),
+                    name: format!("curator list of {curator}"),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// Bring every name with a pinned owner or a curated one in step with it (after the
+    /// trusted curators change). Returns the names whose recorded owner changed.
+    fn settle_all(&mut self) -> Result<Vec<PackageName>, Error> {
+        let curators = self.curators.clone();
+        let names: BTreeSet<PackageName> = {
+            let mut names: BTreeSet<PackageName> = self
+                .names("SELECT name FROM trusted_owners UNION SELECT name FROM curator_entries")?
+                .into_iter()
+                .collect();
+            names.extend(self.contested_names()?);
+            names
+        };
+        self.write(|tx, path| {
+            let mut changed = Vec::new();
+            for name in names {
+                if settle(tx, path, &curators, &name)? {
+                    changed.push(name);
+                }
+            }
+            Ok(changed)
+        })
+    }
+}
+
+/// Bring the recorded owner of `name` in step with a trusted or curated owner, if there is
+/// one. Returns whether it changed.
+fn settle(
+    tx: &Transaction<'_>,
+    path: &Path,
+    curators: &[PublicKey],
+    name: &PackageName,
+) -> Result<bool, Error> {
+    match decide(tx, path, curators, name)? {
+        NameState::Owned {
+            owner,
+            source: OwnerSource::Trusted | OwnerSource::Curator(_),
+        } => reassign(tx, path, name, &owner),
+        _ => Ok(false),
+    }
+}
