@@ -154,13 +154,14 @@ pub enum Command {
         /// The value.
         value: Vec<u8>,
     },
-    /// Replace every record in our local DHT store whose key is `exact` or starts with
-    /// `prefix` by `records`: what a node serves for a name after its owner changed.
+    /// Drop every record in our local DHT store whose key is one of `exact` or starts with one
+    /// of `prefixes`, then hold `records`: what a node serves for names whose owner changed.
+    /// One pass over the store, however many names.
     ReplaceRecords {
-        /// A key to drop.
-        exact: Vec<u8>,
-        /// Keys with this prefix are dropped.
-        prefix: Vec<u8>,
+        /// Keys to drop.
+        exact: Vec<Vec<u8>>,
+        /// Keys with one of these prefixes are dropped.
+        prefixes: Vec<Vec<u8>>,
         /// The records to hold instead.
         records: Vec<(Vec<u8>, Vec<u8>)>,
     },
@@ -281,6 +282,13 @@ impl NetHandle {
         self.tx.send(cmd).await.map_err(|_| Error::Stopped)
     }
 
+    /// Send a command from a thread that is not running async code (e.g. inside
+    /// `spawn_blocking`, while holding the store's lock, so that DHT store updates are queued
+    /// in the order the database committed them). Never call it from async code.
+    pub fn send_blocking(&self, cmd: Command) -> Result<(), Error> {
+        self.tx.blocking_send(cmd).map_err(|_| Error::Stopped)
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Error> {
         let (reply, rx) = oneshot::channel();
         self.send(make(reply)).await?;
@@ -326,21 +334,6 @@ impl NetHandle {
     /// Store a validated record locally.
     pub async fn store_record(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), Error> {
         self.send(Command::StoreRecord { key, value }).await
-    }
-
-    /// Drop the local DHT records under `exact` and under `prefix`, and hold `records` instead.
-    pub async fn replace_records(
-        &self,
-        exact: Vec<u8>,
-        prefix: Vec<u8>,
-        records: Vec<(Vec<u8>, Vec<u8>)>,
-    ) -> Result<(), Error> {
-        self.send(Command::ReplaceRecords {
-            exact,
-            prefix,
-            records,
-        })
-        .await
     }
 
     /// Provide `key`.
@@ -594,13 +587,17 @@ impl EventLoop {
             Command::StoreRecord { key, value } => self.store_record(key, value),
             Command::ReplaceRecords {
                 exact,
-                prefix,
+                prefixes,
                 records,
             } => {
+                let exact: HashSet<Vec<u8>> = exact.into_iter().collect();
                 let store = self.swarm.behaviour_mut().kad.store_mut();
                 let old: Vec<RecordKey> = store
                     .records()
-                    .filter(|r| r.key.as_ref() == exact || r.key.as_ref().starts_with(&prefix))
+                    .filter(|r| {
+                        let k = r.key.as_ref();
+                        exact.contains(k) || prefixes.iter().any(|p| k.starts_with(p))
+                    })
                     .map(|r| r.key.clone())
                     .collect();
                 for key in old {

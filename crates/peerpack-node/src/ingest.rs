@@ -28,8 +28,10 @@ pub const DHT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Batch {
     /// Records that changed the catalogue.
     pub changed: usize,
-    /// Valid records already known (or stale).
+    /// Valid records already known.
     pub known: usize,
+    /// Valid records older than the one held: not stored, not forwarded, not credited.
+    pub stale: usize,
     /// Valid records by a key that does not own the name here, kept as claims.
     pub disputed: usize,
     /// Valid records refused because they conflict with what this node holds (a changed
@@ -64,29 +66,34 @@ pub async fn records(
             Err(e) => refusal(&mut batch, from, &e),
         }
     }
+    let mut disputed_names = Vec::new();
     if !valid.is_empty() {
         let sender = from.map(|p| p.to_string());
+        let net = inner.net.clone();
         let (valid, results) = inner
             .with_store(move |s| {
                 let results = s.insert_records(&valid, sender.as_deref())?;
+                // The DHT copy this node holds of a replaced record must be the one it now
+                // accepts; queued under the store lock, in commit order.
+                for (record, result) in valid.iter().zip(&results) {
+                    if matches!(result, Ok(Inserted::Replaced)) {
+                        let _ = net.send_blocking(peerpack_net::Command::StoreRecord {
+                            key: protocol::record_key(record.name(), record.version()),
+                            value: record.encode(),
+                        });
+                    }
+                }
                 Ok((valid, results))
             })
             .await?;
         for (record, result) in valid.iter().zip(results) {
             match result {
-                Ok(Inserted::Replaced) => {
-                    batch.changed += 1;
-                    // The DHT copy this node holds must be the one it now accepts.
-                    let _ = inner
-                        .net
-                        .store_record(
-                            protocol::record_key(record.name(), record.version()),
-                            record.encode(),
-                        )
-                        .await;
-                }
                 Ok(i) if i.changed() => batch.changed += 1,
-                Ok(Inserted::Disputed) => batch.disputed += 1,
+                Ok(Inserted::Disputed) => {
+                    batch.disputed += 1;
+                    disputed_names.push(record.name().clone());
+                }
+                Ok(Inserted::Stale) => batch.stale += 1,
                 Ok(_) => batch.known += 1,
                 Err(db::Error::Refused(e)) => refusal(&mut batch, from, &e),
                 Err(e) => return Err(Error::Internal(e.to_string())),
@@ -101,9 +108,9 @@ pub async fn records(
             }
         });
     }
-    if batch.disputed > 0 {
-        crate::names::refresh_disputes(inner).await;
-    }
+    disputed_names.sort();
+    disputed_names.dedup();
+    crate::names::refresh_names(inner, disputed_names).await;
     Ok(batch)
 }
 
@@ -118,7 +125,8 @@ pub async fn announcement(
     match records(inner, vec![data], Some(source)).await {
         Ok(b) if b.invalid > 0 => MessageAcceptance::Reject,
         // Valid, but not for this node to pass on: another key's claim, or a conflict.
-        Ok(b) if b.disputed > 0 || b.conflicting > 0 => MessageAcceptance::Ignore,
+        // (or an older record than the one held: a replay)
+        Ok(b) if b.disputed > 0 || b.conflicting > 0 || b.stale > 0 => MessageAcceptance::Ignore,
         Ok(_) => {
             if let (Some(origin), Some(id)) = (origin, content_id) {
                 let origin = origin.to_string();
@@ -140,9 +148,10 @@ pub async fn announcement(
 /// What became of a curator list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CuratorOutcome {
-    /// Stored (or already held): the newest list seen from its curator.
+    /// Stored (or already held): the newest list seen from a curator this node trusts.
     Accepted,
-    /// Valid, but older than the list held, or equivocating.
+    /// Valid, but from a curator this node does not trust, older than the list held, or
+    /// equivocating.
     Ignored,
     /// Bad bytes.
     Invalid,
@@ -164,12 +173,24 @@ pub async fn curator_list(
             return Ok(CuratorOutcome::Invalid);
         }
     };
-    // Every valid list is kept and served, so that nodes that trust its curator can read it
-    // from anyone; only the curators in this node's configuration decide anything here.
+    // Only the lists of curators this node trusts are kept, held in the DHT store and
+    // forwarded: anyone can make keys, and storing their lists would cost without bound.
+    if !inner.curators.contains(&list.curator) {
+        tracing::debug!(curator = %list.curator, "ignored the list of a curator this node does not trust");
+        return Ok(CuratorOutcome::Ignored);
+    }
     let key = protocol::curator_key(&list.curator);
+    let net = inner.net.clone();
     let outcome = inner
         .with_store(move |s| match s.insert_curator_list(&list) {
-            Ok(i) => Ok(Ok(i)),
+            Ok((i, changed)) => {
+                if i.changed() {
+                    let _ =
+                        net.send_blocking(peerpack_net::Command::StoreRecord { key, value: bytes });
+                    crate::names::replace_dht(&net, s, &changed)?;
+                }
+                Ok(Ok((i, changed)))
+            }
             Err(peerpack_store::Error::Db(db::Error::Refused(e))) => Ok(Err(e)),
             Err(e) => Err(e.into()),
         })
@@ -178,9 +199,8 @@ pub async fn curator_list(
         Ok((i, changed)) if i.changed() || i == Inserted::Unchanged => {
             if i.changed() {
                 tracing::info!(peer = ?from, owners_changed = changed.len(), "stored a curator list");
-                let _ = inner.net.store_record(key, bytes).await;
-                crate::names::sync_dht(inner, changed).await;
-                crate::names::refresh_disputes(inner).await;
+                crate::names::refresh_names(inner, changed.clone()).await;
+                crate::names::look_up_new_owners(inner, changed);
             }
             if let Some(peer) = from {
                 inner.with_peers(|b| b.valid(peer, 1));
@@ -218,6 +238,14 @@ pub async fn curator_announcement(
     }
 }
 
+/// Whether the store's answer means the record is held in the DHT store.
+fn held(result: &Result<Inserted, db::Error>) -> bool {
+    matches!(
+        result,
+        Ok(Inserted::New | Inserted::Replaced | Inserted::Unchanged)
+    )
+}
+
 /// What a DHT key names.
 enum DhtKey {
     Index(PackageName),
@@ -246,8 +274,10 @@ fn parse_key(key: &[u8]) -> Option<DhtKey> {
 
 /// What to do with a record a peer asked us to hold in the DHT.
 enum Verdict {
-    /// This node's validation accepted exactly these bytes: hold and serve them.
+    /// This node's validation accepted exactly these bytes: they are held and served.
     Hold,
+    /// Accepted, and held by the path that accepted it.
+    Held,
     /// Valid, but not what this node serves (stale, another key's claim, a conflict).
     Skip(String),
     /// Bad bytes.
@@ -259,13 +289,7 @@ enum Verdict {
 /// foreign-owner record.
 pub async fn inbound_dht_record(inner: &Arc<Inner>, source: PeerId, record: Record) {
     match validate_dht_record(inner, source, &record).await {
-        Ok(Verdict::Hold) => {
-            inner.with_peers(|b| b.valid(source, 1));
-            let _ = inner
-                .net
-                .store_record(record.key.to_vec(), record.value)
-                .await;
-        }
+        Ok(Verdict::Hold | Verdict::Held) => inner.with_peers(|b| b.valid(source, 1)),
         Ok(Verdict::Skip(why)) => {
             tracing::info!(peer = %source, reason = %why, "did not store a DHT record");
         }
@@ -283,6 +307,14 @@ async fn validate_dht_record(
     record: &Record,
 ) -> Result<Verdict, Error> {
     let from = Some(source.to_string());
+    // Held (queued for the DHT store) under the store lock, right after the commit, so that a
+    // newer record committed meanwhile cannot be overwritten by this one.
+    let (key, value) = (record.key.to_vec(), record.value.clone());
+    let hold = move |net: &peerpack_net::NetHandle, ok: bool| {
+        if ok {
+            let _ = net.send_blocking(peerpack_net::Command::StoreRecord { key, value });
+        }
+    };
     let stored = |r: Result<Inserted, db::Error>| -> Result<Verdict, Error> {
         Ok(match r {
             Ok(Inserted::New | Inserted::Replaced | Inserted::Unchanged) => Verdict::Hold,
@@ -303,19 +335,20 @@ async fn validate_dht_record(
                 Ok(r) => r,
                 Err(e) => return Ok(Verdict::Invalid(e.to_string())),
             };
+            let net = inner.net.clone();
             let result = inner
                 .with_store(move |s| {
                     let mut results =
                         s.insert_records(std::slice::from_ref(&r), from.as_deref())?;
-                    Ok(results.pop().unwrap_or(Ok(Inserted::Unchanged)))
+                    let result = results.pop().unwrap_or(Ok(Inserted::Unchanged));
+                    hold(&net, held(&result));
+                    Ok(result)
                 })
                 .await?;
-            let disputed = matches!(result, Ok(Inserted::Disputed));
-            let verdict = stored(result);
-            if disputed {
-                crate::names::refresh_disputes(inner).await;
+            if matches!(result, Ok(Inserted::Disputed)) {
+                crate::names::refresh_names(inner, vec![name]).await;
             }
-            verdict
+            stored(result)
         }
         Some(DhtKey::Index(name)) => {
             let idx = match IndexRecord::decode_verified(&record.value) {
@@ -323,7 +356,7 @@ async fn validate_dht_record(
                 Ok(i) => {
                     return Ok(Verdict::Invalid(
                         RecordError::WrongName {
-                            expected: name,
+                            expected: name.clone(),
                             found: i.name,
                         }
                         .to_string(),
@@ -331,15 +364,18 @@ async fn validate_dht_record(
                 }
                 Err(e) => return Ok(Verdict::Invalid(e.to_string())),
             };
+            let net = inner.net.clone();
             let result = inner
-                .with_store(move |s| Ok(s.db.insert_index_from(&idx, from.as_deref())))
+                .with_store(move |s| {
+                    let result = s.db.insert_index_from(&idx, from.as_deref());
+                    hold(&net, held(&result));
+                    Ok(result)
+                })
                 .await?;
-            let disputed = matches!(result, Ok(Inserted::Disputed));
-            let verdict = stored(result);
-            if disputed {
-                crate::names::refresh_disputes(inner).await;
+            if matches!(result, Ok(Inserted::Disputed)) {
+                crate::names::refresh_names(inner, vec![name]).await;
             }
-            verdict
+            stored(result)
         }
         Some(DhtKey::Curator(curator)) => {
             match CuratorList::decode_verified(&record.value) {
@@ -353,7 +389,8 @@ async fn validate_dht_record(
             }
             Ok(
                 match curator_list(inner, record.value.clone(), None).await? {
-                    CuratorOutcome::Accepted => Verdict::Hold,
+                    // `curator_list` holds an accepted list itself.
+                    CuratorOutcome::Accepted => Verdict::Held,
                     CuratorOutcome::Ignored => {
                         Verdict::Skip("not the newest list of its curator".into())
                     }
@@ -429,7 +466,7 @@ pub async fn lookup(inner: &Arc<Inner>, name: &PackageName) -> Result<Lookup, Er
         .await?;
     let index = match state {
         NameState::Contested => {
-            crate::names::refresh_disputes(inner).await;
+            crate::names::refresh_names(inner, vec![name.clone()]).await;
             let n = name.clone();
             let claims = inner.with_store(move |s| Ok(s.db.claims(&n)?)).await?;
             return Ok(Lookup::Contested(claims));
@@ -438,23 +475,26 @@ pub async fn lookup(inner: &Arc<Inner>, name: &PackageName) -> Result<Lookup, Er
         NameState::Unknown if by_key.len() == 1 => by_key.into_values().next().map(|(i, _)| i),
         NameState::Unknown => None,
     };
-    crate::names::refresh_disputes(inner).await;
+    crate::names::refresh_names(inner, vec![name.clone()]).await;
     let Some(index) = index else {
         return Ok(Lookup::Missing);
     };
-    let idx = index.clone();
+    let (idx, net, key) = (index.clone(), inner.net.clone(), protocol::index_key(name));
     match inner
-        .with_store(move |s| Ok(s.db.insert_index(&idx)))
+        .with_store(move |s| {
+            let result = s.db.insert_index(&idx);
+            if matches!(result, Ok(Inserted::Replaced)) {
+                // The DHT copy this node holds must be the one it now accepts.
+                let _ = net.send_blocking(peerpack_net::Command::StoreRecord {
+                    key,
+                    value: idx.encode(),
+                });
+            }
+            Ok(result)
+        })
         .await?
     {
         Ok(Inserted::Disputed) => return Ok(Lookup::Missing),
-        Ok(Inserted::Replaced) => {
-            // The DHT copy this node holds must be the one it now accepts.
-            let _ = inner
-                .net
-                .store_record(protocol::index_key(name), index.encode())
-                .await;
-        }
         Ok(_) | Err(db::Error::Refused(_)) => {}
         Err(e) => return Err(e.into()),
     }

@@ -365,7 +365,7 @@ impl Inner {
                     Ok(state)
                 })
                 .await?;
-            crate::names::refresh_disputes(self).await;
+            crate::names::refresh_names(self, vec![name.clone()]).await;
             if let Some(owner) = state.owner().filter(|o| *o != locked_key) {
                 return Err(Error::Conflict(format!(
                     "{file} says {name} is published by {locked_key}, but this node trusts {owner} as its owner; if the lock is right, run `peerpack trust {name} {locked_key}` and install again"

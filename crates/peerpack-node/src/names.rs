@@ -42,6 +42,59 @@ impl Disputes {
     }
 }
 
+impl Disputes {
+    /// Bring the entries of `names` in step with the database.
+    pub fn update(&mut self, db: &Db, names: &[PackageName]) -> Result<(), Error> {
+        for name in names {
+            let state = db.name_state(name)?;
+            let claimed = !db.claims(name)?.is_empty();
+            let n = name.to_string();
+            self.contested.remove(&n);
+            self.disputed.remove(&n);
+            match state {
+                NameState::Contested => {
+                    self.contested.insert(n);
+                }
+                NameState::Owned { .. } if claimed => {
+                    self.disputed.insert(n);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Update the [`Disputes`] entries of `names` after the store changed them.
+pub async fn refresh_names(inner: &Arc<Inner>, names: Vec<PackageName>) {
+    if names.is_empty() {
+        return;
+    }
+    let updated = inner
+        .with_store(move |s| {
+            let mut d = Disputes::default();
+            d.update(&s.db, &names)?;
+            Ok((names, d))
+        })
+        .await;
+    match updated {
+        Ok((names, fresh)) => {
+            let mut d = inner.disputes.lock().unwrap_or_else(|p| p.into_inner());
+            for name in names {
+                let n = name.to_string();
+                d.contested.remove(&n);
+                d.disputed.remove(&n);
+                if fresh.contested.contains(&n) {
+                    d.contested.insert(n);
+                } else if fresh.disputed.contains(&n) {
+                    d.disputed.insert(n);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not update the names in dispute"),
+    }
+}
+
 /// Reload [`Disputes`] after the store changed them.
 pub async fn refresh_disputes(inner: &Arc<Inner>) {
     match inner.with_store(|s| Disputes::load(&s.db)).await {
@@ -51,42 +104,55 @@ pub async fn refresh_disputes(inner: &Arc<Inner>) {
 }
 
 /// Make this node's DHT store hold exactly the catalogue's records for `names`, whose owner
-/// changed: the previous owner's records are no longer served.
-pub async fn sync_dht(inner: &Arc<Inner>, names: Vec<PackageName>) {
+/// changed: the previous owner's records are no longer served. Called with the store locked,
+/// right after the change, so that the DHT store sees changes in the order they were committed.
+pub(crate) fn replace_dht(
+    net: &peerpack_net::NetHandle,
+    s: &peerpack_store::Store,
+    names: &[PackageName],
+) -> Result<(), Error> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut exact = Vec::with_capacity(names.len());
+    let mut prefixes = Vec::with_capacity(names.len());
+    let mut records = Vec::new();
+    for name in names {
+        if let Some(idx) = s.db.index_record(name)? {
+            records.push((protocol::index_key(name), idx.encode()));
+        }
+        for r in s.db.versions(name)? {
+            records.push((protocol::record_key(name, r.version()), r.encode()));
+        }
+        let key = protocol::index_key(name);
+        let mut prefix = key.clone();
+        prefix.push(b'/');
+        exact.push(key);
+        prefixes.push(prefix);
+    }
+    net.send_blocking(peerpack_net::Command::ReplaceRecords {
+        exact,
+        prefixes,
+        records,
+    })?;
+    Ok(())
+}
+
+/// After a curator changed the owner of `names`, fetch the new owners' records (a few names
+/// at a time, in the background).
+pub(crate) fn look_up_new_owners(inner: &Arc<Inner>, names: Vec<PackageName>) {
+    const MOST: usize = 32;
     if names.is_empty() {
         return;
     }
-    let held = inner
-        .with_store(move |s| {
-            let mut out = Vec::with_capacity(names.len());
-            for name in names {
-                let mut records = Vec::new();
-                if let Some(idx) = s.db.index_record(&name)? {
-                    records.push((protocol::index_key(&name), idx.encode()));
-                }
-                for r in s.db.versions(&name)? {
-                    records.push((protocol::record_key(&name, r.version()), r.encode()));
-                }
-                out.push((name, records));
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        for name in names.into_iter().take(MOST) {
+            if let Err(e) = ingest::lookup(&inner, &name).await {
+                tracing::info!(%name, error = %e, "could not look up a curated owner's records");
             }
-            Ok(out)
-        })
-        .await;
-    let held = match held {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read the records to serve after an owner change");
-            return;
         }
-    };
-    for (name, records) in held {
-        let exact = protocol::index_key(&name);
-        let mut prefix = exact.clone();
-        prefix.push(b'/');
-        if let Err(e) = inner.net.replace_records(exact, prefix, records).await {
-            tracing::warn!(%name, error = %e, "could not update the DHT store");
-        }
-    }
+    });
 }
 
 /// Read every trusted curator's list from the DHT and store the newest valid one.
@@ -228,11 +294,15 @@ impl Inner {
     pub async fn trust(self: &Arc<Self>, name: &str, key: &str) -> Result<TrustView, Error> {
         let name = parse_name(name)?;
         let key = parse_key(key)?;
-        let n = name.clone();
-        if self.with_store(move |s| Ok(s.trust(&n, &key)?)).await? {
-            sync_dht(self, vec![name.clone()]).await;
-        }
-        refresh_disputes(self).await;
+        let (n, net) = (name.clone(), self.net.clone());
+        self.with_store(move |s| {
+            if s.trust(&n, &key)? {
+                replace_dht(&net, s, std::slice::from_ref(&n))?;
+            }
+            Ok(())
+        })
+        .await?;
+        refresh_names(self, vec![name.clone()]).await;
         if !ingest::known(self, &name).await? {
             match ingest::lookup(self, &name).await {
                 Ok(Lookup::Found | Lookup::Missing) => {}
@@ -254,16 +324,16 @@ impl Inner {
     /// Remove the pin on `name`. Returns whether there was one.
     pub async fn untrust(self: &Arc<Self>, name: &str) -> Result<bool, Error> {
         let name = parse_name(name)?;
-        let n = name.clone();
+        let (n, net) = (name.clone(), self.net.clone());
         let removed = self
             .with_store(move |s| {
                 let removed = s.db.untrust(&n)?;
                 s.refresh(std::slice::from_ref(&n))?;
+                replace_dht(&net, s, std::slice::from_ref(&n))?;
                 Ok(removed)
             })
             .await?;
-        sync_dht(self, vec![name]).await;
-        refresh_disputes(self).await;
+        refresh_names(self, vec![name]).await;
         Ok(removed)
     }
 
@@ -348,7 +418,7 @@ impl Inner {
                 "give at least one NAME=KEY to vouch for or one NAME to drop".into(),
             ));
         }
-        let key = self.publisher.clone();
+        let (key, net) = (self.publisher.clone(), self.net.clone());
         let list = self
             .with_store(move |s| {
                 let old = s.db.curator_list(&key.public())?;
@@ -359,16 +429,21 @@ impl Inner {
                 for name in &removes {
                     entries.remove(name);
                 }
-                let seq = old.map_or(1, |l| l.seq + 1);
+                // Unix seconds at least, so that a curator whose database was lost does not
+                // start again below the list that peers hold.
+                let seq = old.map_or(1, |l| l.seq + 1).max(now().max(0) as u64);
                 let list = CuratorList::sign(entries, seq, now().max(0) as u64, &key)
                     .map_err(|e| Error::BadRequest(e.to_string()))?;
                 let (_, changed) = s.insert_curator_list(&list)?;
+                replace_dht(&net, s, &changed)?;
                 Ok((list, changed))
             })
             .await?;
         let (list, changed) = list;
-        sync_dht(self, changed).await;
-        refresh_disputes(self).await;
+        refresh_names(self, changed.clone()).await;
+        if self.curators.contains(&list.curator) {
+            look_up_new_owners(self, changed);
+        }
         let bytes = list.encode();
         let (put, announced) = futures::join!(
             self.net

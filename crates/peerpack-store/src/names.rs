@@ -21,7 +21,9 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::db::{Db, Error, Inserted, now, sqlite};
 
-/// Most keys whose claims are kept for one name; later keys are not recorded.
+/// Most keys whose claims are kept for one name. When a name has this many, a new claim
+/// replaces the least supported one (fewest serving peers, then least recently seen) if it is
+/// supported at least as well; otherwise it is not kept.
 pub const MAX_CLAIMANTS: usize = 8;
 /// Most peers remembered for one claim.
 pub const MAX_CLAIM_PEERS: usize = 8;
@@ -332,8 +334,34 @@ pub(crate) fn record_claim(
                 })
                 .map_err(err)?;
             if count as usize >= MAX_CLAIMANTS {
-                tracing::debug!(name = n, claimant = %key, "too many claimants; claim not kept");
-                return Ok(());
+                // The least supported claim: fewest peers that served it, then oldest.
+                let weakest: Option<(Vec<u8>, i64)> = tx
+                    .query_row(
+                        "SELECT c.publisher,
+                           (SELECT count(*) FROM claim_peers p
+                            WHERE p.name = c.name AND p.publisher = c.publisher) AS support
+                         FROM claims c WHERE c.name = ?1
+                         ORDER BY support ASC, c.last_seen ASC, c.first_seen ASC LIMIT 1",
+                        [n],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(err)?;
+                match weakest {
+                    Some((weakest, support))
+                        if seen.peers.len().min(MAX_CLAIM_PEERS) as i64 >= support =>
+                    {
+                        tx.execute(
+                            "DELETE FROM claims WHERE name = ?1 AND publisher = ?2",
+                            params![n, weakest],
+                        )
+                        .map_err(err)?;
+                    }
+                    _ => {
+                        tracing::debug!(name = n, claimant = %key, "too many claimants; claim not kept");
+                        return Ok(());
+                    }
+                }
             }
             (0, BTreeSet::new())
         }
@@ -489,8 +517,11 @@ impl Db {
         self.write(|tx, path| {
             let state = decide(tx, path, &curators, name)?;
             let owner = state.owner();
-            let others: Vec<&(PublicKey, Seen)> =
+            let mut others: Vec<&(PublicKey, Seen)> =
                 claims.iter().filter(|(k, _)| Some(*k) != owner).collect();
+            // Best supported first, so that a flood of one-peer keys cannot crowd out a claim
+            // that many peers serve.
+            others.sort_by_key(|(_, seen)| std::cmp::Reverse(seen.peers.len()));
             // One claimant of an unclaimed name is trusted on first use by the insert that
             // follows; nothing to keep.
             if state == NameState::Unknown && others.len() <= 1 {

@@ -593,3 +593,86 @@ fn database_from_a_newer_peerpack_is_refused() {
     let err = db::Db::open(&path).err().unwrap();
     assert!(err.to_string().contains("upgrade peerpack"), "{err}");
 }
+
+#[test]
+fn a_flood_of_claimants_cannot_crowd_out_a_well_supported_claim() {
+    use peerpack_store::names::{MAX_CLAIMANTS, Seen};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled_store(dir.path());
+    let name = rust_cli();
+    let seen = |peers: &[&str]| Seen {
+        seq: 1,
+        versions: vec![Version::new(1, 0, 0)],
+        peers: peers.iter().map(|p| p.to_string()).collect(),
+    };
+    // The real claimant, served by three peers.
+    store
+        .db
+        .record_claims(&name, &[(key(50).public(), seen(&["a", "b", "c"]))])
+        .unwrap();
+    // Twenty throwaway keys, each served by one peer.
+    for i in 0..20u8 {
+        store
+            .db
+            .record_claims(&name, &[(key(100 + i).public(), seen(&["m"]))])
+            .unwrap();
+    }
+    let claims = store.db.claims(&name).unwrap();
+    assert_eq!(claims.len(), MAX_CLAIMANTS);
+    assert!(
+        claims.iter().any(|c| c.publisher == key(50).public()),
+        "the well-supported claim was evicted"
+    );
+    assert_eq!(store.db.owner(&name).unwrap(), Some(key(1).public()));
+}
+
+#[test]
+fn the_first_trusted_curator_decides_and_untrust_falls_back_to_it() {
+    use peerpack_core::CuratorList;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled_store(dir.path());
+    let name = rust_cli();
+    let list = |curator: &PublisherKey, seq, owner: &PublisherKey| {
+        CuratorList::sign(
+            [(name.clone(), owner.public())].into_iter().collect(),
+            seq,
+            1,
+            curator,
+        )
+        .unwrap()
+    };
+    let (first, second) = (key(7), key(8));
+    store
+        .insert_curator_list(&list(&second, 1, &key(3)))
+        .unwrap();
+    store
+        .insert_curator_list(&list(&first, 1, &key(2)))
+        .unwrap();
+    store
+        .set_curators(vec![first.public(), second.public()])
+        .unwrap();
+    assert_eq!(store.db.owner(&name).unwrap(), Some(key(2).public()));
+    // Equal seq, other bytes: an equivocation, refused; the list held stays.
+    let err = store
+        .insert_curator_list(&list(&first, 1, &key(3)))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            peerpack_store::Error::Db(db::Error::Refused(RecordError::CuratorEquivocation { .. }))
+        ),
+        "{err}"
+    );
+    assert_eq!(store.db.owner(&name).unwrap(), Some(key(2).public()));
+    // A pin wins; removing it hands the name back to the first curator's owner.
+    store.trust(&name, &key(4).public()).unwrap();
+    assert_eq!(store.db.owner(&name).unwrap(), Some(key(4).public()));
+    store.db.untrust(&name).unwrap();
+    assert_eq!(
+        store.db.name_state(&name).unwrap(),
+        peerpack_store::NameState::Owned {
+            owner: key(2).public(),
+            source: peerpack_store::OwnerSource::Curator(first.public())
+        }
+    );
+}
