@@ -22,6 +22,7 @@ impl IntoResponse for Error {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -52,7 +53,98 @@ pub fn router(inner: Arc<Inner>) -> Router {
         .route("/v1/trust/{name}", axum::routing::delete(untrust))
         .route("/v1/curate", get(curator_list).post(curate))
         .fallback(|| async { Error::NotFound("no such API endpoint; see docs/API.md".into()) })
+        .layer(axum::middleware::from_fn(same_host_only))
         .with_state(inner)
+}
+
+/// Whether `host` (a `Host` header value or an origin's authority: a name or address with an
+/// optional port) names this machine's loopback.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        // [v6]:port
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        }),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuse what a web page could send. A `Host` that is not a loopback name or address is how
+/// DNS rebinding reaches a local server, so it gets 403 on every request. A request that
+/// changes something and carries an `Origin` (every browser sends one with such requests) must
+/// come from the API's own origin: a cross-origin form or `fetch` gets 403.
+async fn same_host_only(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, Error> {
+    use axum::http::{Method, header};
+    let headers = req.headers();
+    let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or(""));
+    if let Some(host) = host
+        && !is_loopback_host(host)
+    {
+        return Err(Error::Forbidden(format!(
+            "the API answers only requests addressed to a loopback host, not {host:?}"
+        )));
+    }
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+    if !reads && let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        let same = match (authority, host) {
+            (Some(a), Some(h)) => a.eq_ignore_ascii_case(h),
+            (Some(a), None) => is_loopback_host(a),
+            (None, _) => false,
+        };
+        if !same {
+            return Err(Error::Forbidden(format!(
+                "cross-origin request from {origin:?} refused: the API takes orders only from its own origin"
+            )));
+        }
+    }
+    Ok(next.run(req).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_hosts() {
+        for ok in [
+            "127.0.0.1",
+            "127.0.0.1:4001",
+            "127.8.9.1:80",
+            "localhost",
+            "LOCALHOST:3000",
+            "[::1]",
+            "[::1]:4001",
+        ] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:4001",
+            "localhost.evil.example",
+            "127.0.0.1.evil.example",
+            "10.0.0.1:80",
+            "[::2]:80",
+            "",
+            "0.0.0.0:80",
+        ] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
+    }
 }
 
 async fn status(State(inner): Shared) -> Result<impl IntoResponse, Error> {

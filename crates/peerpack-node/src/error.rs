@@ -15,6 +15,10 @@ pub enum Error {
     /// Nothing known by that name or id.
     #[error("{0}")]
     NotFound(String),
+    /// The request comes from where the API does not take orders (a web page, a name that is
+    /// not loopback).
+    #[error("{0}")]
+    Forbidden(String),
     /// The network could not do it now.
     #[error("{0}")]
     Unavailable(String),
@@ -30,6 +34,7 @@ impl Error {
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) => "conflict",
             Self::NotFound(_) => "not_found",
+            Self::Forbidden(_) => "forbidden",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }

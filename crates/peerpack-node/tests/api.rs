@@ -161,3 +161,119 @@ async fn a_changed_package_cannot_reuse_a_published_version() {
     );
     net.shutdown().await;
 }
+
+/// One HTTP/1.1 request over a real socket, with exactly the headers given; the status and
+/// the JSON body.
+async fn raw(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let json = text
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b.trim()).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+// A web page in the user's browser tries the API two ways: DNS rebinding (its own name
+// resolving to 127.0.0.1, so the Host is the page's name) and a cross-origin POST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_pages_cannot_drive_the_api() {
+    let net = TestNet::new(1).await;
+    let addr = net.node(0).api_addr();
+    let own = addr.to_string();
+    let key = net.inner(0).publisher().to_string();
+    let trust = serde_json::json!({ "name": "rust-cli", "owner": key });
+
+    let (status, body) = raw(addr, "GET", "/v1/status", &[("Host", &own)], None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = raw(addr, "GET", "/v1/status", &[("Host", "localhost")], None).await;
+    assert_eq!(status, 200, "{body}");
+
+    // DNS rebinding: the page is same-origin with itself, but its Host is not loopback.
+    let rebound = format!("evil.example:{}", addr.port());
+    let origin = format!("http://{rebound}");
+    let (status, body) = raw(addr, "GET", "/v1/status", &[("Host", &rebound)], None).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden", "{body}");
+    let (status, _) = raw(
+        addr,
+        "POST",
+        "/v1/trust",
+        &[("Host", &rebound), ("Origin", &origin)],
+        Some(trust.clone()),
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // A cross-origin POST from a page elsewhere, addressed correctly.
+    let (status, body) = raw(
+        addr,
+        "POST",
+        "/v1/trust",
+        &[("Host", &own), ("Origin", "http://evil.example")],
+        Some(trust.clone()),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cross-origin"),
+        "{body}"
+    );
+    let (status, _) = raw(
+        addr,
+        "POST",
+        "/v1/trust",
+        &[("Host", &own), ("Origin", "null")],
+        Some(trust.clone()),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        net.inner(0).trusted().await.unwrap().is_empty(),
+        "a page pinned an owner"
+    );
+
+    // The API's own origin, and clients that send no Origin (the CLI), are served.
+    let (status, body) = raw(
+        addr,
+        "POST",
+        "/v1/trust",
+        &[("Host", &own), ("Origin", &format!("http://{own}"))],
+        Some(trust.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(net.inner(0).trusted().await.unwrap().len(), 1);
+    net.shutdown().await;
+}
