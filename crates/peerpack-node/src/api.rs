@@ -23,6 +23,7 @@ impl IntoResponse for Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -53,7 +54,10 @@ pub fn router(inner: Arc<Inner>) -> Router {
         .route("/v1/trust/{name}", axum::routing::delete(untrust))
         .route("/v1/curate", get(curator_list).post(curate))
         .fallback(|| async { Error::NotFound("no such API endpoint; see docs/API.md".into()) })
-        .layer(axum::middleware::from_fn(same_host_only))
+        .layer(axum::middleware::from_fn_with_state(
+            inner.clone(),
+            same_host_only,
+        ))
         .with_state(inner)
 }
 
@@ -81,7 +85,12 @@ fn is_loopback_host(host: &str) -> bool {
 /// DNS rebinding reaches a local server, so it gets 403 on every request. A request that
 /// changes something and carries an `Origin` (every browser sends one with such requests) must
 /// come from the API's own origin: a cross-origin form or `fetch` gets 403.
+///
+/// A request that changes something must also carry the data directory's API token, as
+/// `Authorization: Bearer TOKEN` or as the cookie `peerpack_token=TOKEN` (for a browser page
+/// the node serves itself, with `SameSite=Strict`): without it, 401.
 async fn same_host_only(
+    State(inner): Shared,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Result<Response, Error> {
@@ -112,7 +121,41 @@ async fn same_host_only(
             )));
         }
     }
+    if !reads {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let cookie = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| c.trim().strip_prefix("peerpack_token="));
+        match bearer.or(cookie) {
+            None => {
+                return Err(Error::Unauthorized(
+                    "this call needs the node's API token: send `Authorization: Bearer TOKEN` with the token in DATA_DIR/api-token (the peerpack CLI does this itself)".into(),
+                ));
+            }
+            Some(t) if !same_secret(t.trim(), inner.api_token()) => {
+                return Err(Error::Unauthorized(
+                    "wrong API token: use the one in this node's DATA_DIR/api-token".into(),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
     Ok(next.run(req).await)
+}
+
+/// Compare secrets in time that does not depend on where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 #[cfg(test)]
@@ -152,7 +195,26 @@ async fn status(State(inner): Shared) -> Result<impl IntoResponse, Error> {
 }
 
 async fn search(State(inner): Shared, Query(q): Query<Search>) -> Result<impl IntoResponse, Error> {
+    if let Some(limit) = q.limit
+        && !(1..=peerpack_store::search::MAX_LIMIT).contains(&limit)
+    {
+        return Err(Error::BadRequest(format!(
+            "limit {limit} is out of range: 1 to {}",
+            peerpack_store::search::MAX_LIMIT
+        )));
+    }
+    check_score("min_reputation", q.min_reputation)?;
     Ok(Json(inner.search(q).await?))
+}
+
+/// A score parameter must lie in [0, 1] (NaN does not).
+fn check_score(what: &str, v: Option<f64>) -> Result<(), Error> {
+    match v {
+        Some(x) if !(0.0..=1.0).contains(&x) => Err(Error::BadRequest(format!(
+            "{what} {x} is out of range: 0 to 1"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 async fn info(State(inner): Shared, Path(name): Path<String>) -> Result<impl IntoResponse, Error> {
@@ -184,8 +246,12 @@ struct PeersQuery {
     min_reputation: Option<f64>,
 }
 
-async fn peers(State(inner): Shared, Query(q): Query<PeersQuery>) -> impl IntoResponse {
-    Json(inner.peer_views(q.min_reputation))
+async fn peers(
+    State(inner): Shared,
+    Query(q): Query<PeersQuery>,
+) -> Result<impl IntoResponse, Error> {
+    check_score("min_reputation", q.min_reputation)?;
+    Ok(Json(inner.peer_views(q.min_reputation)))
 }
 
 async fn peer(State(inner): Shared, Path(id): Path<String>) -> Result<impl IntoResponse, Error> {

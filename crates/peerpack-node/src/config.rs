@@ -56,6 +56,8 @@ pub struct Config {
     /// Curator keys whose lists decide who owns a name (after owners pinned with `trust`),
     /// highest priority first. Empty: no curator decides anything.
     pub curators: Vec<peerpack_core::PublicKey>,
+    /// Allow the API on a non-loopback address (it is refused otherwise).
+    pub api_public: bool,
 }
 
 /// Default [`Config::min_provider_score`].
@@ -127,6 +129,8 @@ pub struct NetworkSection {
 pub struct ApiSection {
     /// API listen address; absent means `127.0.0.1:0`.
     pub listen: Option<SocketAddr>,
+    /// Allow a non-loopback `listen`; absent means no.
+    pub public: Option<bool>,
 }
 
 /// Errors reading the config file.
@@ -164,6 +168,7 @@ impl Config {
             min_provider_score: DEFAULT_MIN_PROVIDER_SCORE,
             cache_quota: DEFAULT_CACHE_QUOTA,
             curators: Vec::new(),
+            api_public: false,
         }
     }
 
@@ -190,6 +195,9 @@ impl Config {
         }
         if let Some(api) = file.api.listen {
             self.api = api;
+        }
+        if let Some(public) = file.api.public {
+            self.api_public = public;
         }
         if file.transfer.upload_limit.is_some() {
             self.upload_limit = file.transfer.upload_limit;

@@ -24,6 +24,8 @@ pub const PUBLISHER_KEY_FILE: &str = "publisher.key";
 pub const NODE_KEY_FILE: &str = "node.key";
 /// File name of the running node's description.
 pub const RUNTIME_FILE: &str = "node.json";
+/// File name of the API token inside a data directory.
+pub const API_TOKEN_FILE: &str = "api-token";
 
 /// Errors locating the data directory.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,58 @@ impl DataDir {
     pub fn runtime_file(&self) -> PathBuf {
         self.root.join(RUNTIME_FILE)
     }
+
+    /// Path of the API token.
+    pub fn api_token_file(&self) -> PathBuf {
+        self.root.join(API_TOKEN_FILE)
+    }
+
+    /// The API token, if the file holds one.
+    pub fn read_api_token(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.api_token_file()).ok()?;
+        let token = text.trim();
+        is_token(token).then(|| token.to_owned())
+    }
+
+    /// The API token that mutating API calls need: read from `api-token`, or created there
+    /// (32 random bytes as 64 hex digits, mode 0600, written atomically) on first start.
+    pub fn load_or_create_api_token(&self) -> std::io::Result<String> {
+        let path = self.api_token_file();
+        if let Some(token) = self.read_api_token() {
+            restrict(&path)?;
+            return Ok(token);
+        }
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        // NamedTempFile creates the file with mode 0600.
+        let tmp = tempfile::NamedTempFile::new_in(&self.root)?;
+        std::fs::write(tmp.path(), format!("{token}\n"))?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        restrict(&path)?;
+        Ok(token)
+    }
+}
+
+fn is_token(t: &str) -> bool {
+    t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Make `path` readable by its owner only (other local users must not read the token).
+#[cfg(unix)]
+fn restrict(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// `node.json`: how other commands find a running node.
@@ -132,6 +186,26 @@ impl RuntimeInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_api_token_is_created_once_private_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = DataDir::new(dir.path());
+        assert_eq!(d.read_api_token(), None);
+        let t = d.load_or_create_api_token().unwrap();
+        assert!(is_token(&t), "{t}");
+        assert_eq!(d.load_or_create_api_token().unwrap(), t);
+        assert_eq!(d.read_api_token(), Some(t));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(d.api_token_file())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
 
     #[test]
     fn explicit_wins_and_key_lives_inside() {

@@ -15,6 +15,9 @@ pub enum Error {
     /// Nothing known by that name or id.
     #[error("{0}")]
     NotFound(String),
+    /// A call that changes something came without the API token.
+    #[error("{0}")]
+    Unauthorized(String),
     /// The request comes from where the API does not take orders (a web page, a name that is
     /// not loopback).
     #[error("{0}")]
@@ -35,6 +38,7 @@ impl Error {
             Self::Conflict(_) => "conflict",
             Self::NotFound(_) => "not_found",
             Self::Forbidden(_) => "forbidden",
+            Self::Unauthorized(_) => "unauthorized",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }

@@ -37,6 +37,8 @@ pub struct Inner {
     pub(crate) started: Instant,
     pub(crate) syncing: Mutex<HashSet<PeerId>>,
     pub(crate) api_url: String,
+    /// The token that mutating API calls must carry (`DATA_DIR/api-token`).
+    pub(crate) api_token: String,
     pub(crate) catalogue_sync: bool,
     /// The blob store (files are immutable once in place: readers need no store lock).
     pub(crate) blobs: peerpack_store::BlobStore,
@@ -146,6 +148,11 @@ impl Inner {
         self.peer_id
     }
 
+    /// The token mutating API calls must carry.
+    pub fn api_token(&self) -> &str {
+        &self.api_token
+    }
+
     /// This node's listen addresses (with `/p2p/<id>`).
     pub fn listen_addrs(&self) -> &[Multiaddr] {
         &self.listen_addrs
@@ -242,6 +249,21 @@ impl Node {
                 data_dir.runtime_file().display()
             )));
         }
+        if !config.api.ip().is_loopback() {
+            if !config.api_public {
+                return Err(Error::BadRequest(format!(
+                    "refusing to serve the API on {}, which is not a loopback address: anyone who can reach it could read the node's state; pass --api-public (or [api] public = true) if you mean it",
+                    config.api
+                )));
+            }
+            tracing::warn!(api = %config.api, "serving the API on a non-loopback address; mutating calls still need the token in DATA_DIR/api-token");
+        }
+        let api_token = data_dir.load_or_create_api_token().map_err(|e| {
+            Error::Internal(format!(
+                "API token {}: {e}",
+                data_dir.api_token_file().display()
+            ))
+        })?;
         let publisher = load_or_create_publisher(&data_dir.publisher_key())?;
         let keypair = load_or_create_node_key(&data_dir.node_key())?;
         let root = data_dir.root().to_owned();
@@ -290,6 +312,7 @@ impl Node {
             started: Instant::now(),
             syncing: Mutex::new(HashSet::new()),
             api_url: format!("http://{api_addr}"),
+            api_token,
             catalogue_sync: config.catalogue_sync,
             curators: config.curators.clone(),
             disputes: Mutex::new(disputes),

@@ -16,7 +16,10 @@ async fn call(
     body: Option<serde_json::Value>,
 ) -> (StatusCode, serde_json::Value) {
     let router = peerpack_node::api::router(net.inner(0).clone());
-    let mut req = Request::builder().method(method).uri(uri);
+    let mut req = Request::builder().method(method).uri(uri).header(
+        "authorization",
+        format!("Bearer {}", net.inner(0).api_token()),
+    );
     let body = match body {
         Some(v) => {
             req = req.header("content-type", "application/json");
@@ -264,16 +267,110 @@ async fn web_pages_cannot_drive_the_api() {
         "a page pinned an owner"
     );
 
-    // The API's own origin, and clients that send no Origin (the CLI), are served.
+    // Without the token, or with a wrong one, nothing changes; reads need none.
+    let origin_own = format!("http://{own}");
+    let token = net.inner(0).api_token().to_owned();
+    let bearer = format!("Bearer {token}");
     let (status, body) = raw(
         addr,
         "POST",
         "/v1/trust",
-        &[("Host", &own), ("Origin", &format!("http://{own}"))],
+        &[("Host", &own)],
+        Some(trust.clone()),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+    let wrong = format!("Bearer {}", "0".repeat(64));
+    let (status, _) = raw(
+        addr,
+        "POST",
+        "/v1/trust",
+        &[("Host", &own), ("Authorization", &wrong)],
+        Some(trust.clone()),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = raw(addr, "DELETE", "/v1/pins/rust-cli", &[("Host", &own)], None).await;
+    assert_eq!(status, 401);
+    assert!(net.inner(0).trusted().await.unwrap().is_empty());
+    // The token lives in the data directory, readable by its owner only.
+    let file = net.node(0).data_dir().api_token_file();
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+
+    // The API's own origin with the token, and the CLI's way (no Origin, the token), are served.
+    let (status, body) = raw(
+        addr,
+        "POST",
+        "/v1/trust",
+        &[
+            ("Host", &own),
+            ("Origin", &origin_own),
+            ("Authorization", &bearer),
+        ],
         Some(trust.clone()),
     )
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(net.inner(0).trusted().await.unwrap().len(), 1);
+    let cookie = format!("peerpack_token={token}");
+    let (status, body) = raw(
+        addr,
+        "DELETE",
+        "/v1/trust/rust-cli",
+        &[("Host", &own), ("Cookie", &cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Out-of-range parameters are refused, not clamped.
+    for q in [
+        "limit=0",
+        "limit=100000",
+        "min_reputation=NaN",
+        "min_reputation=2",
+    ] {
+        let (status, body) = raw(
+            addr,
+            "GET",
+            &format!("/v1/search?{q}"),
+            &[("Host", &own)],
+            None,
+        )
+        .await;
+        assert_eq!(status, 400, "{q}: {body}");
+    }
+    let (status, _) = raw(
+        addr,
+        "GET",
+        "/v1/peers?min_reputation=-1",
+        &[("Host", &own)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
     net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_loopback_api_address_needs_an_explicit_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = peerpack_node::Config::loopback(dir.path());
+    // Refused before anything is bound.
+    config.api = "0.0.0.0:0".parse().unwrap();
+    let err = match peerpack_node::Node::start(config).await {
+        Ok(_) => panic!("a node started with its API on 0.0.0.0"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("0.0.0.0") && err.contains("--api-public"),
+        "{err}"
+    );
 }

@@ -40,8 +40,21 @@ impl Client {
                 (info.api, hint)
             }
         };
+        // Calls that change something need the node's API token: from the environment, else
+        // from the data directory (where the node created it).
+        let token = std::env::var("PEERPACK_API_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| data_dir.read_api_token());
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+                .context("PEERPACK_API_TOKEN is not a valid header value")?;
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
+            .default_headers(headers)
             .build()
             .context("cannot build an HTTP client")?;
         Ok(Self { base, http, hint })

@@ -282,9 +282,14 @@ struct NodeArgs {
     /// Peer to join through, with /p2p/<peer id> (repeatable).
     #[arg(long, value_name = "MULTIADDR")]
     bootstrap: Vec<String>,
-    /// Address for the HTTP API [default: 127.0.0.1:0, a free port].
+    /// Address for the HTTP API [default: 127.0.0.1:0, a free port]. Only loopback addresses
+    /// are accepted unless --api-public is given.
     #[arg(long, value_name = "ADDR")]
     api: Option<std::net::SocketAddr>,
+    /// Allow --api on a non-loopback address. Anyone who can reach it can then read the node's
+    /// state; calls that change something still need the token in DATA_DIR/api-token.
+    #[arg(long)]
+    api_public: bool,
     /// Configuration file (TOML); flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -606,6 +611,7 @@ fn args_to_config(args: NodeArgs) -> Result<NodeConfigParts> {
         policy,
         no_catalogue_sync: args.no_catalogue_sync,
         upload_limit: args.upload_limit,
+        api_public: args.api_public,
         curators: args
             .curator
             .iter()
@@ -628,6 +634,7 @@ pub struct NodeConfigParts {
     policy: Option<peerpack_net::AddressPolicy>,
     no_catalogue_sync: bool,
     upload_limit: Option<u64>,
+    api_public: bool,
     curators: Vec<peerpack_core::PublicKey>,
 }
 

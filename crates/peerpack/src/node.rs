@@ -41,6 +41,9 @@ pub async fn run(data_dir: DataDir, parts: NodeConfigParts) -> Result<()> {
     if parts.upload_limit.is_some() {
         config.upload_limit = parts.upload_limit;
     }
+    if parts.api_public {
+        config.api_public = true;
+    }
     for c in parts.curators {
         if !config.curators.contains(&c) {
             config.curators.push(c);
