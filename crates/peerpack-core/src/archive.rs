@@ -12,15 +12,22 @@
 //! components, symlinks or hard links whose target leaves the target directory, device files,
 //! fifos, and archives that expand past [`ExtractLimits`]; it creates symlinks only after every
 //! file, never writes beneath a symlink, and removes what it wrote when it fails. The target
-//! directory must be new or empty, so nothing that was there can redirect a write.
+//! directory must be new or empty, so nothing that was there can redirect a write. It also
+//! refuses GNU long-name and PAX entries larger than [`MAX_LONG_NAME_ENTRY`] and
+//! [`MAX_PAX_HEADER`] before the tar parser reads them whole into memory, and GNU sparse files.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use crate::content_id::ContentId;
-use crate::limits::{DEFAULT_MAX_ENTRIES, DEFAULT_MAX_UNPACKED_BYTES, MAX_PATH_LEN};
+use crate::limits::{
+    DEFAULT_MAX_ENTRIES, DEFAULT_MAX_UNPACKED_BYTES, MAX_LONG_NAME_ENTRY, MAX_PATH_LEN,
+    MAX_PAX_HEADER,
+};
 use crate::manifest::{Manifest, ManifestError};
 
 /// The zstd level archives are compressed with.
@@ -409,6 +416,27 @@ pub enum ExtractError {
     /// Two entries with the same path.
     #[error("archive has more than one entry at {0:?}")]
     Duplicate(String),
+    /// A GNU long-name or long-link entry, or a PAX header, larger than any valid one; refused
+    /// before its data is read.
+    #[error("unsafe archive: a {kind} of {size} bytes; at most {max} bytes are accepted")]
+    ExtensionTooLarge {
+        /// What the entry is, with its tar type byte.
+        kind: &'static str,
+        /// The size its header claims.
+        size: u64,
+        /// The most accepted.
+        max: u64,
+    },
+    /// A GNU sparse file (tar type `S`): packages hold only plain files.
+    #[error(
+        "unsupported archive entry {path:?}: a GNU sparse file (type 'S') of {size} bytes in the archive; packages hold only plain files"
+    )]
+    Sparse {
+        /// The entry's path as its header gives it.
+        path: String,
+        /// The size its header claims.
+        size: u64,
+    },
 }
 
 /// What [`extract`] wrote.
@@ -500,14 +528,22 @@ fn extract_into<R: Read>(
 ) -> Result<ExtractSummary, ExtractError> {
     let decoder =
         zstd::stream::Decoder::new(archive).map_err(|e| ExtractError::Corrupt(e.to_string()))?;
-    // Bound the decompressed stream (file data plus headers), so neither a zip bomb nor a huge
-    // long-name header can exhaust memory or disk.
+    // Bound the decompressed stream (file data plus headers), so a zip bomb cannot keep the
+    // decompressor busy without end; the guard bounds what the tar parser reads into memory.
     let stream_cap = limits
         .max_unpacked_bytes
         .saturating_add(limits.max_entries.saturating_mul(4096))
         .saturating_add(1 << 20);
-    let mut tar = tar::Archive::new(decoder.take(stream_cap));
-    let corrupt = |e: io::Error| ExtractError::Corrupt(e.to_string());
+    let refusal = Rc::new(RefCell::new(None));
+    let mut tar = tar::Archive::new(HeaderGuard::new(
+        decoder.take(stream_cap),
+        Rc::clone(&refusal),
+    ));
+    // A read error may be the guard's refusal, passed through the tar parser: report that.
+    let corrupt = |e: io::Error| match refusal.borrow_mut().take() {
+        Some(r) => ExtractError::from(r),
+        None => ExtractError::Corrupt(e.to_string()),
+    };
     let io_at = |path: &Path| {
         let path = path.to_owned();
         move |source| ExtractError::Io { path, source }
@@ -541,7 +577,8 @@ fn extract_into<R: Read>(
                 summary.dirs += 1;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let size = entry.header().size().map_err(corrupt)?;
+                // The entry's size: a PAX `size` record overrides the header's.
+                let size = entry.size();
                 if size > budget {
                     return Err(ExtractError::TooLarge(limits.max_unpacked_bytes));
                 }
@@ -620,6 +657,10 @@ fn extract_into<R: Read>(
         }
     }
 
+    if let Some(r) = refusal.borrow_mut().take() {
+        return Err(r.into());
+    }
+
     for (rel, link_to) in &symlinks {
         create_symlink(target, rel, link_to)?;
         summary.symlinks += 1;
@@ -638,6 +679,245 @@ fn extract_into<R: Read>(
         }
     }
     Ok(summary)
+}
+
+/// Why [`HeaderGuard`] stopped the stream.
+#[derive(Debug, Clone)]
+enum Refusal {
+    TooLarge {
+        kind: &'static str,
+        size: u64,
+        max: u64,
+    },
+    Sparse {
+        path: String,
+        size: u64,
+    },
+}
+
+impl From<Refusal> for ExtractError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::TooLarge { kind, size, max } => {
+                ExtractError::ExtensionTooLarge { kind, size, max }
+            }
+            Refusal::Sparse { path, size } => ExtractError::Sparse { path, size },
+        }
+    }
+}
+
+const BLOCK: u64 = 512;
+
+/// Sits between the decompressor and `tar::Archive` and reads every tar header before the
+/// parser does, so that it can refuse an entry the parser would read whole into memory (GNU
+/// long names and links, PAX headers) when it is larger than any valid one, and GNU sparse
+/// files (whose extra headers it does not follow).
+///
+/// It finds the headers the way tar 0.4 does: each entry takes its header block plus its size
+/// rounded up to whole blocks; the size is the header's (octal, or base-256 when the high bit
+/// is set), unless a PAX `x` header before it set `size`. That override applies to the next
+/// entry that is not itself an extension (`L`, `K`, `x`, `g`), and only an `L`, `K` or `x`
+/// entry with a ustar or GNU magic carries it on; any other entry uses it up. Headers are read
+/// with tar's own [`tar::Header`] and PAX records with tar's own [`tar::PaxExtensions`], so the
+/// guard and the parser cannot disagree about where the next header is. An all-zero block ends
+/// the archive for the parser, and the guard stops looking there too.
+struct HeaderGuard<R> {
+    inner: R,
+    /// The header read from `inner` ahead of the parser; `header_len` bytes of it are filled,
+    /// `header_at` of those have been handed on.
+    header: [u8; BLOCK as usize],
+    header_len: usize,
+    header_at: usize,
+    /// Bytes of the current entry's data still to pass, then of its padding.
+    data_left: u64,
+    pad_left: u64,
+    /// The data of a PAX `x` entry as it passes (at most [`MAX_PAX_HEADER`] bytes).
+    pax: Option<Vec<u8>>,
+    /// The `size` the last PAX header set for the next entry that is not an extension.
+    pax_size: Option<u64>,
+    /// The parser has seen the end of the archive.
+    ended: bool,
+    /// Where the refusal goes for [`extract`] to report.
+    refusal: Rc<RefCell<Option<Refusal>>>,
+    /// Set once refused: every later read fails too.
+    refused: Option<String>,
+}
+
+impl<R: Read> HeaderGuard<R> {
+    fn new(inner: R, refusal: Rc<RefCell<Option<Refusal>>>) -> Self {
+        Self {
+            inner,
+            header: [0; BLOCK as usize],
+            header_len: 0,
+            header_at: 0,
+            data_left: 0,
+            pad_left: 0,
+            pax: None,
+            pax_size: None,
+            ended: false,
+            refusal,
+            refused: None,
+        }
+    }
+
+    fn refuse(&mut self, r: Refusal) -> io::Error {
+        let text = ExtractError::from(r.clone()).to_string();
+        *self.refusal.borrow_mut() = Some(r);
+        self.refused = Some(text.clone());
+        io::Error::new(io::ErrorKind::InvalidData, text)
+    }
+
+    /// Look at the header in `self.header` (a whole block) before any of it is handed on.
+    fn inspect(&mut self) -> io::Result<()> {
+        if self.header.iter().all(|b| *b == 0) {
+            self.ended = true;
+            return Ok(());
+        }
+        let mut header = tar::Header::new_old();
+        header.as_mut_bytes().copy_from_slice(&self.header);
+        let kind = header.entry_type();
+        let extension = kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+            || kind.is_pax_local_extensions()
+            || kind.is_pax_global_extensions();
+        let mut size = header
+            .entry_size()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let pax_size = self.pax_size.take();
+        if !extension && let Some(s) = pax_size {
+            size = s;
+        }
+        let too_large = |kind, max| Refusal::TooLarge { kind, size, max };
+        let refusal = match kind.as_byte() {
+            b'L' if size > MAX_LONG_NAME_ENTRY => Some(too_large(
+                "GNU long name entry (type 'L')",
+                MAX_LONG_NAME_ENTRY,
+            )),
+            b'K' if size > MAX_LONG_NAME_ENTRY => Some(too_large(
+                "GNU long link entry (type 'K')",
+                MAX_LONG_NAME_ENTRY,
+            )),
+            b'x' if size > MAX_PAX_HEADER => {
+                Some(too_large("PAX header (type 'x')", MAX_PAX_HEADER))
+            }
+            b'g' if size > MAX_PAX_HEADER => {
+                Some(too_large("PAX global header (type 'g')", MAX_PAX_HEADER))
+            }
+            b'S' => Some(Refusal::Sparse {
+                path: String::from_utf8_lossy(&header.path_bytes()).into_owned(),
+                size,
+            }),
+            _ => None,
+        };
+        if let Some(r) = refusal {
+            return Err(self.refuse(r));
+        }
+        // What tar 0.4 carries on to the next entry: see the type's documentation.
+        let recognized = header.as_gnu().is_some() || header.as_ustar().is_some();
+        if recognized && (kind.is_gnu_longname() || kind.is_gnu_longlink()) {
+            self.pax_size = pax_size;
+        }
+        let padded = size
+            .checked_add(BLOCK - 1)
+            .map(|s| s & !(BLOCK - 1))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "entry size overflows"))?;
+        self.data_left = size;
+        self.pad_left = padded - size;
+        if recognized && kind.is_pax_local_extensions() {
+            self.pax = Some(Vec::with_capacity(size as usize));
+            if size == 0 {
+                self.finish_pax();
+            }
+        }
+        Ok(())
+    }
+
+    /// The PAX entry's data has passed: remember its `size`, read as tar 0.4 reads it (the
+    /// first `size` record; none when a record before it, or its value, is malformed).
+    fn finish_pax(&mut self) {
+        let Some(data) = self.pax.take() else {
+            return;
+        };
+        self.pax_size = None;
+        for record in tar::PaxExtensions::new(&data) {
+            let Ok(record) = record else {
+                return;
+            };
+            if record.key() != Ok("size") {
+                continue;
+            }
+            self.pax_size = record.value().ok().and_then(|v| v.parse::<u64>().ok());
+            return;
+        }
+    }
+
+    /// Pass up to `left` bytes of entry data or padding from `inner`.
+    fn pass(&mut self, buf: &mut [u8], left: u64) -> io::Result<usize> {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        self.inner.read(&mut buf[..want])
+    }
+}
+
+impl<R: Read> Read for HeaderGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(text) = &self.refused {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, text.clone()));
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.header_at < self.header_len {
+                let n = (self.header_len - self.header_at).min(buf.len());
+                buf[..n].copy_from_slice(&self.header[self.header_at..self.header_at + n]);
+                self.header_at += n;
+                return Ok(n);
+            }
+            if self.header_len > 0 && self.header_len < BLOCK as usize {
+                // The stream ended inside a header; the parser reports it.
+                return Ok(0);
+            }
+            if self.data_left > 0 {
+                let n = self.pass(buf, self.data_left)?;
+                if n == 0 {
+                    return Ok(0);
+                }
+                self.data_left -= n as u64;
+                if let Some(pax) = &mut self.pax {
+                    pax.extend_from_slice(&buf[..n]);
+                    if self.data_left == 0 {
+                        self.finish_pax();
+                    }
+                }
+                return Ok(n);
+            }
+            if self.pad_left > 0 {
+                let n = self.pass(buf, self.pad_left)?;
+                self.pad_left -= n as u64;
+                return Ok(n);
+            }
+            if self.ended {
+                return self.inner.read(buf);
+            }
+            // At a header: read it whole before handing any of it on.
+            self.header_len = 0;
+            self.header_at = 0;
+            while self.header_len < BLOCK as usize {
+                match self.inner.read(&mut self.header[self.header_len..]) {
+                    Ok(0) => break,
+                    Ok(n) => self.header_len += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if self.header_len == 0 {
+                return Ok(0);
+            }
+            if self.header_len == BLOCK as usize {
+                self.inspect()?;
+            }
+        }
+    }
 }
 
 fn device(path: String, kind: &'static str) -> ExtractError {

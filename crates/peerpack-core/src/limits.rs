@@ -36,6 +36,12 @@ pub const DEFAULT_MAX_UNPACKED_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 pub const DEFAULT_MAX_ENTRIES: u64 = 100_000;
 /// Longest path inside an archive, in bytes.
 pub const MAX_PATH_LEN: usize = 1024;
+/// Largest GNU long-name or long-link entry (tar types `L` and `K`) an extractor reads, in
+/// bytes. Such an entry holds one path (at most [`MAX_PATH_LEN`] bytes) and a NUL; the rest is
+/// slack for other packers.
+pub const MAX_LONG_NAME_ENTRY: u64 = 4096;
+/// Largest PAX extended header (tar types `x` and `g`) an extractor reads, in bytes.
+pub const MAX_PAX_HEADER: u64 = 64 * 1024;
 /// Most entries in one curator list (each at most 100 encoded bytes, so a full list stays
 /// under [`MAX_RECORD_SIZE`]).
 pub const MAX_CURATOR_ENTRIES: usize = 512;

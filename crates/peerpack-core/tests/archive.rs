@@ -365,3 +365,293 @@ fn a_failed_extraction_into_an_empty_dir_leaves_it_empty() {
     archive::extract(&bytes[..], base.path(), &ExtractLimits::default()).unwrap_err();
     assert_eq!(fs::read_dir(base.path()).unwrap().count(), 0);
 }
+
+// ---- extension entries the tar parser would read whole into memory ----
+
+const BLOCK: usize = 512;
+
+/// One raw GNU header block: type `kind`, `path` in the name field, `size` in the size field.
+fn header_block(kind: u8, path: &str, size: u64) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    let old = h.as_old_mut();
+    old.name[..path.len()].copy_from_slice(path.as_bytes());
+    h.set_entry_type(tar::EntryType::new(kind));
+    h.set_mode(0o644);
+    h.set_size(size);
+    h.set_cksum();
+    h.as_bytes().to_vec()
+}
+
+/// A tar stream, written straight into a zstd encoder so that large entries never sit in
+/// memory: each part is a header, then `data` repeated `times`, then padding to a block.
+struct Stream {
+    out: zstd::stream::Encoder<'static, Vec<u8>>,
+}
+
+impl Stream {
+    fn new() -> Self {
+        Self {
+            out: zstd::stream::Encoder::new(Vec::new(), 3).unwrap(),
+        }
+    }
+
+    /// An entry whose header says `size` bytes, followed by `data` repeated `times` (which
+    /// need not add up to `size`), padded to a whole block.
+    fn entry(mut self, kind: u8, path: &str, size: u64, data: &[u8], times: usize) -> Self {
+        use std::io::Write;
+        self.out.write_all(&header_block(kind, path, size)).unwrap();
+        for _ in 0..times {
+            self.out.write_all(data).unwrap();
+        }
+        let written = data.len() * times;
+        let pad = (BLOCK - written % BLOCK) % BLOCK;
+        self.out.write_all(&vec![0u8; pad]).unwrap();
+        self
+    }
+
+    fn file(self, path: &str, data: &[u8]) -> Self {
+        self.entry(b'0', path, data.len() as u64, data, 1)
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        use std::io::Write;
+        self.out.write_all(&[0u8; 2 * BLOCK]).unwrap();
+        self.out.finish().unwrap()
+    }
+}
+
+/// One PAX record, `LEN key=value\n`, where LEN counts the whole record.
+fn pax_record(key: &str, value: &str) -> Vec<u8> {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    while format!("{len}").len() + body.len() != len {
+        len += 1;
+    }
+    format!("{len}{body}").into_bytes()
+}
+
+/// Extracts `bytes` into a new directory and checks it is refused within a second, leaving
+/// nothing behind.
+fn refused_quickly(bytes: &[u8]) -> ExtractError {
+    let started = std::time::Instant::now();
+    let err = refused_default(bytes);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "refusing took {:?}: the entry was read",
+        started.elapsed()
+    );
+    err
+}
+
+#[test]
+fn a_huge_gnu_long_name_is_refused_before_it_is_read() {
+    // 256 MiB of 'a' as one long name: a few KiB compressed, 256 MiB in memory if read.
+    let size: u64 = 256 << 20;
+    let chunk = vec![b'a'; 1 << 20];
+    let bytes = Stream::new()
+        .entry(b'L', "././@LongLink", size, &chunk, 256)
+        .file("x", b"1")
+        .finish();
+    assert!(bytes.len() < 256 * 1024, "compressed to {}", bytes.len());
+    let err = refused_quickly(&bytes);
+    match &err {
+        ExtractError::ExtensionTooLarge { kind, size: s, max } => {
+            assert!(kind.contains("'L'"), "{kind}");
+            assert_eq!((*s, *max), (size, 4096));
+        }
+        other => panic!("expected ExtensionTooLarge, got {other}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("type 'L'") && text.contains("268435456"),
+        "{text}"
+    );
+
+    // The same for a long link name, just past the limit; and exactly at the limit the entry
+    // is read, and its path refused as too long.
+    let err = refused_quickly(
+        &Stream::new()
+            .entry(b'K', "././@LongLink", 4097, &[b'a'; 4097], 1)
+            .entry(b'2', "l", 0, b"", 0)
+            .finish(),
+    );
+    assert!(
+        matches!(err, ExtractError::ExtensionTooLarge { kind, size: 4097, max: 4096 } if kind.contains("'K'")),
+        "{err}"
+    );
+    let mut name = vec![b'a'; 4095];
+    name.push(0);
+    let err = refused_default(
+        &Stream::new()
+            .entry(b'L', "././@LongLink", 4096, &name, 1)
+            .file("x", b"1")
+            .finish(),
+    );
+    assert!(matches!(err, ExtractError::BadPath(_)), "{err}");
+}
+
+#[test]
+fn a_huge_pax_header_is_refused_before_it_is_read() {
+    let size: u64 = 1 << 20;
+    let record = pax_record("comment", &"a".repeat(size as usize - 17));
+    assert_eq!(record.len() as u64, size);
+    let bytes = Stream::new()
+        .entry(b'x', "./PaxHeaders/x", size, &record, 1)
+        .file("x", b"1")
+        .finish();
+    let err = refused_quickly(&bytes);
+    assert!(
+        matches!(err, ExtractError::ExtensionTooLarge { kind, size: s, max: 65536 } if kind.contains("'x'") && s == size),
+        "{err}"
+    );
+    assert!(err.to_string().contains("1048576"), "{err}");
+
+    // A global header past the limit too.
+    let err = refused_quickly(
+        &Stream::new()
+            .entry(b'g', "./PaxHeaders/g", 65537, &[b'a'; 65537], 1)
+            .file("x", b"1")
+            .finish(),
+    );
+    assert!(
+        matches!(err, ExtractError::ExtensionTooLarge { kind, size: 65537, max: 65536 } if kind.contains("'g'")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_sparse_file_is_refused() {
+    let bytes = Stream::new()
+        .file("ok.txt", b"fine")
+        .entry(b'S', "holes.bin", 512, &[7u8; 512], 1)
+        .finish();
+    let err = refused_quickly(&bytes);
+    match &err {
+        ExtractError::Sparse { path, size } => {
+            assert_eq!((path.as_str(), *size), ("holes.bin", 512))
+        }
+        other => panic!("expected Sparse, got {other}"),
+    }
+    assert!(err.to_string().contains("type 'S'"), "{err}");
+}
+
+#[test]
+fn long_names_and_small_pax_headers_still_extract() {
+    // What our packer writes for a path of about 900 bytes: a GNU long-name entry, and a
+    // long-link entry for a symlink pointing at it.
+    let dir = tempfile::tempdir().unwrap();
+    write_package(dir.path(), 0..FILES.len());
+    let segment = "d".repeat(109);
+    let deep: Vec<&str> = std::iter::repeat_n(segment.as_str(), 8).collect();
+    let deep = format!("template/{}/file-with-a-long-name.txt", deep.join("/"));
+    assert!((850..1024).contains(&deep.len()), "{}", deep.len());
+    fs::create_dir_all(dir.path().join(&deep).parent().unwrap()).unwrap();
+    fs::write(dir.path().join(&deep), "deep\n").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&deep, dir.path().join("to-deep")).unwrap();
+    let (bytes, _) = pack(dir.path());
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("pkg");
+    archive::extract(&bytes[..], &target, &ExtractLimits::default()).unwrap();
+    assert_eq!(files_under(&target), files_under(dir.path()));
+    #[cfg(unix)]
+    assert_eq!(fs::read(target.join("to-deep")).unwrap(), b"deep\n");
+
+    // A small PAX header (path and an attribute) and a global header, as other packers write.
+    let mut pax = pax_record("path", "from-pax/name.txt");
+    pax.extend(pax_record("comment", "made elsewhere"));
+    let bytes = Stream::new()
+        .entry(b'g', "./PaxHeaders/g", 0, b"", 0)
+        .entry(b'x', "./PaxHeaders/x", pax.len() as u64, &pax, 1)
+        .file("short-name.txt", b"pax body")
+        .file("plain.txt", b"plain")
+        .finish();
+    let target = out.path().join("pax");
+    archive::extract(&bytes[..], &target, &ExtractLimits::default()).unwrap();
+    assert_eq!(
+        fs::read(target.join("from-pax/name.txt")).unwrap(),
+        b"pax body"
+    );
+    assert_eq!(fs::read(target.join("plain.txt")).unwrap(), b"plain");
+    assert!(!target.join("short-name.txt").exists());
+}
+
+/// 512 bytes that look like a GNU long-name header claiming 1 GiB.
+fn fake_huge_long_name() -> Vec<u8> {
+    header_block(b'L', "././@LongLink", 1 << 30)
+}
+
+#[test]
+fn a_pax_size_moves_the_next_header_for_the_guard_as_for_tar() {
+    // The PAX size (1024) overrides the file header's (0): the two blocks after the header are
+    // the file's data, though they look like a huge long-name header. Reading them as a header
+    // would refuse the archive.
+    let mut data = fake_huge_long_name();
+    data.extend(fake_huge_long_name());
+    let pax = pax_record("size", "1024");
+    let bytes = Stream::new()
+        .entry(b'x', "./PaxHeaders/f", pax.len() as u64, &pax, 1)
+        .entry(b'0', "f", 0, &data, 1)
+        .file("after.txt", b"after")
+        .finish();
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("pkg");
+    archive::extract(&bytes[..], &target, &ExtractLimits::default()).unwrap();
+    assert_eq!(fs::read(target.join("f")).unwrap(), data);
+    assert_eq!(fs::read(target.join("after.txt")).unwrap(), b"after");
+
+    // The other way round: the PAX size (0) says the block after the header, which its header
+    // calls data, is the next header. The guard must look at it, and refuse.
+    let pax = pax_record("size", "0");
+    let bytes = Stream::new()
+        .entry(b'x', "./PaxHeaders/f", pax.len() as u64, &pax, 1)
+        .entry(b'0', "f", 512, &fake_huge_long_name(), 1)
+        .file("after.txt", b"after")
+        .finish();
+    let err = refused_quickly(&bytes);
+    assert!(
+        matches!(err, ExtractError::ExtensionTooLarge { size, .. } if size == 1 << 30),
+        "{err}"
+    );
+
+    // A PAX size carries over a long-name entry to the file after it.
+    let mut long = "n".repeat(150).into_bytes();
+    long.push(0);
+    let pax = pax_record("size", "1024");
+    let bytes = Stream::new()
+        .entry(b'x', "./PaxHeaders/f", pax.len() as u64, &pax, 1)
+        .entry(b'L', "././@LongLink", long.len() as u64, &long, 1)
+        .entry(b'0', "f", 0, &data, 1)
+        .file("after.txt", b"after")
+        .finish();
+    let target = out.path().join("pkg2");
+    archive::extract(&bytes[..], &target, &ExtractLimits::default()).unwrap();
+    assert_eq!(fs::read(target.join("n".repeat(150))).unwrap(), data);
+
+    // A global header in between uses the PAX header up (tar 0.4 gives it to the global
+    // header): the file's own size counts, and the guard must not skip its neighbour.
+    let mut fake = vec![b'z'; 512];
+    fake.extend(fake_huge_long_name());
+    let bytes = Stream::new()
+        .entry(b'x', "./PaxHeaders/f", pax.len() as u64, &pax, 1)
+        .entry(b'g', "./PaxHeaders/g", 0, b"", 0)
+        .entry(b'0', "f", 0, b"", 0)
+        .file("g.txt", &fake)
+        .finish();
+    let target = out.path().join("pkg3");
+    archive::extract(&bytes[..], &target, &ExtractLimits::default()).unwrap();
+    assert_eq!(fs::read(target.join("f")).unwrap(), b"");
+    assert_eq!(fs::read(target.join("g.txt")).unwrap(), fake);
+
+    // A malformed record before `size` makes tar ignore the PAX size; so does the guard.
+    let mut pax = b"9 bad\n".to_vec();
+    pax.extend(pax_record("size", "1024"));
+    let bytes = Stream::new()
+        .entry(b'x', "./PaxHeaders/f", pax.len() as u64, &pax, 1)
+        .entry(b'0', "f", 0, b"", 0)
+        .file("g.txt", &fake)
+        .finish();
+    let target = out.path().join("pkg4");
+    archive::extract(&bytes[..], &target, &ExtractLimits::default()).unwrap();
+    assert_eq!(fs::read(target.join("g.txt")).unwrap(), fake);
+}
