@@ -60,12 +60,19 @@ pub async fn records(
 ) -> Result<Batch, Error> {
     let mut batch = Batch::default();
     let mut valid = Vec::with_capacity(encoded.len());
+    let mut hashes = Vec::with_capacity(encoded.len());
     for bytes in &encoded {
         match PackageRecord::decode_verified(bytes) {
-            Ok(r) => valid.push(r),
+            Ok(r) => {
+                valid.push(r);
+                hashes.push(peerpack_core::RecordHash::of(bytes).0);
+            }
             Err(e) => refusal(&mut batch, from, &e),
         }
     }
+    // Hashes of the valid records the store took or already had: what the sender may be
+    // credited for, once per distinct record.
+    let mut creditable = Vec::with_capacity(valid.len());
     let mut disputed_names = Vec::new();
     if !valid.is_empty() {
         let sender = from.map(|p| p.to_string());
@@ -86,7 +93,13 @@ pub async fn records(
                 Ok((valid, results))
             })
             .await?;
-        for (record, result) in valid.iter().zip(results) {
+        for ((record, result), hash) in valid.iter().zip(results).zip(&hashes) {
+            if matches!(
+                result,
+                Ok(Inserted::New | Inserted::Replaced | Inserted::Unchanged)
+            ) {
+                creditable.push(*hash);
+            }
             match result {
                 Ok(i) if i.changed() => batch.changed += 1,
                 Ok(Inserted::Disputed) => {
@@ -102,7 +115,7 @@ pub async fn records(
     }
     if let Some(peer) = from {
         inner.with_peers(|b| {
-            b.valid(peer, (batch.changed + batch.known) as i64);
+            b.credit(peer, creditable);
             for _ in 0..batch.invalid {
                 b.invalid(peer);
             }

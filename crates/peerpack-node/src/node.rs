@@ -48,6 +48,10 @@ pub struct Inner {
     pub(crate) upload: crate::transfer::RateLimiter,
     /// Requests being served.
     pub(crate) serving: crate::transfer::ServeSlots,
+    /// Sync requests being answered.
+    pub(crate) sync_slots: crate::transfer::ServeSlots,
+    /// Each peer's sync request rate.
+    pub(crate) sync_rate: crate::transfer::RequestRate,
     /// One gate per archive being fetched.
     pub(crate) fetching:
         Mutex<std::collections::HashMap<peerpack_core::ContentId, Arc<tokio::sync::Mutex<()>>>>,
@@ -297,6 +301,14 @@ impl Node {
             records: store.records.clone(),
             upload: crate::transfer::RateLimiter::new(config.upload_limit),
             serving: crate::transfer::ServeSlots::default(),
+            sync_slots: crate::transfer::ServeSlots::new(
+                crate::sync::MAX_SYNC_SERVING,
+                crate::sync::MAX_SYNC_SERVING_PER_PEER,
+            ),
+            sync_rate: crate::transfer::RequestRate::new(
+                crate::sync::SYNC_BURST,
+                crate::sync::SYNC_PER_SECOND,
+            ),
             fetching: Mutex::new(std::collections::HashMap::new()),
             downloads: Arc::default(),
             counters: Counters::default(),

@@ -72,7 +72,16 @@ impl Peer {
 pub struct PeerBook {
     peers: HashMap<PeerId, Peer>,
     dirty: HashSet<PeerId>,
+    /// Record hashes already credited to each peer (bounded), so that a record sent again,
+    /// however often, earns nothing more.
+    credited: HashMap<PeerId, Credited>,
 }
+
+/// The record hashes credited to one peer, and their order (oldest first) for forgetting.
+type Credited = (HashSet<[u8; 32]>, std::collections::VecDeque<[u8; 32]>);
+
+/// Record hashes remembered per peer for [`PeerBook::credit`].
+const CREDIT_MEMORY: usize = 4096;
 
 impl PeerBook {
     /// A book loaded from stored rows (all disconnected).
@@ -93,6 +102,7 @@ impl PeerBook {
         Self {
             peers,
             dirty: HashSet::new(),
+            credited: HashMap::new(),
         }
     }
 
@@ -159,6 +169,28 @@ impl PeerBook {
     /// The peer sent `n` valid records.
     pub fn valid(&mut self, peer: PeerId, n: i64) {
         self.entry(peer).row.valid_records += n;
+    }
+
+    /// Credit `peer` once for each record hash it has not been credited for yet (the last
+    /// few thousand are remembered). Returns how many were credited.
+    pub fn credit(&mut self, peer: PeerId, hashes: impl IntoIterator<Item = [u8; 32]>) -> i64 {
+        let (seen, order) = self.credited.entry(peer).or_default();
+        let mut n = 0;
+        for h in hashes {
+            if seen.insert(h) {
+                order.push_back(h);
+                if order.len() > CREDIT_MEMORY
+                    && let Some(old) = order.pop_front()
+                {
+                    seen.remove(&old);
+                }
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.valid(peer, n);
+        }
+        n
     }
 
     /// The peer sent invalid data.

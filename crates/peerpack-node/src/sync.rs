@@ -10,13 +10,41 @@ use serde_bytes::ByteBuf;
 use crate::error::Error;
 use crate::node::Inner;
 
-/// Answer a sync request from `peer`.
+/// Sync requests answered at once, over all peers.
+pub const MAX_SYNC_SERVING: usize = 16;
+/// Sync requests answered at once for one peer.
+pub const MAX_SYNC_SERVING_PER_PEER: usize = 2;
+/// Sync requests one peer may make in a burst, and per second after it.
+pub const SYNC_BURST: u32 = 64;
+/// See [`SYNC_BURST`].
+pub const SYNC_PER_SECOND: u32 = 32;
+/// Most pages one pull asks a peer for (a million records at 256 a page).
+pub const MAX_PULL_PAGES: u64 = 4096;
+
+/// Answer a sync request from `peer`. Each request takes a slot (bounded overall and per peer)
+/// and a token of the peer's request rate; past either, the answer is `Error("busy: …")`.
 pub async fn answer(
     inner: &Arc<Inner>,
     peer: PeerId,
     request: SyncRequest,
     channel: ResponseChannel<SyncResponse>,
 ) {
+    let busy = |why: &str| SyncResponse::Error(format!("busy: {why}; try again later"));
+    if !inner.sync_rate.allow(peer) {
+        tracing::debug!(%peer, "sync request over the peer's rate");
+        let _ = inner
+            .net
+            .sync_respond(channel, busy("too many sync requests from this peer"))
+            .await;
+        return;
+    }
+    let Some(_slot) = inner.sync_slots.try_take(peer) else {
+        let _ = inner
+            .net
+            .sync_respond(channel, busy("too many sync requests at once"))
+            .await;
+        return;
+    };
     let response = match request {
         SyncRequest::Summary => {
             inner
@@ -77,23 +105,37 @@ pub async fn with_peer(inner: &Arc<Inner>, peer: PeerId) {
 async fn pull(inner: &Arc<Inner>, peer: PeerId) -> Result<(), Error> {
     let theirs = inner.net.sync(peer, SyncRequest::Summary).await?;
     let ours = inner.with_store(|s| Ok(s.db.summary()?)).await?;
-    match theirs {
+    let their_count = match theirs {
         SyncResponse::Summary { count, digest }
             if count == ours.0 && digest.as_slice() == ours.1 =>
         {
             return Ok(());
         }
-        SyncResponse::Summary { .. } => {}
+        SyncResponse::Summary { count, .. } => count,
+        // Busy, or cannot read its catalogue now: not the peer's fault.
+        SyncResponse::Error(why) => {
+            return Err(Error::Unavailable(format!("the peer did not sync: {why}")));
+        }
         other => {
             inner.with_peers(|b| b.invalid(peer));
             return Err(Error::BadRequest(format!(
                 "unexpected sync answer {other:?}"
             )));
         }
-    }
+    };
+    // A page holds at least one record, so an honest peer needs at most count + 1 pages.
+    let budget = their_count.saturating_add(1).min(MAX_PULL_PAGES);
+    let mut pages = 0u64;
     let mut after: Option<String> = None;
     let mut total = crate::ingest::Batch::default();
     loop {
+        pages += 1;
+        if pages > budget {
+            inner.with_peers(|b| b.invalid(peer));
+            return Err(Error::BadRequest(format!(
+                "the peer's catalogue did not end within {budget} pages"
+            )));
+        }
         let page = inner
             .net
             .sync(
@@ -104,11 +146,19 @@ async fn pull(inner: &Arc<Inner>, peer: PeerId) -> Result<(), Error> {
                 },
             )
             .await?;
-        let SyncResponse::Page { records, next } = page else {
-            inner.with_peers(|b| b.invalid(peer));
-            return Err(Error::BadRequest(
-                "unexpected sync answer to a page request".into(),
-            ));
+        let (records, next) = match page {
+            SyncResponse::Page { records, next } => (records, next),
+            SyncResponse::Error(why) => {
+                return Err(Error::Unavailable(format!(
+                    "the peer stopped the sync: {why}"
+                )));
+            }
+            SyncResponse::Summary { .. } => {
+                inner.with_peers(|b| b.invalid(peer));
+                return Err(Error::BadRequest(
+                    "unexpected sync answer to a page request".into(),
+                ));
+            }
         };
         // A page holds 1 to MAX_PAGE records, or none when it is the last; its `next` moves
         // strictly forward. Anything else would let a peer keep us paging forever.

@@ -58,9 +58,18 @@ impl RateLimiter {
 }
 
 /// Counts requests being served, overall and per peer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ServeSlots {
     inner: Mutex<(usize, HashMap<PeerId, usize>)>,
+    total: usize,
+    per_peer: usize,
+}
+
+impl Default for ServeSlots {
+    /// The limits of blob serving: [`MAX_SERVING`], [`MAX_SERVING_PER_PEER`].
+    fn default() -> Self {
+        Self::new(MAX_SERVING, MAX_SERVING_PER_PEER)
+    }
 }
 
 /// A slot held while a request is served; released on drop.
@@ -70,11 +79,20 @@ pub struct Slot<'a> {
 }
 
 impl ServeSlots {
+    /// At most `total` requests at once, and `per_peer` for one peer.
+    pub fn new(total: usize, per_peer: usize) -> Self {
+        Self {
+            inner: Mutex::new((0, HashMap::new())),
+            total,
+            per_peer,
+        }
+    }
+
     /// Take a slot for `peer`, or `None` when the node or this peer is at its limit.
     pub fn try_take(&self, peer: PeerId) -> Option<Slot<'_>> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let per_peer = g.1.get(&peer).copied().unwrap_or(0);
-        if g.0 >= MAX_SERVING || per_peer >= MAX_SERVING_PER_PEER {
+        if g.0 >= self.total || per_peer >= self.per_peer {
             return None;
         }
         g.0 += 1;
@@ -96,8 +114,61 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// A token bucket per peer: at most `burst` requests at once, refilled at `per_second`.
+#[derive(Debug)]
+pub struct RequestRate {
+    buckets: Mutex<HashMap<PeerId, (f64, Instant)>>,
+    burst: f64,
+    per_second: f64,
+}
+
+/// Peers whose buckets are kept at most; past it, full buckets are forgotten.
+const MAX_BUCKETS: usize = 4096;
+
+impl RequestRate {
+    /// A bucket of `burst` requests per peer, refilled at `per_second`.
+    pub fn new(burst: u32, per_second: u32) -> Self {
+        Self {
+            buckets: Mutex::new(HashMap::new()),
+            burst: f64::from(burst),
+            per_second: f64::from(per_second),
+        }
+    }
+
+    /// Whether `peer` may make a request now (and count it).
+    pub fn allow(&self, peer: PeerId) -> bool {
+        let now = Instant::now();
+        let mut g = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if g.len() >= MAX_BUCKETS {
+            let (burst, rate) = (self.burst, self.per_second);
+            g.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
+            });
+        }
+        let (tokens, at) = g.entry(peer).or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_request_rate_allows_a_burst_then_refuses() {
+        let rate = RequestRate::new(4, 1);
+        let (a, b) = (PeerId::random(), PeerId::random());
+        assert!((0..4).all(|_| rate.allow(a)));
+        assert!(!rate.allow(a));
+        assert!(rate.allow(b), "one peer's bucket is its own");
+    }
+
     use super::*;
 
     #[tokio::test]

@@ -96,6 +96,9 @@ pub struct Db {
     path: PathBuf,
     /// Curator keys the operator trusts, in priority order (see [`crate::names`]).
     pub(crate) curators: Vec<PublicKey>,
+    /// The catalogue summary, kept until the next write: peers ask for it on every connection
+    /// and every minute, and computing it reads every version.
+    summary: std::cell::Cell<Option<(u64, [u8; 32])>>,
 }
 
 /// Now, in Unix seconds.
@@ -148,6 +151,7 @@ impl Db {
             conn,
             path: path.to_owned(),
             curators: Vec::new(),
+            summary: std::cell::Cell::new(None),
         };
         db.migrate()?;
         Ok(db)
@@ -258,6 +262,7 @@ impl Db {
         f: impl FnOnce(&rusqlite::Transaction<'_>, &Path) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let err = sqlite(&self.path);
+        self.summary.set(None);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -437,6 +442,15 @@ impl Db {
     /// The number of records held and the XOR of their hashes: equal summaries mean (with
     /// overwhelming probability) equal catalogues.
     pub fn summary(&self) -> Result<(u64, [u8; 32]), Error> {
+        if let Some(known) = self.summary.get() {
+            return Ok(known);
+        }
+        let fresh = self.compute_summary()?;
+        self.summary.set(Some(fresh));
+        Ok(fresh)
+    }
+
+    fn compute_summary(&self) -> Result<(u64, [u8; 32]), Error> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT record_hash FROM versions")

@@ -1,0 +1,205 @@
+//! Remote work is bounded: hostile sync peers, request floods and repeated records, each tried
+//! by a bare libp2p peer (peerpack's network layer with a hand-written answer) against a real
+//! node.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::{TIMEOUT, TestNet, wait_for};
+use peerpack_core::record::RecordFields;
+use peerpack_core::{ContentId, Manifest, PackageRecord, PublisherKey};
+use peerpack_net::p2p::identity;
+use peerpack_net::sync::{SyncRequest, SyncResponse};
+use peerpack_net::{Event, NetHandle};
+use serde_bytes::ByteBuf;
+
+fn record() -> PackageRecord {
+    let m = Manifest::parse(
+        "[package]\nname = \"sync-pack\"\nversion = \"1.0.0\"\ndescription = \"d\"\nlicense = \"MIT\"\nauthors = [\"a\"]\n",
+        Path::new("peerpack.toml"),
+    )
+    .unwrap();
+    PackageRecord::sign(
+        RecordFields {
+            manifest: m,
+            content_id: ContentId::of(b"sync"),
+            archive_size: 4,
+            seq: 1,
+            published_at: 1,
+        },
+        &PublisherKey::from_secret_bytes(&[31; 32]),
+    )
+    .unwrap()
+}
+
+/// A bare peer that dials node `target` and answers every sync request with `answer(request,
+/// n)`, where `n` counts the requests so far (from 1). Returns its handle and the counter.
+async fn sync_peer(
+    net: &TestNet,
+    target: usize,
+    answer: impl Fn(&SyncRequest, u64) -> SyncResponse + Send + Sync + 'static,
+) -> (NetHandle, String, Arc<AtomicU64>) {
+    let key = identity::Keypair::generate_ed25519();
+    let id = key.public().to_peer_id().to_string();
+    let listen = vec![peerpack_node::config::loopback_listen()];
+    let spawned = peerpack_net::spawn(peerpack_net::Config::new(key, listen))
+        .await
+        .unwrap();
+    let handle = spawned.handle.clone();
+    let count = Arc::new(AtomicU64::new(0));
+    let (h, c) = (handle.clone(), count.clone());
+    let mut events = spawned.events;
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let Event::SyncRequested {
+                request, channel, ..
+            } = event
+            {
+                let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                let _ = h.sync_respond(channel, answer(&request, n)).await;
+            }
+        }
+    });
+    handle
+        .dial(net.node(target).listen_addrs()[0].clone())
+        .await
+        .unwrap();
+    (handle, id, count)
+}
+
+fn summary(count: u64) -> SyncResponse {
+    SyncResponse::Summary {
+        count,
+        digest: ByteBuf::from(vec![7; 32]),
+    }
+}
+
+/// Wait a little, then check that `count` stopped moving: the pull is over.
+async fn settled(count: &AtomicU64) -> u64 {
+    loop {
+        let before = count.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if count.load(Ordering::SeqCst) == before {
+            return before;
+        }
+    }
+}
+
+// M answers pages whose cursors go back and forth: B stops at the first step back and blames M.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_peer_with_cycling_cursors_is_stopped_and_penalised() {
+    let net = TestNet::new(1).await;
+    let bytes = record().encode();
+    let (m, m_id, requests) = sync_peer(&net, 0, move |req, n| match req {
+        SyncRequest::Summary => summary(1_000_000),
+        SyncRequest::Page { .. } => SyncResponse::Page {
+            records: vec![ByteBuf::from(bytes.clone())],
+            next: Some(if n % 2 == 0 { "a/1.0.0" } else { "b/1.0.0" }.into()),
+        },
+    })
+    .await;
+    let b = net.inner(0);
+    wait_for("B to blame M", TIMEOUT, || async {
+        b.peer_view(&m_id).ok().filter(|p| p.invalid_messages >= 1)
+    })
+    .await;
+    let asked = settled(&requests).await;
+    assert!(asked <= 4, "B asked a cycling peer {asked} times");
+    m.shutdown().await.unwrap();
+    net.shutdown().await;
+}
+
+// M claims 3 records but never ends its catalogue (every cursor moves forward): B stops when
+// the pages exceed what 3 records can fill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_never_ends_is_stopped_within_its_page_budget() {
+    let net = TestNet::new(1).await;
+    let bytes = record().encode();
+    let (m, m_id, requests) = sync_peer(&net, 0, move |req, n| match req {
+        SyncRequest::Summary => summary(3),
+        SyncRequest::Page { .. } => SyncResponse::Page {
+            records: vec![ByteBuf::from(bytes.clone())],
+            next: Some(format!("p{n:09}/1.0.0")),
+        },
+    })
+    .await;
+    let b = net.inner(0);
+    wait_for("B to blame M", TIMEOUT, || async {
+        b.peer_view(&m_id).ok().filter(|p| p.invalid_messages >= 1)
+    })
+    .await;
+    let asked = settled(&requests).await;
+    // One summary and at most count + 1 = 4 pages.
+    assert!(asked <= 5, "B asked an endless peer {asked} times");
+    m.shutdown().await.unwrap();
+    net.shutdown().await;
+}
+
+// M sends one valid record 200 times in one page: it is stored once and credited once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_records_are_credited_once() {
+    let net = TestNet::new(1).await;
+    let bytes = record().encode();
+    let (m, m_id, _) = sync_peer(&net, 0, move |req, _| match req {
+        SyncRequest::Summary => summary(200),
+        SyncRequest::Page { .. } => SyncResponse::Page {
+            records: vec![ByteBuf::from(bytes.clone()); 200],
+            next: None,
+        },
+    })
+    .await;
+    let b = net.inner(0);
+    let view = wait_for("B to credit M", TIMEOUT, || async {
+        b.peer_view(&m_id).ok().filter(|p| p.valid_records >= 1)
+    })
+    .await;
+    assert_eq!(view.valid_records, 1);
+    assert_eq!(view.invalid_messages, 0);
+    assert_eq!(b.status().await.unwrap().catalogue_size, 1);
+    m.shutdown().await.unwrap();
+    net.shutdown().await;
+}
+
+// M floods B with sync requests at once: B answers a bounded number and tells the rest it is
+// busy; an honest request afterwards (once the rate refills) is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_sync_requests_is_bounded_per_peer() {
+    let net = TestNet::new(1).await;
+    let b_id = net.node(0).peer_id();
+    let (m, _, _) = sync_peer(&net, 0, |_, _| summary(0)).await;
+    wait_for("M to connect", TIMEOUT, || async {
+        m.peers()
+            .await
+            .ok()
+            .filter(|p| p.iter().any(|p| p.peer_id == b_id))
+    })
+    .await;
+    let answers =
+        futures::future::join_all((0..200).map(|_| m.sync(b_id, SyncRequest::Summary))).await;
+    let busy = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(SyncResponse::Error(e)) if e.starts_with("busy")))
+        .count();
+    let answered = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(SyncResponse::Summary { .. })))
+        .count();
+    assert!(busy > 0, "no request of 200 was refused");
+    assert!(
+        answered <= peerpack_node::sync::SYNC_BURST as usize + 32,
+        "{answered} of 200 answered"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(matches!(
+        m.sync(b_id, SyncRequest::Summary).await,
+        Ok(SyncResponse::Summary { .. })
+    ));
+    m.shutdown().await.unwrap();
+    net.shutdown().await;
+}
