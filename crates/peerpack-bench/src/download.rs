@@ -123,6 +123,7 @@ async fn install(inner: &Arc<Inner>, name: &str, to: &Path) -> Result<Duration> 
                 lock: None,
                 locked: false,
                 owner: None,
+                force: false,
             },
             Arc::new(InstallProgress::default()),
         )

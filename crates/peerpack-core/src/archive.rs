@@ -4,9 +4,9 @@
 //! are the package directory's files, directories and relative symlinks, in depth-first order
 //! with each directory's children sorted by name. Every header is normalised: mtime 0, uid/gid
 //! 0, empty user/group names, mode `0755` for directories and executable files and `0644` for
-//! other files. `.git`, `.hg`, `.svn` and `.DS_Store` are left out. So the same directory gives
-//! the same bytes, and the same content id, whatever its mtimes, owners, permission bits beyond
-//! the executable bit, or creation order.
+//! other files. `.git`, `.hg`, `.svn`, `.DS_Store` and [`INSTALL_MARKER`] are left out. So the
+//! same directory gives the same bytes, and the same content id, whatever its mtimes, owners,
+//! permission bits beyond the executable bit, or creation order.
 //!
 //! **Extraction** ([`extract`]) is written for hostile input: it refuses absolute paths, `..`
 //! components, symlinks or hard links whose target leaves the target directory, device files,
@@ -32,8 +32,12 @@ use crate::manifest::{Manifest, ManifestError};
 
 /// The zstd level archives are compressed with.
 pub const ZSTD_LEVEL: i32 = 3;
+/// The file `peerpack install` writes into every tree it installs, to know later that the tree
+/// is its own. It describes an install, not a package, so packing leaves it out: a package
+/// published from an installed tree has the content it was installed with.
+pub const INSTALL_MARKER: &str = ".peerpack-install";
 /// Names left out of archives wherever they appear.
-pub const IGNORED_NAMES: &[&str] = &[".git", ".hg", ".svn", ".DS_Store"];
+pub const IGNORED_NAMES: &[&str] = &[".git", ".hg", ".svn", ".DS_Store", INSTALL_MARKER];
 
 /// Why a directory could not be packed.
 #[derive(Debug, thiserror::Error)]

@@ -655,3 +655,14 @@ fn a_pax_size_moves_the_next_header_for_the_guard_as_for_tar() {
     archive::extract(&bytes[..], &target, &ExtractLimits::default()).unwrap();
     assert_eq!(fs::read(target.join("g.txt")).unwrap(), fake);
 }
+
+#[test]
+fn the_install_marker_is_not_packed() {
+    // A package published from a tree peerpack installed has the content it was installed with.
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    write_package(a.path(), 0..FILES.len());
+    write_package(b.path(), 0..FILES.len());
+    fs::write(b.path().join(archive::INSTALL_MARKER), "name = \"x\"\n").unwrap();
+    assert_eq!(pack(a.path()).1, pack(b.path()).1);
+}

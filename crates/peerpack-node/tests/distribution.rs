@@ -67,14 +67,22 @@ async fn install(
                 lock: lock.map(ToString::to_string),
                 locked,
                 owner: None,
+                force: false,
             },
             Arc::new(InstallProgress::default()),
         )
         .await
 }
 
-/// Every file under `root`, relative, with its bytes.
+/// Every file under `root`, relative, with its bytes; the install marker left out.
 fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = all_files(root);
+    out.retain(|(p, _)| p != Path::new(peerpack_node::install::MARKER));
+    out
+}
+
+/// Every file under `root`, relative, with its bytes.
+fn all_files(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_owned()];
     while let Some(d) = stack.pop() {
@@ -565,5 +573,206 @@ async fn two_installs_at_once_download_the_archive_once() {
         tree(&one.path().join("twice-template")),
         tree(&two.path().join("twice-template"))
     );
+    net.shutdown().await;
+}
+
+/// What is in the install directory `to`, sorted.
+fn listing(to: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(to)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn install_forced(
+    inner: &Arc<Inner>,
+    packages: &[&str],
+    to: &Path,
+) -> Result<InstallReport, Error> {
+    inner
+        .install(
+            InstallRequest {
+                packages: packages.iter().map(ToString::to_string).collect(),
+                to: to.to_owned(),
+                force: true,
+                ..Default::default()
+            },
+            Arc::new(InstallProgress::default()),
+        )
+        .await
+}
+
+/// A directory of the user's own: a few files, a nested one and a git directory.
+fn users_own(dir: &Path) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    std::fs::write(dir.join("notes.md"), "three weeks of work\n").unwrap();
+    std::fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(dir.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installing_over_a_directory_peerpack_did_not_create_is_refused_unless_forced() {
+    let net = TestNet::new(1).await;
+    let inner = net.inner(0);
+    let pkg = package("rust-tool", "1.0.0", &[], 2000);
+    publish(inner, pkg.path()).await;
+    let to = tempfile::tempdir().unwrap();
+    let mine = to.path().join("rust-tool");
+    users_own(&mine);
+    let before = all_files(&mine);
+
+    let err = install(inner, &["rust-tool"], to.path(), None, false)
+        .await
+        .unwrap_err();
+    let Error::Conflict(msg) = &err else {
+        panic!("expected a conflict, got {err:?}");
+    };
+    assert!(
+        msg.contains(mine.to_str().unwrap()) && msg.contains("--force"),
+        "{msg}"
+    );
+    assert_eq!(all_files(&mine), before, "every file is untouched");
+    assert_eq!(listing(to.path()), ["rust-tool"], "nothing left beside it");
+
+    // A tree peerpack installed for another package is not this one's to replace either.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let taken = elsewhere.path().join("rust-tool");
+    std::fs::create_dir_all(&taken).unwrap();
+    std::fs::write(
+        taken.join(peerpack_node::install::MARKER),
+        "name = \"something-else\"\nversion = \"1.0.0\"\ncontent_id = \"blake3:00\"\ninstalled_at = 0\n",
+    )
+    .unwrap();
+    let err = install(inner, &["rust-tool"], elsewhere.path(), None, false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Conflict(m) if m.contains("something-else") && m.contains("--force")),
+        "{err:?}"
+    );
+
+    // With force, it is replaced by the package, marker included, and nothing is left over.
+    let report = install_forced(inner, &["rust-tool"], to.path())
+        .await
+        .unwrap();
+    assert!(!report.installed[0].unchanged);
+    assert_eq!(tree(&mine), tree(pkg.path()));
+    let marker = peerpack_node::install::Marker::read(&mine).unwrap();
+    assert_eq!(
+        (marker.name.as_str(), marker.version.as_str()),
+        ("rust-tool", "1.0.0")
+    );
+    assert_eq!(marker.content_id, report.installed[0].content_id);
+    assert_eq!(listing(to.path()), ["rust-tool"]);
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reinstalls_and_upgrades_replace_peerpacks_own_tree() {
+    let net = TestNet::new(1).await;
+    let inner = net.inner(0);
+    let v1 = package("up-tool", "1.0.0", &[], 2000);
+    publish(inner, v1.path()).await;
+    let to = tempfile::tempdir().unwrap();
+    let target = to.path().join("up-tool");
+    install(inner, &["up-tool"], to.path(), None, false)
+        .await
+        .unwrap();
+    assert_eq!(tree(&target), tree(v1.path()));
+    let again = install(inner, &["up-tool"], to.path(), None, false)
+        .await
+        .unwrap();
+    assert!(again.installed[0].unchanged);
+
+    let v2 = package("up-tool", "1.1.0", &[], 3000);
+    publish(inner, v2.path()).await;
+    let up = install(inner, &["up-tool@1.1.0"], to.path(), None, false)
+        .await
+        .unwrap();
+    assert!(!up.installed[0].unchanged);
+    assert_eq!(tree(&target), tree(v2.path()));
+    let marker = peerpack_node::install::Marker::read(&target).unwrap();
+    assert_eq!(marker.version, "1.1.0");
+    assert_eq!(
+        listing(to.path()),
+        ["up-tool"],
+        "no old tree left beside it"
+    );
+
+    // And back down: a tree peerpack installed may be any version of the same package.
+    install(inner, &["up-tool@=1.0.0"], to.path(), None, false)
+        .await
+        .unwrap();
+    assert_eq!(tree(&target), tree(v1.path()));
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_install_killed_mid_swap_is_put_right_by_the_next_one() {
+    use peerpack_node::install::{DISCARDED, REPLACED, STAGED};
+    let net = TestNet::new(1).await;
+    let inner = net.inner(0);
+    let forced = package("forced-tool", "1.0.0", &[], 2000);
+    let other = package("other-tool", "1.0.0", &[], 2000);
+    publish(inner, forced.path()).await;
+    publish(inner, other.path()).await;
+    let to = tempfile::tempdir().unwrap();
+    install(inner, &["other-tool"], to.path(), None, false)
+        .await
+        .unwrap();
+
+    // A `--force` install of forced-tool over the user's directory died after moving it
+    // aside, before the new tree got in. Another install of other-tool died after its new tree
+    // got in, before the old one was removed. A pid above the kernel's pid_max cannot run.
+    let dead = 4_194_304u32 + 7;
+    let mine = to.path().join("forced-tool");
+    users_own(&mine);
+    let before = all_files(&mine);
+    let aside = to.path().join(format!(".forced-tool{REPLACED}{dead}-1"));
+    std::fs::rename(&mine, &aside).unwrap();
+    let staged = to.path().join(format!(".forced-tool{STAGED}{dead}-1"));
+    std::fs::create_dir_all(staged.join("template")).unwrap();
+    std::fs::write(staged.join("template/half.bin"), [0u8; 100]).unwrap();
+    let replaced = to.path().join(format!(".other-tool{REPLACED}{dead}-2"));
+    std::fs::create_dir_all(replaced.join("template")).unwrap();
+    let discarded = to.path().join(format!(".other-tool{DISCARDED}{dead}-3"));
+    std::fs::create_dir_all(discarded.join("template")).unwrap();
+
+    // The next install, of anything into this directory, puts the user's tree back.
+    let report = install(inner, &["other-tool"], to.path(), None, false)
+        .await
+        .unwrap();
+    assert!(report.installed[0].unchanged);
+    assert_eq!(listing(to.path()), ["forced-tool", "other-tool"]);
+    assert_eq!(
+        all_files(&mine),
+        before,
+        "the old tree is back, byte for byte"
+    );
+    assert_eq!(tree(&to.path().join("other-tool")), tree(other.path()));
+
+    // It is still the user's: without --force it stays.
+    let err = install(inner, &["forced-tool"], to.path(), None, false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert_eq!(all_files(&mine), before);
+
+    // An upgrade killed the same way: peerpack's own 1.0.0 tree is put back, then replaced.
+    std::fs::remove_dir_all(&mine).unwrap();
+    install(inner, &["forced-tool"], to.path(), None, false)
+        .await
+        .unwrap();
+    let v2 = package("forced-tool", "1.1.0", &[], 3000);
+    publish(inner, v2.path()).await;
+    std::fs::rename(&mine, &aside).unwrap();
+    install(inner, &["forced-tool@1.1.0"], to.path(), None, false)
+        .await
+        .unwrap();
+    assert_eq!(tree(&mine), tree(v2.path()));
+    assert_eq!(listing(to.path()), ["forced-tool", "other-tool"]);
     net.shutdown().await;
 }

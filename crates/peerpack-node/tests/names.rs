@@ -100,6 +100,7 @@ async fn install(
                 lock: lock.map(ToString::to_string),
                 locked: lock.is_some(),
                 owner,
+                force: false,
             },
             Arc::new(InstallProgress::default()),
         )

@@ -162,6 +162,7 @@ pub async fn run(n: usize, keep: bool, packs: Option<PathBuf>) -> Result<()> {
                     lock: None,
                     locked: false,
                     owner: None,
+                    force: false,
                 },
                 std::sync::Arc::default(),
             )
