@@ -256,6 +256,11 @@ pub enum Command {
         /// The peer.
         peer: PeerId,
     },
+    /// Accept connections with `peer` again.
+    Unblock {
+        /// The peer.
+        peer: PeerId,
+    },
     /// Stop the event loop, closing every connection and listener.
     Shutdown,
 }
@@ -442,6 +447,17 @@ impl NetHandle {
     /// Refuse all connections with `peer`.
     pub async fn block(&self, peer: PeerId) -> Result<(), Error> {
         self.send(Command::Block { peer }).await
+    }
+
+    /// Accept connections with `peer` again.
+    pub async fn unblock(&self, peer: PeerId) -> Result<(), Error> {
+        self.send(Command::Unblock { peer }).await
+    }
+
+    /// Queue a command without waiting (from code that holds a lock); fails when the queue is
+    /// full or the loop has stopped.
+    pub fn try_send(&self, cmd: Command) -> Result<(), Error> {
+        self.tx.try_send(cmd).map_err(|_| Error::Stopped)
     }
 
     /// Stop the event loop.
@@ -706,6 +722,9 @@ impl EventLoop {
             Command::Block { peer } => {
                 self.swarm.behaviour_mut().blocked.block_peer(peer);
                 self.swarm.behaviour_mut().kad.remove_peer(&peer);
+            }
+            Command::Unblock { peer } => {
+                self.swarm.behaviour_mut().blocked.unblock_peer(peer);
             }
             Command::Peers { reply } => {
                 let peers = self

@@ -50,6 +50,8 @@ pub fn router(inner: Arc<Inner>) -> Router {
         .route("/v1/gc", post(gc))
         .route("/v1/pins", get(pins).post(pin))
         .route("/v1/pins/{spec}", axum::routing::delete(unpin))
+        .route("/v1/blocks", get(blocks))
+        .route("/v1/blocks/{peer_id}", axum::routing::delete(unblock))
         .route("/v1/trust", get(trusted).post(trust))
         .route("/v1/trust/{name}", axum::routing::delete(untrust))
         .route("/v1/curate", get(curator_list).post(curate))
@@ -371,6 +373,20 @@ async fn pin(
 
 async fn unpin(State(inner): Shared, Path(spec): Path<String>) -> Result<impl IntoResponse, Error> {
     Ok(Json(inner.unpin(&spec).await?))
+}
+
+async fn blocks(State(inner): Shared) -> impl IntoResponse {
+    Json(inner.blocked_views())
+}
+
+async fn unblock(
+    State(inner): Shared,
+    Path(peer): Path<String>,
+) -> Result<impl IntoResponse, Error> {
+    let was = inner.unblock(&peer).await?;
+    Ok(Json(
+        serde_json::json!({ "peer_id": peer, "was_blocked": was }),
+    ))
 }
 
 async fn trusted(State(inner): Shared) -> Result<impl IntoResponse, Error> {

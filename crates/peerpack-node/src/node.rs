@@ -142,9 +142,26 @@ impl Inner {
         f(&lock(&self.disputes))
     }
 
-    /// Run `f` on the peer book.
+    /// Run `f` on the peer book. A peer that `f` pushed over the blocking threshold is
+    /// disconnected and blocked (see [`crate::reputation::BLOCK_BELOW`]).
     pub(crate) fn with_peers<T>(&self, f: impl FnOnce(&mut PeerBook) -> T) -> T {
-        f(&mut lock(&self.peers))
+        let (out, to_block) = {
+            let mut book = lock(&self.peers);
+            let out = f(&mut book);
+            (out, book.take_to_block())
+        };
+        for peer in to_block {
+            tracing::warn!(%peer, "blocking a peer that keeps sending invalid data");
+            if self
+                .net
+                .try_send(peerpack_net::Command::Block { peer })
+                .is_err()
+            {
+                // The periodic task blocks every blocked peer again.
+                tracing::debug!(%peer, "block queued for the next round");
+            }
+        }
+        out
     }
 
     /// This node's peer id.
@@ -170,6 +187,18 @@ impl Inner {
     /// The publisher key's public half.
     pub fn publisher(&self) -> peerpack_core::PublicKey {
         self.publisher.public()
+    }
+
+    /// Block every peer whose block still runs, and lift the blocks that ran out.
+    async fn enforce_blocks(&self) {
+        let (blocked, expired) = self.with_peers(|b| (b.blocked(), b.expire_blocks()));
+        for (peer, _) in blocked {
+            let _ = self.net.block(peer).await;
+        }
+        for peer in expired {
+            tracing::info!(%peer, "block ran out");
+            let _ = self.net.unblock(peer).await;
+        }
     }
 
     async fn flush_peers(&self) {
@@ -332,6 +361,8 @@ impl Node {
         });
 
         restore_dht(&inner).await?;
+        // Peers blocked before a restart stay blocked.
+        inner.enforce_blocks().await;
 
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = vec![
@@ -557,7 +588,10 @@ async fn periodic_task(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = stop.changed() => break,
-            _ = flush.tick() => inner.flush_peers().await,
+            _ = flush.tick() => {
+                inner.enforce_blocks().await;
+                inner.flush_peers().await;
+            }
             _ = resync.tick() => {
                 if !inner.curators.is_empty() {
                     let inner = inner.clone();

@@ -148,6 +148,9 @@ pub struct PeerView {
     pub invalid_data: i64,
     /// Reputation score in [0, 1].
     pub score: f64,
+    /// Blocked until then (Unix seconds) for misbehaving; 0 when not blocked.
+    #[serde(default)]
+    pub blocked_until: i64,
 }
 
 /// Node status.
@@ -224,6 +227,7 @@ fn view(id: &PeerId, p: &Peer) -> PeerView {
         response_ms: p.row.response_ms,
         invalid_data: p.row.invalid_data,
         score: p.score(),
+        blocked_until: p.row.blocked_until,
     }
 }
 
@@ -510,6 +514,29 @@ impl Inner {
     /// The network handle (for protocol-level callers such as downloaders and tests).
     pub fn net_handle(&self) -> peerpack_net::NetHandle {
         self.net.clone()
+    }
+
+    /// Peers blocked now for misbehaving, soonest to end first.
+    pub fn blocked_views(&self) -> Vec<PeerView> {
+        let mut out: Vec<PeerView> = self.with_peers(|b| {
+            b.blocked()
+                .into_iter()
+                .filter_map(|(id, _)| b.get(&id).map(|p| view(&id, p)))
+                .collect()
+        });
+        out.sort_by_key(|v| v.blocked_until);
+        out
+    }
+
+    /// Lift `peer`'s block and forgive its invalid messages and data. Returns whether it was
+    /// blocked.
+    pub async fn unblock(&self, peer: &str) -> Result<bool, Error> {
+        let id: PeerId = peer
+            .parse()
+            .map_err(|e| Error::BadRequest(format!("{peer:?} is not a peer id: {e}")))?;
+        let was = self.with_peers(|b| b.unblock(id));
+        self.net.unblock(id).await?;
+        Ok(was)
     }
 
     /// Refuse every connection with `peer` from now on.

@@ -75,7 +75,17 @@ pub struct PeerBook {
     /// Record hashes already credited to each peer (bounded), so that a record sent again,
     /// however often, earns nothing more.
     credited: HashMap<PeerId, Credited>,
+    /// Peers that just crossed the blocking threshold, for the node to block.
+    to_block: Vec<PeerId>,
 }
+
+/// A peer scoring below this, with at least [`BLOCK_EVIDENCE`] pieces of bad data or invalid
+/// messages, is disconnected and blocked.
+pub const BLOCK_BELOW: f64 = 0.15;
+/// See [`BLOCK_BELOW`].
+pub const BLOCK_EVIDENCE: i64 = 5;
+/// How long a misbehaving peer stays blocked, seconds.
+pub const BLOCK_FOR: i64 = 3600;
 
 /// The record hashes credited to one peer, and their order (oldest first) for forgetting.
 type Credited = (HashSet<[u8; 32]>, std::collections::VecDeque<[u8; 32]>);
@@ -103,6 +113,7 @@ impl PeerBook {
             peers,
             dirty: HashSet::new(),
             credited: HashMap::new(),
+            to_block: Vec::new(),
         }
     }
 
@@ -196,6 +207,66 @@ impl PeerBook {
     /// The peer sent invalid data.
     pub fn invalid(&mut self, peer: PeerId) {
         self.entry(peer).row.invalid_messages += 1;
+        self.check_block(peer);
+    }
+
+    /// Block `peer` if it now scores below [`BLOCK_BELOW`] on enough evidence.
+    fn check_block(&mut self, peer: PeerId) {
+        let t = now();
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let evidence = p.row.invalid_messages + p.row.invalid_data;
+        if p.row.blocked_until <= t && evidence >= BLOCK_EVIDENCE && p.score() < BLOCK_BELOW {
+            p.row.blocked_until = t + BLOCK_FOR;
+            self.dirty.insert(peer);
+            self.to_block.push(peer);
+        }
+    }
+
+    /// Peers that crossed the blocking threshold since the last call.
+    pub fn take_to_block(&mut self) -> Vec<PeerId> {
+        std::mem::take(&mut self.to_block)
+    }
+
+    /// Peers blocked now, with when their block ends (Unix seconds).
+    pub fn blocked(&self) -> Vec<(PeerId, i64)> {
+        let t = now();
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.row.blocked_until > t)
+            .map(|(id, p)| (*id, p.row.blocked_until))
+            .collect()
+    }
+
+    /// End the blocks that ran out; returns those peers.
+    pub fn expire_blocks(&mut self) -> Vec<PeerId> {
+        let t = now();
+        let expired: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.row.blocked_until != 0 && p.row.blocked_until <= t)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &expired {
+            self.entry(*id).row.blocked_until = 0;
+        }
+        expired
+    }
+
+    /// Lift `peer`'s block and forgive what it was blocked for (its invalid messages and
+    /// invalid data), as the user asked. Returns whether it was blocked.
+    pub fn unblock(&mut self, peer: PeerId) -> bool {
+        let t = now();
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return false;
+        };
+        let was = p.row.blocked_until > t;
+        p.row.blocked_until = 0;
+        p.row.invalid_messages = 0;
+        p.row.invalid_data = 0;
+        self.dirty.insert(peer);
+        was
     }
 
     /// The peer delivered `bytes` of an archive that verified, in `ms` milliseconds.
@@ -218,6 +289,7 @@ impl PeerBook {
     /// The peer served archive data (a piece or an outline) that failed verification.
     pub fn bad_data(&mut self, peer: PeerId) {
         self.entry(peer).row.invalid_data += 1;
+        self.check_block(peer);
     }
 
     /// The current score of `peer` (unknown peers: as a new connected peer).

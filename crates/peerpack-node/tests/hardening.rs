@@ -203,3 +203,77 @@ async fn a_flood_of_sync_requests_is_bounded_per_peer() {
     m.shutdown().await.unwrap();
     net.shutdown().await;
 }
+
+// M keeps announcing forged records: after enough of them B disconnects and blocks it, the
+// block survives B's restart, and `unblock` lifts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistently_bad_peer_is_disconnected_and_blocked_across_restarts() {
+    let mut net = TestNet::new(1).await;
+    let m_key = identity::Keypair::generate_ed25519();
+    let m_id = m_key.public().to_peer_id();
+    let m = common::bare_peer(m_key, &net, 0).await;
+    let b_id = net.node(0).peer_id();
+    let connected_to_b = |h: NetHandle| async move {
+        h.peers()
+            .await
+            .map(|p| p.iter().any(|p| p.peer_id == b_id))
+            .unwrap_or(false)
+    };
+    wait_for("M to connect", TIMEOUT, || async {
+        connected_to_b(m.handle.clone()).await.then_some(())
+    })
+    .await;
+    for i in 0..8 {
+        let mut forged = record();
+        forged.manifest.description = format!("tampered {i}");
+        m.handle.announce(forged.encode()).await.unwrap();
+    }
+    let b = net.inner(0);
+    let view = wait_for("B to block M", TIMEOUT, || async {
+        b.peer_view(&m_id.to_string())
+            .ok()
+            .filter(|p| p.blocked_until > 0)
+    })
+    .await;
+    assert!(view.invalid_messages >= peerpack_node::reputation::BLOCK_EVIDENCE);
+    assert!(
+        view.score < peerpack_node::reputation::BLOCK_BELOW,
+        "{}",
+        view.score
+    );
+    wait_for("B to drop M's connection", TIMEOUT, || async {
+        (!connected_to_b(m.handle.clone()).await).then_some(())
+    })
+    .await;
+    assert_eq!(b.blocked_views()[0].peer_id, m_id.to_string());
+
+    // Still blocked after a restart: M's dial is refused.
+    net.stop(0).await;
+    net.restart(0).await;
+    let b = net.inner(0).clone();
+    assert_eq!(b.blocked_views().len(), 1, "the block was not kept");
+    m.handle
+        .dial(net.node(0).listen_addrs()[0].clone())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !connected_to_b(m.handle.clone()).await,
+        "a blocked peer reconnected after a restart"
+    );
+
+    // Unblocked, it may connect again, with a clean record.
+    assert!(b.unblock(&m_id.to_string()).await.unwrap());
+    assert!(b.blocked_views().is_empty());
+    m.handle
+        .dial(net.node(0).listen_addrs()[0].clone())
+        .await
+        .unwrap();
+    wait_for("M to reconnect", TIMEOUT, || async {
+        connected_to_b(m.handle.clone()).await.then_some(())
+    })
+    .await;
+    assert_eq!(b.peer_view(&m_id.to_string()).unwrap().invalid_messages, 0);
+    m.handle.shutdown().await.unwrap();
+    net.shutdown().await;
+}

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_peers.sql"),
     include_str!("../migrations/0003_distribution.sql"),
     include_str!("../migrations/0004_names.sql"),
+    include_str!("../migrations/0005_blocks.sql"),
 ];
 
 /// Store errors.

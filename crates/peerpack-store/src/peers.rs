@@ -42,6 +42,9 @@ pub struct PeerRow {
     pub response_ms: Option<f64>,
     /// Pieces or outlines from it that failed verification.
     pub invalid_data: i64,
+    /// Blocked until then (Unix seconds) for misbehaving; 0 when not blocked.
+    #[serde(default)]
+    pub blocked_until: i64,
 }
 
 pub(crate) fn save(conn: &Connection, path: &Path, peers: &[PeerRow]) -> Result<(), Error> {
@@ -50,8 +53,8 @@ pub(crate) fn save(conn: &Connection, path: &Path, peers: &[PeerRow]) -> Result<
         .prepare_cached(
             "INSERT INTO peers (peer_id, addresses, agent, protocol_version, first_seen, last_seen,
                 connections, ping_ms, valid_records, invalid_messages, downloads_ok,
-                downloads_failed, bytes_served, response_ms, invalid_data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                downloads_failed, bytes_served, response_ms, invalid_data, blocked_until)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
              ON CONFLICT(peer_id) DO UPDATE SET addresses = excluded.addresses,
                 agent = excluded.agent, protocol_version = excluded.protocol_version,
                 last_seen = excluded.last_seen, connections = excluded.connections,
@@ -59,7 +62,7 @@ pub(crate) fn save(conn: &Connection, path: &Path, peers: &[PeerRow]) -> Result<
                 invalid_messages = excluded.invalid_messages,
                 downloads_ok = excluded.downloads_ok, downloads_failed = excluded.downloads_failed,
                 bytes_served = excluded.bytes_served, response_ms = excluded.response_ms,
-                invalid_data = excluded.invalid_data",
+                invalid_data = excluded.invalid_data, blocked_until = excluded.blocked_until",
         )
         .map_err(err)?;
     for p in peers {
@@ -79,7 +82,8 @@ pub(crate) fn save(conn: &Connection, path: &Path, peers: &[PeerRow]) -> Result<
             p.downloads_failed,
             p.bytes_served,
             p.response_ms,
-            p.invalid_data
+            p.invalid_data,
+            p.blocked_until
         ])
         .map_err(err)?;
     }
@@ -92,7 +96,7 @@ pub(crate) fn load(conn: &Connection, path: &Path) -> Result<Vec<PeerRow>, Error
         .prepare(
             "SELECT peer_id, addresses, agent, protocol_version, first_seen, last_seen,
                 connections, ping_ms, valid_records, invalid_messages, downloads_ok,
-                downloads_failed, bytes_served, response_ms, invalid_data FROM peers",
+                downloads_failed, bytes_served, response_ms, invalid_data, blocked_until FROM peers",
         )
         .map_err(err)?;
     let rows = stmt
@@ -114,6 +118,7 @@ pub(crate) fn load(conn: &Connection, path: &Path) -> Result<Vec<PeerRow>, Error
                 bytes_served: r.get(12)?,
                 response_ms: r.get(13)?,
                 invalid_data: r.get(14)?,
+                blocked_until: r.get(15)?,
             })
         })
         .map_err(err)?;

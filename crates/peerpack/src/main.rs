@@ -140,6 +140,21 @@ enum Command {
         #[command(flatten)]
         api: Api,
     },
+    /// List peers blocked for sending invalid data, and until when.
+    ///
+    /// A peer that scores below 0.15 after at least 5 invalid messages or pieces is
+    /// disconnected and refused for an hour; the block survives a restart.
+    Blocked {
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Lift a peer's block now and forgive the invalid data it was blocked for.
+    Unblock {
+        /// The peer id.
+        peer_id: String,
+        #[command(flatten)]
+        api: Api,
+    },
     /// Dial more peers now. Each address must end in /p2p/<peer id>.
     Bootstrap {
         /// Addresses, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
@@ -402,6 +417,38 @@ async fn run(cli: Cli) -> Result<()> {
             let client = Client::find(api.api.as_deref(), &dir()?)?;
             let p: PeerView = client.get(&format!("/v1/peers/{peer_id}"), &[]).await?;
             print(api.json, &p, output::peer)
+        }
+        Command::Blocked { api } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let peers: Vec<PeerView> = client.get("/v1/blocks", &[]).await?;
+            print(api.json, &peers, |ps| {
+                if ps.is_empty() {
+                    println!("no peer is blocked");
+                }
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                for p in ps {
+                    println!(
+                        "{}  blocked for {} more s  ({} invalid messages, {} invalid data)",
+                        p.peer_id,
+                        (p.blocked_until - now).max(0),
+                        p.invalid_messages,
+                        p.invalid_data
+                    );
+                }
+            })
+        }
+        Command::Unblock { peer_id, api } => {
+            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let v: serde_json::Value = client.delete(&format!("/v1/blocks/{peer_id}")).await?;
+            print(api.json, &v, |v| {
+                if v["was_blocked"].as_bool() == Some(true) {
+                    println!("unblocked {peer_id}");
+                } else {
+                    println!("{peer_id} was not blocked; its record is cleared anyway");
+                }
+            })
         }
         Command::Bootstrap { addrs, api } => {
             let client = Client::find(api.api.as_deref(), &dir()?)?;
