@@ -18,6 +18,7 @@ pub async fn run(
     to: &Path,
     locked: bool,
     owner: Option<String>,
+    force: bool,
     json: bool,
 ) -> Result<()> {
     let to = client::absolute(to)?;
@@ -35,6 +36,7 @@ pub async fn run(
         "lock": lock,
         "locked": locked,
         "owner": owner,
+        "force": force,
     });
     let show_progress = !json && std::io::stderr().is_terminal();
     let started = Instant::now();

@@ -191,6 +191,12 @@ enum Command {
         /// does, then install it: how to choose between the claimants of a contested name.
         #[arg(long, value_name = "KEY")]
         owner: Option<String>,
+        /// Replace DIR/NAME even when peerpack did not install that package there (a directory
+        /// of your own, or another package's install). Without --force such a path is an
+        /// error and left untouched. Either way the old tree is removed only once the new one
+        /// is complete and in its place.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         api: Api,
     },
@@ -471,10 +477,11 @@ async fn run(cli: Cli) -> Result<()> {
             to,
             locked,
             owner,
+            force,
             api,
         } => {
             let client = Client::find(api.api.as_deref(), &dir()?)?;
-            install::run(&client, packages, &to, locked, owner, api.json).await
+            install::run(&client, packages, &to, locked, owner, force, api.json).await
         }
         Command::Trust { name, key, api } => {
             let client = Client::find(api.api.as_deref(), &dir()?)?;
