@@ -516,7 +516,15 @@ pub(crate) struct EventLoop {
     pending_chunks: HashMap<OutboundRequestId, oneshot::Sender<Result<BlobResponse, Error>>>,
     pending_announces: Vec<PendingAnnounce>,
     dropped_events: u64,
+    /// Provider records accepted from each peer in the current window, and when it began.
+    provider_quota: HashMap<PeerId, (u32, Instant)>,
+    refused_provider_records: u64,
 }
+
+/// Provider records one peer may add in [`PROVIDER_WINDOW`].
+pub const MAX_PROVIDER_RECORDS_PER_PEER: u32 = 1024;
+/// The window of [`MAX_PROVIDER_RECORDS_PER_PEER`].
+pub const PROVIDER_WINDOW: Duration = Duration::from_secs(3600);
 
 impl EventLoop {
     pub(crate) fn new(
@@ -542,6 +550,8 @@ impl EventLoop {
             pending_chunks: HashMap::new(),
             pending_announces: Vec::new(),
             dropped_events: 0,
+            provider_quota: HashMap::new(),
+            refused_provider_records: 0,
         }
     }
 
@@ -884,6 +894,7 @@ impl EventLoop {
             routing_table_size,
             refused_dials: self.refused_dials.load(Ordering::Relaxed),
             dropped_events: self.dropped_events,
+            refused_provider_records: self.refused_provider_records,
             policy: self.policy,
             uptime: self.started.elapsed(),
         }
@@ -1047,6 +1058,25 @@ impl EventLoop {
                 if !crate::protocol::is_provider_key(record.key.as_ref()) {
                     tracing::debug!(provider = %record.provider, "ignored a provider record with a foreign key");
                     return;
+                }
+                // Each peer may add a bounded number of provider records per window.
+                let now = Instant::now();
+                let quota = self
+                    .provider_quota
+                    .entry(record.provider)
+                    .or_insert((0, now));
+                if now.duration_since(quota.1) >= PROVIDER_WINDOW {
+                    *quota = (0, now);
+                }
+                if quota.0 >= MAX_PROVIDER_RECORDS_PER_PEER {
+                    self.refused_provider_records += 1;
+                    tracing::debug!(provider = %record.provider, "provider record over the peer's quota");
+                    return;
+                }
+                quota.0 += 1;
+                if self.provider_quota.len() > 65_536 {
+                    self.provider_quota
+                        .retain(|_, (_, start)| now.duration_since(*start) < PROVIDER_WINDOW);
                 }
                 record.addresses.retain(|a| self.policy.allows(a));
                 if let Err(e) = self

@@ -147,6 +147,8 @@ pub struct Status {
     pub refused_dials: u64,
     /// Events dropped because the node was not keeping up.
     pub dropped_events: u64,
+    /// Inbound provider records refused because their peer was over its quota.
+    pub refused_provider_records: u64,
     /// The address policy.
     pub policy: AddressPolicy,
     /// Time since start.

@@ -178,6 +178,9 @@ pub struct StatusView {
     pub policy: String,
     /// Dials refused by the address policy.
     pub refused_dials: u64,
+    /// Inbound provider records refused because their peer was over its quota.
+    #[serde(default)]
+    pub refused_provider_records: u64,
     /// Seconds since start.
     pub uptime_s: u64,
     /// Archives in the blob store.
@@ -494,6 +497,7 @@ impl Inner {
             routing_table_size: net.routing_table_size,
             policy: net.policy.to_string(),
             refused_dials: net.refused_dials,
+            refused_provider_records: net.refused_provider_records,
             uptime_s: self.started.elapsed().as_secs(),
             archives,
             bytes_uploaded,

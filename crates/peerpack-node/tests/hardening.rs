@@ -277,3 +277,41 @@ async fn a_persistently_bad_peer_is_disconnected_and_blocked_across_restarts() {
     m.handle.shutdown().await.unwrap();
     net.shutdown().await;
 }
+
+// M announces itself as the provider of 1,100 archives: B keeps the first 1,024 and refuses
+// the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_add_provider_flood_is_capped_per_peer() {
+    let net = TestNet::new(1).await;
+    let m_key = identity::Keypair::generate_ed25519();
+    let m_id = m_key.public().to_peer_id().to_string();
+    let m = common::bare_peer(m_key, &net, 0).await;
+    let b = net.inner(0);
+    wait_for("B to put M in its routing table", TIMEOUT, || async {
+        b.peer_view(&m_id).ok().filter(|p| !p.agent.is_empty())
+    })
+    .await;
+    let cap = u64::from(peerpack_net::actor::MAX_PROVIDER_RECORDS_PER_PEER);
+    let flood = cap + 76;
+    for i in 0..flood {
+        let id = ContentId::of(format!("archive {i}").as_bytes());
+        m.handle
+            .start_providing(peerpack_net::protocol::provider_key(&id))
+            .await
+            .unwrap();
+    }
+    let status = wait_for(
+        "B to refuse the records over the quota",
+        TIMEOUT,
+        || async {
+            b.status()
+                .await
+                .ok()
+                .filter(|s| s.refused_provider_records >= flood - cap)
+        },
+    )
+    .await;
+    assert_eq!(status.refused_provider_records, flood - cap);
+    m.handle.shutdown().await.unwrap();
+    net.shutdown().await;
+}
