@@ -506,6 +506,8 @@ pub(crate) struct EventLoop {
     events: mpsc::Sender<Event>,
     policy: AddressPolicy,
     refused_dials: Arc<AtomicU64>,
+    /// Addresses the operator asked to dial (shared with the transport filter).
+    operator: crate::transport::OperatorAddrs,
     started: Instant,
     topics: [(Topic, IdentTopic); 2],
     connections: HashMap<PeerId, Vec<Multiaddr>>,
@@ -533,6 +535,7 @@ impl EventLoop {
         events: mpsc::Sender<Event>,
         policy: AddressPolicy,
         refused_dials: Arc<AtomicU64>,
+        operator: crate::transport::OperatorAddrs,
     ) -> Self {
         Self {
             swarm,
@@ -540,6 +543,7 @@ impl EventLoop {
             events,
             policy,
             refused_dials,
+            operator,
             started: Instant::now(),
             topics: [Topic::Packages, Topic::Curators].map(|t| (t, IdentTopic::new(t.name()))),
             connections: HashMap::new(),
@@ -765,6 +769,10 @@ impl EventLoop {
         }
         let mut transport_addr = addr.clone();
         transport_addr.pop();
+        // The operator asked for this address: it may be anywhere in the policy's range.
+        if let Ok(mut set) = self.operator.lock() {
+            set.insert(transport_addr.clone());
+        }
         self.swarm
             .behaviour_mut()
             .kad
@@ -1078,7 +1086,7 @@ impl EventLoop {
                     self.provider_quota
                         .retain(|_, (_, start)| now.duration_since(*start) < PROVIDER_WINDOW);
                 }
-                record.addresses.retain(|a| self.policy.allows(a));
+                record.addresses.retain(|a| self.policy.allows_learned(a));
                 if let Err(e) = self
                     .swarm
                     .behaviour_mut()
@@ -1188,7 +1196,7 @@ impl EventLoop {
                 let addresses: Vec<Multiaddr> = info
                     .listen_addrs
                     .into_iter()
-                    .filter(|a| self.policy.allows(a))
+                    .filter(|a| self.policy.allows_learned(a))
                     .collect();
                 if peerpack {
                     for addr in &addresses {

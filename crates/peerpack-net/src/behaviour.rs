@@ -104,7 +104,10 @@ impl Behaviour {
         let identify = identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
                 .with_agent_version(s.agent_version.clone())
-                .with_interval(Duration::from_secs(60)),
+                .with_interval(Duration::from_secs(60))
+                // No address cache: the addresses peers advertise reach the swarm only
+                // through Kademlia, after the policy's filter for learned addresses.
+                .with_cache_size(0),
         );
 
         let sync = request_response::Behaviour::with_codec(

@@ -189,16 +189,23 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
         agent_version: config.agent_version.clone(),
     };
     let refused_for_transport = refused.clone();
+    let operator = transport::OperatorAddrs::default();
+    let operator_for_transport = operator.clone();
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair.clone())
         .with_tokio()
         .with_other_transport(move |key| {
             let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-                transport::Filtered::new(tcp, policy, refused_for_transport)
-                    .upgrade(Version::V1)
-                    .authenticate(noise::Config::new(key)?)
-                    .multiplex(yamux::Config::default())
-                    .timeout(Duration::from_secs(20)),
+                transport::Filtered::new(
+                    tcp,
+                    policy,
+                    refused_for_transport,
+                    operator_for_transport,
+                )
+                .upgrade(Version::V1)
+                .authenticate(noise::Config::new(key)?)
+                .multiplex(yamux::Config::default())
+                .timeout(Duration::from_secs(20)),
             )
         })
         .map_err(|e| Error::Setup(e.to_string()))?
@@ -252,7 +259,7 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
 
     let (cmd_tx, cmd_rx) = mpsc::channel(actor::COMMAND_CAPACITY);
     let (ev_tx, ev_rx) = mpsc::channel(actor::EVENT_CAPACITY);
-    tokio::spawn(actor::EventLoop::new(swarm, cmd_rx, ev_tx, policy, refused).run());
+    tokio::spawn(actor::EventLoop::new(swarm, cmd_rx, ev_tx, policy, refused, operator).run());
     Ok(Spawned {
         handle: NetHandle::new(cmd_tx, peer_id),
         events: ev_rx,

@@ -2,8 +2,14 @@
 //!
 //! Peers advertise addresses (Identify, Kademlia responses, provider records) that a node would
 //! later dial. A forged or private address must never turn a node into a scanner of someone
-//! else's network, so every dial goes through [`AddressPolicy::allows`] (enforced in the
-//! transport itself, see [`crate::transport`]) and only allowed addresses reach Kademlia.
+//! else's network. So there are two scopes, both enforced in the transport itself (see
+//! [`crate::transport`]):
+//! - [`AddressPolicy::allows`]: what the operator may dial (bootstrap addresses, `peerpack
+//!   bootstrap`): the policy's whole range;
+//! - [`AddressPolicy::allows_learned`]: what a node may dial because a peer said so. Under
+//!   `any` that is public unicast only, never loopback, private, link-local, CGNAT, multicast
+//!   or unspecified; under `private` it is private ranges only. Only such addresses reach
+//!   Kademlia.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -35,7 +41,7 @@ impl AddressPolicy {
         }
     }
 
-    /// Whether a node under this policy may dial `addr`.
+    /// Whether the operator may have a node under this policy dial `addr`.
     pub fn allows(&self, addr: &Multiaddr) -> bool {
         match addr.iter().next() {
             Some(Protocol::Ip4(ip)) => self.allows_v4(ip),
@@ -45,6 +51,29 @@ impl AddressPolicy {
             ) => *self == Self::Any,
             Some(Protocol::Memory(_)) => true,
             _ => false,
+        }
+    }
+
+    /// Whether a node under this policy may dial `addr` because a peer advertised it: under
+    /// `any` public unicast addresses only; under `private` private ranges only (not
+    /// loopback); under `loopback-only` loopback.
+    pub fn allows_learned(&self, addr: &Multiaddr) -> bool {
+        if !self.allows(addr) {
+            return false;
+        }
+        let scope = match addr.iter().next() {
+            Some(Protocol::Ip4(ip)) => scope_v4(ip),
+            Some(Protocol::Ip6(ip)) => match ip.to_ipv4_mapped() {
+                Some(v4) => scope_v4(v4),
+                None => scope_v6(ip),
+            },
+            // Names (under `any`) and in-memory addresses: as `allows` says.
+            _ => return true,
+        };
+        match self {
+            Self::LoopbackOnly => scope == Scope::Loopback,
+            Self::Private => scope == Scope::Private,
+            Self::Any => scope == Scope::Public,
         }
     }
 
@@ -76,6 +105,48 @@ impl AddressPolicy {
             Self::Private => ip.is_loopback() || private,
             Self::Any => true,
         }
+    }
+}
+
+/// Where an address lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Loopback,
+    /// RFC 1918, CGNAT (100.64/10), link-local, unique local (fc00::/7).
+    Private,
+    Public,
+    /// Unspecified, multicast, broadcast, reserved: never dialled.
+    Other,
+}
+
+fn scope_v4(ip: Ipv4Addr) -> Scope {
+    let o = ip.octets();
+    if ip.is_loopback() {
+        Scope::Loopback
+    } else if ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || o[0] == 0
+        || o[0] >= 240
+    {
+        Scope::Other
+    } else if ip.is_private() || ip.is_link_local() || (o[0] == 100 && (o[1] & 0xc0) == 64) {
+        Scope::Private
+    } else {
+        Scope::Public
+    }
+}
+
+fn scope_v6(ip: Ipv6Addr) -> Scope {
+    let seg0 = ip.segments()[0];
+    if ip.is_loopback() {
+        Scope::Loopback
+    } else if ip.is_unspecified() || ip.is_multicast() {
+        Scope::Other
+    } else if (seg0 & 0xfe00) == 0xfc00 || (seg0 & 0xffc0) == 0xfe80 {
+        Scope::Private
+    } else {
+        Scope::Public
     }
 }
 
@@ -129,6 +200,41 @@ mod tests {
         assert!(AddressPolicy::Any.allows(&a("/ip4/8.8.8.8/tcp/1")));
         assert!(!AddressPolicy::Any.allows(&a("/ip4/0.0.0.0/tcp/1")));
         assert!(!AddressPolicy::Any.allows(&a("/ip4/224.0.0.1/tcp/1")));
+    }
+
+    #[test]
+    fn learned_addresses_stay_in_their_scope() {
+        let learned_under_any = [
+            "/ip4/10.1.2.3/tcp/4001",
+            "/ip4/192.168.1.1/tcp/4001",
+            "/ip4/172.16.0.1/tcp/4001",
+            "/ip4/169.254.1.1/tcp/4001",
+            "/ip4/100.64.0.1/tcp/4001",
+            "/ip4/127.0.0.1/tcp/4001",
+            "/ip4/0.0.0.0/tcp/4001",
+            "/ip4/224.0.0.1/tcp/4001",
+            "/ip4/255.255.255.255/tcp/4001",
+            "/ip6/::1/tcp/4001",
+            "/ip6/fe80::1/tcp/4001",
+            "/ip6/fd00::1/tcp/4001",
+            "/ip6/::ffff:10.0.0.1/tcp/4001",
+            "/ip6/ff02::1/tcp/4001",
+        ];
+        for bad in learned_under_any {
+            assert!(!AddressPolicy::Any.allows_learned(&a(bad)), "{bad} allowed");
+        }
+        assert!(AddressPolicy::Any.allows_learned(&a("/ip4/8.8.8.8/tcp/4001")));
+        assert!(AddressPolicy::Any.allows_learned(&a("/ip6/2001:db8::1/tcp/4001")));
+        // The operator may still dial a LAN or loopback address under `any`.
+        assert!(AddressPolicy::Any.allows(&a("/ip4/192.168.1.1/tcp/4001")));
+        assert!(AddressPolicy::Any.allows(&a("/ip4/127.0.0.1/tcp/4001")));
+        // `private` learns private ranges only.
+        assert!(AddressPolicy::Private.allows_learned(&a("/ip4/10.1.2.3/tcp/1")));
+        assert!(AddressPolicy::Private.allows_learned(&a("/ip6/fe80::1/tcp/1")));
+        assert!(!AddressPolicy::Private.allows_learned(&a("/ip4/8.8.8.8/tcp/1")));
+        assert!(!AddressPolicy::Private.allows_learned(&a("/ip4/127.0.0.1/tcp/1")));
+        assert!(AddressPolicy::LoopbackOnly.allows_learned(&a("/ip4/127.0.0.1/tcp/1")));
+        assert!(!AddressPolicy::LoopbackOnly.allows_learned(&a("/ip4/10.0.0.1/tcp/1")));
     }
 
     #[test]

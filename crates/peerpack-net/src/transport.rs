@@ -14,20 +14,52 @@ use libp2p::{Multiaddr, Transport};
 
 use crate::policy::AddressPolicy;
 
+/// Addresses the operator asked to dial (bootstrap, `peerpack bootstrap`), without `/p2p`:
+/// they may be anywhere in the policy's range. Every other address is one a peer advertised.
+pub type OperatorAddrs = Arc<std::sync::Mutex<std::collections::HashSet<Multiaddr>>>;
+
 /// Wraps a transport; dials outside the policy fail with `MultiaddrNotSupported`.
 pub struct Filtered<T> {
     inner: T,
     policy: AddressPolicy,
     refused: Arc<AtomicU64>,
+    operator: OperatorAddrs,
 }
 
 impl<T> Filtered<T> {
-    /// Wrap `inner`; `refused` counts refused dials.
-    pub fn new(inner: T, policy: AddressPolicy, refused: Arc<AtomicU64>) -> Self {
+    /// Wrap `inner`; `refused` counts refused dials; `operator` holds the addresses the
+    /// operator asked for.
+    pub fn new(
+        inner: T,
+        policy: AddressPolicy,
+        refused: Arc<AtomicU64>,
+        operator: OperatorAddrs,
+    ) -> Self {
         Self {
             inner,
             policy,
             refused,
+            operator,
+        }
+    }
+
+    fn allowed(&self, addr: &Multiaddr) -> bool {
+        let mut bare = addr.clone();
+        if matches!(
+            bare.iter().last(),
+            Some(libp2p::multiaddr::Protocol::P2p(_))
+        ) {
+            bare.pop();
+        }
+        let by_operator = self
+            .operator
+            .lock()
+            .map(|set| set.contains(&bare))
+            .unwrap_or(false);
+        if by_operator {
+            self.policy.allows(addr)
+        } else {
+            self.policy.allows_learned(addr)
         }
     }
 }
@@ -55,7 +87,7 @@ impl<T: Transport + Unpin> Transport for Filtered<T> {
         addr: Multiaddr,
         opts: DialOpts,
     ) -> Result<Self::Dial, TransportError<Self::Error>> {
-        if !self.policy.allows(&addr) {
+        if !self.allowed(&addr) {
             self.refused.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%addr, policy = %self.policy, "refused to dial an address outside the policy");
             return Err(TransportError::MultiaddrNotSupported(addr));
@@ -82,7 +114,12 @@ mod tests {
     async fn dials_outside_the_policy_are_refused_before_any_socket_exists() {
         let refused = Arc::new(AtomicU64::new(0));
         let tcp = libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default());
-        let mut t = Filtered::new(tcp, AddressPolicy::LoopbackOnly, refused.clone());
+        let mut t = Filtered::new(
+            tcp,
+            AddressPolicy::LoopbackOnly,
+            refused.clone(),
+            OperatorAddrs::default(),
+        );
         let opts = || DialOpts {
             role: Endpoint::Dialer,
             port_use: PortUse::New,
@@ -105,5 +142,44 @@ mod tests {
                 .is_ok()
         );
         assert_eq!(refused.load(Ordering::Relaxed), 3);
+    }
+
+    // Under `any`, addresses that peers advertise in loopback, private, link-local or CGNAT
+    // ranges are refused before any socket exists; the operator's own are dialled.
+    #[tokio::test]
+    async fn under_any_only_the_operator_dials_local_ranges() {
+        let refused = Arc::new(AtomicU64::new(0));
+        let operator = OperatorAddrs::default();
+        let tcp = libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default());
+        let mut t = Filtered::new(tcp, AddressPolicy::Any, refused.clone(), operator.clone());
+        let opts = || DialOpts {
+            role: Endpoint::Dialer,
+            port_use: PortUse::New,
+        };
+        let advertised = [
+            "/ip4/10.1.2.3/tcp/4001",
+            "/ip4/192.168.1.1/tcp/4001",
+            "/ip4/169.254.1.1/tcp/4001",
+            "/ip4/100.64.0.1/tcp/4001",
+            "/ip4/127.0.0.1/tcp/9",
+        ];
+        for addr in advertised {
+            let result = t.dial(addr.parse().unwrap(), opts());
+            assert!(
+                matches!(result, Err(TransportError::MultiaddrNotSupported(_))),
+                "{addr}"
+            );
+        }
+        assert_eq!(refused.load(Ordering::Relaxed), advertised.len() as u64);
+        operator
+            .lock()
+            .unwrap()
+            .insert("/ip4/127.0.0.1/tcp/9".parse().unwrap());
+        // The operator's loopback address is handed to TCP (the future is not awaited).
+        assert!(
+            t.dial("/ip4/127.0.0.1/tcp/9".parse().unwrap(), opts())
+                .is_ok()
+        );
+        assert_eq!(refused.load(Ordering::Relaxed), advertised.len() as u64);
     }
 }

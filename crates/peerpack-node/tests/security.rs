@@ -319,3 +319,50 @@ async fn search_min_reputation_drops_packages_only_a_bad_peer_provides() {
     m.handle.shutdown().await.unwrap();
     net.shutdown().await;
 }
+
+//   Z ── C ── A   A's policy is `any`; its operator points it at C (loopback, allowed for the
+//                 operator). C tells A about Z, whose only dialable address is loopback (its
+//                 private ones C never keeps): A must not dial it because a peer said so. Z
+//                 refuses A, so that Z cannot connect to A first and spare A the dial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_any_policy_node_never_dials_local_addresses_that_peers_advertise() {
+    let mut net = TestNet::new(1).await; // C
+    let a = net
+        .add_with(|c| c.policy = Some(peerpack_net::AddressPolicy::Any))
+        .await;
+    let z = net
+        .add_with(|c| {
+            c.external = [
+                "/ip4/10.1.2.3/tcp/4001",
+                "/ip4/192.168.1.1/tcp/4001",
+                "/ip4/169.254.1.1/tcp/4001",
+            ]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        })
+        .await;
+    let a_id = net.node(a).peer_id();
+    net.inner(z).block_peer(a_id).await.unwrap();
+    net.connect(z, 0).await;
+    net.connect(a, 0).await;
+    let a_inner = net.inner(a).clone();
+    let status = wait_for("A to refuse Z's advertised address", TIMEOUT, || async {
+        a_inner.status().await.ok().filter(|s| s.refused_dials >= 1)
+    })
+    .await;
+    assert_eq!(status.policy, "any");
+    let z_id = net.node(z).peer_id().to_string();
+    assert!(
+        a_inner.peer_view(&z_id).map_or(true, |p| !p.connected),
+        "A is connected to Z"
+    );
+    // C never passed Z's private addresses on: loopback-only, it did not keep them.
+    let c_view = net.inner(0).peer_view(&z_id).unwrap();
+    assert!(
+        c_view.addresses.iter().all(|a| a.starts_with("/ip4/127.")),
+        "{:?}",
+        c_view.addresses
+    );
+    net.shutdown().await;
+}
