@@ -115,6 +115,13 @@ pub enum Event {
         /// Round-trip time.
         rtt: Duration,
     },
+    /// A peer announced with ADD_PROVIDER that it holds an archive, and the record was kept.
+    ProviderAdded {
+        /// The peer.
+        peer: PeerId,
+        /// The archive's content id.
+        content_id: peerpack_core::ContentId,
+    },
 }
 
 /// Requests to the event loop.
@@ -260,6 +267,13 @@ pub enum Command {
     Unblock {
         /// The peer.
         peer: PeerId,
+    },
+    /// Gossipsub's score of `peer` (`None` when it has none).
+    GossipScore {
+        /// The peer.
+        peer: PeerId,
+        /// The answer.
+        reply: oneshot::Sender<Option<f64>>,
     },
     /// Stop the event loop, closing every connection and listener.
     Shutdown,
@@ -447,6 +461,11 @@ impl NetHandle {
     /// Refuse all connections with `peer`.
     pub async fn block(&self, peer: PeerId) -> Result<(), Error> {
         self.send(Command::Block { peer }).await
+    }
+
+    /// Gossipsub's score of `peer`.
+    pub async fn gossip_score(&self, peer: PeerId) -> Result<Option<f64>, Error> {
+        self.ask(|reply| Command::GossipScore { peer, reply }).await
     }
 
     /// Accept connections with `peer` again.
@@ -739,6 +758,9 @@ impl EventLoop {
             }
             Command::Unblock { peer } => {
                 self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+            }
+            Command::GossipScore { peer, reply } => {
+                let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
             }
             Command::Peers { reply } => {
                 let peers = self
@@ -1087,6 +1109,12 @@ impl EventLoop {
                         .retain(|_, (_, start)| now.duration_since(*start) < PROVIDER_WINDOW);
                 }
                 record.addresses.retain(|a| self.policy.allows_learned(a));
+                let announced = <[u8; 32]>::try_from(&record.key.as_ref()[2..])
+                    .ok()
+                    .map(|id| (record.provider, peerpack_core::ContentId::from_bytes(id)));
+                if let Some((peer, content_id)) = announced {
+                    self.emit(Event::ProviderAdded { peer, content_id });
+                }
                 if let Err(e) = self
                     .swarm
                     .behaviour_mut()

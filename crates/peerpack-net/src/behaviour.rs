@@ -58,6 +58,51 @@ pub fn message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
     gossipsub::MessageId::from(blake3::hash(&message.data).as_bytes().to_vec())
 }
 
+/// Gossipsub peer scoring. Invalid messages (our validator's `Reject`) are what it punishes:
+/// each topic's P4 weight makes one invalid message -20 and two -80, the graylist. Valid
+/// first deliveries earn a little, time in the mesh a little more. Mesh delivery deficits
+/// (P3, P3b) do not count: a quiet catalogue is not misbehaviour. Neither do shared IP
+/// addresses (P6): every peer of a test or a NAT shares one, and IPs prove nothing.
+fn score_params() -> gossipsub::PeerScoreParams {
+    let mut params = gossipsub::PeerScoreParams {
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    };
+    for topic in [ANNOUNCE_TOPIC, CURATOR_TOPIC] {
+        params.topics.insert(
+            gossipsub::IdentTopic::new(topic).hash(),
+            gossipsub::TopicScoreParams {
+                topic_weight: 1.0,
+                time_in_mesh_weight: 0.01,
+                time_in_mesh_quantum: Duration::from_secs(1),
+                time_in_mesh_cap: 3600.0,
+                first_message_deliveries_weight: 1.0,
+                first_message_deliveries_decay: 0.5,
+                first_message_deliveries_cap: 100.0,
+                mesh_message_deliveries_weight: 0.0,
+                mesh_failure_penalty_weight: 0.0,
+                invalid_message_deliveries_weight: -20.0,
+                // Decays by 1% a second: the penalty of one forgery halves in about a minute.
+                invalid_message_deliveries_decay: 0.99,
+                ..Default::default()
+            },
+        );
+    }
+    params
+}
+
+/// Below -10 a peer gets no gossip from us, below -50 none of our publishes, below -80 we
+/// ignore it altogether.
+fn score_thresholds() -> gossipsub::PeerScoreThresholds {
+    gossipsub::PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        accept_px_threshold: 10.0,
+        opportunistic_graft_threshold: 5.0,
+    }
+}
+
 impl Behaviour {
     /// Build the behaviour for `key`.
     pub fn new(key: &identity::Keypair, s: &Settings) -> Result<Self, String> {
@@ -94,6 +139,9 @@ impl Behaviour {
             gossipsub::MessageAuthenticity::Signed(key.clone()),
             gossip_config,
         )?;
+        gossipsub
+            .with_peer_score(score_params(), score_thresholds())
+            .map_err(|e| format!("gossipsub scoring: {e}"))?;
         gossipsub
             .subscribe(&gossipsub::IdentTopic::new(ANNOUNCE_TOPIC))
             .map_err(|e| format!("gossipsub subscribe: {e}"))?;

@@ -128,29 +128,16 @@ pub async fn records(
 }
 
 /// Validate a gossip announcement and decide whether gossipsub forwards it.
-pub async fn announcement(
-    inner: &Arc<Inner>,
-    data: Vec<u8>,
-    source: PeerId,
-    origin: Option<PeerId>,
-) -> MessageAcceptance {
-    let content_id = PackageRecord::decode(&data).ok().map(|r| r.content_id);
+pub async fn announcement(inner: &Arc<Inner>, data: Vec<u8>, source: PeerId) -> MessageAcceptance {
     match records(inner, vec![data], Some(source)).await {
         Ok(b) if b.invalid > 0 => MessageAcceptance::Reject,
         // Valid, but not for this node to pass on: another key's claim, or a conflict.
         // (or an older record than the one held: a replay)
         Ok(b) if b.disputed > 0 || b.conflicting > 0 || b.stale > 0 => MessageAcceptance::Ignore,
-        Ok(_) => {
-            if let (Some(origin), Some(id)) = (origin, content_id) {
-                let origin = origin.to_string();
-                let _ = inner
-                    .with_store(move |s| Ok(s.db.add_provider(&id, &origin)?))
-                    .await;
-            }
-            // Valid, whether or not this node already had it (a DHT put often arrives first):
-            // forward it. Gossipsub's duplicate cache keeps it from looping.
-            MessageAcceptance::Accept
-        }
+        // Valid, whether or not this node already had it (a DHT put often arrives first):
+        // forward it. Gossipsub's duplicate cache keeps it from looping. Its author is not
+        // taken for a provider: only ADD_PROVIDER or a delivery makes one.
+        Ok(_) => MessageAcceptance::Accept,
         Err(e) => {
             tracing::warn!(error = %e, "could not process an announcement");
             MessageAcceptance::Ignore

@@ -516,12 +516,10 @@ async fn on_event(inner: &Arc<Inner>, event: Event) {
             source,
             message_id,
             data,
-            origin,
+            origin: _,
         } => {
             let verdict = match topic {
-                protocol::Topic::Packages => {
-                    crate::ingest::announcement(inner, data, source, origin).await
-                }
+                protocol::Topic::Packages => crate::ingest::announcement(inner, data, source).await,
                 protocol::Topic::Curators => {
                     crate::ingest::curator_announcement(inner, data, source).await
                 }
@@ -577,6 +575,17 @@ async fn on_event(inner: &Arc<Inner>, event: Event) {
             }
         }
         Event::Ping { peer, rtt } => inner.with_peers(|b| b.ping(peer, rtt.as_secs_f64() * 1e3)),
+        // A provider is a peer that announced the archive with ADD_PROVIDER (or served it):
+        // never one that merely gossiped a record.
+        Event::ProviderAdded { peer, content_id } => {
+            let peer = peer.to_string();
+            if let Err(e) = inner
+                .with_store(move |s| Ok(s.db.add_provider(&content_id, &peer)?))
+                .await
+            {
+                tracing::warn!(error = %e, "could not record a provider");
+            }
+        }
         other => tracing::debug!(?other, "unhandled network event"),
     }
 }

@@ -204,7 +204,7 @@ async fn a_flood_of_sync_requests_is_bounded_per_peer() {
     net.shutdown().await;
 }
 
-// M keeps announcing forged records: after enough of them B disconnects and blocks it, the
+// M keeps writing forged records: after enough of them B disconnects and blocks it, the
 // block survives B's restart, and `unblock` lifts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persistently_bad_peer_is_disconnected_and_blocked_across_restarts() {
@@ -223,10 +223,14 @@ async fn a_persistently_bad_peer_is_disconnected_and_blocked_across_restarts() {
         connected_to_b(m.handle.clone()).await.then_some(())
     })
     .await;
+    // Forged DHT writes (gossip would graylist M by itself after two forgeries, and stop
+    // reading it).
     for i in 0..8 {
         let mut forged = record();
         forged.manifest.description = format!("tampered {i}");
-        m.handle.announce(forged.encode()).await.unwrap();
+        let key = peerpack_net::protocol::record_key(forged.name(), forged.version());
+        // Once blocked, M's writes fail: that is the point.
+        let _ = m.handle.put_record(key, forged.encode()).await;
     }
     let b = net.inner(0);
     let view = wait_for("B to block M", TIMEOUT, || async {

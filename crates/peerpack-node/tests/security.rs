@@ -76,6 +76,26 @@ async fn forged_announcements_are_rejected_by_the_first_receiver_and_not_forward
     })
     .await;
     assert_eq!(m_view.invalid_messages, 1, "only the forgery costs M");
+    // Gossipsub's own score of M fell below the gossip threshold: B sends M no gossip.
+    let score = wait_for("B's gossip score of M to fall", TIMEOUT, || async {
+        b.net_handle()
+            .gossip_score(m_id)
+            .await
+            .unwrap()
+            .filter(|s| *s < -10.0)
+    })
+    .await;
+    assert!(
+        score >= -80.0,
+        "one forgery is not yet the graylist: {score}"
+    );
+    let l_score = b
+        .net_handle()
+        .gossip_score(net.node(0).peer_id())
+        .await
+        .unwrap()
+        .unwrap_or(0.0);
+    assert!(l_score >= 0.0, "the honest peer's gossip score: {l_score}");
     assert!(
         m_view.score < 0.7,
         "M's score after a forgery: {}",
@@ -285,11 +305,23 @@ async fn search_min_reputation_drops_packages_only_a_bad_peer_provides() {
 
     let m = bare_peer(identity::Keypair::generate_ed25519(), &net, 1).await;
     let own = "[package]\nname = \"m-template\"\nversion = \"1.0.0\"\ndescription = \"pytest starter from m\"\nlicense = \"MIT\"\nauthors = [\"m\"]\n";
+    let own_record = record(own, &PublisherKey::from_secret_bytes(&[5; 32]));
+    m.handle.announce(own_record.encode()).await.unwrap();
+    wait_searchable(b, "pytest", "m-template").await;
+    // Announcing a record does not make M a provider; announcing the archive with
+    // ADD_PROVIDER does.
     m.handle
-        .announce(record(own, &PublisherKey::from_secret_bytes(&[5; 32])).encode())
+        .start_providing(peerpack_net::protocol::provider_key(&own_record.content_id))
         .await
         .unwrap();
-    wait_searchable(b, "pytest", "m-template").await;
+    let id = own_record.content_id.to_string();
+    wait_for("B to record M as a provider", TIMEOUT, || async {
+        b.info("m-template")
+            .await
+            .ok()
+            .filter(|i| i.versions[0].content_id == id && !i.versions[0].providers.is_empty())
+    })
+    .await;
     for seed in 0..3u8 {
         let mut forged = record(EVIL, &PublisherKey::from_secret_bytes(&[20 + seed; 32]));
         forged.manifest.description = format!("forgery {seed}");

@@ -175,3 +175,34 @@ pub async fn bare_peer(
         handle: spawned.handle,
     }
 }
+
+/// A bare peer that dials node `target` and keeps every gossip message it hears (its data),
+/// validating nothing and forwarding nothing.
+pub async fn listener(
+    net: &TestNet,
+    target: usize,
+) -> (
+    peerpack_net::NetHandle,
+    std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+) {
+    let key = peerpack_net::p2p::identity::Keypair::generate_ed25519();
+    let listen = vec![peerpack_node::config::loopback_listen()];
+    let spawned = peerpack_net::spawn(peerpack_net::Config::new(key, listen))
+        .await
+        .unwrap();
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (h, mut events) = (heard.clone(), spawned.events);
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let peerpack_net::Event::Announcement { data, .. } = event {
+                h.lock().unwrap().push(data);
+            }
+        }
+    });
+    spawned
+        .handle
+        .dial(net.node(target).listen_addrs()[0].clone())
+        .await
+        .unwrap();
+    (spawned.handle, heard)
+}
