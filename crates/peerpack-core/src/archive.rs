@@ -443,6 +443,14 @@ pub enum ExtractError {
     },
 }
 
+impl ExtractError {
+    /// Whether the archive itself is to blame (unsafe or malformed), rather than the target
+    /// or the disk: such an archive would be refused anywhere.
+    pub fn is_unsafe_archive(&self) -> bool {
+        !matches!(self, Self::Io { .. } | Self::TargetNotEmpty(_))
+    }
+}
+
 /// What [`extract`] wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExtractSummary {

@@ -15,6 +15,10 @@ pub enum Error {
     /// Nothing known by that name or id.
     #[error("{0}")]
     NotFound(String),
+    /// An archive that matches its signed content id, but that the extractor refuses: the
+    /// publisher published something unsafe.
+    #[error("{0}")]
+    UnsafeArchive(String),
     /// A call that changes something came without the API token.
     #[error("{0}")]
     Unauthorized(String),
@@ -39,6 +43,7 @@ impl Error {
             Self::NotFound(_) => "not_found",
             Self::Forbidden(_) => "forbidden",
             Self::Unauthorized(_) => "unauthorized",
+            Self::UnsafeArchive(_) => "unsafe_archive",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }

@@ -498,26 +498,25 @@ pub async fn lookup(inner: &Arc<Inner>, name: &PackageName) -> Result<Lookup, Er
         Ok(_) | Err(db::Error::Refused(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    let fetches = index.versions.iter().map(|entry| {
-        let key = protocol::record_key(name, &entry.version);
-        let inner = inner.clone();
-        let expected = entry.record_hash;
-        async move {
-            let values = inner
-                .net
-                .get_record(key, DHT_TIMEOUT)
-                .await
-                .unwrap_or_default();
-            values
-                .into_iter()
-                .find(|v| peerpack_core::RecordHash::of(v) == expected)
-        }
-    });
-    let found: Vec<Vec<u8>> = futures::future::join_all(fetches)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
+    // The newest versions only, a few DHT reads at a time: an index of 1024 versions must
+    // not become 1024 queries at once. Older versions are read one by one when asked for
+    // (`fetch_version`).
+    use futures::StreamExt;
+    let fetches = index
+        .versions
+        .iter()
+        .rev()
+        .take(MAX_LOOKUP_VERSIONS)
+        .map(|entry| {
+            let (inner, name, entry) = (inner.clone(), name.clone(), entry.clone());
+            async move { read_version(&inner, &name, &entry).await }
+        })
+        .collect::<Vec<_>>();
+    let found: Vec<Vec<u8>> = futures::stream::iter(fetches)
+        .buffer_unordered(LOOKUP_CONCURRENCY)
+        .filter_map(|v| async move { v })
+        .collect()
+        .await;
     let batch = records(inner, found, None).await?;
     tracing::info!(%name, versions = index.versions.len(), stored = batch.changed + batch.known, "DHT lookup");
     Ok(if batch.changed + batch.known > 0 {
@@ -525,6 +524,51 @@ pub async fn lookup(inner: &Arc<Inner>, name: &PackageName) -> Result<Lookup, Er
     } else {
         Lookup::Missing
     })
+}
+
+/// Versions a lookup reads from the DHT, newest first.
+pub const MAX_LOOKUP_VERSIONS: usize = 64;
+/// DHT reads one lookup has under way at once.
+pub const LOOKUP_CONCURRENCY: usize = 8;
+
+/// Read the record of one index entry from the DHT: the value whose hash the index names.
+async fn read_version(
+    inner: &Arc<Inner>,
+    name: &PackageName,
+    entry: &peerpack_core::record::IndexEntry,
+) -> Option<Vec<u8>> {
+    let values = inner
+        .net
+        .get_record(protocol::record_key(name, &entry.version), DHT_TIMEOUT)
+        .await
+        .unwrap_or_default();
+    values
+        .into_iter()
+        .find(|v| peerpack_core::RecordHash::of(v) == entry.record_hash)
+}
+
+/// Read one version of `name` from the DHT, as the owner's index record names it (for a
+/// version older than a lookup reads). Returns whether it is now in the catalogue.
+pub async fn fetch_version(
+    inner: &Arc<Inner>,
+    name: &PackageName,
+    version: &Version,
+) -> Result<bool, Error> {
+    let n = name.clone();
+    let Some(index) = inner
+        .with_store(move |s| Ok(s.db.index_record(&n)?))
+        .await?
+    else {
+        return Ok(false);
+    };
+    let Some(entry) = index.entry(version) else {
+        return Ok(false);
+    };
+    let Some(bytes) = read_version(inner, name, entry).await else {
+        return Ok(false);
+    };
+    let batch = records(inner, vec![bytes], None).await?;
+    Ok(batch.changed + batch.known > 0)
 }
 
 /// Whether the catalogue already has `name`.

@@ -399,6 +399,10 @@ impl Inner {
             {
                 record = self.record_of(&name, &version).await?;
             }
+            // Older than the versions a lookup reads: ask for this one.
+            if record.is_none() && crate::ingest::fetch_version(self, &name, &version).await? {
+                record = self.record_of(&name, &version).await?;
+            }
             let record = record.ok_or_else(|| {
                 Error::NotFound(format!(
                     "{file} locks {name} {version}, which is neither in the catalogue nor in the DHT"
@@ -419,6 +423,40 @@ impl Inner {
             plan.push(record);
         }
         Ok(plan)
+    }
+
+    /// Flag `record`'s archive as unsafe: it matched its content id, so its publisher signed
+    /// it. Its record leaves search, the archive leaves the blob store and is no longer
+    /// provided, and no install here fetches it again.
+    async fn flag_unsafe(self: &Arc<Self>, record: &PackageRecord, reason: &str) {
+        let (r, why) = (record.clone(), reason.to_owned());
+        let flagged = self
+            .with_store(move |s| {
+                s.db.flag_unsafe(&r, &why)?;
+                s.db.forget_blob(&r.content_id)?;
+                let _ = s.blobs.remove(&r.content_id);
+                Ok(())
+            })
+            .await;
+        if let Err(e) = flagged {
+            tracing::warn!(error = %e, "could not flag an unsafe archive");
+            return;
+        }
+        tracing::warn!(
+            name = %record.name(),
+            version = %record.version(),
+            publisher = %record.publisher,
+            reason,
+            "flagged an unsafe archive"
+        );
+        self.unsafe_archives
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(record.content_id.to_string());
+        let _ = self
+            .net
+            .stop_providing(peerpack_net::protocol::provider_key(&record.content_id))
+            .await;
     }
 
     /// One version's record, through the record cache.
@@ -461,6 +499,15 @@ impl Inner {
         }
 
         let id = record.content_id;
+        // An archive found unsafe once is never fetched again, from anyone.
+        if let Some(reason) = self
+            .with_store(move |s| Ok(s.db.unsafe_reason(&id)?))
+            .await?
+        {
+            return Err(Error::UnsafeArchive(format!(
+                "{label} ({id}) is flagged unsafe and will not be installed: {reason}"
+            )));
+        }
         let (fetch_progress, _tracked) = self.downloads.track(id, record.archive_size);
         *progress.current.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((label.clone(), fetch_progress.clone()));
@@ -497,9 +544,15 @@ impl Inner {
             // A fresh download was checked piece by piece a moment ago; an archive that was
             // already in the store is checked again, in case it rotted on disk.
             let verify = fetched.cached;
-            tokio::task::spawn_blocking(move || place(&blobs, &id, &t, &l, &marker, verify, force))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))??;
+            let placed = tokio::task::spawn_blocking(move || {
+                place(&blobs, &id, &t, &l, &marker, verify, force)
+            })
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            if let Err(Error::UnsafeArchive(reason)) = &placed {
+                self.flag_unsafe(record, reason).await;
+            }
+            placed?;
         }
         let (p, n, v) = (path_text.clone(), name.clone(), version.clone());
         let size = record.archive_size;
@@ -755,7 +808,14 @@ fn place(
         &staging,
         &peerpack_core::archive::ExtractLimits::default(),
     )
-    .map_err(|e| Error::Conflict(format!("{label} ({id}) was not installed: {e}")))?;
+    .map_err(|e| {
+        let text = format!("{label} ({id}) was not installed: {e}");
+        if e.is_unsafe_archive() {
+            Error::UnsafeArchive(text)
+        } else {
+            Error::Conflict(text)
+        }
+    })?;
     let discard_staging = |e: Error| {
         let _ = std::fs::remove_dir_all(&staging);
         e

@@ -65,6 +65,8 @@ pub struct Inner {
     pub(crate) curators: Vec<peerpack_core::PublicKey>,
     /// Names in dispute, for marking search results without a store look-up.
     pub(crate) disputes: Mutex<crate::names::Disputes>,
+    /// Content ids of archives flagged unsafe (as text), hidden from search.
+    pub(crate) unsafe_archives: Mutex<HashSet<String>>,
     /// Whether the curators' lists were asked for since start.
     pub(crate) curators_fetched: std::sync::atomic::AtomicBool,
 }
@@ -309,6 +311,12 @@ impl Node {
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
         let disputes = crate::names::Disputes::load(&store.db)?;
+        let unsafe_archives: HashSet<String> = store
+            .db
+            .unsafe_archives()?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
 
         let mut net_config = peerpack_net::Config::new(keypair, config.listen.clone());
         net_config.policy = config.policy;
@@ -357,6 +365,7 @@ impl Node {
             catalogue_sync: config.catalogue_sync,
             curators: config.curators.clone(),
             disputes: Mutex::new(disputes),
+            unsafe_archives: Mutex::new(unsafe_archives),
             curators_fetched: std::sync::atomic::AtomicBool::new(false),
         });
 

@@ -84,6 +84,10 @@ pub struct VersionInfo {
     pub dependencies: BTreeMap<String, String>,
     /// Peers known to hold the archive.
     pub providers: Vec<String>,
+    /// Why the archive was flagged unsafe (it matched its content id, but the extractor
+    /// refused it); such a version is never installed here.
+    #[serde(default)]
+    pub unsafe_reason: Option<String>,
 }
 
 /// Everything known about a package.
@@ -101,6 +105,9 @@ pub struct Info {
     pub curator: Option<String>,
     /// Claims by other keys: disputed claims, or every claimant of a contested name.
     pub claims: Vec<crate::names::ClaimView>,
+    /// Unsafe archives this node found signed by the owner's key.
+    #[serde(default)]
+    pub owner_unsafe_archives: u64,
     /// Sequence number of the newest index record known.
     pub index_seq: Option<u64>,
     /// Where the answer came from: `local`, or `dht` when the node had to ask the network.
@@ -291,7 +298,16 @@ impl Inner {
         };
         let me = self.peer_id.to_string();
         let mut out = Vec::new();
+        let hidden = self
+            .unsafe_archives
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         for (h, provs) in hits.into_iter().zip(providers) {
+            // A package whose latest archive was found unsafe is not offered.
+            if hidden.contains(&h.content_id) {
+                continue;
+            }
             if let Some(min) = s.min_reputation {
                 let good = provs.is_empty()
                     || provs
@@ -373,19 +389,28 @@ impl Inner {
             }
         }
         let n = name.clone();
-        let (state, claims, index, versions, providers) = self
+        let (state, claims, index, versions, providers, unsafe_reasons, owner_unsafe) = self
             .with_store(move |s| {
                 let versions = s.versions(&n)?.to_vec();
                 let mut providers = Vec::new();
+                let mut unsafe_reasons = Vec::new();
                 for v in &versions {
                     providers.push(s.db.providers(&v.content_id)?);
+                    unsafe_reasons.push(s.db.unsafe_reason(&v.content_id)?);
                 }
+                let state = s.db.name_state(&n)?;
+                let owner_unsafe = match state.owner() {
+                    Some(k) => s.db.unsafe_count(&k)?,
+                    None => 0,
+                };
                 Ok((
-                    s.db.name_state(&n)?,
+                    state,
                     s.db.claims(&n)?,
                     s.db.index_record(&n)?,
                     versions,
                     providers,
+                    unsafe_reasons,
+                    owner_unsafe,
                 ))
             })
             .await?;
@@ -416,12 +441,14 @@ impl Inner {
             owner_source,
             curator,
             claims: claims.iter().map(crate::names::ClaimView::from).collect(),
+            owner_unsafe_archives: owner_unsafe,
             index_seq: index.map(|i| i.seq),
             source: source.into(),
             versions: versions
                 .into_iter()
                 .zip(providers)
-                .map(|(r, providers)| VersionInfo {
+                .zip(unsafe_reasons)
+                .map(|((r, providers), unsafe_reason)| VersionInfo {
                     version: r.version().to_string(),
                     content_id: r.content_id.to_string(),
                     archive_size: r.archive_size,
@@ -442,6 +469,7 @@ impl Inner {
                         .map(|(k, v)| (k.to_string(), v.to_string()))
                         .collect(),
                     providers,
+                    unsafe_reason,
                 })
                 .collect(),
         })

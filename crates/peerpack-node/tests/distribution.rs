@@ -359,6 +359,53 @@ async fn an_archive_escaping_its_directory_is_refused() {
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "nothing left behind: {left:?}");
+
+    // The archive matched its signed content id, so its publisher signed something unsafe:
+    // the version is flagged, hidden from search, dropped from B's store, and never fetched
+    // again, from anyone.
+    let b = net.inner(1);
+    let info = b.info("escape-pack").await.unwrap();
+    let reason = info.versions[0].unsafe_reason.clone().unwrap();
+    assert!(reason.contains(".."), "{reason}");
+    assert_eq!(info.owner_unsafe_archives, 1);
+    assert!(
+        common::search(b, "escapes")
+            .await
+            .iter()
+            .all(|h| h.name != "escape-pack"),
+        "an unsafe package is still offered"
+    );
+    let hex = info.versions[0]
+        .content_id
+        .trim_start_matches("blake3:")
+        .to_owned();
+    assert!(
+        !net.data_dir(1)
+            .join("blobs")
+            .join(&hex[..2])
+            .join(&hex)
+            .exists(),
+        "the unsafe archive is still in B's store"
+    );
+    let before = b.status().await.unwrap();
+    let err = install(b, &["escape-pack"], &to, None, false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("flagged unsafe"), "{err}");
+    let after = b.status().await.unwrap();
+    assert_eq!(
+        (
+            after.downloads_ok,
+            after.downloads_failed,
+            after.bytes_downloaded
+        ),
+        (
+            before.downloads_ok,
+            before.downloads_failed,
+            before.bytes_downloaded
+        ),
+        "the unsafe archive was fetched again"
+    );
     net.shutdown().await;
 }
 
