@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_names.sql"),
     include_str!("../migrations/0005_blocks.sql"),
     include_str!("../migrations/0006_unsafe.sql"),
+    include_str!("../migrations/0007_summary.sql"),
 ];
 
 /// Store errors.
@@ -98,8 +99,8 @@ pub struct Db {
     path: PathBuf,
     /// Curator keys the operator trusts, in priority order (see [`crate::names`]).
     pub(crate) curators: Vec<PublicKey>,
-    /// The catalogue summary, kept until the next write: peers ask for it on every connection
-    /// and every minute, and computing it reads every version.
+    /// The catalogue summary, kept between writes (the `catalogue_summary` row holds it
+    /// durably, updated in every write's transaction).
     summary: std::cell::Cell<Option<(u64, [u8; 32])>>,
 }
 
@@ -156,6 +157,7 @@ impl Db {
             summary: std::cell::Cell::new(None),
         };
         db.migrate()?;
+        db.ensure_summary()?;
         Ok(db)
     }
 
@@ -442,17 +444,39 @@ impl Db {
     }
 
     /// The number of records held and the XOR of their hashes: equal summaries mean (with
-    /// overwhelming probability) equal catalogues.
+    /// overwhelming probability) equal catalogues. One row read; no scan.
     pub fn summary(&self) -> Result<(u64, [u8; 32]), Error> {
         if let Some(known) = self.summary.get() {
             return Ok(known);
         }
-        let fresh = self.compute_summary()?;
+        let fresh = read_summary(&self.conn, &self.path)?;
         self.summary.set(Some(fresh));
         Ok(fresh)
     }
 
-    fn compute_summary(&self) -> Result<(u64, [u8; 32]), Error> {
+    /// Fill the summary row from `versions` if it is missing (a store from before it existed).
+    fn ensure_summary(&mut self) -> Result<(), Error> {
+        let present: Option<i64> = self
+            .conn
+            .query_row("SELECT 1 FROM catalogue_summary WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.sql_err())?;
+        if present.is_none() {
+            let (count, digest) = self.compute_summary()?;
+            self.conn
+                .execute(
+                    "INSERT INTO catalogue_summary (id, count, digest) VALUES (1, ?1, ?2)",
+                    params![to_i64(count), digest.as_slice()],
+                )
+                .map_err(self.sql_err())?;
+        }
+        Ok(())
+    }
+
+    /// The summary computed from every version (for the first fill, and for tests).
+    pub fn compute_summary(&self) -> Result<(u64, [u8; 32]), Error> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT record_hash FROM versions")
@@ -583,6 +607,45 @@ impl Db {
     }
 }
 
+fn read_summary(conn: &Connection, path: &Path) -> Result<(u64, [u8; 32]), Error> {
+    let (count, digest): (i64, Vec<u8>) = conn
+        .query_row(
+            "SELECT count, digest FROM catalogue_summary WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(sqlite(path))?;
+    let digest = <[u8; 32]>::try_from(digest.as_slice()).map_err(|_| Error::Corrupt {
+        path: path.to_owned(),
+        name: "catalogue summary".into(),
+        reason: "the digest is not 32 bytes".into(),
+    })?;
+    Ok((count.max(0) as u64, digest))
+}
+
+/// Apply a change to the catalogue summary inside the write's transaction: `count_delta`
+/// versions added (or removed), and `hashes` XORed into the digest.
+pub(crate) fn bump_summary(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+    count_delta: i64,
+    hashes: &[&[u8]],
+) -> Result<(), Error> {
+    let (count, mut digest) = read_summary(tx, path)?;
+    for h in hashes {
+        for (d, b) in digest.iter_mut().zip(h.iter()) {
+            *d ^= b;
+        }
+    }
+    let count = (i64::try_from(count).unwrap_or(i64::MAX) + count_delta).max(0);
+    tx.execute(
+        "UPDATE catalogue_summary SET count = ?1, digest = ?2 WHERE id = 1",
+        params![count, digest.as_slice()],
+    )
+    .map_err(sqlite(path))?;
+    Ok(())
+}
+
 /// Parse a stored owner key.
 fn owner_key(path: &Path, name: &PackageName, bytes: &[u8]) -> Result<PublicKey, Error> {
     <[u8; 32]>::try_from(bytes)
@@ -624,11 +687,11 @@ fn insert_one(
     let version = record.version().to_string();
     let bytes = record.encode();
     let known = blob(tx, VERSION_RECORD_SQL, params![name, version]).map_err(err)?;
-    let outcome = match known {
-        None => Inserted::New,
+    let (outcome, replaced_hash) = match known {
+        None => (Inserted::New, None),
         Some(old) if old == bytes => return Ok(Inserted::Unchanged),
-        Some(old) => {
-            let old = PackageRecord::decode(&old).map_err(|e| Error::Corrupt {
+        Some(old_bytes) => {
+            let old = PackageRecord::decode(&old_bytes).map_err(|e| Error::Corrupt {
                 path: path.to_owned(),
                 name: name.to_owned(),
                 reason: e.to_string(),
@@ -653,10 +716,18 @@ fn insert_one(
                         seq: record.seq,
                     }));
                 }
-                std::cmp::Ordering::Greater => Inserted::Replaced,
+                std::cmp::Ordering::Greater => (
+                    Inserted::Replaced,
+                    Some(peerpack_core::RecordHash::of(&old_bytes)),
+                ),
             }
         }
     };
+    let hash = record.hash();
+    match &replaced_hash {
+        None => bump_summary(tx, path, 1, &[hash.0.as_slice()])?,
+        Some(old) => bump_summary(tx, path, 0, &[old.0.as_slice(), hash.0.as_slice()])?,
+    }
     tx.execute(
         "INSERT INTO versions (name, version, content_id, archive_size, published_at, record_hash, record, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -669,7 +740,7 @@ fn insert_one(
             record.content_id.as_bytes().as_slice(),
             to_i64(record.archive_size),
             to_i64(record.published_at),
-            record.hash().0.as_slice(),
+            hash.0.as_slice(),
             bytes,
             now()
         ],

@@ -265,6 +265,23 @@ pub(crate) fn reassign(
             .map_err(err)?;
         tx.execute("DELETE FROM index_records WHERE name = ?1", [n])
             .map_err(err)?;
+        // The removed versions leave the catalogue summary in the same transaction.
+        let hashes: Vec<Vec<u8>> = {
+            let mut stmt = tx
+                .prepare_cached("SELECT record_hash FROM versions WHERE name = ?1")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([n], |r| r.get::<_, Vec<u8>>(0))
+                .map_err(err)?;
+            rows.collect::<Result<_, _>>().map_err(err)?
+        };
+        let slices: Vec<&[u8]> = hashes.iter().map(Vec::as_slice).collect();
+        crate::db::bump_summary(
+            tx,
+            path,
+            -i64::try_from(hashes.len()).unwrap_or(i64::MAX),
+            &slices,
+        )?;
         tx.execute("DELETE FROM versions WHERE name = ?1", [n])
             .map_err(err)?;
         tx.execute(

@@ -676,3 +676,34 @@ fn the_first_trusted_curator_decides_and_untrust_falls_back_to_it() {
         }
     );
 }
+
+#[test]
+fn the_catalogue_summary_follows_every_write_without_a_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled_store(dir.path());
+    let check = |store: &Store| {
+        assert_eq!(
+            store.db.summary().unwrap(),
+            store.db.compute_summary().unwrap()
+        );
+    };
+    check(&store);
+    assert_eq!(store.db.summary().unwrap().0, CATALOGUE.len() as u64);
+    // A replaced record, a refused one, and an owner change that removes versions.
+    store
+        .insert_record(&record(&CATALOGUE[2], &key(1), 5))
+        .unwrap();
+    check(&store);
+    let _ = store.insert_record(&squat_record(1));
+    check(&store);
+    store.trust(&rust_cli(), &key(2).public()).unwrap();
+    check(&store);
+    assert_eq!(store.db.summary().unwrap().0, CATALOGUE.len() as u64 - 1);
+    // A store that lost its summary row fills it again on open.
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join("peerpack.db")).unwrap();
+    conn.execute("DELETE FROM catalogue_summary", []).unwrap();
+    drop(conn);
+    let store = Store::open(dir.path()).unwrap();
+    check(&store);
+}
