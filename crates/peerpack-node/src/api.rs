@@ -1,18 +1,31 @@
 //! The HTTP API under `/v1` (see docs/API.md). JSON in and out; errors are
 //! `{"error": {"code", "message"}}` with a matching status.
+//!
+//! Every handler carries a `#[utoipa::path]` and every body a `ToSchema` derive, so the
+//! OpenAPI document at `GET /v1/openapi.json` ([`ApiDoc`]) is built from the types the
+//! handlers use.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::error::Error;
+use crate::gc::{GcReport, Pin};
+use crate::install::{InstallReport, InstallRequest};
+use crate::names::{CuratorView, TrustView};
 use crate::node::Inner;
-use crate::queries::Search;
+use crate::publish::Published;
+use crate::queries::{Dialled, Info, PeerView, Search, SearchHit, StatusView};
 
 type Shared = State<Arc<Inner>>;
 
@@ -30,15 +43,101 @@ impl IntoResponse for Error {
         if status.is_server_error() {
             tracing::error!(error = %self, "API request failed");
         }
-        let body =
-            serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        let body = ApiError {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.to_string(),
+            },
+        };
         (status, Json(body)).into_response()
     }
 }
 
+/// What every failed call answers, with a matching HTTP status.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApiError {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The inside of [`ApiError`].
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code: `bad_request` (400), `unauthorized` (401), `forbidden`
+    /// (403), `not_found` (404), `conflict` or `unsafe_archive` (409), `unavailable` (503) or
+    /// `internal` (500).
+    #[schema(example = "not_found")]
+    pub code: String,
+    /// What went wrong, for the user.
+    pub message: String,
+}
+
+/// The security scheme for the token as `Authorization: Bearer TOKEN`. (`security(...)` in
+/// `#[utoipa::path]` takes only literals, so the operations spell both names out.)
+const BEARER: &str = "api_token";
+/// The security scheme for the token as the `peerpack_token` cookie.
+const COOKIE: &str = "api_token_cookie";
+
+/// The API as an OpenAPI 3.1 document, served at `GET /v1/openapi.json`. It is generated from
+/// the handlers' `#[utoipa::path]` attributes and the `ToSchema` types they take and answer,
+/// so it cannot drift from them.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "peerpack node API",
+        description = "The HTTP API of a peerpack node (docs/API.md). Every call that changes something (any method but GET and HEAD) needs the node's API token from DATA_DIR/api-token. Requests must be addressed to a loopback Host; a cross-origin request that changes something is refused.",
+    ),
+    paths(
+        openapi_json, status, search, info, publish, peers, peer, bootstrap, install, gc, pins,
+        pin, unpin, blocks, unblock, trusted, trust, untrust, curator_list, curate,
+    ),
+    components(schemas(ApiError, ErrorDetail)),
+    modifiers(&TokenSchemes),
+)]
+pub struct ApiDoc;
+
+/// Adds the two ways to present the API token as security schemes.
+struct TokenSchemes;
+
+impl utoipa::Modify for TokenSchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The 64 hex digits in DATA_DIR/api-token, as `Authorization: Bearer TOKEN`. Every call but GET and HEAD needs it.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            COOKIE,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "peerpack_token",
+                "The same token as the cookie `peerpack_token`, for a page the node serves (SameSite=Strict).",
+            ))),
+        );
+    }
+}
+
+/// The document, built once.
+static DOCUMENT: std::sync::LazyLock<utoipa::openapi::OpenApi> =
+    std::sync::LazyLock::new(ApiDoc::openapi);
+
+// Response descriptions shared by the handlers' `#[utoipa::path]` attributes.
+const FORBIDDEN: &str = "The request is not addressed to a loopback Host, or it changes something and comes from another origin (`forbidden`).";
+const UNAUTHORIZED: &str = "The call changes something and came without the API token, or with a wrong one (`unauthorized`).";
+const INTERNAL: &str =
+    "A fault inside the node (database, disk); the details are in its log (`internal`).";
+const UNAVAILABLE: &str = "The network could not do it now (`unavailable`).";
+
 /// The API router.
 pub fn router(inner: Arc<Inner>) -> Router {
     Router::new()
+        .route("/v1/openapi.json", get(openapi_json))
         .route("/v1/status", get(status))
         .route("/v1/search", get(search))
         .route("/v1/packages/{name}", get(info))
@@ -192,11 +291,82 @@ mod tests {
     }
 }
 
+/// A query string that does not parse is a 400 in the API's error shape.
+fn bad_query(e: QueryRejection) -> Error {
+    Error::BadRequest(format!("bad query string: {}", e.body_text()))
+}
+
+/// So is a path segment that does not decode (not UTF-8 once percent-decoded).
+fn bad_path(e: PathRejection) -> Error {
+    Error::BadRequest(format!("bad path: {}", e.body_text()))
+}
+
+/// A JSON request body as `T`, or a 400 that says what was `expected`. The body must not be an
+/// array: serde would read a struct from one (`[true]` for `{"dry_run": true}`), and the API
+/// offers only objects.
+fn parse_body<T: DeserializeOwned>(
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+    expected: &str,
+) -> Result<T, Error> {
+    let bad = |e: &dyn std::fmt::Display| Error::BadRequest(format!("expected {expected}: {e}"));
+    let Json(value) = body.map_err(|e| bad(&e))?;
+    if value.is_array() {
+        return Err(bad(&"the body is an array"));
+    }
+    serde_json::from_value(value).map_err(|e| bad(&e))
+}
+
+/// A JSON request body as the handlers take it, before [`parse_body`].
+type Body = Result<Json<serde_json::Value>, JsonRejection>;
+
+/// This document: the API in OpenAPI 3.1, generated from the handlers and their types.
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    operation_id = "openapi",
+    responses(
+        (status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+    ),
+)]
+async fn openapi_json() -> impl IntoResponse {
+    Json(&*DOCUMENT)
+}
+
+/// The node's status: identity, addresses, counters.
+#[utoipa::path(
+    get,
+    path = "/v1/status",
+    operation_id = "status",
+    responses(
+        (status = 200, description = "The node's status", body = StatusView),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+        (status = 503, description = "The network task did not answer (`unavailable`).", body = ApiError),
+    ),
+)]
 async fn status(State(inner): Shared) -> Result<impl IntoResponse, Error> {
     Ok(Json(inner.status().await?))
 }
 
-async fn search(State(inner): Shared, Query(q): Query<Search>) -> Result<impl IntoResponse, Error> {
+/// Search the node's local index, best first.
+#[utoipa::path(
+    get,
+    path = "/v1/search",
+    operation_id = "search",
+    params(Search),
+    responses(
+        (status = 200, description = "Matching packages, best first", body = Vec<SearchHit>),
+        (status = 400, description = "A parameter out of range or malformed (`bad_request`).", body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
+async fn search(
+    State(inner): Shared,
+    q: Result<Query<Search>, QueryRejection>,
+) -> Result<impl IntoResponse, Error> {
+    let Query(q) = q.map_err(bad_query)?;
     if let Some(limit) = q.limit
         && !(1..=peerpack_store::search::MAX_LIMIT).contains(&limit)
     {
@@ -219,21 +389,60 @@ fn check_score(what: &str, v: Option<f64>) -> Result<(), Error> {
     }
 }
 
-async fn info(State(inner): Shared, Path(name): Path<String>) -> Result<impl IntoResponse, Error> {
+/// Everything known about a name, asking the DHT if the local catalogue does not know it.
+#[utoipa::path(
+    get,
+    path = "/v1/packages/{name}",
+    operation_id = "info",
+    params(("name" = String, Path, description = "A package name", example = "rust-cli", pattern = "^[a-z0-9][a-z0-9-]{0,63}$")),
+    responses(
+        (status = 200, description = "The name's owner, claims and versions", body = Info),
+        (status = 400, description = "Not a valid package name (`bad_request`).", body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 404, description = "No package by that name here or in the DHT (`not_found`).", body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+        (status = 503, description = UNAVAILABLE, body = ApiError),
+    ),
+)]
+async fn info(
+    State(inner): Shared,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, Error> {
+    let Path(name) = name.map_err(bad_path)?;
     Ok(Json(inner.info(&name).await?))
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /v1/publish`.
+#[derive(Deserialize, ToSchema)]
 struct PublishBody {
-    path: std::path::PathBuf,
+    /// The package directory, absolute: the node does not share the caller's working
+    /// directory.
+    #[schema(value_type = String)]
+    path: PathBuf,
 }
 
-async fn publish(
-    State(inner): Shared,
-    body: Result<Json<PublishBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<impl IntoResponse, Error> {
-    let Json(body) =
-        body.map_err(|e| Error::BadRequest(format!("expected {{\"path\": \"DIR\"}}: {e}")))?;
+/// Pack, sign, store and announce the package in a directory.
+#[utoipa::path(
+    post,
+    path = "/v1/publish",
+    operation_id = "publish",
+    request_body(
+        content = PublishBody,
+        example = json!({"path": "/abs/path/to/package"}),
+    ),
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "What was published", body = Published),
+        (status = 400, description = "A malformed body, a relative path, or a directory that is not a valid package (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 409, description = "The name is owned by another key or contested, or the version is already published with other content (`conflict`).", body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+        (status = 503, description = UNAVAILABLE, body = ApiError),
+    ),
+)]
+async fn publish(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
+    let body: PublishBody = parse_body(body, r#"{"path": "/abs/dir"}"#)?;
     if !body.path.is_absolute() {
         return Err(Error::BadRequest(format!(
             "path {} must be absolute: the node does not share the caller's working directory",
@@ -243,57 +452,131 @@ async fn publish(
     Ok(Json(crate::publish::publish(&inner, body.path).await?))
 }
 
-#[derive(Deserialize)]
+/// The query of `GET /v1/peers`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PeersQuery {
+    /// Leave out peers that score below this (0 to 1).
+    #[param(minimum = 0, maximum = 1)]
     min_reputation: Option<f64>,
 }
 
+/// Every peer the node has met, connected first, then by score.
+#[utoipa::path(
+    get,
+    path = "/v1/peers",
+    operation_id = "peers",
+    params(PeersQuery),
+    responses(
+        (status = 200, description = "Known peers", body = Vec<PeerView>),
+        (status = 400, description = "`min_reputation` out of range or malformed (`bad_request`).", body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+    ),
+)]
 async fn peers(
     State(inner): Shared,
-    Query(q): Query<PeersQuery>,
+    q: Result<Query<PeersQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, Error> {
+    let Query(q) = q.map_err(bad_query)?;
     check_score("min_reputation", q.min_reputation)?;
     Ok(Json(inner.peer_views(q.min_reputation)))
 }
 
-async fn peer(State(inner): Shared, Path(id): Path<String>) -> Result<impl IntoResponse, Error> {
+/// One peer.
+#[utoipa::path(
+    get,
+    path = "/v1/peers/{peer_id}",
+    operation_id = "peer",
+    params(("peer_id" = String, Path, description = "An Ed25519 peer id", pattern = "^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$")),
+    responses(
+        (status = 200, description = "The peer", body = PeerView),
+        (status = 400, description = "Not a peer id (`bad_request`).", body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 404, description = "This node has never met that peer (`not_found`).", body = ApiError),
+    ),
+)]
+async fn peer(
+    State(inner): Shared,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, Error> {
+    let Path(id) = id.map_err(bad_path)?;
     Ok(Json(inner.peer_view(&id)?))
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /v1/bootstrap`.
+#[derive(Deserialize, ToSchema)]
 struct BootstrapBody {
+    /// Addresses to dial, each ending in `/p2p/<peer id>` and inside the node's address policy.
     addrs: Vec<String>,
 }
 
-async fn bootstrap(
-    State(inner): Shared,
-    body: Result<Json<BootstrapBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<impl IntoResponse, Error> {
-    let Json(body) = body.map_err(|e| {
-        Error::BadRequest(format!("expected {{\"addrs\": [\"MULTIADDR\", ...]}}: {e}"))
-    })?;
+/// Dial more peers. Every address is checked before any is dialled.
+#[utoipa::path(
+    post,
+    path = "/v1/bootstrap",
+    operation_id = "bootstrap",
+    request_body = BootstrapBody,
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "The peers dialled", body = Vec<Dialled>),
+        (status = 400, description = "No address, a malformed one, one without `/p2p/`, or one outside the address policy (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 503, description = "A dial failed (`unavailable`).", body = ApiError),
+    ),
+)]
+async fn bootstrap(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
+    let body: BootstrapBody = parse_body(body, r#"{"addrs": ["MULTIADDR", ...]}"#)?;
     Ok(Json(inner.bootstrap(&body.addrs).await?))
 }
 
-#[derive(Deserialize)]
+/// The query of `POST /v1/install`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct InstallQuery {
-    /// `ndjson`: stream progress lines, then the result.
+    /// `ndjson`: answer `application/x-ndjson`, a progress line every 200 ms, then the result
+    /// or the error. Anything else: one JSON answer.
     progress: Option<String>,
 }
 
 /// Progress lines are sent this often while an install streams.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// Resolve, fetch, verify and extract packages into a directory, dependencies first.
+#[utoipa::path(
+    post,
+    path = "/v1/install",
+    operation_id = "install",
+    params(InstallQuery),
+    request_body(
+        content = InstallRequest,
+        example = json!({"packages": ["rust-cli@^1.2"], "to": "/abs/project/peerpack_packages"}),
+    ),
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "What was installed, and the new lock file. With `?progress=ndjson`: progress lines, then `{\"result\": …}` or `{\"error\": …}`.", content(
+            (InstallReport = "application/json"),
+            (String = "application/x-ndjson"),
+        )),
+        (status = 400, description = "A malformed body or spec, a relative `to`, a cycle, an unsatisfiable requirement or a bad lock file (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 404, description = "An unknown package (`not_found`).", body = ApiError),
+        (status = 409, description = "A record that does not match the lock, a key that does not own the name, a contested name, or a directory peerpack did not install (`conflict`); an archive flagged unsafe (`unsafe_archive`).", body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+        (status = 503, description = "No provider could serve it; the partial download is kept (`unavailable`).", body = ApiError),
+    ),
+)]
 async fn install(
     State(inner): Shared,
-    Query(q): Query<InstallQuery>,
-    body: Result<Json<crate::install::InstallRequest>, axum::extract::rejection::JsonRejection>,
+    q: Result<Query<InstallQuery>, QueryRejection>,
+    body: Body,
 ) -> Result<Response, Error> {
-    let Json(request) = body.map_err(|e| {
-        Error::BadRequest(format!(
-            "expected {{\"packages\": [\"NAME[@REQ]\", ...], \"to\": \"/abs/dir\", \"lock\": \"...\", \"locked\": false}}: {e}"
-        ))
-    })?;
+    let Query(q) = q.map_err(bad_query)?;
+    let request: InstallRequest = parse_body(
+        body,
+        r#"{"packages": ["NAME[@REQ]", ...], "to": "/abs/dir", "lock": "...", "locked": false}"#,
+    )?;
     let progress = Arc::new(crate::install::InstallProgress::default());
     if q.progress.as_deref() != Some("ndjson") {
         return Ok(Json(inner.install(request, progress).await?).into_response());
@@ -341,113 +624,299 @@ async fn install(
         .into_response())
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /v1/gc` (optional).
+#[derive(Deserialize, ToSchema)]
 struct GcBody {
+    /// Only report what would be removed.
     #[serde(default)]
     dry_run: bool,
 }
 
-async fn gc(State(inner): Shared, body: Option<Json<GcBody>>) -> Result<impl IntoResponse, Error> {
-    let dry_run = body.is_some_and(|Json(b)| b.dry_run);
+/// Remove cached archives that nothing protects, least recently used first, until the rest fit
+/// the cache quota.
+#[utoipa::path(
+    post,
+    path = "/v1/gc",
+    operation_id = "gc",
+    request_body(content = Option<GcBody>, description = "Optional (no body, or `null`, is a real collection); `{\"dry_run\": true}` only reports."),
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "What was removed (or would be) and what was kept", body = GcReport),
+        (status = 400, description = "A malformed body (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
+async fn gc(
+    State(inner): Shared,
+    body: Result<Option<Json<serde_json::Value>>, JsonRejection>,
+) -> Result<impl IntoResponse, Error> {
+    // No body, `null` and `{}` all mean a real collection.
+    let body: Option<GcBody> = parse_body(
+        body.map(Option::unwrap_or_default),
+        r#"no body, null or {"dry_run": BOOL}"#,
+    )?;
+    let dry_run = body.is_some_and(|b| b.dry_run);
     Ok(Json(inner.gc(dry_run).await?))
 }
 
+/// Every pinned version.
+#[utoipa::path(
+    get,
+    path = "/v1/pins",
+    operation_id = "pins",
+    responses(
+        (status = 200, description = "The pins", body = Vec<Pin>),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
 async fn pins(State(inner): Shared) -> Result<impl IntoResponse, Error> {
     Ok(Json(inner.pins().await?))
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /v1/pins`.
+#[derive(Deserialize, ToSchema)]
 struct PinBody {
+    /// `NAME` (its latest version) or `NAME@VERSION`.
+    #[schema(example = "rust-cli@1.2.0")]
     package: String,
 }
 
-async fn pin(
-    State(inner): Shared,
-    body: Result<Json<PinBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<impl IntoResponse, Error> {
-    let Json(body) = body.map_err(|e| {
-        Error::BadRequest(format!("expected {{\"package\": \"NAME[@VERSION]\"}}: {e}"))
-    })?;
+/// Pin a version, so that garbage collection keeps its archive.
+#[utoipa::path(
+    post,
+    path = "/v1/pins",
+    operation_id = "pin",
+    request_body = PinBody,
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "The pin", body = Pin),
+        (status = 400, description = "A malformed body or spec (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 404, description = "No such package or version is known (`not_found`).", body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
+async fn pin(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
+    let body: PinBody = parse_body(body, r#"{"package": "NAME[@VERSION]"}"#)?;
     Ok(Json(inner.pin(&body.package).await?))
 }
 
-async fn unpin(State(inner): Shared, Path(spec): Path<String>) -> Result<impl IntoResponse, Error> {
+/// Remove the pins of `NAME@VERSION`, or of every version of `NAME`.
+#[utoipa::path(
+    delete,
+    path = "/v1/pins/{spec}",
+    operation_id = "unpin",
+    params(("spec" = String, Path, description = "`NAME` or `NAME@VERSION`", example = "rust-cli@1.2.0")),
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "The pins removed", body = Vec<Pin>),
+        (status = 400, description = "A malformed spec (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 404, description = "Nothing was pinned (`not_found`).", body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
+async fn unpin(
+    State(inner): Shared,
+    spec: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, Error> {
+    let Path(spec) = spec.map_err(bad_path)?;
     Ok(Json(inner.unpin(&spec).await?))
 }
 
+/// Peers blocked for misbehaving, soonest to end first.
+#[utoipa::path(
+    get,
+    path = "/v1/blocks",
+    operation_id = "blocks",
+    responses(
+        (status = 200, description = "Blocked peers, with `blocked_until`", body = Vec<PeerView>),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+    ),
+)]
 async fn blocks(State(inner): Shared) -> impl IntoResponse {
     Json(inner.blocked_views())
 }
 
-async fn unblock(
-    State(inner): Shared,
-    Path(peer): Path<String>,
-) -> Result<impl IntoResponse, Error> {
-    let was = inner.unblock(&peer).await?;
-    Ok(Json(
-        serde_json::json!({ "peer_id": peer, "was_blocked": was }),
-    ))
+/// The answer of `DELETE /v1/blocks/{peer_id}`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Unblocked {
+    /// The peer.
+    pub peer_id: String,
+    /// Whether it was blocked.
+    pub was_blocked: bool,
 }
 
+/// Lift a peer's block and forgive its invalid messages and data.
+#[utoipa::path(
+    delete,
+    path = "/v1/blocks/{peer_id}",
+    operation_id = "unblock",
+    params(("peer_id" = String, Path, description = "An Ed25519 peer id", pattern = "^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$")),
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "Whether the peer was blocked", body = Unblocked),
+        (status = 400, description = "Not a peer id (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 503, description = "The network task did not answer (`unavailable`).", body = ApiError),
+    ),
+)]
+async fn unblock(
+    State(inner): Shared,
+    peer: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, Error> {
+    let Path(peer_id) = peer.map_err(bad_path)?;
+    let was_blocked = inner.unblock(&peer_id).await?;
+    Ok(Json(Unblocked {
+        peer_id,
+        was_blocked,
+    }))
+}
+
+/// Owners pinned by the user, in name order.
+#[utoipa::path(
+    get,
+    path = "/v1/trust",
+    operation_id = "trusted",
+    responses(
+        (status = 200, description = "The pinned owners", body = Vec<TrustView>),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
 async fn trusted(State(inner): Shared) -> Result<impl IntoResponse, Error> {
     Ok(Json(inner.trusted().await?))
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /v1/trust`.
+#[derive(Deserialize, ToSchema)]
 struct TrustBody {
+    /// The package name.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,63}$")]
     name: String,
+    /// The publisher key to pin as its owner, `ed25519:<64 hex digits>`.
+    #[schema(pattern = "^ed25519:[0-9a-fA-F]{64}$")]
     owner: String,
 }
 
-async fn trust(
-    State(inner): Shared,
-    body: Result<Json<TrustBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<impl IntoResponse, Error> {
-    let Json(body) = body.map_err(|e| {
-        Error::BadRequest(format!(
-            "expected {{\"name\": \"NAME\", \"owner\": \"ed25519:<hex>\"}}: {e}"
-        ))
-    })?;
+/// Pin a key as a name's owner.
+#[utoipa::path(
+    post,
+    path = "/v1/trust",
+    operation_id = "trust",
+    request_body = TrustBody,
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "The pin", body = TrustView),
+        (status = 400, description = "A malformed body, name or key (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 409, description = "The store refused the change (`conflict`).", body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
+async fn trust(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
+    let body: TrustBody = parse_body(body, r#"{"name": "NAME", "owner": "ed25519:<hex>"}"#)?;
     Ok(Json(inner.trust(&body.name, &body.owner).await?))
 }
 
-async fn untrust(
-    State(inner): Shared,
-    Path(name): Path<String>,
-) -> Result<impl IntoResponse, Error> {
-    let removed = inner.untrust(&name).await?;
-    Ok(Json(
-        serde_json::json!({ "name": name, "removed": removed }),
-    ))
+/// The answer of `DELETE /v1/trust/{name}`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Untrusted {
+    /// The package name.
+    pub name: String,
+    /// Whether there was a pin.
+    pub removed: bool,
 }
 
+/// Remove the pinned owner of a name.
+#[utoipa::path(
+    delete,
+    path = "/v1/trust/{name}",
+    operation_id = "untrust",
+    params(("name" = String, Path, description = "A package name", pattern = "^[a-z0-9][a-z0-9-]{0,63}$")),
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "Whether there was a pin", body = Untrusted),
+        (status = 400, description = "Not a valid package name (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
+async fn untrust(
+    State(inner): Shared,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, Error> {
+    let Path(name) = name.map_err(bad_path)?;
+    let removed = inner.untrust(&name).await?;
+    Ok(Json(Untrusted { name, removed }))
+}
+
+/// This node's own curator list.
+#[utoipa::path(
+    get,
+    path = "/v1/curate",
+    operation_id = "curator_list",
+    responses(
+        (status = 200, description = "The list", body = CuratorView),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
 async fn curator_list(State(inner): Shared) -> Result<impl IntoResponse, Error> {
     Ok(Json(inner.own_curator_list().await?))
 }
 
-#[derive(Deserialize)]
+/// One owner a curator vouches for.
+#[derive(Deserialize, ToSchema)]
 struct CurateEntry {
+    /// The package name.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,63}$")]
     name: String,
+    /// Its owner's key, `ed25519:<64 hex digits>`.
+    #[schema(pattern = "^ed25519:[0-9a-fA-F]{64}$")]
     owner: String,
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /v1/curate`.
+#[derive(Deserialize, ToSchema)]
 struct CurateBody {
+    /// Owners to vouch for.
     #[serde(default)]
     add: Vec<CurateEntry>,
+    /// Names to drop from the list.
     #[serde(default)]
     remove: Vec<String>,
 }
 
-async fn curate(
-    State(inner): Shared,
-    body: Result<Json<CurateBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<impl IntoResponse, Error> {
-    let Json(body) = body.map_err(|e| {
-        Error::BadRequest(format!(
-            "expected {{\"add\": [{{\"name\", \"owner\"}}], \"remove\": [NAME]}}: {e}"
-        ))
-    })?;
+/// Change this node's curator list, sign it, store it, put it in the DHT and gossip it.
+#[utoipa::path(
+    post,
+    path = "/v1/curate",
+    operation_id = "curate",
+    request_body = CurateBody,
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "The new list", body = CuratorView),
+        (status = 400, description = "A malformed body, name or key, or nothing to change (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 409, description = "The store refused the list (`conflict`).", body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
+async fn curate(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
+    let body: CurateBody = parse_body(
+        body,
+        r#"{"add": [{"name": "NAME", "owner": "ed25519:<hex>"}], "remove": ["NAME"]}"#,
+    )?;
     let add = body.add.into_iter().map(|e| (e.name, e.owner)).collect();
     Ok(Json(inner.curate(add, body.remove).await?))
 }

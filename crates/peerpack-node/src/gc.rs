@@ -15,7 +15,7 @@ use crate::install::parse_spec;
 use crate::node::Inner;
 
 /// One archive garbage collection removed (or would remove).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Removed {
     /// Its content id.
     pub content_id: String,
@@ -28,7 +28,7 @@ pub struct Removed {
 }
 
 /// What garbage collection did.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GcReport {
     /// Whether this was a dry run (nothing removed).
     pub dry_run: bool,
@@ -47,7 +47,7 @@ pub struct GcReport {
 }
 
 /// A pin.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Pin {
     /// Package name.
     pub name: String,

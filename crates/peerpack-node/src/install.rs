@@ -20,12 +20,13 @@ use peerpack_store::NameState;
 pub const DEFAULT_DIR: &str = "peerpack_packages";
 
 /// What to install.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstallRequest {
     /// `NAME` or `NAME@REQ` (semver requirement; default: the latest).
     #[serde(default)]
     pub packages: Vec<String>,
     /// The directory packages go into, each as `TO/NAME`. Absolute.
+    #[schema(value_type = String)]
     pub to: PathBuf,
     /// The current lock file's text, if there is one.
     #[serde(default)]
@@ -45,7 +46,7 @@ pub struct InstallRequest {
 }
 
 /// One installed package.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Installed {
     /// Package name.
     pub name: String,
@@ -68,7 +69,7 @@ pub struct Installed {
 }
 
 /// What an install did.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstallReport {
     /// The packages, dependencies first.
     pub installed: Vec<Installed>,

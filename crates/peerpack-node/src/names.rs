@@ -187,7 +187,7 @@ pub async fn fetch_curators(inner: &Arc<Inner>) {
 }
 
 /// A claim as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimView {
     /// The claiming key.
     pub publisher: String,
@@ -247,7 +247,7 @@ pub fn contested(name: &PackageName, claims: &[Claim]) -> Error {
 }
 
 /// One pinned owner.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrustView {
     /// Package name.
     pub name: String,
@@ -260,7 +260,7 @@ pub struct TrustView {
 }
 
 /// This node's own curator list.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CuratorView {
     /// The curator key (this node's publisher key).
     pub curator: String,

@@ -12,13 +12,14 @@ use crate::error::Error;
 use crate::node::Inner;
 
 /// What a publish did.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Published {
     /// Package name.
     pub name: String,
     /// Version.
     pub version: String,
     /// Content id of the archive.
+    #[schema(value_type = String)]
     pub content_id: ContentId,
     /// Archive size in bytes.
     pub size: u64,

@@ -15,7 +15,7 @@ use crate::node::Inner;
 use crate::reputation::Peer;
 
 /// One search result.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct SearchHit {
     /// Package name.
     pub name: String,
@@ -36,7 +36,8 @@ pub struct SearchHit {
 }
 
 /// A search request.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Search {
     /// Free text.
     #[serde(default)]
@@ -46,13 +47,15 @@ pub struct Search {
     /// Tag filters, comma-separated.
     pub tags: Option<String>,
     /// Most results (default 20).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// Leave out packages whose known providers all score below this.
+    #[param(minimum = 0, maximum = 1)]
     pub min_reputation: Option<f64>,
 }
 
 /// One version in [`Info`].
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct VersionInfo {
     /// Version.
     pub version: String,
@@ -91,7 +94,7 @@ pub struct VersionInfo {
 }
 
 /// Everything known about a package.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Info {
     /// Package name.
     pub name: String,
@@ -117,7 +120,7 @@ pub struct Info {
 }
 
 /// A peer as `peers` shows it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PeerView {
     /// Peer id.
     pub peer_id: String,
@@ -161,7 +164,7 @@ pub struct PeerView {
 }
 
 /// Node status.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct StatusView {
     /// Peer id.
     pub peer_id: String,
@@ -209,7 +212,7 @@ pub struct StatusView {
 }
 
 /// Result of dialling one bootstrap address.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Dialled {
     /// The address.
     pub address: String,

@@ -374,3 +374,325 @@ async fn a_non_loopback_api_address_needs_an_explicit_flag() {
         "{err}"
     );
 }
+
+/// Every route the router serves, with its methods. The OpenAPI document must list exactly
+/// these, and the router must answer them (checked below).
+const ROUTES: &[(&str, &[&str])] = &[
+    ("/v1/openapi.json", &["get"]),
+    ("/v1/status", &["get"]),
+    ("/v1/search", &["get"]),
+    ("/v1/packages/{name}", &["get"]),
+    ("/v1/publish", &["post"]),
+    ("/v1/peers", &["get"]),
+    ("/v1/peers/{peer_id}", &["get"]),
+    ("/v1/bootstrap", &["post"]),
+    ("/v1/install", &["post"]),
+    ("/v1/gc", &["post"]),
+    ("/v1/pins", &["get", "post"]),
+    ("/v1/pins/{spec}", &["delete"]),
+    ("/v1/blocks", &["get"]),
+    ("/v1/blocks/{peer_id}", &["delete"]),
+    ("/v1/trust", &["get", "post"]),
+    ("/v1/trust/{name}", &["delete"]),
+    ("/v1/curate", &["get", "post"]),
+];
+
+const HTTP_METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// The methods the router allows on `path`, from the `Allow` header of a 405 to a method no
+/// route uses (`None` when the path is not routed at all).
+async fn allowed_methods(net: &TestNet, path: &str) -> Option<Vec<String>> {
+    let router = peerpack_node::api::router(net.inner(0).clone());
+    let req = Request::builder()
+        .method("PATCH")
+        .uri(path)
+        .header(
+            "authorization",
+            format!("Bearer {}", net.inner(0).api_token()),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let resp = router.oneshot(req).await.unwrap();
+    if resp.status() == StatusCode::NOT_FOUND {
+        return None;
+    }
+    assert_eq!(
+        resp.status(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "PATCH {path}"
+    );
+    let allow = resp.headers()["allow"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    let mut methods: Vec<String> = allow
+        .split(',')
+        .map(|m| m.trim().to_owned())
+        // axum answers HEAD wherever it answers GET.
+        .filter(|m| m != "head")
+        .collect();
+    methods.sort();
+    Some(methods)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_every_route_with_its_methods() {
+    let net = TestNet::new(1).await;
+    // A GET: no token needed.
+    let router = peerpack_node::api::router(net.inner(0).clone());
+    let resp = router
+        .oneshot(
+            Request::get("/v1/openapi.json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
+        .await
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).expect("the document is JSON");
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{}",
+        doc["openapi"]
+    );
+    // It is also a valid utoipa document, so it parses back into the OpenAPI model.
+    serde_json::from_slice::<utoipa::openapi::OpenApi>(&bytes).expect("an OpenAPI document");
+
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut documented: Vec<&str> = paths.keys().map(String::as_str).collect();
+    let mut listed: Vec<&str> = ROUTES.iter().map(|(p, _)| *p).collect();
+    documented.sort_unstable();
+    listed.sort_unstable();
+    assert_eq!(documented, listed, "documented paths vs. the routes");
+
+    for (path, methods) in ROUTES {
+        let item = paths[*path].as_object().unwrap();
+        let mut in_doc: Vec<&str> = item
+            .keys()
+            .map(String::as_str)
+            .filter(|k| HTTP_METHODS.contains(k))
+            .collect();
+        in_doc.sort_unstable();
+        let mut expected = methods.to_vec();
+        expected.sort_unstable();
+        assert_eq!(in_doc, expected, "methods of {path} in the document");
+
+        // The router serves the path with exactly these methods.
+        let concrete = path.replace('{', "x").replace('}', "");
+        let served = allowed_methods(&net, &concrete)
+            .await
+            .unwrap_or_else(|| panic!("the router does not serve {path}"));
+        assert_eq!(served, expected, "methods the router allows on {path}");
+
+        for method in *methods {
+            let op = &item[*method];
+            assert!(op["operationId"].is_string(), "{method} {path}");
+            let responses = op["responses"].as_object().unwrap();
+            assert!(responses.contains_key("200"), "{method} {path}: no 200");
+            assert!(responses.contains_key("403"), "{method} {path}: no 403");
+            // Every call that changes something needs the token, and says so.
+            let secured = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("api_token").is_some()));
+            if *method == "get" {
+                assert!(!secured, "{method} {path} needs no token");
+            } else {
+                assert!(secured, "{method} {path}: no security requirement");
+                assert!(responses.contains_key("401"), "{method} {path}: no 401");
+                assert!(responses.contains_key("400"), "{method} {path}: no 400");
+            }
+            // Errors are documented in the one error shape.
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        response["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ApiError",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_token"]["scheme"],
+        "bearer"
+    );
+    let error = &doc["components"]["schemas"]["ErrorDetail"]["properties"];
+    assert!(error["code"].is_object() && error["message"].is_object());
+    // The range the document gives for `limit` is the one the node enforces.
+    let limit = doc["paths"]["/v1/search"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
+    assert_eq!(
+        limit["schema"]["maximum"],
+        peerpack_store::search::MAX_LIMIT
+    );
+
+    // An unknown path is a 404 (the fallback), not a 405: the 405s above did find routes.
+    assert!(allowed_methods(&net, "/v1/no-such-route").await.is_none());
+    net.shutdown().await;
+}
+
+/// The patterns the document gives for names, keys and peer ids accept what the node accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_patterns_agree_with_the_parsers() {
+    let doc: serde_json::Value =
+        serde_json::to_value(<peerpack_node::api::ApiDoc as utoipa::OpenApi>::openapi()).unwrap();
+    let pattern = |v: &serde_json::Value| {
+        regex::Regex::new(v.as_str().unwrap_or_else(|| panic!("no pattern: {v}"))).unwrap()
+    };
+    let path_param = |path: &str, method: &str| {
+        pattern(&doc["paths"][path][method]["parameters"][0]["schema"]["pattern"])
+    };
+    let schemas = &doc["components"]["schemas"];
+    let names = [
+        path_param("/v1/packages/{name}", "get"),
+        path_param("/v1/trust/{name}", "delete"),
+        pattern(&schemas["TrustBody"]["properties"]["name"]["pattern"]),
+        pattern(&schemas["CurateEntry"]["properties"]["name"]["pattern"]),
+    ];
+    let long = "a".repeat(64);
+    let too_long = "a".repeat(65);
+    for s in [
+        "a",
+        "0",
+        "rust-cli",
+        "a-",
+        long.as_str(),
+        "",
+        "-a",
+        "A",
+        "a_b",
+        "a b",
+        "é",
+        too_long.as_str(),
+        "a\n",
+    ] {
+        let valid = peerpack_core::PackageName::new(s).is_ok();
+        for re in &names {
+            assert_eq!(re.is_match(s), valid, "name {s:?} against {re}");
+        }
+    }
+    let keys = [
+        pattern(&schemas["TrustBody"]["properties"]["owner"]["pattern"]),
+        pattern(&schemas["CurateEntry"]["properties"]["owner"]["pattern"]),
+    ];
+    let key = peerpack_core::PublisherKey::generate()
+        .unwrap()
+        .public()
+        .to_string();
+    for re in &keys {
+        assert!(re.is_match(&key), "{key} against {re}");
+        assert!(re.is_match(&key.to_ascii_uppercase().replace("ED25519", "ed25519")));
+        for bad in [
+            "",
+            "ed25519:",
+            &key[..key.len() - 1],
+            &format!("{key}0"),
+            "rsa:00",
+        ] {
+            assert!(!re.is_match(bad), "{bad:?} against {re}");
+            assert!(bad.parse::<peerpack_core::PublicKey>().is_err());
+        }
+    }
+    let peers = [
+        path_param("/v1/peers/{peer_id}", "get"),
+        path_param("/v1/blocks/{peer_id}", "delete"),
+    ];
+    let peer = peerpack_net::p2p::identity::Keypair::generate_ed25519()
+        .public()
+        .to_peer_id()
+        .to_string();
+    for re in &peers {
+        assert!(re.is_match(&peer), "{peer} against {re}");
+        for bad in [
+            "",
+            "not-a-peer",
+            &peer[..peer.len() - 1],
+            &format!("{peer}1"),
+        ] {
+            assert!(!re.is_match(bad), "{bad:?} against {re}");
+        }
+    }
+}
+
+/// Bodies must be JSON objects: serde reads a struct from an array too, so `[true]` was a
+/// dry-run gc and `["/dir"]` a publish (found by schemathesis: a schema-violating body
+/// accepted). `null` is a gc with no options, as the document says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_are_objects() {
+    let net = TestNet::new(1).await;
+    for (uri, body) in [
+        ("/v1/gc", serde_json::json!([true])),
+        ("/v1/gc", serde_json::json!([])),
+        ("/v1/publish", serde_json::json!(["/tmp"])),
+        ("/v1/pins", serde_json::json!(["rust-cli"])),
+        ("/v1/gc", serde_json::json!("dry_run")),
+        ("/v1/gc", serde_json::json!({"dry_run": "yes"})),
+        ("/v1/gc", serde_json::json!({"dry_run": 1e300})),
+    ] {
+        let (s, answer) = call(&net, "POST", uri, Some(body.clone())).await;
+        assert_error(s, &answer, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("expected "),
+            "{uri} {body}: {answer}"
+        );
+    }
+    for body in [
+        None,
+        Some(serde_json::Value::Null),
+        Some(serde_json::json!({})),
+    ] {
+        let (s, report) = call(&net, "POST", "/v1/gc", body).await;
+        assert_eq!(s, StatusCode::OK, "{report}");
+        assert_eq!(report["dry_run"], false);
+    }
+    let (s, report) = call(
+        &net,
+        "POST",
+        "/v1/gc",
+        Some(serde_json::json!({"dry_run": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    assert_eq!(report["dry_run"], true);
+    net.shutdown().await;
+}
+
+/// A query string or path segment that does not parse is a 400 in the API's error shape, not
+/// axum's plain-text rejection (which the document's error schema does not describe).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_queries_and_paths_answer_in_the_error_shape() {
+    let net = TestNet::new(1).await;
+    for uri in [
+        "/v1/search?limit=-1",
+        "/v1/search?limit=99999999999999999999999",
+        "/v1/search?limit=1e3",
+        "/v1/search?min_reputation=high",
+        "/v1/peers?min_reputation=%FF",
+        "/v1/packages/%FF",
+        "/v1/peers/%C3%28",
+    ] {
+        let (s, body) = call(&net, "GET", uri, None).await;
+        assert_error(s, &body, StatusCode::BAD_REQUEST, "bad_request");
+    }
+    for uri in ["/v1/pins/%FF", "/v1/trust/%FF", "/v1/blocks/%FF"] {
+        let (s, body) = call(&net, "DELETE", uri, None).await;
+        assert_error(s, &body, StatusCode::BAD_REQUEST, "bad_request");
+    }
+    let (s, body) = call(&net, "POST", "/v1/install?progress=%FF", None).await;
+    assert_error(s, &body, StatusCode::BAD_REQUEST, "bad_request");
+    net.shutdown().await;
+}
