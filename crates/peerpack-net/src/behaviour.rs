@@ -20,6 +20,8 @@ use crate::sync::{self, SyncRequest, SyncResponse};
 pub const KAD_MAX_PACKET: usize = 128 * 1024;
 /// Largest gossip message: one package record.
 pub const GOSSIP_MAX_TRANSMIT: usize = 96 * 1024;
+/// Largest message on peerpack's topics: a record of at most 64 KiB and a little framing.
+pub const GOSSIP_MAX_TOPIC_MESSAGE: usize = 72 * 1024;
 
 /// The combined behaviour.
 #[derive(NetworkBehaviour)]
@@ -132,6 +134,16 @@ impl Behaviour {
             .validate_messages()
             .message_id_fn(message_id)
             .max_transmit_size(GOSSIP_MAX_TRANSMIT)
+            // On our topics a message larger than a record can be (64 KiB plus framing) is
+            // invalid: gossipsub counts it against its sender's score.
+            .max_transmit_size_for_topic(
+                GOSSIP_MAX_TOPIC_MESSAGE,
+                gossipsub::IdentTopic::new(ANNOUNCE_TOPIC).hash(),
+            )
+            .max_transmit_size_for_topic(
+                GOSSIP_MAX_TOPIC_MESSAGE,
+                gossipsub::IdentTopic::new(CURATOR_TOPIC).hash(),
+            )
             .heartbeat_interval(Duration::from_secs(1))
             .build()
             .map_err(|e| format!("gossipsub config: {e}"))?;

@@ -319,3 +319,32 @@ async fn an_add_provider_flood_is_capped_per_peer() {
     m.handle.shutdown().await.unwrap();
     net.shutdown().await;
 }
+
+// M announces 70 KiB of junk, more than any record can be: it costs M like any invalid
+// message, in B's reputation and in gossipsub's score.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_announcement_costs_its_sender() {
+    let net = TestNet::new(1).await;
+    let m_key = identity::Keypair::generate_ed25519();
+    let m_id = m_key.public().to_peer_id();
+    let m = common::bare_peer(m_key, &net, 0).await;
+    let b = net.inner(0);
+    m.handle.announce(vec![0x55; 70 * 1024]).await.unwrap();
+    wait_for("B to count the oversized message", TIMEOUT, || async {
+        b.peer_view(&m_id.to_string())
+            .ok()
+            .filter(|p| p.invalid_messages >= 1)
+    })
+    .await;
+    let score = wait_for("B's gossip score of M to fall", TIMEOUT, || async {
+        b.net_handle()
+            .gossip_score(m_id)
+            .await
+            .unwrap()
+            .filter(|s| *s < 0.0)
+    })
+    .await;
+    assert!(score < -10.0, "{score}");
+    m.handle.shutdown().await.unwrap();
+    net.shutdown().await;
+}
