@@ -13,6 +13,7 @@ use common::{TIMEOUT, TestNet, bare_peer, example, wait_for, wait_searchable};
 use peerpack_core::record::{IndexEntry, RecordFields};
 use peerpack_core::{
     ContentId, CuratorList, IndexRecord, Manifest, PackageName, PackageRecord, PublisherKey,
+    Version,
 };
 use peerpack_net::p2p::identity;
 use peerpack_net::protocol::{self, Topic};
@@ -635,6 +636,71 @@ async fn a_lock_file_pins_the_publisher_key() {
     }
     assert!(!to.path().join("rust-cli").exists());
     m3.handle.shutdown().await.unwrap();
+    m.handle.shutdown().await.unwrap();
+    net.shutdown().await;
+}
+
+//   M ── B ── D   M holds a name whose index lists 100 versions. D, fresh, looks it up: it
+//                 reads the 64 newest, not 100 records at once, and an older one on request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_reads_a_bounded_number_of_versions() {
+    let mut net = TestNet::new(1).await; // B
+    let owner = PublisherKey::from_secret_bytes(&[43; 32]);
+    let m_key = identity::Keypair::generate_ed25519();
+    let m_id = m_key.public().to_peer_id().to_string();
+    let m = bare_peer(m_key, &net, 0).await;
+    identified(net.inner(0), &m_id).await;
+    let pack = name("many-versions");
+    let records: Vec<PackageRecord> = (0..100u64)
+        .map(|i| {
+            signed(
+                manifest("many-versions", &format!("1.{i}.0"), "many"),
+                &owner,
+                1,
+                format!("v{i}").as_bytes(),
+            )
+        })
+        .collect();
+    // Only M holds them: B refuses nothing, but D must ask the DHT.
+    for r in &records {
+        m.handle
+            .put_record(protocol::record_key(&pack, r.version()), r.encode())
+            .await
+            .unwrap();
+    }
+    let refs: Vec<&PackageRecord> = records.iter().collect();
+    m.handle
+        .put_record(protocol::index_key(&pack), index(&refs, 1, &owner).encode())
+        .await
+        .unwrap();
+
+    let d = net.add_with(|c| c.catalogue_sync = false).await;
+    net.connect(d, 0).await;
+    let d = net.inner(d).clone();
+    routing(&d, 2).await;
+    let info = d.info("many-versions").await.unwrap();
+    assert_eq!(
+        info.versions.len(),
+        peerpack_node::ingest::MAX_LOOKUP_VERSIONS,
+        "a lookup read {} versions",
+        info.versions.len()
+    );
+    assert_eq!(info.versions[0].version, "1.99.0");
+    assert!(info.versions.iter().all(|v| v.version != "1.0.0"));
+    // An older version is read on its own when asked for.
+    assert!(
+        peerpack_node::ingest::fetch_version(&d, &pack, &Version::new(1, 0, 0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        d.info("many-versions")
+            .await
+            .unwrap()
+            .versions
+            .iter()
+            .any(|v| v.version == "1.0.0")
+    );
     m.handle.shutdown().await.unwrap();
     net.shutdown().await;
 }
