@@ -301,16 +301,19 @@ impl Inner {
         };
         let me = self.peer_id.to_string();
         let mut out = Vec::new();
-        let hidden = self
-            .unsafe_archives
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        for (h, provs) in hits.into_iter().zip(providers) {
-            // A package whose latest archive was found unsafe is not offered.
-            if hidden.contains(&h.content_id) {
-                continue;
-            }
+        // A package whose latest archive was found unsafe is not offered. (No copy of the
+        // set: this is the search path.)
+        let hits: Vec<_> = {
+            let hidden = self
+                .unsafe_archives
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            hits.into_iter()
+                .zip(providers)
+                .filter(|(h, _)| !hidden.contains(&h.content_id))
+                .collect()
+        };
+        for (h, provs) in hits {
             if let Some(min) = s.min_reputation {
                 let good = provs.is_empty()
                     || provs

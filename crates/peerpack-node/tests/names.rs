@@ -87,6 +87,23 @@ async fn publish_rust_cli(inner: &Arc<Inner>) -> peerpack_node::publish::Publish
     publish(inner, example("rust-cli")).await.unwrap()
 }
 
+/// M writes the squatter's index and record for `rust-cli` into the DHT (held in its own
+/// store, offered to its closest peers).
+async fn put_squat(m: &peerpack_net::NetHandle) -> (PackageRecord, IndexRecord) {
+    let (record, idx) = squat();
+    let rust_cli = name("rust-cli");
+    m.put_record(protocol::index_key(&rust_cli), idx.encode())
+        .await
+        .unwrap();
+    m.put_record(
+        protocol::record_key(&rust_cli, record.version()),
+        record.encode(),
+    )
+    .await
+    .unwrap();
+    (record, idx)
+}
+
 async fn install(
     inner: &Arc<Inner>,
     packages: &[&str],
@@ -140,19 +157,7 @@ async fn a_squatters_high_seq_index_makes_the_name_contested_on_a_fresh_node_not
     let m_id = m_key.public().to_peer_id().to_string();
     let m = bare_peer(m_key, &net, 1).await;
     identified(net.inner(1), &m_id).await;
-    let (squat_record, squat_index) = squat();
-    let rust_cli = name("rust-cli");
-    m.handle
-        .put_record(protocol::index_key(&rust_cli), squat_index.encode())
-        .await
-        .unwrap();
-    m.handle
-        .put_record(
-            protocol::record_key(&rust_cli, squat_record.version()),
-            squat_record.encode(),
-        )
-        .await
-        .unwrap();
+    put_squat(&m.handle).await;
 
     // B, which owns rust-cli by A, keeps the squatter's claim, changes nothing, and does not
     // blame M: the records are validly signed.
@@ -480,19 +485,8 @@ async fn a_trusted_curator_settles_a_contest_and_a_forged_list_is_refused() {
     let m_id = m_key.public().to_peer_id().to_string();
     let m = bare_peer(m_key, &net, 1).await;
     identified(net.inner(1), &m_id).await;
-    let (squat_record, squat_index) = squat();
+    put_squat(&m.handle).await;
     let rust_cli = name("rust-cli");
-    m.handle
-        .put_record(protocol::index_key(&rust_cli), squat_index.encode())
-        .await
-        .unwrap();
-    m.handle
-        .put_record(
-            protocol::record_key(&rust_cli, squat_record.version()),
-            squat_record.encode(),
-        )
-        .await
-        .unwrap();
 
     let view = net
         .inner(2)
@@ -574,19 +568,7 @@ async fn a_lock_file_pins_the_publisher_key() {
     let m_id = m_key.public().to_peer_id().to_string();
     let m = bare_peer(m_key, &net, 1).await;
     identified(net.inner(1), &m_id).await;
-    let (squat_record, squat_index) = squat();
-    let rust_cli = name("rust-cli");
-    m.handle
-        .put_record(protocol::index_key(&rust_cli), squat_index.encode())
-        .await
-        .unwrap();
-    m.handle
-        .put_record(
-            protocol::record_key(&rust_cli, squat_record.version()),
-            squat_record.encode(),
-        )
-        .await
-        .unwrap();
+    let (squat_record, _) = put_squat(&m.handle).await;
 
     let b_dir = tempfile::tempdir().unwrap();
     let lock = install(net.inner(1), &["rust-cli"], b_dir.path(), None, None)
