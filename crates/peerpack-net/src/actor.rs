@@ -16,7 +16,6 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, PublishError};
 use libp2p::kad::store::RecordStore;
 use libp2p::kad::{self, QueryId, QueryResult, Record, RecordKey};
-use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::DialOpts;
@@ -777,7 +776,7 @@ impl EventLoop {
     }
 
     fn dial(&mut self, addr: Multiaddr) -> Result<PeerId, Error> {
-        let Some(Protocol::P2p(peer)) = addr.iter().last() else {
+        let Some(peer) = crate::peer_id_of(&addr) else {
             return Err(Error::MissingPeerId(addr));
         };
         if !self.policy.allows(&addr) {
@@ -1229,7 +1228,7 @@ impl EventLoop {
                 if peerpack {
                     for addr in &addresses {
                         let mut addr = addr.clone();
-                        if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
+                        if crate::peer_id_of(&addr).is_some() {
                             addr.pop();
                         }
                         self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);

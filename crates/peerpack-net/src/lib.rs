@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::core::upgrade::Version;
+use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Transport, identity, noise, tcp, yamux};
 use tokio::sync::mpsc;
@@ -37,6 +38,14 @@ pub use libp2p::gossipsub::{MessageAcceptance, MessageId};
 pub use libp2p::request_response::ResponseChannel;
 pub use libp2p::{self as p2p};
 pub use policy::AddressPolicy;
+
+/// The peer id an address ends with (`.../p2p/<peer id>`), if its last component is one.
+pub fn peer_id_of(addr: &Multiaddr) -> Option<PeerId> {
+    match addr.iter().last() {
+        Some(Protocol::P2p(peer)) => Some(peer),
+        _ => None,
+    }
+}
 
 /// Network errors.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -266,4 +275,22 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
         listen_addrs,
         policy,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_id_of_reads_only_the_last_component() {
+        let peer = PeerId::random();
+        let bare: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+        assert_eq!(peer_id_of(&bare), None);
+        let full = bare.clone().with(Protocol::P2p(peer));
+        assert_eq!(peer_id_of(&full), Some(peer));
+        // A peer id followed by anything else is not the address's peer id.
+        let relayed = full.with(Protocol::P2pCircuit);
+        assert_eq!(peer_id_of(&relayed), None);
+        assert_eq!(peer_id_of(&Multiaddr::empty()), None);
+    }
 }

@@ -45,10 +45,7 @@ impl<T> Filtered<T> {
 
     fn allowed(&self, addr: &Multiaddr) -> bool {
         let mut bare = addr.clone();
-        if matches!(
-            bare.iter().last(),
-            Some(libp2p::multiaddr::Protocol::P2p(_))
-        ) {
+        if crate::peer_id_of(&bare).is_some() {
             bare.pop();
         }
         let by_operator = self
