@@ -5,7 +5,6 @@
 //! OpenAPI document at `GET /v1/openapi.json` ([`ApiDoc`]) is built from the types the
 //! handlers use.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -15,17 +14,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use peerpack_api::{
+    ApiError, BootstrapRequest, CurateRequest, CuratorView, Dialled, ErrorDetail, GcReport,
+    GcRequest, Info, InstallLine, InstallQuery, InstallReport, InstallRequest, PeerView,
+    PeersQuery, Pin, PinRequest, PublishRequest, Published, Search, SearchHit, StatusView,
+    TrustRequest, TrustView, Unblocked, Untrusted,
+};
 
 use crate::error::Error;
-use crate::gc::{GcReport, Pin};
-use crate::install::{InstallReport, InstallRequest};
-use crate::names::{CuratorView, TrustView};
 use crate::node::Inner;
-use crate::publish::Published;
-use crate::queries::{Dialled, Info, PeerView, Search, SearchHit, StatusView};
 
 type Shared = State<Arc<Inner>>;
 
@@ -51,25 +51,6 @@ impl IntoResponse for Error {
         };
         (status, Json(body)).into_response()
     }
-}
-
-/// What every failed call answers, with a matching HTTP status.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ApiError {
-    /// What went wrong.
-    pub error: ErrorDetail,
-}
-
-/// The inside of [`ApiError`].
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorDetail {
-    /// A stable machine-readable code: `bad_request` (400), `unauthorized` (401), `forbidden`
-    /// (403), `not_found` (404), `conflict` or `unsafe_archive` (409), `unavailable` (503) or
-    /// `internal` (500).
-    #[schema(example = "not_found")]
-    pub code: String,
-    /// What went wrong, for the user.
-    pub message: String,
 }
 
 /// The security scheme for the token as `Authorization: Bearer TOKEN`. (`security(...)` in
@@ -412,22 +393,13 @@ async fn info(
     Ok(Json(inner.info(&name).await?))
 }
 
-/// The body of `POST /v1/publish`.
-#[derive(Deserialize, ToSchema)]
-struct PublishBody {
-    /// The package directory, absolute: the node does not share the caller's working
-    /// directory.
-    #[schema(value_type = String)]
-    path: PathBuf,
-}
-
 /// Pack, sign, store and announce the package in a directory.
 #[utoipa::path(
     post,
     path = "/v1/publish",
     operation_id = "publish",
     request_body(
-        content = PublishBody,
+        content = PublishRequest,
         example = json!({"path": "/abs/path/to/package"}),
     ),
     security(("api_token" = []), ("api_token_cookie" = [])),
@@ -442,23 +414,23 @@ struct PublishBody {
     ),
 )]
 async fn publish(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
-    let body: PublishBody = parse_body(body, r#"{"path": "/abs/dir"}"#)?;
+    let body: PublishRequest = parse_body(body, r#"{"path": "/abs/dir"}"#)?;
     if !body.path.is_absolute() {
         return Err(Error::BadRequest(format!(
             "path {} must be absolute: the node does not share the caller's working directory",
             body.path.display()
         )));
     }
-    Ok(Json(crate::publish::publish(&inner, body.path).await?))
-}
-
-/// The query of `GET /v1/peers`.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct PeersQuery {
-    /// Leave out peers that score below this (0 to 1).
-    #[param(minimum = 0, maximum = 1)]
-    min_reputation: Option<f64>,
+    let p = crate::publish::publish(&inner, body.path).await?;
+    Ok(Json(Published {
+        name: p.name,
+        version: p.version,
+        content_id: p.content_id.to_string(),
+        size: p.size,
+        republished: p.republished,
+        dht_peers: p.dht_peers,
+        announced_to: p.announced_to,
+    }))
 }
 
 /// Every peer the node has met, connected first, then by score.
@@ -503,19 +475,12 @@ async fn peer(
     Ok(Json(inner.peer_view(&id)?))
 }
 
-/// The body of `POST /v1/bootstrap`.
-#[derive(Deserialize, ToSchema)]
-struct BootstrapBody {
-    /// Addresses to dial, each ending in `/p2p/<peer id>` and inside the node's address policy.
-    addrs: Vec<String>,
-}
-
 /// Dial more peers. Every address is checked before any is dialled.
 #[utoipa::path(
     post,
     path = "/v1/bootstrap",
     operation_id = "bootstrap",
-    request_body = BootstrapBody,
+    request_body = BootstrapRequest,
     security(("api_token" = []), ("api_token_cookie" = [])),
     responses(
         (status = 200, description = "The peers dialled", body = Vec<Dialled>),
@@ -526,17 +491,8 @@ struct BootstrapBody {
     ),
 )]
 async fn bootstrap(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
-    let body: BootstrapBody = parse_body(body, r#"{"addrs": ["MULTIADDR", ...]}"#)?;
+    let body: BootstrapRequest = parse_body(body, r#"{"addrs": ["MULTIADDR", ...]}"#)?;
     Ok(Json(inner.bootstrap(&body.addrs).await?))
-}
-
-/// The query of `POST /v1/install`.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct InstallQuery {
-    /// `ndjson`: answer `application/x-ndjson`, a progress line every 200 ms, then the result
-    /// or the error. Anything else: one JSON answer.
-    progress: Option<String>,
 }
 
 /// Progress lines are sent this often while an install streams.
@@ -594,27 +550,27 @@ async fn install(
             let mut task = task?;
             let line = tokio::select! {
                 done = &mut task => {
-                    let value = match done {
-                        Ok(Ok(report)) => serde_json::json!({ "result": report }),
-                        Ok(Err(e)) => serde_json::json!({ "error": { "code": e.code(), "message": e.to_string() } }),
-                        Err(e) => serde_json::json!({ "error": { "code": "internal", "message": e.to_string() } }),
+                    let line = match done {
+                        Ok(Ok(report)) => InstallLine::Result(report),
+                        Ok(Err(e)) => InstallLine::Error(ErrorDetail { code: e.code().to_owned(), message: e.to_string() }),
+                        Err(e) => InstallLine::Error(ErrorDetail { code: "internal".to_owned(), message: e.to_string() }),
                     };
-                    return Some((Ok::<_, std::convert::Infallible>(format!("{value}\n")), None));
+                    return Some((Ok::<_, std::convert::Infallible>(ndjson(&line)), None));
                 }
                 () = tokio::time::sleep(PROGRESS_EVERY) => {
                     let current = progress.current();
-                    serde_json::json!({ "progress": {
-                        "packages": progress.packages.load(std::sync::atomic::Ordering::Relaxed),
-                        "packages_done": progress.packages_done.load(std::sync::atomic::Ordering::Relaxed),
-                        "bytes_total": progress.bytes_total.load(std::sync::atomic::Ordering::Relaxed),
-                        "bytes_done": progress.bytes_done(),
-                        "current": current.as_ref().map(|c| c.0.clone()),
-                        "sources": current.map_or(0, |c| c.1),
-                        "elapsed_ms": started.elapsed().as_millis() as u64,
-                    }})
+                    InstallLine::Progress(peerpack_api::InstallProgress {
+                        packages: progress.packages.load(std::sync::atomic::Ordering::Relaxed),
+                        packages_done: progress.packages_done.load(std::sync::atomic::Ordering::Relaxed),
+                        bytes_total: progress.bytes_total.load(std::sync::atomic::Ordering::Relaxed),
+                        bytes_done: progress.bytes_done(),
+                        current: current.as_ref().map(|c| c.0.clone()),
+                        sources: current.map_or(0, |c| c.1),
+                        elapsed_ms: started.elapsed().as_millis() as u64,
+                    })
                 }
             };
-            Some((Ok(format!("{line}\n")), Some(task)))
+            Some((Ok(ndjson(&line)), Some(task)))
         }
     });
     Ok((
@@ -624,21 +580,13 @@ async fn install(
         .into_response())
 }
 
-/// The body of `POST /v1/gc` (optional).
-#[derive(Deserialize, ToSchema)]
-struct GcBody {
-    /// Only report what would be removed.
-    #[serde(default)]
-    dry_run: bool,
-}
-
 /// Remove cached archives that nothing protects, least recently used first, until the rest fit
 /// the cache quota.
 #[utoipa::path(
     post,
     path = "/v1/gc",
     operation_id = "gc",
-    request_body(content = Option<GcBody>, description = "Optional (no body, or `null`, is a real collection); `{\"dry_run\": true}` only reports."),
+    request_body(content = Option<GcRequest>, description = "Optional (no body, or `null`, is a real collection); `{\"dry_run\": true}` only reports."),
     security(("api_token" = []), ("api_token_cookie" = [])),
     responses(
         (status = 200, description = "What was removed (or would be) and what was kept", body = GcReport),
@@ -653,7 +601,7 @@ async fn gc(
     body: Result<Option<Json<serde_json::Value>>, JsonRejection>,
 ) -> Result<impl IntoResponse, Error> {
     // No body, `null` and `{}` all mean a real collection.
-    let body: Option<GcBody> = parse_body(
+    let body: Option<GcRequest> = parse_body(
         body.map(Option::unwrap_or_default),
         r#"no body, null or {"dry_run": BOOL}"#,
     )?;
@@ -676,20 +624,12 @@ async fn pins(State(inner): Shared) -> Result<impl IntoResponse, Error> {
     Ok(Json(inner.pins().await?))
 }
 
-/// The body of `POST /v1/pins`.
-#[derive(Deserialize, ToSchema)]
-struct PinBody {
-    /// `NAME` (its latest version) or `NAME@VERSION`.
-    #[schema(example = "rust-cli@1.2.0")]
-    package: String,
-}
-
 /// Pin a version, so that garbage collection keeps its archive.
 #[utoipa::path(
     post,
     path = "/v1/pins",
     operation_id = "pin",
-    request_body = PinBody,
+    request_body = PinRequest,
     security(("api_token" = []), ("api_token_cookie" = [])),
     responses(
         (status = 200, description = "The pin", body = Pin),
@@ -701,7 +641,7 @@ struct PinBody {
     ),
 )]
 async fn pin(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
-    let body: PinBody = parse_body(body, r#"{"package": "NAME[@VERSION]"}"#)?;
+    let body: PinRequest = parse_body(body, r#"{"package": "NAME[@VERSION]"}"#)?;
     Ok(Json(inner.pin(&body.package).await?))
 }
 
@@ -741,15 +681,6 @@ async fn unpin(
 )]
 async fn blocks(State(inner): Shared) -> impl IntoResponse {
     Json(inner.blocked_views())
-}
-
-/// The answer of `DELETE /v1/blocks/{peer_id}`.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct Unblocked {
-    /// The peer.
-    pub peer_id: String,
-    /// Whether it was blocked.
-    pub was_blocked: bool,
 }
 
 /// Lift a peer's block and forgive its invalid messages and data.
@@ -794,23 +725,12 @@ async fn trusted(State(inner): Shared) -> Result<impl IntoResponse, Error> {
     Ok(Json(inner.trusted().await?))
 }
 
-/// The body of `POST /v1/trust`.
-#[derive(Deserialize, ToSchema)]
-struct TrustBody {
-    /// The package name.
-    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,63}$")]
-    name: String,
-    /// The publisher key to pin as its owner, `ed25519:<64 hex digits>`.
-    #[schema(pattern = "^ed25519:[0-9a-fA-F]{64}$")]
-    owner: String,
-}
-
 /// Pin a key as a name's owner.
 #[utoipa::path(
     post,
     path = "/v1/trust",
     operation_id = "trust",
-    request_body = TrustBody,
+    request_body = TrustRequest,
     security(("api_token" = []), ("api_token_cookie" = [])),
     responses(
         (status = 200, description = "The pin", body = TrustView),
@@ -822,17 +742,8 @@ struct TrustBody {
     ),
 )]
 async fn trust(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
-    let body: TrustBody = parse_body(body, r#"{"name": "NAME", "owner": "ed25519:<hex>"}"#)?;
+    let body: TrustRequest = parse_body(body, r#"{"name": "NAME", "owner": "ed25519:<hex>"}"#)?;
     Ok(Json(inner.trust(&body.name, &body.owner).await?))
-}
-
-/// The answer of `DELETE /v1/trust/{name}`.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct Untrusted {
-    /// The package name.
-    pub name: String,
-    /// Whether there was a pin.
-    pub removed: bool,
 }
 
 /// Remove the pinned owner of a name.
@@ -874,34 +785,12 @@ async fn curator_list(State(inner): Shared) -> Result<impl IntoResponse, Error> 
     Ok(Json(inner.own_curator_list().await?))
 }
 
-/// One owner a curator vouches for.
-#[derive(Deserialize, ToSchema)]
-struct CurateEntry {
-    /// The package name.
-    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,63}$")]
-    name: String,
-    /// Its owner's key, `ed25519:<64 hex digits>`.
-    #[schema(pattern = "^ed25519:[0-9a-fA-F]{64}$")]
-    owner: String,
-}
-
-/// The body of `POST /v1/curate`.
-#[derive(Deserialize, ToSchema)]
-struct CurateBody {
-    /// Owners to vouch for.
-    #[serde(default)]
-    add: Vec<CurateEntry>,
-    /// Names to drop from the list.
-    #[serde(default)]
-    remove: Vec<String>,
-}
-
 /// Change this node's curator list, sign it, store it, put it in the DHT and gossip it.
 #[utoipa::path(
     post,
     path = "/v1/curate",
     operation_id = "curate",
-    request_body = CurateBody,
+    request_body = CurateRequest,
     security(("api_token" = []), ("api_token_cookie" = [])),
     responses(
         (status = 200, description = "The new list", body = CuratorView),
@@ -913,10 +802,21 @@ struct CurateBody {
     ),
 )]
 async fn curate(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
-    let body: CurateBody = parse_body(
+    let body: CurateRequest = parse_body(
         body,
         r#"{"add": [{"name": "NAME", "owner": "ed25519:<hex>"}], "remove": ["NAME"]}"#,
     )?;
     let add = body.add.into_iter().map(|e| (e.name, e.owner)).collect();
     Ok(Json(inner.curate(add, body.remove).await?))
+}
+
+/// One line of a streamed answer.
+fn ndjson(line: &InstallLine) -> String {
+    let mut text = serde_json::to_string(line).unwrap_or_else(|e| {
+        format!(
+            r#"{{"error":{{"code":"internal","message":"cannot encode a progress line: {e}"}}}}"#
+        )
+    });
+    text.push('\n');
+    text
 }

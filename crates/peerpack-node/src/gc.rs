@@ -8,52 +8,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use peerpack_core::{ContentId, PackageName, Version};
-use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::install::parse_spec;
 use crate::node::Inner;
 
-/// One archive garbage collection removed (or would remove).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Removed {
-    /// Its content id.
-    pub content_id: String,
-    /// Its size.
-    pub size: u64,
-    /// The package versions it holds, `name@version`.
-    pub packages: Vec<String>,
-    /// Last used, Unix seconds (0 if never recorded).
-    pub last_used: i64,
-}
-
-/// What garbage collection did.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct GcReport {
-    /// Whether this was a dry run (nothing removed).
-    pub dry_run: bool,
-    /// The cache quota in bytes.
-    pub quota: u64,
-    /// Archives removed, least recently used first.
-    pub removed: Vec<Removed>,
-    /// Bytes freed.
-    pub freed: u64,
-    /// Archives kept because published here, installed or pinned.
-    pub protected: u64,
-    /// Bytes of those.
-    pub protected_bytes: u64,
-    /// Bytes of other archives kept (within the quota).
-    pub cached_bytes: u64,
-}
-
-/// A pin.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Pin {
-    /// Package name.
-    pub name: String,
-    /// Version.
-    pub version: String,
-}
+pub use peerpack_api::{GcReport, Pin, Removed};
 
 impl Inner {
     /// Remove unprotected archives down to the cache quota (`dry_run`: only report).

@@ -1,7 +1,7 @@
 //! Installing packages: resolve, fetch, verify, extract, lock.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -17,65 +17,9 @@ use crate::node::Inner;
 use peerpack_store::NameState;
 
 /// Default install directory, relative to where the user runs `peerpack install`.
-pub const DEFAULT_DIR: &str = "peerpack_packages";
+pub const DEFAULT_DIR: &str = peerpack_api::DEFAULT_INSTALL_DIR;
 
-/// What to install.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct InstallRequest {
-    /// `NAME` or `NAME@REQ` (semver requirement; default: the latest).
-    #[serde(default)]
-    pub packages: Vec<String>,
-    /// The directory packages go into, each as `TO/NAME`. Absolute.
-    #[schema(value_type = String)]
-    pub to: PathBuf,
-    /// The current lock file's text, if there is one.
-    #[serde(default)]
-    pub lock: Option<String>,
-    /// Install exactly what `lock` says, or fail.
-    #[serde(default)]
-    pub locked: bool,
-    /// The key to trust as the owner of the one package named (`--owner`): pinned as with
-    /// `peerpack trust` before anything is resolved.
-    #[serde(default)]
-    pub owner: Option<String>,
-    /// Replace `TO/NAME` even when it is not a tree peerpack installed for NAME (`--force`).
-    /// Without it such a path is an error and left alone. Either way the old tree is removed
-    /// only once the new one is in its place.
-    #[serde(default)]
-    pub force: bool,
-}
-
-/// One installed package.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct Installed {
-    /// Package name.
-    pub name: String,
-    /// Version installed.
-    pub version: String,
-    /// The archive's content id.
-    pub content_id: String,
-    /// Where it was extracted.
-    pub path: String,
-    /// Peers the bytes came from, most first (empty when the archive was already here).
-    pub sources: Vec<String>,
-    /// Bytes downloaded for it now.
-    pub fetched_bytes: u64,
-    /// Bytes found in a partial download from an earlier attempt.
-    pub resumed_bytes: u64,
-    /// The archive was already in this node's store.
-    pub cached: bool,
-    /// The directory already held exactly this version; nothing was written.
-    pub unchanged: bool,
-}
-
-/// What an install did.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct InstallReport {
-    /// The packages, dependencies first.
-    pub installed: Vec<Installed>,
-    /// The new lock file's text.
-    pub lock: String,
-}
+pub use peerpack_api::{InstallReport, InstallRequest, Installed};
 
 /// Live figures of an install, for progress displays.
 #[derive(Debug, Default)]

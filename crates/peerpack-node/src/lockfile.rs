@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// File name of the lock file.
-pub const FILE_NAME: &str = "peerpack.lock";
+pub const FILE_NAME: &str = peerpack_api::LOCK_FILE;
 /// The format version written.
 pub const FORMAT: u32 = 1;
 

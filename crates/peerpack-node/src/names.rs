@@ -2,14 +2,13 @@
 //! (`curate`), the trusted curators' lists, and the names in dispute that search marks.
 //! The rules themselves live in [`peerpack_store::names`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use peerpack_core::{CuratorList, PackageName, PublicKey};
 use peerpack_net::protocol::{self, Topic};
 use peerpack_store::db::now;
 use peerpack_store::{Claim, Db, NameState};
-use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::ingest::{self, Lookup};
@@ -186,33 +185,17 @@ pub async fn fetch_curators(inner: &Arc<Inner>) {
     }
 }
 
-/// A claim as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ClaimView {
-    /// The claiming key.
-    pub publisher: String,
-    /// The highest index record sequence number seen from it (0 if none).
-    pub seq: u64,
-    /// Versions it claims.
-    pub versions: Vec<String>,
-    /// Peers that served it.
-    pub peers: Vec<String>,
-    /// First seen, Unix seconds.
-    pub first_seen: i64,
-    /// Last seen, Unix seconds.
-    pub last_seen: i64,
-}
+pub use peerpack_api::{ClaimView, CuratorView, TrustView};
 
-impl From<&Claim> for ClaimView {
-    fn from(c: &Claim) -> Self {
-        Self {
-            publisher: c.publisher.to_string(),
-            seq: c.seq,
-            versions: c.versions.iter().map(ToString::to_string).collect(),
-            peers: c.peers.clone(),
-            first_seen: c.first_seen,
-            last_seen: c.last_seen,
-        }
+/// A claim as the API shows it.
+pub fn claim_view(c: &Claim) -> ClaimView {
+    ClaimView {
+        publisher: c.publisher.to_string(),
+        seq: c.seq,
+        versions: c.versions.iter().map(ToString::to_string).collect(),
+        peers: c.peers.clone(),
+        first_seen: c.first_seen,
+        last_seen: c.last_seen,
     }
 }
 
@@ -244,34 +227,6 @@ pub fn contested(name: &PackageName, claims: &[Claim]) -> Error {
         "\nChoose the key you trust: `peerpack install {name} --owner KEY` or `peerpack trust {name} KEY`; or name a curator you trust under [trust] curators."
     ));
     Error::Conflict(text)
-}
-
-/// One pinned owner.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TrustView {
-    /// Package name.
-    pub name: String,
-    /// The pinned key.
-    pub owner: String,
-    /// When it was pinned, Unix seconds.
-    pub trusted_at: i64,
-    /// Whether the catalogue holds any of the key's versions of the name.
-    pub versions_known: usize,
-}
-
-/// This node's own curator list.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CuratorView {
-    /// The curator key (this node's publisher key).
-    pub curator: String,
-    /// The list's sequence number (0: never published).
-    pub seq: u64,
-    /// Name to owner key.
-    pub entries: BTreeMap<String, String>,
-    /// Whether this node itself trusts the list (its key is among its `[trust] curators`).
-    pub trusted_here: bool,
-    /// Remote peers that stored it in the DHT on the last change.
-    pub dht_peers: usize,
 }
 
 fn parse_name(name: &str) -> Result<PackageName, Error> {

@@ -293,7 +293,7 @@ impl Node {
             }
             tracing::warn!(api = %config.api, "serving the API on a non-loopback address; mutating calls still need the token in DATA_DIR/api-token");
         }
-        let api_token = data_dir.load_or_create_api_token().map_err(|e| {
+        let api_token = crate::data_dir::load_or_create_api_token(&data_dir).map_err(|e| {
             Error::Internal(format!(
                 "API token {}: {e}",
                 data_dir.api_token_file().display()
@@ -405,7 +405,7 @@ impl Node {
                 return Err(Error::from(e));
             }
         }
-        RuntimeInfo {
+        let runtime = RuntimeInfo {
             peer_id: node.inner.peer_id.to_string(),
             listen_addrs: node
                 .inner
@@ -415,9 +415,8 @@ impl Node {
                 .collect(),
             api: node.inner.api_url.clone(),
             pid: std::process::id(),
-        }
-        .write(&node.data_dir)
-        .map_err(|e| {
+        };
+        crate::data_dir::write_runtime(&runtime, &node.data_dir).map_err(|e| {
             Error::Internal(format!(
                 "cannot write {}: {e}",
                 node.data_dir.runtime_file().display()

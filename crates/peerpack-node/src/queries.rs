@@ -1,224 +1,18 @@
 //! What the API answers: search, package info, peers, status, bootstrap. Each returns the
 //! JSON-serialisable view the CLI prints.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use peerpack_core::PackageName;
 use peerpack_net::p2p::{Multiaddr, PeerId};
 use peerpack_store::db::now;
 use peerpack_store::{NameState, SearchQuery};
-use serde::Serialize;
 
 use crate::error::Error;
 use crate::node::Inner;
 use crate::reputation::Peer;
 
-/// One search result.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct SearchHit {
-    /// Package name.
-    pub name: String,
-    /// Latest version.
-    pub version: String,
-    /// Description.
-    pub description: String,
-    /// Content id of the latest version.
-    pub content_id: String,
-    /// Relevance (BM25).
-    pub score: f32,
-    /// Several keys claim the name and this node has chosen none: nothing installs under it.
-    #[serde(default)]
-    pub contested: bool,
-    /// The name has an owner here, and other keys claim it too (`info` shows them).
-    #[serde(default)]
-    pub disputed: bool,
-}
-
-/// A search request.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Search {
-    /// Free text.
-    #[serde(default)]
-    pub q: String,
-    /// Category filter.
-    pub category: Option<String>,
-    /// Tag filters, comma-separated.
-    pub tags: Option<String>,
-    /// Most results (default 20).
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<usize>,
-    /// Leave out packages whose known providers all score below this.
-    #[param(minimum = 0, maximum = 1)]
-    pub min_reputation: Option<f64>,
-}
-
-/// One version in [`Info`].
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct VersionInfo {
-    /// Version.
-    pub version: String,
-    /// Content id.
-    pub content_id: String,
-    /// Archive size in bytes.
-    pub archive_size: u64,
-    /// Unix seconds.
-    pub published_at: u64,
-    /// Record sequence number.
-    pub seq: u64,
-    /// Hash of the signed record.
-    pub record_hash: String,
-    /// Description.
-    pub description: String,
-    /// License.
-    pub license: String,
-    /// Authors.
-    pub authors: Vec<String>,
-    /// Categories.
-    pub categories: Vec<String>,
-    /// Tags.
-    pub tags: Vec<String>,
-    /// Home page.
-    pub homepage: Option<String>,
-    /// Repository.
-    pub repository: Option<String>,
-    /// Dependencies.
-    pub dependencies: BTreeMap<String, String>,
-    /// Peers known to hold the archive.
-    pub providers: Vec<String>,
-    /// Why the archive was flagged unsafe (it matched its content id, but the extractor
-    /// refused it); such a version is never installed here.
-    #[serde(default)]
-    pub unsafe_reason: Option<String>,
-}
-
-/// Everything known about a package.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct Info {
-    /// Package name.
-    pub name: String,
-    /// `owned`, or `contested` when several keys claim it and this node has chosen none.
-    pub status: String,
-    /// The key that owns the name here (none while contested).
-    pub owner: Option<String>,
-    /// Why it owns it: `trusted` (pinned), `curator`, or `first-seen`.
-    pub owner_source: Option<String>,
-    /// The curator that vouches for the owner, when `owner_source` is `curator`.
-    pub curator: Option<String>,
-    /// Claims by other keys: disputed claims, or every claimant of a contested name.
-    pub claims: Vec<crate::names::ClaimView>,
-    /// Unsafe archives this node found signed by the owner's key.
-    #[serde(default)]
-    pub owner_unsafe_archives: u64,
-    /// Sequence number of the newest index record known.
-    pub index_seq: Option<u64>,
-    /// Where the answer came from: `local`, or `dht` when the node had to ask the network.
-    pub source: String,
-    /// Versions, highest first.
-    pub versions: Vec<VersionInfo>,
-}
-
-/// A peer as `peers` shows it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct PeerView {
-    /// Peer id.
-    pub peer_id: String,
-    /// Whether connected now.
-    pub connected: bool,
-    /// Known addresses.
-    pub addresses: Vec<String>,
-    /// Identify agent.
-    pub agent: String,
-    /// Identify protocol version.
-    pub protocol_version: String,
-    /// First seen, Unix seconds.
-    pub first_seen: i64,
-    /// Last seen, Unix seconds.
-    pub last_seen: i64,
-    /// Seconds since last seen.
-    pub last_seen_ago_s: i64,
-    /// Latest ping, ms.
-    pub latency_ms: Option<f64>,
-    /// Connections opened.
-    pub connections: i64,
-    /// Valid records received.
-    pub valid_records: i64,
-    /// Invalid messages received.
-    pub invalid_messages: i64,
-    /// Archive pieces it delivered that verified.
-    pub downloads_ok: i64,
-    /// Requests to it that failed, timed out or were refused.
-    pub downloads_failed: i64,
-    /// Verified archive bytes received from it.
-    pub bytes_served: i64,
-    /// Moving average of its piece response time, ms.
-    pub response_ms: Option<f64>,
-    /// Pieces or outlines from it that failed verification.
-    pub invalid_data: i64,
-    /// Reputation score in [0, 1].
-    pub score: f64,
-    /// Blocked until then (Unix seconds) for misbehaving; 0 when not blocked.
-    #[serde(default)]
-    pub blocked_until: i64,
-}
-
-/// Node status.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct StatusView {
-    /// Peer id.
-    pub peer_id: String,
-    /// Listen addresses.
-    pub listen_addrs: Vec<String>,
-    /// API URL.
-    pub api: String,
-    /// Publisher key.
-    pub publisher: String,
-    /// Connected peers.
-    pub connected_peers: usize,
-    /// Known peers.
-    pub known_peers: usize,
-    /// Package versions known.
-    pub catalogue_size: u64,
-    /// Package names known.
-    pub packages: u64,
-    /// Kademlia routing table entries.
-    pub routing_table_size: usize,
-    /// Address policy.
-    pub policy: String,
-    /// Dials refused by the address policy.
-    pub refused_dials: u64,
-    /// Inbound provider records refused because their peer was over its quota.
-    #[serde(default)]
-    pub refused_provider_records: u64,
-    /// Seconds since start.
-    pub uptime_s: u64,
-    /// Archives in the blob store.
-    pub archives: u64,
-    /// Bytes served to peers since start.
-    pub bytes_uploaded: u64,
-    /// Verified bytes downloaded from peers since start.
-    pub bytes_downloaded: u64,
-    /// Downloads finished since start.
-    pub downloads_ok: u64,
-    /// Downloads that failed since start.
-    pub downloads_failed: u64,
-    /// Downloads under way: content id, total bytes, bytes done.
-    pub downloading: Vec<(String, u64, u64)>,
-    /// The record cache's hit and miss counters.
-    pub record_cache: peerpack_store::CacheStats,
-    /// Upload limit in bytes per second, if any.
-    pub upload_limit: Option<u64>,
-}
-
-/// Result of dialling one bootstrap address.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct Dialled {
-    /// The address.
-    pub address: String,
-    /// The peer it names.
-    pub peer_id: String,
-}
+pub use peerpack_api::{Dialled, Info, PeerView, Search, SearchHit, StatusView, VersionInfo};
 
 fn view(id: &PeerId, p: &Peer) -> PeerView {
     PeerView {
@@ -446,7 +240,7 @@ impl Inner {
             owner,
             owner_source,
             curator,
-            claims: claims.iter().map(crate::names::ClaimView::from).collect(),
+            claims: claims.iter().map(crate::names::claim_view).collect(),
             owner_unsafe_archives: owner_unsafe,
             index_seq: index.map(|i| i.seq),
             source: source.into(),
@@ -544,7 +338,14 @@ impl Inner {
                 .into_iter()
                 .map(|(id, total, done)| (id.to_string(), total, done))
                 .collect(),
-            record_cache: self.records.stats(),
+            record_cache: {
+                let c = self.records.stats();
+                peerpack_api::CacheStats {
+                    hits: c.hits,
+                    misses: c.misses,
+                    entries: c.entries,
+                }
+            },
             upload_limit: self.upload.rate(),
         })
     }

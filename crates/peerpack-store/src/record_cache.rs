@@ -20,7 +20,6 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 
 /// Hit and miss counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct CacheStats {
     /// Lookups answered from memory.
     pub hits: u64,

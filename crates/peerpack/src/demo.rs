@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use peerpack_node::queries::Search;
+use peerpack_api::Search;
 use peerpack_node::{Config, Node};
 
 /// How long the demo waits for a package to reach the searching node.

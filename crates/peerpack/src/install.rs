@@ -6,10 +6,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use peerpack_node::install::InstallReport;
-use peerpack_node::lockfile::FILE_NAME;
+use peerpack_api::{Client, InstallProgress, InstallRequest, LOCK_FILE as FILE_NAME};
 
-use crate::client::{self, Client};
+use crate::client;
 use crate::output::bytes;
 
 pub async fn run(
@@ -30,45 +29,30 @@ pub async fn run(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => bail!("cannot read {}: {e}", lock_path.display()),
     };
-    let body = serde_json::json!({
-        "packages": packages,
-        "to": to,
-        "lock": lock,
-        "locked": locked,
-        "owner": owner,
-        "force": force,
-    });
+    let request = InstallRequest {
+        packages,
+        to,
+        lock: lock.clone(),
+        locked,
+        owner,
+        force,
+    };
     let show_progress = !json && std::io::stderr().is_terminal();
     let started = Instant::now();
-    let mut result: Option<InstallReport> = None;
-    let mut failure: Option<String> = None;
     let mut drew = false;
-    client
-        .post_lines("/v1/install?progress=ndjson", &body, |line| {
-            if let Some(p) = line.get("progress") {
-                if show_progress {
-                    draw(p, started);
-                    drew = true;
-                }
-            } else if let Some(r) = line.get("result") {
-                result =
-                    Some(serde_json::from_value(r.clone()).context("unexpected install result")?);
-            } else if let Some(e) = line.get("error") {
-                failure = Some(e["message"].as_str().unwrap_or("install failed").to_owned());
+    let result = client
+        .install_with_progress(&request, |p| {
+            if show_progress {
+                draw(p, started);
+                drew = true;
             }
-            Ok(())
         })
-        .await?;
+        .await;
     if drew {
         // Clear the progress line.
         eprint!("\r\x1b[2K");
     }
-    if let Some(msg) = failure {
-        bail!("{msg}");
-    }
-    let Some(report) = result else {
-        bail!("the node ended the install without a result");
-    };
+    let report = result?;
     // The lock file is replaced atomically: a crash leaves the old one or the new one.
     if !locked || lock.as_deref() != Some(report.lock.as_str()) {
         let dir = lock_path.parent().unwrap_or(Path::new("."));
@@ -116,9 +100,8 @@ pub async fn run(
     Ok(())
 }
 
-fn draw(p: &serde_json::Value, started: Instant) {
-    let done = p["bytes_done"].as_u64().unwrap_or(0);
-    let total = p["bytes_total"].as_u64().unwrap_or(0);
+fn draw(p: &InstallProgress, started: Instant) {
+    let (done, total) = (p.bytes_done, p.bytes_total);
     let secs = started.elapsed().as_secs_f64().max(0.001);
     let width = 24usize;
     let filled = if total == 0 {
@@ -133,10 +116,10 @@ fn draw(p: &serde_json::Value, started: Instant) {
         bytes(done),
         bytes(total),
         bytes((done as f64 / secs) as u64),
-        p["sources"].as_u64().unwrap_or(0),
-        p["packages_done"].as_u64().unwrap_or(0),
-        p["packages"].as_u64().unwrap_or(0),
-        p["current"].as_str().unwrap_or("")
+        p.sources,
+        p.packages_done,
+        p.packages,
+        p.current.as_deref().unwrap_or("")
     );
     let _ = std::io::stderr().flush();
 }

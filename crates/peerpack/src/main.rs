@@ -15,12 +15,12 @@ mod output;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use client::Client;
+use peerpack_api::{
+    BootstrapRequest, Client, CurateEntry, CurateRequest, CuratorView, DataDir, Dialled, GcRequest,
+    Info, PeerView, PeersQuery, Pin, PinRequest, PublishRequest, Search, TrustRequest,
+};
 use peerpack_core::PublisherKey;
 use peerpack_core::archive;
-use peerpack_node::DataDir;
-use peerpack_node::names::{CuratorView, TrustView};
-use peerpack_node::queries::{Dialled, Info, PeerView, SearchHit, StatusView};
 
 /// peerpack: a peer-to-peer marketplace for code-generator template packs.
 ///
@@ -182,7 +182,7 @@ enum Command {
         #[arg(value_name = "NAME[@REQ]")]
         packages: Vec<String>,
         /// Directory to install into, each package as DIR/NAME.
-        #[arg(long, value_name = "DIR", default_value = peerpack_node::install::DEFAULT_DIR)]
+        #[arg(long, value_name = "DIR", default_value = peerpack_api::DEFAULT_INSTALL_DIR)]
         to: PathBuf,
         /// Install exactly the versions and archives ./peerpack.lock names, or fail.
         #[arg(long)]
@@ -366,7 +366,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Node(args) => node::run(dir()?, args_to_config(args)?).await,
         Command::Demo { nodes, keep, packs } => demo::run(nodes, keep, packs).await,
         Command::Publish { dir: pkg, api } => {
-            publish(&Client::find(api.api.as_deref(), &dir()?)?, &pkg, api.json).await
+            publish(&client::find(api.api.as_deref(), &dir()?)?, &pkg, api.json).await
         }
         Command::Search {
             query,
@@ -376,27 +376,24 @@ async fn run(cli: Cli) -> Result<()> {
             min_reputation,
             api,
         } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
-            let mut q = vec![("q", query.join(" ")), ("limit", limit.to_string())];
-            if let Some(c) = category {
-                q.push(("category", c));
-            }
-            if !tags.is_empty() {
-                q.push(("tags", tags.join(",")));
-            }
-            if let Some(r) = min_reputation {
-                q.push(("min_reputation", r.to_string()));
-            }
-            let hits: Vec<SearchHit> = client.get("/v1/search", &q).await?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let q = Search {
+                q: query.join(" "),
+                category,
+                tags: (!tags.is_empty()).then(|| tags.join(",")),
+                limit: Some(limit),
+                min_reputation,
+            };
+            let hits = client.search(&q).await?;
             print(api.json, &hits, |h| output::search(h))
         }
         Command::Info { package, api } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let (name, version) = match package.split_once('@') {
                 Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
                 None => (package.clone(), None),
             };
-            let mut info: Info = client.get(&format!("/v1/packages/{name}"), &[]).await?;
+            let mut info: Info = client.info(&name).await?;
             if let Some(v) = version {
                 info.versions.retain(|x| x.version == v);
                 if info.versions.is_empty() {
@@ -411,22 +408,18 @@ async fn run(cli: Cli) -> Result<()> {
             min_reputation,
             api,
         } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
-            let q: Vec<(&str, String)> = min_reputation
-                .map(|r| ("min_reputation", r.to_string()))
-                .into_iter()
-                .collect();
-            let peers: Vec<PeerView> = client.get("/v1/peers", &q).await?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let peers = client.peers(&PeersQuery { min_reputation }).await?;
             print(api.json, &peers, |p| output::peers(p))
         }
         Command::Peer { peer_id, api } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
-            let p: PeerView = client.get(&format!("/v1/peers/{peer_id}"), &[]).await?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let p = client.peer(&peer_id).await?;
             print(api.json, &p, output::peer)
         }
         Command::Blocked { api } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
-            let peers: Vec<PeerView> = client.get("/v1/blocks", &[]).await?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let peers: Vec<PeerView> = client.blocked().await?;
             print(api.json, &peers, |ps| {
                 if ps.is_empty() {
                     println!("no peer is blocked");
@@ -446,10 +439,10 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Unblock { peer_id, api } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
-            let v: serde_json::Value = client.delete(&format!("/v1/blocks/{peer_id}")).await?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let v = client.unblock(&peer_id).await?;
             print(api.json, &v, |v| {
-                if v["was_blocked"].as_bool() == Some(true) {
+                if v.was_blocked {
                     println!("unblocked {peer_id}");
                 } else {
                     println!("{peer_id} was not blocked; its record is cleared anyway");
@@ -457,10 +450,8 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Bootstrap { addrs, api } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
-            let dialled: Vec<Dialled> = client
-                .post("/v1/bootstrap", &serde_json::json!({ "addrs": addrs }))
-                .await?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let dialled = client.bootstrap(&BootstrapRequest { addrs }).await?;
             print(api.json, &dialled, |ds: &Vec<Dialled>| {
                 for d in ds {
                     println!("dialling {} at {}", d.peer_id, d.address);
@@ -468,8 +459,8 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Status { api } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
-            let s: StatusView = client.get("/v1/status", &[]).await?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let s = client.status().await?;
             print(api.json, &s, output::status)
         }
         Command::Install {
@@ -480,17 +471,12 @@ async fn run(cli: Cli) -> Result<()> {
             force,
             api,
         } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             install::run(&client, packages, &to, locked, owner, force, api.json).await
         }
         Command::Trust { name, key, api } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
-            let t: TrustView = client
-                .post(
-                    "/v1/trust",
-                    &serde_json::json!({ "name": name, "owner": key }),
-                )
-                .await?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let t = client.trust(&TrustRequest { name, owner: key }).await?;
             print(api.json, &t, |t| {
                 println!("{} is now owned by {} on this node", t.name, t.owner);
                 if t.versions_known == 0 {
@@ -501,10 +487,10 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Untrust { name, api } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
-            let v: serde_json::Value = client.delete(&format!("/v1/trust/{name}")).await?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let v = client.untrust(&name).await?;
             print(api.json, &v, |v| {
-                if v["removed"].as_bool() == Some(true) {
+                if v.removed {
                     println!("removed the pin on {name}");
                 } else {
                     println!("{name} had no pinned owner");
@@ -512,8 +498,8 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Trusted { api } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
-            let ts: Vec<TrustView> = client.get("/v1/trust", &[]).await?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let ts = client.trusted().await?;
             print(api.json, &ts, |ts| {
                 if ts.is_empty() {
                     println!("no pinned owners; pin one with `peerpack trust NAME KEY`");
@@ -528,73 +514,54 @@ async fn run(cli: Cli) -> Result<()> {
             remove,
             api,
         } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let view: CuratorView = if entries.is_empty() && remove.is_empty() {
-                client.get("/v1/curate", &[]).await?
+                client.curator_list().await?
             } else {
                 let mut add = Vec::new();
                 for e in &entries {
                     let (n, k) = e.split_once('=').with_context(|| {
                         format!("{e:?}: expected NAME=KEY, e.g. rust-cli=ed25519:<hex>")
                     })?;
-                    add.push(serde_json::json!({ "name": n, "owner": k }));
+                    add.push(CurateEntry {
+                        name: n.to_owned(),
+                        owner: k.to_owned(),
+                    });
                 }
-                client
-                    .post(
-                        "/v1/curate",
-                        &serde_json::json!({ "add": add, "remove": remove }),
-                    )
-                    .await?
+                client.curate(&CurateRequest { add, remove }).await?
             };
             print(api.json, &view, output::curator)
         }
         Command::Gc { dry_run, api } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
-            let report: peerpack_node::gc::GcReport = client
-                .post("/v1/gc", &serde_json::json!({ "dry_run": dry_run }))
-                .await?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let report = client.gc(&GcRequest { dry_run }).await?;
             print(api.json, &report, output::gc)
         }
         Command::Pin { package, api } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
-            let pin: serde_json::Value = client
-                .post("/v1/pins", &serde_json::json!({ "package": package }))
-                .await?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let pin = client.pin(&PinRequest { package }).await?;
             print(api.json, &pin, |p| {
-                println!(
-                    "pinned {}@{}",
-                    p["name"].as_str().unwrap_or(""),
-                    p["version"].as_str().unwrap_or("")
-                );
+                println!("pinned {}@{}", p.name, p.version)
             })
         }
         Command::Unpin { package, api } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
-            let pins: Vec<serde_json::Value> =
-                client.delete(&format!("/v1/pins/{package}")).await?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let pins: Vec<Pin> = client.unpin(&package).await?;
             print(api.json, &pins, |ps| {
                 for p in ps {
-                    println!(
-                        "unpinned {}@{}",
-                        p["name"].as_str().unwrap_or(""),
-                        p["version"].as_str().unwrap_or("")
-                    );
+                    println!("unpinned {}@{}", p.name, p.version);
                 }
             })
         }
         Command::Pins { api } => {
-            let client = Client::find(api.api.as_deref(), &dir()?)?;
-            let pins: Vec<serde_json::Value> = client.get("/v1/pins", &[]).await?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let pins = client.pins().await?;
             print(api.json, &pins, |ps| {
                 if ps.is_empty() {
                     println!("no pins");
                 }
                 for p in ps {
-                    println!(
-                        "{}@{}",
-                        p["name"].as_str().unwrap_or(""),
-                        p["version"].as_str().unwrap_or("")
-                    );
+                    println!("{}@{}", p.name, p.version);
                 }
             })
         }
@@ -613,28 +580,22 @@ fn print<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce(&T)) -> 
 
 async fn publish(client: &Client, pkg: &Path, json: bool) -> Result<()> {
     let path = client::absolute(pkg)?;
-    let v: serde_json::Value = client
-        .post("/v1/publish", &serde_json::json!({ "path": path }))
-        .await?;
+    let p = client.publish(&PublishRequest { path }).await?;
     if json {
-        println!("{v}");
+        println!("{}", serde_json::to_string(&p)?);
         return Ok(());
     }
-    let verb = if v["republished"].as_bool() == Some(true) {
+    let verb = if p.republished {
         "re-announced"
     } else {
         "published"
     };
-    println!(
-        "{verb} {} {}",
-        v["name"].as_str().unwrap_or(""),
-        v["version"].as_str().unwrap_or("")
-    );
-    println!("  content id  {}", v["content_id"].as_str().unwrap_or(""));
-    println!("  size        {} bytes", v["size"]);
+    println!("{verb} {} {}", p.name, p.version);
+    println!("  content id  {}", p.content_id);
+    println!("  size        {} bytes", p.size);
     println!(
         "  announced to {} peer(s); stored on {} DHT peer(s)",
-        v["announced_to"], v["dht_peers"]
+        p.announced_to, p.dht_peers
     );
     Ok(())
 }

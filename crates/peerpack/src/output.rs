@@ -1,6 +1,6 @@
 //! Human-readable output.
 
-use peerpack_node::queries::{Info, PeerView, SearchHit, StatusView};
+use peerpack_api::{CuratorView, GcReport, Info, PeerView, SearchHit, StatusView};
 
 fn cut(s: &str, n: usize) -> String {
     let s = s.replace('\n', " ");
@@ -282,7 +282,7 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// What `gc` did.
-pub fn gc(r: &peerpack_node::gc::GcReport) {
+pub fn gc(r: &GcReport) {
     let verb = if r.dry_run { "would remove" } else { "removed" };
     for x in &r.removed {
         println!(
@@ -304,7 +304,7 @@ pub fn gc(r: &peerpack_node::gc::GcReport) {
 }
 
 /// A curator list.
-pub fn curator(c: &peerpack_node::names::CuratorView) {
+pub fn curator(c: &CuratorView) {
     println!("curator {} (list seq {})", c.curator, c.seq);
     if c.entries.is_empty() {
         println!("  vouches for no name yet; add one with `peerpack curate NAME=KEY`");

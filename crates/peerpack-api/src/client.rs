@@ -1,0 +1,417 @@
+//! A typed async client for one node's API.
+//!
+//! Every call answers the response type of its route or a [`ClientError`] that says whether
+//! the node could not be reached, refused the call (with its `code` and message), or answered
+//! something this client does not understand.
+
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, StatusCode, Url};
+use serde::de::DeserializeOwned;
+
+use crate::{
+    ApiError, BootstrapRequest, CurateRequest, CuratorView, Dialled, GcReport, GcRequest, Info,
+    InstallLine, InstallProgress, InstallReport, InstallRequest, PeerView, PeersQuery, Pin,
+    PinRequest, PublishRequest, Published, Search, SearchHit, StatusView, TrustRequest, TrustView,
+    Unblocked, Untrusted,
+};
+
+/// How long an ordinary call may take.
+pub const TIMEOUT: Duration = Duration::from_secs(120);
+/// How long an install may take (it downloads).
+pub const INSTALL_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The URL given for the node is not a URL.
+    #[error("{url:?} is not a URL like http://127.0.0.1:7420")]
+    BadUrl {
+        /// What was given.
+        url: String,
+        /// Why it does not parse.
+        #[source]
+        source: url::ParseError,
+    },
+    /// The token is not a valid header value.
+    #[error("the API token is not a valid header value")]
+    BadToken(#[source] reqwest::header::InvalidHeaderValue),
+    /// The HTTP client could not be built.
+    #[error("cannot build an HTTP client")]
+    Build(#[source] reqwest::Error),
+    /// Nothing answers at the node's address.
+    #[error("cannot reach the node at {url}: {hint}")]
+    Unreachable {
+        /// The node's base URL.
+        url: String,
+        /// What the user can check.
+        hint: String,
+        /// The connection error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The request failed after it was sent (a timeout, a broken connection).
+    #[error("request to the node at {url} failed")]
+    Request {
+        /// The node's base URL.
+        url: String,
+        /// The error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The node refused the call: its error answer.
+    #[error("{message}")]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The stable code (`not_found`, `conflict`, …); empty when the answer was not in the
+        /// API's error shape.
+        code: String,
+        /// What the node says went wrong.
+        message: String,
+    },
+    /// The node answered something that is not the expected type.
+    #[error("unexpected answer from the node: {body}")]
+    Decode {
+        /// The answer, as text.
+        body: String,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A streamed install ended without its result line.
+    #[error("the node ended the install without a result")]
+    NoResult,
+}
+
+impl ClientError {
+    /// The API's error code when the node refused the call.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// A client for one node's API.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: Url,
+    http: reqwest::Client,
+    hint: String,
+}
+
+impl Client {
+    /// A client for the node at `base` (`http://127.0.0.1:PORT`). Calls that change something
+    /// carry `token` (the node's `DATA_DIR/api-token`) as `Authorization: Bearer`.
+    pub fn new(base: &str, token: Option<&str>) -> Result<Self, ClientError> {
+        let trimmed = base.trim_end_matches('/');
+        let url = Url::parse(trimmed).map_err(|source| ClientError::BadUrl {
+            url: base.to_owned(),
+            source,
+        })?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+                .map_err(ClientError::BadToken)?;
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .default_headers(headers)
+            .build()
+            .map_err(ClientError::Build)?;
+        Ok(Self {
+            base: url,
+            hint: format!("is a node listening at {trimmed}?"),
+            http,
+        })
+    }
+
+    /// Replace what an unreachable node's error tells the user to check.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = hint.into();
+        self
+    }
+
+    /// The node's base URL.
+    pub fn base(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
+    }
+
+    /// `GET /v1/status`.
+    pub async fn status(&self) -> Result<StatusView, ClientError> {
+        self.call(self.request(Method::GET, &["status"])).await
+    }
+
+    /// `GET /v1/search`.
+    pub async fn search(&self, query: &Search) -> Result<Vec<SearchHit>, ClientError> {
+        self.call(self.request(Method::GET, &["search"]).query(query))
+            .await
+    }
+
+    /// `GET /v1/packages/{name}`.
+    pub async fn info(&self, name: &str) -> Result<Info, ClientError> {
+        self.call(self.request(Method::GET, &["packages", name]))
+            .await
+    }
+
+    /// `POST /v1/publish`.
+    pub async fn publish(&self, request: &PublishRequest) -> Result<Published, ClientError> {
+        self.call(self.request(Method::POST, &["publish"]).json(request))
+            .await
+    }
+
+    /// `GET /v1/peers`.
+    pub async fn peers(&self, query: &PeersQuery) -> Result<Vec<PeerView>, ClientError> {
+        self.call(self.request(Method::GET, &["peers"]).query(query))
+            .await
+    }
+
+    /// `GET /v1/peers/{peer_id}`.
+    pub async fn peer(&self, peer_id: &str) -> Result<PeerView, ClientError> {
+        self.call(self.request(Method::GET, &["peers", peer_id]))
+            .await
+    }
+
+    /// `POST /v1/bootstrap`.
+    pub async fn bootstrap(&self, request: &BootstrapRequest) -> Result<Vec<Dialled>, ClientError> {
+        self.call(self.request(Method::POST, &["bootstrap"]).json(request))
+            .await
+    }
+
+    /// `GET /v1/blocks`.
+    pub async fn blocked(&self) -> Result<Vec<PeerView>, ClientError> {
+        self.call(self.request(Method::GET, &["blocks"])).await
+    }
+
+    /// `DELETE /v1/blocks/{peer_id}`.
+    pub async fn unblock(&self, peer_id: &str) -> Result<Unblocked, ClientError> {
+        self.call(self.request(Method::DELETE, &["blocks", peer_id]))
+            .await
+    }
+
+    /// `POST /v1/install`, one answer at the end.
+    pub async fn install(&self, request: &InstallRequest) -> Result<InstallReport, ClientError> {
+        self.call(
+            self.request(Method::POST, &["install"])
+                .timeout(INSTALL_TIMEOUT)
+                .json(request),
+        )
+        .await
+    }
+
+    /// `POST /v1/install?progress=ndjson`: `progress` is called with each progress line, and
+    /// the result line is the answer.
+    pub async fn install_with_progress(
+        &self,
+        request: &InstallRequest,
+        mut progress: impl FnMut(&InstallProgress),
+    ) -> Result<InstallReport, ClientError> {
+        let req = self
+            .request(Method::POST, &["install"])
+            .query(&[("progress", "ndjson")])
+            .timeout(INSTALL_TIMEOUT)
+            .json(request);
+        let mut resp = req.send().await.map_err(|e| self.unreachable(e))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(refused(status, &body));
+        }
+        let mut buf = Vec::new();
+        loop {
+            let chunk = resp.chunk().await.map_err(|source| ClientError::Request {
+                url: self.base().to_owned(),
+                source,
+            })?;
+            let Some(chunk) = chunk else {
+                return Err(ClientError::NoResult);
+            };
+            buf.extend_from_slice(&chunk);
+            while let Some(i) = buf.iter().position(|b| *b == b'\n') {
+                let text: Vec<u8> = buf.drain(..=i).collect();
+                match decode::<InstallLine>(&text)? {
+                    InstallLine::Progress(p) => progress(&p),
+                    InstallLine::Result(report) => return Ok(report),
+                    InstallLine::Error(e) => {
+                        return Err(ClientError::Api {
+                            status: 0,
+                            code: e.code,
+                            message: e.message,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// `POST /v1/gc`.
+    pub async fn gc(&self, request: &GcRequest) -> Result<GcReport, ClientError> {
+        self.call(self.request(Method::POST, &["gc"]).json(request))
+            .await
+    }
+
+    /// `GET /v1/pins`.
+    pub async fn pins(&self) -> Result<Vec<Pin>, ClientError> {
+        self.call(self.request(Method::GET, &["pins"])).await
+    }
+
+    /// `POST /v1/pins`.
+    pub async fn pin(&self, request: &PinRequest) -> Result<Pin, ClientError> {
+        self.call(self.request(Method::POST, &["pins"]).json(request))
+            .await
+    }
+
+    /// `DELETE /v1/pins/{spec}`.
+    pub async fn unpin(&self, spec: &str) -> Result<Vec<Pin>, ClientError> {
+        self.call(self.request(Method::DELETE, &["pins", spec]))
+            .await
+    }
+
+    /// `GET /v1/trust`.
+    pub async fn trusted(&self) -> Result<Vec<TrustView>, ClientError> {
+        self.call(self.request(Method::GET, &["trust"])).await
+    }
+
+    /// `POST /v1/trust`.
+    pub async fn trust(&self, request: &TrustRequest) -> Result<TrustView, ClientError> {
+        self.call(self.request(Method::POST, &["trust"]).json(request))
+            .await
+    }
+
+    /// `DELETE /v1/trust/{name}`.
+    pub async fn untrust(&self, name: &str) -> Result<Untrusted, ClientError> {
+        self.call(self.request(Method::DELETE, &["trust", name]))
+            .await
+    }
+
+    /// `GET /v1/curate`.
+    pub async fn curator_list(&self) -> Result<CuratorView, ClientError> {
+        self.call(self.request(Method::GET, &["curate"])).await
+    }
+
+    /// `POST /v1/curate`.
+    pub async fn curate(&self, request: &CurateRequest) -> Result<CuratorView, ClientError> {
+        self.call(self.request(Method::POST, &["curate"]).json(request))
+            .await
+    }
+
+    /// A request to `/v1/<segments…>`, each segment percent-encoded.
+    fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push("v1").extend(segments);
+        }
+        self.http.request(method, url)
+    }
+
+    async fn call<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T, ClientError> {
+        let resp = req.send().await.map_err(|e| self.unreachable(e))?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|source| ClientError::Request {
+            url: self.base().to_owned(),
+            source,
+        })?;
+        if !status.is_success() {
+            return Err(refused(status, &body));
+        }
+        decode(&body)
+    }
+
+    fn unreachable(&self, source: reqwest::Error) -> ClientError {
+        if source.is_connect() {
+            ClientError::Unreachable {
+                url: self.base().to_owned(),
+                hint: self.hint.clone(),
+                source,
+            }
+        } else {
+            ClientError::Request {
+                url: self.base().to_owned(),
+                source,
+            }
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(body).map_err(|source| ClientError::Decode {
+        body: String::from_utf8_lossy(body).into_owned(),
+        source,
+    })
+}
+
+/// The node's error answer, or the status and raw body when it is not in the API's shape.
+fn refused(status: StatusCode, body: &[u8]) -> ClientError {
+    match serde_json::from_slice::<ApiError>(body) {
+        Ok(e) => ClientError::Api {
+            status: status.as_u16(),
+            code: e.error.code,
+            message: e.error.message,
+        },
+        Err(_) => ClientError::Api {
+            status: status.as_u16(),
+            code: String::new(),
+            message: format!("{status}: {}", String::from_utf8_lossy(body)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_encoded_so_input_cannot_reach_another_route() {
+        let c = Client::new("http://127.0.0.1:9/", None).unwrap();
+        let req = c
+            .request(Method::DELETE, &["pins", "../trust/x?y#z"])
+            .build()
+            .unwrap();
+        assert_eq!(
+            req.url().as_str(),
+            "http://127.0.0.1:9/v1/pins/..%2Ftrust%2Fx%3Fy%23z"
+        );
+        let req = c.request(Method::GET, &["status"]).build().unwrap();
+        assert_eq!(req.url().as_str(), "http://127.0.0.1:9/v1/status");
+    }
+
+    #[test]
+    fn a_base_with_a_path_keeps_it() {
+        let c = Client::new("http://127.0.0.1:9/node/", None).unwrap();
+        let req = c.request(Method::GET, &["status"]).build().unwrap();
+        assert_eq!(req.url().as_str(), "http://127.0.0.1:9/node/v1/status");
+        assert_eq!(c.base(), "http://127.0.0.1:9/node");
+    }
+
+    #[test]
+    fn an_error_answer_becomes_its_code_and_message() {
+        let e = refused(
+            StatusCode::CONFLICT,
+            br#"{"error":{"code":"conflict","message":"x is owned by another key"}}"#,
+        );
+        assert_eq!(e.code(), Some("conflict"));
+        assert_eq!(e.to_string(), "x is owned by another key");
+        let e = refused(StatusCode::BAD_GATEWAY, b"<html>");
+        assert_eq!(e.to_string(), "502 Bad Gateway: <html>");
+    }
+
+    #[test]
+    fn the_search_query_leaves_out_what_is_not_set() {
+        let q = Search {
+            q: "rust cli".into(),
+            limit: Some(5),
+            ..Search::default()
+        };
+        let c = Client::new("http://127.0.0.1:9", None).unwrap();
+        let req = c
+            .request(Method::GET, &["search"])
+            .query(&q)
+            .build()
+            .unwrap();
+        assert_eq!(req.url().query(), Some("q=rust+cli&limit=5"));
+    }
+}

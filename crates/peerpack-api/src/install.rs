@@ -1,0 +1,184 @@
+//! Installing and the archive cache: what `POST /v1/install`, `POST /v1/gc` and `/v1/pins`
+//! take and answer, and the lines of a streamed install.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ErrorDetail;
+
+/// The lock file's name, in the directory `peerpack install` runs in.
+pub const LOCK_FILE: &str = "peerpack.lock";
+
+/// The default install directory, relative to where `peerpack install` runs.
+pub const DEFAULT_INSTALL_DIR: &str = "peerpack_packages";
+
+/// What to install.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstallRequest {
+    /// `NAME` or `NAME@REQ` (semver requirement; default: the latest).
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// The directory packages go into, each as `TO/NAME`. Absolute.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub to: PathBuf,
+    /// The current lock file's text, if there is one.
+    #[serde(default)]
+    pub lock: Option<String>,
+    /// Install exactly what `lock` says, or fail.
+    #[serde(default)]
+    pub locked: bool,
+    /// The key to trust as the owner of the one package named (`--owner`): pinned as with
+    /// `peerpack trust` before anything is resolved.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Replace `TO/NAME` even when it is not a tree peerpack installed for NAME (`--force`).
+    /// Without it such a path is an error and left alone. Either way the old tree is removed
+    /// only once the new one is in its place.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// One installed package.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Installed {
+    /// Package name.
+    pub name: String,
+    /// Version installed.
+    pub version: String,
+    /// The archive's content id.
+    pub content_id: String,
+    /// Where it was extracted.
+    pub path: String,
+    /// Peers the bytes came from, most first (empty when the archive was already here).
+    pub sources: Vec<String>,
+    /// Bytes downloaded for it now.
+    pub fetched_bytes: u64,
+    /// Bytes found in a partial download from an earlier attempt.
+    pub resumed_bytes: u64,
+    /// The archive was already in this node's store.
+    pub cached: bool,
+    /// The directory already held exactly this version; nothing was written.
+    pub unchanged: bool,
+}
+
+/// What an install did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstallReport {
+    /// The packages, dependencies first.
+    pub installed: Vec<Installed>,
+    /// The new lock file's text.
+    pub lock: String,
+}
+
+/// One archive garbage collection removed (or would remove).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Removed {
+    /// Its content id.
+    pub content_id: String,
+    /// Its size.
+    pub size: u64,
+    /// The package versions it holds, `name@version`.
+    pub packages: Vec<String>,
+    /// Last used, Unix seconds (0 if never recorded).
+    pub last_used: i64,
+}
+
+/// What garbage collection did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GcReport {
+    /// Whether this was a dry run (nothing removed).
+    pub dry_run: bool,
+    /// The cache quota in bytes.
+    pub quota: u64,
+    /// Archives removed, least recently used first.
+    pub removed: Vec<Removed>,
+    /// Bytes freed.
+    pub freed: u64,
+    /// Archives kept because published here, installed or pinned.
+    pub protected: u64,
+    /// Bytes of those.
+    pub protected_bytes: u64,
+    /// Bytes of other archives kept (within the quota).
+    pub cached_bytes: u64,
+}
+
+/// A pin.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Pin {
+    /// Package name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+}
+
+/// The query of `POST /v1/install`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct InstallQuery {
+    /// `ndjson`: answer `application/x-ndjson`, a progress line every 200 ms, then the result
+    /// or the error. Anything else: one JSON answer.
+    pub progress: Option<String>,
+}
+
+/// Live figures of a streamed install.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallProgress {
+    /// Packages to install.
+    pub packages: u64,
+    /// Packages done.
+    pub packages_done: u64,
+    /// Bytes of archives to download.
+    pub bytes_total: u64,
+    /// Bytes verified so far.
+    pub bytes_done: u64,
+    /// The package being downloaded.
+    pub current: Option<String>,
+    /// How many peers are serving it.
+    pub sources: u64,
+    /// Milliseconds since the install started.
+    pub elapsed_ms: u64,
+}
+
+/// One line of `POST /v1/install?progress=ndjson`: progress lines, then the result or the
+/// error. On the wire each is an object with one key: `{"progress": …}`, `{"result": …}` or
+/// `{"error": …}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallLine {
+    /// How far the install is.
+    Progress(InstallProgress),
+    /// What was installed; the last line.
+    Result(InstallReport),
+    /// Why the install failed; the last line.
+    Error(ErrorDetail),
+}
+
+/// The body of `POST /v1/gc` (optional).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// The schema keeps the name the OpenAPI document has always used.
+#[cfg_attr(feature = "openapi", schema(as = GcBody))]
+pub struct GcRequest {
+    /// Only report what would be removed.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The body of `POST /v1/pins`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// The schema keeps the name the OpenAPI document has always used.
+#[cfg_attr(feature = "openapi", schema(as = PinBody))]
+pub struct PinRequest {
+    /// `NAME` (its latest version) or `NAME@VERSION`.
+    #[cfg_attr(feature = "openapi", schema(example = "rust-cli@1.2.0"))]
+    pub package: String,
+}

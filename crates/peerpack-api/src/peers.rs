@@ -1,0 +1,151 @@
+//! Peers and the node itself: what `GET /v1/peers`, `/v1/peers/{id}`, `/v1/blocks` and
+//! `/v1/status` answer, and what `POST /v1/bootstrap` and `DELETE /v1/blocks/{id}` take and
+//! answer.
+
+use serde::{Deserialize, Serialize};
+
+/// A peer as `peers` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PeerView {
+    /// Peer id.
+    pub peer_id: String,
+    /// Whether connected now.
+    pub connected: bool,
+    /// Known addresses.
+    pub addresses: Vec<String>,
+    /// Identify agent.
+    pub agent: String,
+    /// Identify protocol version.
+    pub protocol_version: String,
+    /// First seen, Unix seconds.
+    pub first_seen: i64,
+    /// Last seen, Unix seconds.
+    pub last_seen: i64,
+    /// Seconds since last seen.
+    pub last_seen_ago_s: i64,
+    /// Latest ping, ms.
+    pub latency_ms: Option<f64>,
+    /// Connections opened.
+    pub connections: i64,
+    /// Valid records received.
+    pub valid_records: i64,
+    /// Invalid messages received.
+    pub invalid_messages: i64,
+    /// Archive pieces it delivered that verified.
+    pub downloads_ok: i64,
+    /// Requests to it that failed, timed out or were refused.
+    pub downloads_failed: i64,
+    /// Verified archive bytes received from it.
+    pub bytes_served: i64,
+    /// Moving average of its piece response time, ms.
+    pub response_ms: Option<f64>,
+    /// Pieces or outlines from it that failed verification.
+    pub invalid_data: i64,
+    /// Reputation score in [0, 1].
+    pub score: f64,
+    /// Blocked until then (Unix seconds) for misbehaving; 0 when not blocked.
+    #[serde(default)]
+    pub blocked_until: i64,
+}
+
+/// Node status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StatusView {
+    /// Peer id.
+    pub peer_id: String,
+    /// Listen addresses.
+    pub listen_addrs: Vec<String>,
+    /// API URL.
+    pub api: String,
+    /// Publisher key.
+    pub publisher: String,
+    /// Connected peers.
+    pub connected_peers: usize,
+    /// Known peers.
+    pub known_peers: usize,
+    /// Package versions known.
+    pub catalogue_size: u64,
+    /// Package names known.
+    pub packages: u64,
+    /// Kademlia routing table entries.
+    pub routing_table_size: usize,
+    /// Address policy.
+    pub policy: String,
+    /// Dials refused by the address policy.
+    pub refused_dials: u64,
+    /// Inbound provider records refused because their peer was over its quota.
+    #[serde(default)]
+    pub refused_provider_records: u64,
+    /// Seconds since start.
+    pub uptime_s: u64,
+    /// Archives in the blob store.
+    pub archives: u64,
+    /// Bytes served to peers since start.
+    pub bytes_uploaded: u64,
+    /// Verified bytes downloaded from peers since start.
+    pub bytes_downloaded: u64,
+    /// Downloads finished since start.
+    pub downloads_ok: u64,
+    /// Downloads that failed since start.
+    pub downloads_failed: u64,
+    /// Downloads under way: content id, total bytes, bytes done.
+    pub downloading: Vec<(String, u64, u64)>,
+    /// The record cache's hit and miss counters.
+    pub record_cache: CacheStats,
+    /// Upload limit in bytes per second, if any.
+    pub upload_limit: Option<u64>,
+}
+
+/// Result of dialling one bootstrap address.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Dialled {
+    /// The address.
+    pub address: String,
+    /// The peer it names.
+    pub peer_id: String,
+}
+
+/// Hit and miss counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CacheStats {
+    /// Lookups answered from memory.
+    pub hits: u64,
+    /// Lookups that went to the database.
+    pub misses: u64,
+    /// Names held now.
+    pub entries: u64,
+}
+
+/// The query of `GET /v1/peers`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct PeersQuery {
+    /// Leave out peers that score below this (0 to 1).
+    #[cfg_attr(feature = "openapi", param(minimum = 0, maximum = 1))]
+    pub min_reputation: Option<f64>,
+}
+
+/// The body of `POST /v1/bootstrap`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// The schema keeps the name the OpenAPI document has always used.
+#[cfg_attr(feature = "openapi", schema(as = BootstrapBody))]
+pub struct BootstrapRequest {
+    /// Addresses to dial, each ending in `/p2p/<peer id>` and inside the node's address policy.
+    pub addrs: Vec<String>,
+}
+
+/// The answer of `DELETE /v1/blocks/{peer_id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Unblocked {
+    /// The peer.
+    pub peer_id: String,
+    /// Whether it was blocked.
+    pub was_blocked: bool,
+}
