@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::blob::{BlobRequest, BlobResponse};
+use crate::error::{DhtError, RequestError};
 use crate::policy::AddressPolicy;
 use crate::protocol::{KAD_PROTOCOL, Topic};
 use crate::sync::{SyncRequest, SyncResponse};
@@ -662,7 +663,7 @@ impl EventLoop {
                     .kad
                     .start_providing(RecordKey::new(&key))
                     .map(|_| ())
-                    .map_err(|e| Error::Dht(e.to_string()));
+                    .map_err(|e| Error::Dht(DhtError::Store(e)));
                 let _ = reply.send(result);
             }
             Command::StopProviding { key } => {
@@ -808,7 +809,7 @@ impl EventLoop {
                     .addresses(vec![transport_addr])
                     .build(),
             )
-            .map_err(|e| Error::Dial(e.to_string()))?;
+            .map_err(|e| Error::Dial(e.into()))?;
         Ok(peer)
     }
 
@@ -846,7 +847,7 @@ impl EventLoop {
                 self.pending_puts.insert(id, reply);
             }
             Err(e) => {
-                let _ = reply.send(Err(Error::Dht(e.to_string())));
+                let _ = reply.send(Err(Error::Dht(DhtError::Store(e))));
             }
         }
     }
@@ -903,7 +904,7 @@ impl EventLoop {
                 self.pending_announces.push(pending);
             }
             Err(e) => {
-                let _ = pending.reply.send(Err(Error::Gossip(e.to_string())));
+                let _ = pending.reply.send(Err(Error::Gossip(Arc::new(e))));
             }
         }
     }
@@ -1314,7 +1315,7 @@ fn route<Req, Resp>(
                 let _ = reply.send(Err(Error::Request {
                     protocol,
                     peer,
-                    reason: error.to_string(),
+                    reason: RequestError::Outbound(Arc::new(error)),
                 }));
             }
         }

@@ -13,10 +13,12 @@
 //! - [`sync`]: the catalogue sync messages.
 //! - [`blob`]: the blob exchange messages (ranged chunks of archives).
 //! - [`actor`]: the event loop, [`Command`], [`Event`] and [`NetHandle`].
+//! - `error`: [`Error`] and its typed causes.
 
 pub mod actor;
 pub mod behaviour;
 pub mod blob;
+mod error;
 pub mod policy;
 pub mod protocol;
 pub mod sync;
@@ -34,6 +36,7 @@ use libp2p::{Multiaddr, PeerId, Transport, identity, noise, tcp, yamux};
 use tokio::sync::mpsc;
 
 pub use actor::{Command, Event, Found, NetHandle};
+pub use error::{DhtError, Error, ListenError, RequestError, SetupError};
 pub use libp2p::gossipsub::{MessageAcceptance, MessageId};
 pub use libp2p::request_response::ResponseChannel;
 pub use libp2p::{self as p2p};
@@ -45,63 +48,6 @@ pub fn peer_id_of(addr: &Multiaddr) -> Option<PeerId> {
         Some(Protocol::P2p(peer)) => Some(peer),
         _ => None,
     }
-}
-
-/// Network errors.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// An address without the `/p2p/<peer id>` component.
-    #[error(
-        "address {0} has no /p2p/<peer id> component; peerpack needs the peer id to check whom it reaches (copy the full address a node prints, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...)"
-    )]
-    MissingPeerId(Multiaddr),
-    /// An address outside the node's address policy.
-    #[error(
-        "address {addr} is outside this node's address policy ({policy}); it will not be dialled"
-    )]
-    AddressNotAllowed {
-        /// The address.
-        addr: Multiaddr,
-        /// The policy.
-        policy: AddressPolicy,
-    },
-    /// An address of this very node.
-    #[error("address {0} is this node itself")]
-    DialSelf(Multiaddr),
-    /// A dial could not start.
-    #[error("cannot dial: {0}")]
-    Dial(String),
-    /// Listening failed.
-    #[error("cannot listen on {addr}: {reason}")]
-    Listen {
-        /// The address.
-        addr: Multiaddr,
-        /// Why.
-        reason: String,
-    },
-    /// A DHT operation failed.
-    #[error("DHT: {0}")]
-    Dht(String),
-    /// Gossip publishing failed.
-    #[error("gossip: {0}")]
-    Gossip(String),
-    /// A request (catalogue sync, blob exchange) to a peer failed.
-    #[error("{protocol} request to {peer}: {reason}")]
-    Request {
-        /// Which protocol: `sync` or `blob`.
-        protocol: &'static str,
-        /// The peer asked.
-        peer: PeerId,
-        /// What went wrong.
-        reason: String,
-    },
-    /// Building the swarm failed.
-    #[error("cannot start the network: {0}")]
-    Setup(String),
-    /// The event loop has stopped.
-    #[error("the network event loop has stopped")]
-    Stopped,
 }
 
 /// Network configuration.
@@ -217,19 +163,19 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
                 .timeout(Duration::from_secs(20)),
             )
         })
-        .map_err(|e| Error::Setup(e.to_string()))?
+        .map_err(|e| Error::Setup(SetupError::Transport(Arc::new(e))))?
         .with_behaviour(|key| {
             behaviour::Behaviour::new(key, &settings)
                 .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })
         })
-        .map_err(|e| Error::Setup(e.to_string()))?
+        .map_err(|e| Error::Setup(SetupError::Behaviour(Arc::new(e))))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .build();
 
     for addr in &config.listen {
         swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
             addr: addr.clone(),
-            reason: e.to_string(),
+            reason: ListenError::Transport(Arc::new(e)),
         })?;
     }
     for addr in &config.external_addrs {
@@ -248,13 +194,13 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
                 } => {
                     return Err(Error::Listen {
                         addr: addresses.first().cloned().unwrap_or_else(Multiaddr::empty),
-                        reason: format!("{reason:?}"),
+                        reason: ListenError::Closed(reason.err().map(Arc::new)),
                     });
                 }
                 SwarmEvent::ListenerError { error, .. } => {
                     return Err(Error::Listen {
                         addr: Multiaddr::empty(),
-                        reason: error.to_string(),
+                        reason: ListenError::Listener(Arc::new(error)),
                     });
                 }
                 _ => {}
@@ -264,7 +210,7 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
     };
     tokio::time::timeout(Duration::from_secs(10), wait)
         .await
-        .map_err(|_| Error::Setup("no listen address after 10 s".into()))??;
+        .map_err(|_| Error::Setup(SetupError::NoListenAddress))??;
 
     let (cmd_tx, cmd_rx) = mpsc::channel(actor::COMMAND_CAPACITY);
     let (ev_tx, ev_rx) = mpsc::channel(actor::EVENT_CAPACITY);
