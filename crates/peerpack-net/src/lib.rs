@@ -12,13 +12,18 @@
 //! - [`behaviour`]: Kademlia, Gossipsub, Identify, ping, sync and connection limits.
 //! - [`sync`]: the catalogue sync messages.
 //! - [`blob`]: the blob exchange messages (ranged chunks of archives).
-//! - [`actor`]: the event loop, [`Command`], [`Event`] and [`NetHandle`].
+//! - `handle`: [`NetHandle`], the [`Command`]s it sends and [`Found`].
+//! - `event`: the [`Event`]s the node receives.
+//! - [`actor`]: the event loop, with one module per protocol family (Kademlia, Gossipsub,
+//!   request-response, connections).
 //! - `error`: [`Error`] and its typed causes.
 
 pub mod actor;
 pub mod behaviour;
 pub mod blob;
 mod error;
+mod event;
+mod handle;
 pub mod policy;
 pub mod protocol;
 pub mod sync;
@@ -35,8 +40,9 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Transport, identity, noise, tcp, yamux};
 use tokio::sync::mpsc;
 
-pub use actor::{Command, Event, Found, NetHandle};
 pub use error::{DhtError, Error, ListenError, RequestError, SetupError};
+pub use event::Event;
+pub use handle::{Command, Found, NetHandle};
 pub use libp2p::gossipsub::{MessageAcceptance, MessageId};
 pub use libp2p::request_response::ResponseChannel;
 pub use libp2p::{self as p2p};
@@ -212,9 +218,10 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
         .await
         .map_err(|_| Error::Setup(SetupError::NoListenAddress))??;
 
-    let (cmd_tx, cmd_rx) = mpsc::channel(actor::COMMAND_CAPACITY);
-    let (ev_tx, ev_rx) = mpsc::channel(actor::EVENT_CAPACITY);
-    tokio::spawn(actor::EventLoop::new(swarm, cmd_rx, ev_tx, policy, refused, operator).run());
+    let (cmd_tx, cmd_rx) = mpsc::channel(handle::COMMAND_CAPACITY);
+    let (ev_tx, ev_rx) = mpsc::channel(handle::EVENT_CAPACITY);
+    let event_loop = actor::EventLoop::new(swarm, cmd_rx, ev_tx, policy, refused, operator);
+    tokio::spawn(event_loop.run());
     Ok(Spawned {
         handle: NetHandle::new(cmd_tx, peer_id),
         events: ev_rx,

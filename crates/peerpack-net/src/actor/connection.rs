@@ -1,0 +1,189 @@
+//! Connections in the event loop: dialing (with the checks on the address), blocking, the
+//! swarm's connection and listener events, Identify (which feeds peers' addresses to
+//! Kademlia), ping, and the node's status and peer list.
+
+use std::sync::atomic::Ordering;
+
+use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::{Multiaddr, PeerId, identify, ping};
+
+use super::EventLoop;
+use crate::behaviour::BehaviourEvent;
+use crate::protocol::KAD_PROTOCOL;
+use crate::{Error, Event, PeerInfo, Status, peer_id_of};
+
+impl EventLoop {
+    // ---- commands ----
+
+    pub(super) fn dial(&mut self, addr: Multiaddr) -> Result<PeerId, Error> {
+        let Some(peer) = peer_id_of(&addr) else {
+            return Err(Error::MissingPeerId(addr));
+        };
+        if !self.policy.allows(&addr) {
+            return Err(Error::AddressNotAllowed {
+                addr,
+                policy: self.policy,
+            });
+        }
+        if peer == *self.swarm.local_peer_id() {
+            return Err(Error::DialSelf(addr));
+        }
+        let mut transport_addr = addr.clone();
+        transport_addr.pop();
+        // The operator asked for this address: it may be anywhere in the policy's range.
+        if let Ok(mut set) = self.operator.lock() {
+            set.insert(transport_addr.clone());
+        }
+        self.swarm
+            .behaviour_mut()
+            .kad
+            .add_address(&peer, transport_addr.clone());
+        // Already connected (or dialling): nothing to do, and not an error for the caller.
+        if self.swarm.is_connected(&peer) {
+            return Ok(peer);
+        }
+        self.swarm
+            .dial(
+                DialOpts::peer_id(peer)
+                    .addresses(vec![transport_addr])
+                    .build(),
+            )
+            .map_err(|e| Error::Dial(e.into()))?;
+        Ok(peer)
+    }
+
+    pub(super) fn block(&mut self, peer: PeerId) {
+        self.swarm.behaviour_mut().blocked.block_peer(peer);
+        self.swarm.behaviour_mut().kad.remove_peer(&peer);
+    }
+
+    pub(super) fn status(&mut self) -> Status {
+        let routing_table_size = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .kbuckets()
+            .map(|b| b.num_entries())
+            .sum();
+        Status {
+            peer_id: *self.swarm.local_peer_id(),
+            listen_addrs: self.swarm.listeners().cloned().collect(),
+            connected_peers: self.connections.len(),
+            routing_table_size,
+            refused_dials: self.refused_dials.load(Ordering::Relaxed),
+            dropped_events: self.dropped_events,
+            refused_provider_records: self.refused_provider_records,
+            policy: self.policy,
+            uptime: self.started.elapsed(),
+        }
+    }
+
+    pub(super) fn peers(&self) -> Vec<PeerInfo> {
+        self.connections
+            .iter()
+            .map(|(peer, addrs)| PeerInfo {
+                peer_id: *peer,
+                addresses: addrs.clone(),
+            })
+            .collect()
+    }
+
+    // ---- events ----
+
+    /// The swarm's own events: connections opening and closing, listeners.
+    pub(super) fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                let address = endpoint.get_remote_address().clone();
+                self.connections
+                    .entry(peer_id)
+                    .or_default()
+                    .push(address.clone());
+                self.emit(Event::Connected {
+                    peer: peer_id,
+                    address,
+                    first: num_established.get() == 1,
+                });
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.connections.remove(&peer_id);
+                    self.emit(Event::Disconnected { peer: peer_id });
+                } else if let Some(addrs) = self.connections.get_mut(&peer_id) {
+                    addrs.retain(|a| a != endpoint.get_remote_address());
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(?peer_id, %error, "outgoing connection failed");
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                tracing::debug!(%error, "incoming connection failed");
+            }
+            SwarmEvent::NewListenAddr { address, .. } => tracing::info!(%address, "listening"),
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                tracing::info!(%address, "listen address expired")
+            }
+            SwarmEvent::ListenerError { error, .. } => tracing::warn!(%error, "listener error"),
+            SwarmEvent::ListenerClosed {
+                addresses, reason, ..
+            } => {
+                tracing::warn!(?addresses, ?reason, "listener closed");
+            }
+            other => tracing::trace!(?other, "swarm event"),
+        }
+    }
+
+    pub(super) fn on_identify(&mut self, event: identify::Event) {
+        match event {
+            identify::Event::Received { peer_id, info, .. } => {
+                let peerpack = info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL);
+                let addresses: Vec<Multiaddr> = info
+                    .listen_addrs
+                    .into_iter()
+                    .filter(|a| self.policy.allows_learned(a))
+                    .collect();
+                if peerpack {
+                    for addr in &addresses {
+                        let mut addr = addr.clone();
+                        if peer_id_of(&addr).is_some() {
+                            addr.pop();
+                        }
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    }
+                }
+                self.emit(Event::Identified {
+                    peer: peer_id,
+                    agent: info.agent_version,
+                    protocol_version: info.protocol_version,
+                    addresses,
+                    peerpack,
+                });
+            }
+            identify::Event::Error { peer_id, error, .. } => {
+                tracing::debug!(%peer_id, %error, "identify failed");
+            }
+            identify::Event::Sent { .. } | identify::Event::Pushed { .. } => {}
+        }
+    }
+
+    pub(super) fn on_ping(&mut self, event: ping::Event) {
+        match event.result {
+            Ok(rtt) => self.emit(Event::Ping {
+                peer: event.peer,
+                rtt,
+            }),
+            Err(e) => tracing::debug!(peer = %event.peer, error = %e, "ping failed"),
+        }
+    }
+}

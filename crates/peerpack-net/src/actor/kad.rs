@@ -1,0 +1,353 @@
+//! Kademlia in the event loop: the record and provider commands (get, put, store, replace,
+//! provide, find providers), their pending queries and deadlines, inbound writes (records go
+//! to the node for validation; provider records are kept under a per-peer quota) and query
+//! results.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use libp2p::kad::store::RecordStore;
+use libp2p::kad::{self, QueryId, QueryResult, Record, RecordKey};
+use tokio::sync::oneshot;
+
+use super::EventLoop;
+use crate::error::DhtError;
+use crate::{Error, Event, Found};
+
+/// Provider records one peer may add in [`PROVIDER_WINDOW`].
+pub const MAX_PROVIDER_RECORDS_PER_PEER: u32 = 1024;
+/// The window of [`MAX_PROVIDER_RECORDS_PER_PEER`].
+pub const PROVIDER_WINDOW: Duration = Duration::from_secs(3600);
+
+/// A DHT read under way: the values found so far, with the peer that served each (`None` for
+/// our own copy).
+pub(super) struct PendingGet {
+    values: Vec<(Option<PeerId>, Vec<u8>)>,
+    deadline: Instant,
+    reply: oneshot::Sender<Vec<Found>>,
+}
+
+impl PendingGet {
+    /// Answer with every distinct value found, each with the peers that served it.
+    fn answer(self) {
+        let mut found: Vec<Found> = Vec::new();
+        for (peer, value) in self.values {
+            let i = match found.iter().position(|f| f.value == value) {
+                Some(i) => i,
+                None => {
+                    found.push(Found {
+                        value,
+                        peers: Vec::new(),
+                    });
+                    found.len() - 1
+                }
+            };
+            if let Some(peer) = peer.filter(|p| !found[i].peers.contains(p)) {
+                found[i].peers.push(peer);
+            }
+        }
+        let _ = self.reply.send(found);
+    }
+}
+
+/// A provider lookup under way: the providers found so far.
+pub(super) struct PendingProviders {
+    providers: HashSet<PeerId>,
+    deadline: Instant,
+    reply: oneshot::Sender<Vec<PeerId>>,
+}
+
+impl PendingProviders {
+    fn answer(self) {
+        let _ = self.reply.send(self.providers.into_iter().collect());
+    }
+}
+
+impl EventLoop {
+    // ---- commands ----
+
+    pub(super) fn get_record(
+        &mut self,
+        key: Vec<u8>,
+        timeout: Duration,
+        reply: oneshot::Sender<Vec<Found>>,
+    ) {
+        let key = RecordKey::new(&key);
+        let mut values = Vec::new();
+        if let Some(local) = self.swarm.behaviour_mut().kad.store_mut().get(&key) {
+            values.push((None, local.value.clone()));
+        }
+        let id = self.swarm.behaviour_mut().kad.get_record(key);
+        self.pending_gets.insert(
+            id,
+            PendingGet {
+                values,
+                deadline: Instant::now() + timeout,
+                reply,
+            },
+        );
+    }
+
+    pub(super) fn put_record(
+        &mut self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        reply: oneshot::Sender<Result<usize, Error>>,
+    ) {
+        let record = Record::new(key, value);
+        match self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .put_record(record, kad::Quorum::One)
+        {
+            Ok(id) => {
+                self.pending_puts.insert(id, reply);
+            }
+            Err(e) => {
+                let _ = reply.send(Err(Error::Dht(DhtError::Store(e))));
+            }
+        }
+    }
+
+    pub(super) fn store_record(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        let record = Record::new(key, value);
+        if let Err(e) = self.swarm.behaviour_mut().kad.store_mut().put(record) {
+            tracing::warn!(error = %e, "could not store a DHT record locally");
+        }
+    }
+
+    pub(super) fn replace_records(
+        &mut self,
+        exact: Vec<Vec<u8>>,
+        prefixes: Vec<Vec<u8>>,
+        records: Vec<(Vec<u8>, Vec<u8>)>,
+    ) {
+        let exact: HashSet<Vec<u8>> = exact.into_iter().collect();
+        let store = self.swarm.behaviour_mut().kad.store_mut();
+        let old: Vec<RecordKey> = store
+            .records()
+            .filter(|r| {
+                let k = r.key.as_ref();
+                exact.contains(k) || prefixes.iter().any(|p| k.starts_with(p))
+            })
+            .map(|r| r.key.clone())
+            .collect();
+        for key in old {
+            store.remove(&key);
+        }
+        for (key, value) in records {
+            self.store_record(key, value);
+        }
+    }
+
+    pub(super) fn start_providing(&mut self, key: Vec<u8>) -> Result<(), Error> {
+        self.swarm
+            .behaviour_mut()
+            .kad
+            .start_providing(RecordKey::new(&key))
+            .map(|_| ())
+            .map_err(|e| Error::Dht(DhtError::Store(e)))
+    }
+
+    pub(super) fn stop_providing(&mut self, key: Vec<u8>) {
+        self.swarm
+            .behaviour_mut()
+            .kad
+            .stop_providing(&RecordKey::new(&key));
+    }
+
+    pub(super) fn get_providers(
+        &mut self,
+        key: Vec<u8>,
+        timeout: Duration,
+        reply: oneshot::Sender<Vec<PeerId>>,
+    ) {
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .get_providers(RecordKey::new(&key));
+        self.pending_providers.insert(
+            id,
+            PendingProviders {
+                providers: HashSet::new(),
+                deadline: Instant::now() + timeout,
+                reply,
+            },
+        );
+    }
+
+    /// End the reads and provider lookups past their deadline with what they found.
+    pub(super) fn expire_dht(&mut self, now: Instant) {
+        let expired: Vec<QueryId> = self
+            .pending_gets
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.finish_get(id);
+        }
+        let expired: Vec<QueryId> = self
+            .pending_providers
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.finish_providers(id);
+        }
+    }
+
+    fn finish_query(&mut self, id: QueryId) {
+        if let Some(mut q) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+            q.finish();
+        }
+    }
+
+    fn finish_get(&mut self, id: QueryId) {
+        self.finish_query(id);
+        if let Some(p) = self.pending_gets.remove(&id) {
+            p.answer();
+        }
+    }
+
+    fn finish_providers(&mut self, id: QueryId) {
+        self.finish_query(id);
+        if let Some(p) = self.pending_providers.remove(&id) {
+            p.answer();
+        }
+    }
+
+    // ---- events ----
+
+    pub(super) fn on_kad(&mut self, event: kad::Event) {
+        match event {
+            kad::Event::InboundRequest { request } => self.on_kad_inbound(request),
+            kad::Event::OutboundQueryProgressed {
+                id, result, step, ..
+            } => self.on_kad_query(id, result, step.last),
+            kad::Event::RoutingUpdated {
+                peer, is_new_peer, ..
+            } => {
+                tracing::debug!(%peer, is_new_peer, "routing table updated");
+            }
+            kad::Event::UnroutablePeer { peer } => tracing::debug!(%peer, "unroutable peer"),
+            kad::Event::RoutablePeer { peer, address }
+            | kad::Event::PendingRoutablePeer { peer, address } => {
+                tracing::debug!(%peer, %address, "routable peer");
+            }
+            kad::Event::ModeChanged { new_mode } => {
+                tracing::info!(%new_mode, "kademlia mode changed")
+            }
+        }
+    }
+
+    fn on_kad_inbound(&mut self, request: kad::InboundRequest) {
+        match request {
+            kad::InboundRequest::PutRecord {
+                source,
+                record: Some(record),
+                ..
+            } => self.emit(Event::InboundRecord { source, record }),
+            kad::InboundRequest::AddProvider {
+                record: Some(record),
+            } => self.on_add_provider(record),
+            other => tracing::trace!(?other, "kademlia inbound request"),
+        }
+    }
+
+    fn on_add_provider(&mut self, mut record: kad::ProviderRecord) {
+        // Provider keys are content ids as BLAKE3 multihashes; anything else is not
+        // ours to keep. Only addresses our policy could dial are kept.
+        if !crate::protocol::is_provider_key(record.key.as_ref()) {
+            tracing::debug!(provider = %record.provider, "ignored a provider record with a foreign key");
+            return;
+        }
+        // Each peer may add a bounded number of provider records per window.
+        let now = Instant::now();
+        let quota = self
+            .provider_quota
+            .entry(record.provider)
+            .or_insert((0, now));
+        if now.duration_since(quota.1) >= PROVIDER_WINDOW {
+            *quota = (0, now);
+        }
+        if quota.0 >= MAX_PROVIDER_RECORDS_PER_PEER {
+            self.refused_provider_records += 1;
+            tracing::debug!(provider = %record.provider, "provider record over the peer's quota");
+            return;
+        }
+        quota.0 += 1;
+        if self.provider_quota.len() > 65_536 {
+            self.provider_quota
+                .retain(|_, (_, start)| now.duration_since(*start) < PROVIDER_WINDOW);
+        }
+        record.addresses.retain(|a| self.policy.allows_learned(a));
+        let announced = <[u8; 32]>::try_from(&record.key.as_ref()[2..])
+            .ok()
+            .map(|id| (record.provider, peerpack_core::ContentId::from_bytes(id)));
+        if let Some((peer, content_id)) = announced {
+            self.emit(Event::ProviderAdded { peer, content_id });
+        }
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .store_mut()
+            .add_provider(record)
+        {
+            tracing::debug!(error = %e, "could not store a provider record");
+        }
+    }
+
+    fn on_kad_query(&mut self, id: QueryId, result: QueryResult, last: bool) {
+        match result {
+            QueryResult::GetRecord(Ok(kad::GetRecordOk::FoundRecord(found))) => {
+                if let Some(p) = self.pending_gets.get_mut(&id) {
+                    p.values.push((found.peer, found.record.value));
+                }
+                if last {
+                    self.finish_get(id);
+                }
+            }
+            QueryResult::GetRecord(_) => self.finish_get(id),
+            QueryResult::PutRecord(result) => {
+                if let Some(reply) = self.pending_puts.remove(&id) {
+                    let outcome = match result {
+                        Ok(_) => Ok(1),
+                        // In networks smaller than the replication factor, or before any peer
+                        // is known, the record is still in our own store and served from there.
+                        Err(kad::PutRecordError::QuorumFailed { success, .. })
+                        | Err(kad::PutRecordError::Timeout { success, .. }) => Ok(success.len()),
+                    };
+                    let _ = reply.send(outcome);
+                }
+            }
+            QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
+                providers,
+                ..
+            })) => {
+                if let Some(p) = self.pending_providers.get_mut(&id) {
+                    p.providers.extend(providers);
+                }
+                if last {
+                    self.finish_providers(id);
+                }
+            }
+            QueryResult::GetProviders(_) => self.finish_providers(id),
+            QueryResult::Bootstrap(r) => tracing::debug!(ok = r.is_ok(), "kademlia bootstrap step"),
+            QueryResult::GetClosestPeers(r) => {
+                tracing::debug!(ok = r.is_ok(), "closest peers query")
+            }
+            QueryResult::StartProviding(r) | QueryResult::RepublishProvider(r) => {
+                tracing::debug!(ok = r.is_ok(), "provider record published");
+            }
+            QueryResult::RepublishRecord(r) => {
+                tracing::debug!(ok = r.is_ok(), "record republished")
+            }
+        }
+    }
+}
