@@ -2,9 +2,10 @@
 //! swarm events and a tick.
 //!
 //! Commands carry `oneshot` replies. Pending work is keyed by the id libp2p returns
-//! (`kad::QueryId`, `OutboundRequestId`) and every entry has a deadline, checked by a tick.
-//! Every Kademlia, Gossipsub, Identify, ping, sync, blob and connection event is handled,
-//! including queries this node never issued (automatic bootstrap, republishing). Nothing here blocks or touches the disk: what needs the
+//! (`kad::QueryId`, `OutboundRequestId`) and every entry has a deadline in a [`Pending`]
+//! table, swept by the tick, so every caller is answered. Every Kademlia, Gossipsub, Identify,
+//! ping, sync, blob and connection event is handled, including queries this node never issued
+//! (automatic bootstrap, republishing). Nothing here blocks or touches the disk: what needs the
 //! store (validating announcements and inbound records, answering sync) goes out as an
 //! [`Event`] and comes back as a [`Command`].
 //!
@@ -27,7 +28,6 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use libp2p::gossipsub::{IdentTopic, MessageAcceptance};
 use libp2p::kad::QueryId;
-use libp2p::request_response::OutboundRequestId;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
@@ -39,6 +39,7 @@ pub use crate::handle::{COMMAND_CAPACITY, Command, EVENT_CAPACITY, Found, NetHan
 use crate::Error;
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::blob::BlobResponse;
+use crate::pending::Pending;
 use crate::policy::AddressPolicy;
 use crate::protocol::Topic;
 use crate::sync::SyncResponse;
@@ -55,15 +56,19 @@ pub(crate) struct EventLoop {
     refused_dials: Arc<AtomicU64>,
     /// Addresses the operator asked to dial (shared with the transport filter).
     operator: crate::transport::OperatorAddrs,
+    /// Kademlia's query timeout: DHT writes are given up a margin after it.
+    query_timeout: Duration,
     started: Instant,
     topics: [(Topic, IdentTopic); 2],
     connections: HashMap<PeerId, Vec<Multiaddr>>,
-    pending_gets: HashMap<QueryId, kad::PendingGet>,
-    pending_puts: HashMap<QueryId, oneshot::Sender<Result<usize, Error>>>,
-    pending_providers: HashMap<QueryId, kad::PendingProviders>,
-    pending_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, Error>>>,
-    pending_chunks: HashMap<OutboundRequestId, oneshot::Sender<Result<BlobResponse, Error>>>,
-    pending_announces: Vec<gossip::PendingAnnounce>,
+    pending_gets: Pending<QueryId, kad::PendingGet>,
+    pending_puts: Pending<QueryId, oneshot::Sender<Result<usize, Error>>>,
+    pending_providers: Pending<QueryId, kad::PendingProviders>,
+    pending_sync: reqresp::PendingRequests<SyncResponse>,
+    pending_chunks: reqresp::PendingRequests<BlobResponse>,
+    /// Announcements waiting for a subscribed peer, by a counter.
+    pending_announces: Pending<u64, gossip::PendingAnnounce>,
+    next_announce: u64,
     dropped_events: u64,
     /// Provider records accepted from each peer in the current window, and when it began.
     provider_quota: HashMap<PeerId, (u32, Instant)>,
@@ -78,6 +83,7 @@ impl EventLoop {
         policy: AddressPolicy,
         refused_dials: Arc<AtomicU64>,
         operator: crate::transport::OperatorAddrs,
+        query_timeout: Duration,
     ) -> Self {
         Self {
             swarm,
@@ -86,15 +92,17 @@ impl EventLoop {
             policy,
             refused_dials,
             operator,
+            query_timeout,
             started: Instant::now(),
             topics: [Topic::Packages, Topic::Curators].map(|t| (t, IdentTopic::new(t.name()))),
             connections: HashMap::new(),
-            pending_gets: HashMap::new(),
-            pending_puts: HashMap::new(),
-            pending_providers: HashMap::new(),
-            pending_sync: HashMap::new(),
-            pending_chunks: HashMap::new(),
-            pending_announces: Vec::new(),
+            pending_gets: Pending::default(),
+            pending_puts: Pending::default(),
+            pending_providers: Pending::default(),
+            pending_sync: Pending::default(),
+            pending_chunks: Pending::default(),
+            pending_announces: Pending::default(),
+            next_announce: 0,
             dropped_events: 0,
             provider_quota: HashMap::new(),
             refused_provider_records: 0,
@@ -233,9 +241,12 @@ impl EventLoop {
         }
     }
 
-    /// End the DHT reads past their deadline, and retry announcements.
+    /// Answer everything past its deadline, and retry announcements.
     fn on_tick(&mut self) {
-        self.expire_dht(Instant::now());
+        let now = Instant::now();
+        self.expire_dht(now);
+        self.expire_requests(now);
+        self.expire_announces(now);
         self.retry_announces();
     }
 }

@@ -22,6 +22,10 @@ pub const KAD_MAX_PACKET: usize = 128 * 1024;
 pub const GOSSIP_MAX_TRANSMIT: usize = 96 * 1024;
 /// Largest message on peerpack's topics: a record of at most 64 KiB and a little framing.
 pub const GOSSIP_MAX_TOPIC_MESSAGE: usize = 72 * 1024;
+/// How long a catalogue sync request may take, once its stream is open.
+pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a blob request may take, once its stream is open.
+pub const BLOB_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The combined behaviour.
 #[derive(NetworkBehaviour)]
@@ -176,7 +180,7 @@ impl Behaviour {
                 StreamProtocol::new(sync::PROTOCOL),
                 request_response::ProtocolSupport::Full,
             )],
-            request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
+            request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
         );
 
         let blob = request_response::Behaviour::with_codec(
@@ -186,7 +190,7 @@ impl Behaviour {
                 request_response::ProtocolSupport::Full,
             )],
             request_response::Config::default()
-                .with_request_timeout(Duration::from_secs(30))
+                .with_request_timeout(BLOB_REQUEST_TIMEOUT)
                 .with_max_concurrent_streams(64),
         );
 

@@ -15,7 +15,7 @@
 //! - `handle`: [`NetHandle`], the [`Command`]s it sends and [`Found`].
 //! - `event`: the [`Event`]s the node receives.
 //! - [`actor`]: the event loop, with one module per protocol family (Kademlia, Gossipsub,
-//!   request-response, connections).
+//!   request-response, connections); `pending` holds its table of pending requests.
 //! - `error`: [`Error`] and its typed causes.
 
 pub mod actor;
@@ -24,6 +24,7 @@ pub mod blob;
 mod error;
 mod event;
 mod handle;
+mod pending;
 pub mod policy;
 pub mod protocol;
 pub mod sync;
@@ -47,6 +48,9 @@ pub use libp2p::gossipsub::{MessageAcceptance, MessageId};
 pub use libp2p::request_response::ResponseChannel;
 pub use libp2p::{self as p2p};
 pub use policy::AddressPolicy;
+
+/// How long opening a connection (TCP, Noise and Yamux) may take.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The peer id an address ends with (`.../p2p/<peer id>`), if its last component is one.
 pub fn peer_id_of(addr: &Multiaddr) -> Option<PeerId> {
@@ -166,7 +170,7 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
                 .upgrade(Version::V1)
                 .authenticate(noise::Config::new(key)?)
                 .multiplex(yamux::Config::default())
-                .timeout(Duration::from_secs(20)),
+                .timeout(CONNECT_TIMEOUT),
             )
         })
         .map_err(|e| Error::Setup(SetupError::Transport(Arc::new(e))))?
@@ -220,7 +224,15 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
 
     let (cmd_tx, cmd_rx) = mpsc::channel(handle::COMMAND_CAPACITY);
     let (ev_tx, ev_rx) = mpsc::channel(handle::EVENT_CAPACITY);
-    let event_loop = actor::EventLoop::new(swarm, cmd_rx, ev_tx, policy, refused, operator);
+    let event_loop = actor::EventLoop::new(
+        swarm,
+        cmd_rx,
+        ev_tx,
+        policy,
+        refused,
+        operator,
+        config.query_timeout,
+    );
     tokio::spawn(event_loop.run());
     Ok(Spawned {
         handle: NetHandle::new(cmd_tx, peer_id),

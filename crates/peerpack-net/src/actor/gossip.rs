@@ -19,7 +19,6 @@ const ANNOUNCE_PATIENCE: Duration = Duration::from_secs(5);
 pub(super) struct PendingAnnounce {
     topic: Topic,
     data: Vec<u8>,
-    deadline: Instant,
     reply: oneshot::Sender<Result<usize, Error>>,
 }
 
@@ -32,12 +31,10 @@ impl EventLoop {
         data: Vec<u8>,
         reply: oneshot::Sender<Result<usize, Error>>,
     ) {
-        self.announce(PendingAnnounce {
-            topic,
-            data,
-            deadline: Instant::now() + ANNOUNCE_PATIENCE,
-            reply,
-        });
+        let id = self.next_announce;
+        self.next_announce += 1;
+        let pending = PendingAnnounce { topic, data, reply };
+        self.announce(id, pending, Instant::now() + ANNOUNCE_PATIENCE);
     }
 
     fn ident_topic(&self, topic: Topic) -> IdentTopic {
@@ -48,9 +45,9 @@ impl EventLoop {
             .unwrap_or_else(|| IdentTopic::new(topic.name()))
     }
 
-    /// Publish, or keep the announcement pending until its deadline while peers may still
+    /// Publish, or keep the announcement `id` pending until `deadline` while peers may still
     /// subscribe.
-    fn announce(&mut self, pending: PendingAnnounce) {
+    fn announce(&mut self, id: u64, pending: PendingAnnounce, deadline: Instant) {
         let topic = self.ident_topic(pending.topic);
         let subscribed = self
             .swarm
@@ -82,9 +79,9 @@ impl EventLoop {
                 let _ = pending.reply.send(Ok(0));
             }
             Err(PublishError::NoPeersSubscribedToTopic) | Err(PublishError::AllQueuesFull(_))
-                if Instant::now() < pending.deadline =>
+                if Instant::now() < deadline =>
             {
-                self.pending_announces.push(pending);
+                self.pending_announces.insert(id, pending, deadline);
             }
             Err(e) => {
                 let _ = pending.reply.send(Err(Error::Gossip(Arc::new(e))));
@@ -92,11 +89,18 @@ impl EventLoop {
         }
     }
 
-    /// Try every pending announcement again, oldest first: past its deadline, it is answered
-    /// with the reason it could not be published.
+    /// Make a last attempt at each announcement past its deadline: published, or answered with
+    /// the reason it could not be.
+    pub(super) fn expire_announces(&mut self, now: Instant) {
+        for (id, pending) in self.pending_announces.expire(now) {
+            self.announce(id, pending, now);
+        }
+    }
+
+    /// Try every pending announcement again, oldest first.
     pub(super) fn retry_announces(&mut self) {
-        for pending in std::mem::take(&mut self.pending_announces) {
-            self.announce(pending);
+        for (id, pending, deadline) in self.pending_announces.drain() {
+            self.announce(id, pending, deadline);
         }
     }
 

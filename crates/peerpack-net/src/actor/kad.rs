@@ -19,12 +19,14 @@ use crate::{Error, Event, Found};
 pub const MAX_PROVIDER_RECORDS_PER_PEER: u32 = 1024;
 /// The window of [`MAX_PROVIDER_RECORDS_PER_PEER`].
 pub const PROVIDER_WINDOW: Duration = Duration::from_secs(3600);
+/// How long past Kademlia's query timeout a DHT write waits before the loop gives up on it.
+/// Kademlia ends every query by its timeout, so this only guards against a lost result.
+const QUERY_MARGIN: Duration = Duration::from_secs(30);
 
 /// A DHT read under way: the values found so far, with the peer that served each (`None` for
 /// our own copy).
 pub(super) struct PendingGet {
     values: Vec<(Option<PeerId>, Vec<u8>)>,
-    deadline: Instant,
     reply: oneshot::Sender<Vec<Found>>,
 }
 
@@ -54,7 +56,6 @@ impl PendingGet {
 /// A provider lookup under way: the providers found so far.
 pub(super) struct PendingProviders {
     providers: HashSet<PeerId>,
-    deadline: Instant,
     reply: oneshot::Sender<Vec<PeerId>>,
 }
 
@@ -79,14 +80,8 @@ impl EventLoop {
             values.push((None, local.value.clone()));
         }
         let id = self.swarm.behaviour_mut().kad.get_record(key);
-        self.pending_gets.insert(
-            id,
-            PendingGet {
-                values,
-                deadline: Instant::now() + timeout,
-                reply,
-            },
-        );
+        self.pending_gets
+            .insert(id, PendingGet { values, reply }, Instant::now() + timeout);
     }
 
     pub(super) fn put_record(
@@ -103,7 +98,8 @@ impl EventLoop {
             .put_record(record, kad::Quorum::One)
         {
             Ok(id) => {
-                self.pending_puts.insert(id, reply);
+                let deadline = Instant::now() + self.query_timeout + QUERY_MARGIN;
+                self.pending_puts.insert(id, reply, deadline);
             }
             Err(e) => {
                 let _ = reply.send(Err(Error::Dht(DhtError::Store(e))));
@@ -173,31 +169,26 @@ impl EventLoop {
             id,
             PendingProviders {
                 providers: HashSet::new(),
-                deadline: Instant::now() + timeout,
                 reply,
             },
+            Instant::now() + timeout,
         );
     }
 
-    /// End the reads and provider lookups past their deadline with what they found.
+    /// Answer the DHT operations past their deadline. Reads and provider lookups end at the
+    /// caller's timeout with what they found; a write still unanswered fails.
     pub(super) fn expire_dht(&mut self, now: Instant) {
-        let expired: Vec<QueryId> = self
-            .pending_gets
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            self.finish_get(id);
+        for (id, p) in self.pending_gets.expire(now) {
+            self.finish_query(id);
+            p.answer();
         }
-        let expired: Vec<QueryId> = self
-            .pending_providers
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            self.finish_providers(id);
+        for (id, p) in self.pending_providers.expire(now) {
+            self.finish_query(id);
+            p.answer();
+        }
+        for (id, reply) in self.pending_puts.expire(now) {
+            tracing::debug!(?id, "DHT write unanswered at its deadline");
+            let _ = reply.send(Err(Error::Dht(DhtError::Timeout)));
         }
     }
 

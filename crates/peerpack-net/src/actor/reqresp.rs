@@ -1,23 +1,31 @@
 //! Request-response in the event loop: catalogue sync and the blob exchange. Outbound requests
-//! wait in a pending table until their response or their failure; inbound requests go to the
-//! node, whose answers come back as commands.
+//! wait in a pending table until their response, their failure or their deadline; inbound
+//! requests go to the node, whose answers come back as commands.
 
-use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use tokio::sync::oneshot;
 
 use super::EventLoop;
+use crate::behaviour::{BLOB_REQUEST_TIMEOUT, SYNC_REQUEST_TIMEOUT};
 use crate::blob::{BlobRequest, BlobResponse};
 use crate::error::RequestError;
+use crate::pending::Pending;
 use crate::sync::{SyncRequest, SyncResponse};
-use crate::{Error, Event};
+use crate::{CONNECT_TIMEOUT, Error, Event};
 
-/// Pending requests of one protocol: where each response or error goes.
-pub(super) type PendingRequests<Resp> =
-    HashMap<OutboundRequestId, oneshot::Sender<Result<Resp, Error>>>;
+/// How long past the longest a request can take inside libp2p (dialing and upgrading a
+/// connection, then the protocol's request timeout) the loop waits before giving up on it.
+/// libp2p ends every request by then, so this only guards against a lost answer.
+const REQUEST_MARGIN: Duration = Duration::from_secs(30);
+
+/// Pending requests of one protocol: the peer asked, and where its response or an error goes.
+pub(super) type PendingRequests<Resp, K = OutboundRequestId> =
+    Pending<K, (PeerId, oneshot::Sender<Result<Resp, Error>>)>;
 
 impl EventLoop {
     // ---- commands ----
@@ -29,7 +37,8 @@ impl EventLoop {
         reply: oneshot::Sender<Result<SyncResponse, Error>>,
     ) {
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        self.pending_sync.insert(id, reply);
+        let deadline = Instant::now() + CONNECT_TIMEOUT + SYNC_REQUEST_TIMEOUT + REQUEST_MARGIN;
+        self.pending_sync.insert(id, (peer, reply), deadline);
     }
 
     pub(super) fn sync_respond(
@@ -55,7 +64,8 @@ impl EventLoop {
         reply: oneshot::Sender<Result<BlobResponse, Error>>,
     ) {
         let id = self.swarm.behaviour_mut().blob.send_request(&peer, request);
-        self.pending_chunks.insert(id, reply);
+        let deadline = Instant::now() + CONNECT_TIMEOUT + BLOB_REQUEST_TIMEOUT + REQUEST_MARGIN;
+        self.pending_chunks.insert(id, (peer, reply), deadline);
     }
 
     pub(super) fn blob_respond(
@@ -72,6 +82,12 @@ impl EventLoop {
         {
             tracing::debug!("blob response not sent: the peer went away");
         }
+    }
+
+    /// Fail the requests past their deadline.
+    pub(super) fn expire_requests(&mut self, now: Instant) {
+        expire(&mut self.pending_sync, now, "sync");
+        expire(&mut self.pending_chunks, now, "blob");
     }
 
     // ---- events ----
@@ -97,6 +113,22 @@ impl EventLoop {
     }
 }
 
+/// Answer every request in `pending` past its deadline with a timeout.
+fn expire<K: Eq + Hash, Resp>(
+    pending: &mut PendingRequests<Resp, K>,
+    now: Instant,
+    protocol: &'static str,
+) {
+    for (_, (peer, reply)) in pending.expire(now) {
+        tracing::debug!(%peer, protocol, "request unanswered at its deadline");
+        let _ = reply.send(Err(Error::Request {
+            protocol,
+            peer,
+            reason: RequestError::Timeout,
+        }));
+    }
+}
+
 /// Route one request-response event: a response or an outbound failure answers the pending
 /// caller; an inbound request is returned for the node to answer.
 fn route<Req, Resp>(
@@ -115,7 +147,7 @@ fn route<Req, Resp>(
                 request_id,
                 response,
             } => {
-                if let Some(reply) = pending.remove(&request_id) {
+                if let Some((_, reply)) = pending.remove(&request_id) {
                     let _ = reply.send(Ok(response));
                 }
             }
@@ -127,7 +159,7 @@ fn route<Req, Resp>(
             ..
         } => {
             tracing::debug!(%peer, %error, protocol, "request failed");
-            if let Some(reply) = pending.remove(&request_id) {
+            if let Some((_, reply)) = pending.remove(&request_id) {
                 let _ = reply.send(Err(Error::Request {
                     protocol,
                     peer,
@@ -141,4 +173,30 @@ fn route<Req, Resp>(
         request_response::Event::ResponseSent { .. } => {}
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expired_requests_are_answered_with_a_timeout() {
+        let now = Instant::now();
+        let peer = PeerId::random();
+        let mut pending = Pending::default();
+        let (late_tx, mut late_rx) = oneshot::channel::<Result<(), Error>>();
+        let (due_tx, mut due_rx) = oneshot::channel::<Result<(), Error>>();
+        pending.insert(1, (peer, late_tx), now + Duration::from_secs(1));
+        pending.insert(2, (peer, due_tx), now);
+        expire(&mut pending, now, "sync");
+        match due_rx.try_recv() {
+            Ok(Err(e @ Error::Request { .. })) => assert_eq!(
+                e.to_string(),
+                format!("sync request to {peer}: no response in time")
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(late_rx.try_recv().is_err(), "not due yet");
+        assert!(pending.remove(&1).is_some());
+    }
 }
