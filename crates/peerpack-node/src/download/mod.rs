@@ -14,8 +14,16 @@
 //!    dropped; its pieces go back to the queue. When nothing is left to hand out, pieces still
 //!    in flight are also asked of idle providers (end game), and the first good copy wins.
 //! 5. The finished file is moved into the blob store and provided to the network.
+//!
+//! The choices of step 4 are made by a [`schedule::Scheduler`], which does no I/O and keeps no
+//! clock; the loop here sends what it asks for and tells it what came back. Providers, their
+//! outline and penalties are in `sources.rs`, the partial file in `partial.rs`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+mod partial;
+pub mod schedule;
+mod sources;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,15 +40,11 @@ use serde_bytes::ByteBuf;
 
 use crate::error::Error;
 use crate::node::Inner;
+use partial::{open_partial, piece_len, write_at};
+use schedule::{Arrival, Fault, Request, Scheduler, Status, Verdict, no_answer};
+pub use schedule::{MAX_FAILURES, MAX_IN_FLIGHT, STALL, WINDOW};
+use sources::{Source, connect, get_outline, penalise, providers};
 
-/// Pieces in flight per provider.
-pub const WINDOW: usize = 8;
-/// Pieces in flight per download.
-pub const MAX_IN_FLIGHT: usize = 32;
-/// A request unanswered this long counts as a failure.
-pub const STALL: Duration = Duration::from_secs(20);
-/// Failures after which a provider is dropped for the download.
-pub const MAX_FAILURES: u32 = 3;
 /// Bytes written between background flushes of a download to disk.
 pub const SYNC_EVERY: u64 = 8 * 1024 * 1024;
 /// How long the DHT is asked for providers.
@@ -74,24 +78,15 @@ pub struct Fetched {
     pub cached: bool,
 }
 
-struct Source {
-    peer: PeerId,
-    in_flight: usize,
-    failures: u32,
-    dropped: Option<String>,
-    bytes: u64,
-}
-
+/// A request or a check that ended.
 enum Step {
     Response {
-        source: usize,
-        piece: u64,
+        req: Request,
         started: Instant,
         result: Result<Result<BlobResponse, peerpack_net::Error>, tokio::time::error::Elapsed>,
     },
     Checked {
-        source: usize,
-        piece: u64,
+        req: Request,
         ms: f64,
         len: u64,
         result: Result<bool, String>,
@@ -178,7 +173,8 @@ async fn run(
         }));
     }
     connect(inner, &sources).await;
-    let outline = Arc::new(get_outline(inner, id, size, &mut sources).await?);
+    let mut schedule = Scheduler::new(piece_count(size), sources.len());
+    let outline = Arc::new(get_outline(inner, id, size, &sources, &mut schedule).await?);
 
     // Resume: keep every piece of a partial file that checks out.
     let path = inner.blobs.partial_path(&id);
@@ -192,16 +188,12 @@ async fn run(
     };
     let file = Arc::new(file);
     let pieces = outline.pieces();
-    let mut have = have;
     let resumed_bytes: u64 = (0..pieces)
         .filter(|p| have[*p as usize])
         .map(|p| piece_len(size, p))
         .sum();
     progress.done.store(resumed_bytes, Ordering::Relaxed);
-    let mut done_pieces = have.iter().filter(|h| **h).count() as u64;
-    let mut queue: VecDeque<u64> = (0..pieces).filter(|p| !have[*p as usize]).collect();
-    let mut pending = vec![0u32; pieces as usize];
-    let mut holders: HashMap<u64, Vec<usize>> = HashMap::new();
+    schedule.resume(&have);
     let mut steps: FuturesUnordered<BoxFuture<'static, Step>> = FuturesUnordered::new();
     let mut fetched_bytes = 0u64;
     let mut used: HashSet<usize> = HashSet::new();
@@ -210,42 +202,39 @@ async fn run(
     let mut unsynced = 0u64;
     let mut syncing: Option<tokio::task::JoinHandle<std::io::Result<()>>> = None;
 
-    while done_pieces < pieces {
-        // Hand out work: the best provider with a free slot takes the next piece.
-        while steps.len() < MAX_IN_FLIGHT {
-            let Some(s) = (0..sources.len())
-                .find(|i| sources[*i].dropped.is_none() && sources[*i].in_flight < WINDOW)
-            else {
-                break;
-            };
-            let piece = match queue.pop_front() {
-                Some(p) => p,
-                None => match end_game_piece(&holders, &have, s) {
-                    Some(p) => p,
-                    None => break,
-                },
-            };
-            sources[s].in_flight += 1;
-            pending[piece as usize] += 1;
-            holders.entry(piece).or_default().push(s);
-            steps.push(request(inner, id, size, s, sources[s].peer, piece));
+    loop {
+        // Requests unanswered for STALL are failures (each request future also gives up then).
+        // The scheduler is given tokio's clock, the one the request timeouts run on.
+        for stalled in schedule.expire(tokio::time::Instant::now().into_std()) {
+            let peer = sources[stalled.request.provider].peer;
+            penalise(inner, peer, &Fault::Failed(no_answer()), &stalled.strike);
         }
-        let Some(step) = steps.next().await else {
-            return Err(stopped(id, size, progress, &sources));
+        if schedule.status() == Status::Complete {
+            break;
+        }
+        // Hand out work: the best provider with a free slot takes the next piece.
+        for req in schedule.next_requests(tokio::time::Instant::now().into_std()) {
+            steps.push(request(inner, id, size, req, sources[req.provider].peer));
+        }
+        if let Status::Stopped { missing } = schedule.status() {
+            tracing::debug!(missing = missing.len(), "no provider left");
+            return Err(stopped(id, size, progress, &sources, &schedule));
+        }
+        let deadline = schedule.next_deadline();
+        let step = tokio::select! {
+            step = steps.next(), if !steps.is_empty() => step,
+            () = sleep_until(deadline), if deadline.is_some() => None,
+            else => return Err(stopped(id, size, progress, &sources, &schedule)),
         };
         match step {
-            Step::Response {
-                source,
-                piece,
+            None => {}
+            Some(Step::Response {
+                req,
                 started,
                 result,
-            } => {
-                sources[source].in_flight -= 1;
-                if let Some(h) = holders.get_mut(&piece) {
-                    h.retain(|s| *s != source);
-                }
-                let peer = sources[source].peer;
-                let expected = piece_range(size, piece);
+            }) => {
+                let peer = sources[req.provider].peer;
+                let expected = piece_range(size, req.piece);
                 let outcome = match result {
                     Ok(Ok(BlobResponse::Chunk {
                         offset,
@@ -253,85 +242,69 @@ async fn run(
                         data,
                     })) if offset == expected.start && total_size == size => Ok(data),
                     Ok(Ok(BlobResponse::Chunk { .. })) => {
-                        Err(Failure::Bad("answered with another range or size"))
+                        Err(Fault::Bad("answered with another range or size"))
                     }
-                    Ok(Ok(BlobResponse::NotFound)) => Err(Failure::Gone),
-                    Ok(Ok(BlobResponse::Refused(reason))) => Err(Failure::Failed(reason)),
+                    Ok(Ok(BlobResponse::NotFound)) => Err(Fault::Gone),
+                    Ok(Ok(BlobResponse::Refused(reason))) => Err(Fault::Failed(reason)),
                     Ok(Ok(BlobResponse::Outline { .. })) => {
-                        Err(Failure::Bad("answered a range request with an outline"))
+                        Err(Fault::Bad("answered a range request with an outline"))
                     }
-                    Ok(Err(e)) => Err(Failure::Failed(e.to_string())),
-                    Err(_) => Err(Failure::Failed(format!(
-                        "no answer within {} s",
-                        STALL.as_secs()
-                    ))),
+                    Ok(Err(e)) => Err(Fault::Failed(e.to_string())),
+                    Err(_) => Err(Fault::Failed(no_answer())),
                 };
                 match outcome {
-                    Ok(_) if sources[source].dropped.is_some() || have[piece as usize] => {
-                        // Late or duplicate: not needed.
-                        pending[piece as usize] -= 1;
-                        requeue(&mut queue, &pending, &have, piece);
-                    }
                     Ok(data) => {
-                        let ms = started.elapsed().as_secs_f64() * 1e3;
-                        steps.push(check(
-                            outline.clone(),
-                            file.clone(),
-                            source,
-                            piece,
-                            expected.start,
-                            ms,
-                            data,
-                        ));
-                    }
-                    Err(failure) => {
-                        pending[piece as usize] -= 1;
-                        requeue(&mut queue, &pending, &have, piece);
-                        if sources[source].dropped.is_none() {
-                            fail(inner, &mut sources[source], failure, peer);
+                        if schedule.arrived(req.ticket) == Arrival::Verify {
+                            let ms = started.elapsed().as_secs_f64() * 1e3;
+                            steps.push(check(
+                                outline.clone(),
+                                file.clone(),
+                                req,
+                                expected.start,
+                                ms,
+                                data,
+                            ));
                         }
+                    }
+                    Err(fault) => {
+                        let strike = schedule.failed(req.ticket, fault.clone());
+                        penalise(inner, peer, &fault, &strike);
                     }
                 }
             }
-            Step::Checked {
-                source,
-                piece,
+            Some(Step::Checked {
+                req,
                 ms,
                 len,
                 result,
-            } => {
-                pending[piece as usize] -= 1;
+            }) => {
+                let (source, piece) = (req.provider, req.piece);
                 let peer = sources[source].peer;
-                match result {
-                    Ok(true) => {
-                        if !have[piece as usize] {
-                            have[piece as usize] = true;
-                            done_pieces += 1;
-                            fetched_bytes += len;
-                            sources[source].bytes += len;
-                            progress.done.fetch_add(len, Ordering::Relaxed);
-                            if used.insert(source) {
-                                progress.sources.fetch_add(1, Ordering::Relaxed);
-                            }
-                            inner.counters.bytes_downloaded(len);
-                            unsynced += len;
-                            if unsynced >= SYNC_EVERY
-                                && syncing.as_ref().is_none_or(|t| t.is_finished())
-                            {
-                                unsynced = 0;
-                                let f = file.clone();
-                                syncing = Some(tokio::task::spawn_blocking(move || f.sync_data()));
-                            }
+                match result.map(|good| schedule.verified(req.ticket, good)) {
+                    Ok(Verdict::New) => {
+                        fetched_bytes += len;
+                        sources[source].bytes += len;
+                        progress.done.fetch_add(len, Ordering::Relaxed);
+                        if used.insert(source) {
+                            progress.sources.fetch_add(1, Ordering::Relaxed);
+                        }
+                        inner.counters.bytes_downloaded(len);
+                        unsynced += len;
+                        if unsynced >= SYNC_EVERY
+                            && syncing.as_ref().is_none_or(|t| t.is_finished())
+                        {
+                            unsynced = 0;
+                            let f = file.clone();
+                            syncing = Some(tokio::task::spawn_blocking(move || f.sync_data()));
                         }
                         inner.with_peers(|b| b.delivered(peer, len, ms));
                     }
-                    Ok(false) => {
-                        requeue(&mut queue, &pending, &have, piece);
+                    Ok(Verdict::Duplicate) => inner.with_peers(|b| b.delivered(peer, len, ms)),
+                    Ok(Verdict::Bad) => {
                         tracing::warn!(%peer, piece, "a provider served a piece that does not match the content id");
                         inner.with_peers(|b| b.bad_data(peer));
-                        sources[source].dropped =
-                            Some("served bytes that do not match the content id".into());
                     }
+                    Ok(Verdict::Unknown) => {}
                     Err(e) => return Err(Error::Internal(e)),
                 }
             }
@@ -383,64 +356,29 @@ async fn run(
     })
 }
 
-enum Failure {
-    /// Verifiably wrong data.
-    Bad(&'static str),
-    /// The provider does not hold the archive.
-    Gone,
-    /// A refusal, a network error or a stall.
-    Failed(String),
-}
-
-fn fail(inner: &Inner, source: &mut Source, failure: Failure, peer: PeerId) {
-    match failure {
-        Failure::Bad(what) => {
-            inner.with_peers(|b| b.bad_data(peer));
-            source.dropped = Some(what.into());
-        }
-        Failure::Gone => {
-            inner.with_peers(|b| b.request_failed(peer));
-            source.dropped = Some("does not hold the archive".into());
-        }
-        Failure::Failed(reason) => {
-            inner.with_peers(|b| b.request_failed(peer));
-            source.failures += 1;
-            tracing::debug!(%peer, %reason, "piece request failed");
-            if source.failures >= MAX_FAILURES {
-                source.dropped = Some(reason);
-            }
-        }
+/// Sleep until `deadline`, or for ever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
     }
 }
 
-fn requeue(queue: &mut VecDeque<u64>, pending: &[u32], have: &[bool], piece: u64) {
-    if !have[piece as usize] && pending[piece as usize] == 0 && !queue.contains(&piece) {
-        queue.push_front(piece);
-    }
-}
-
-/// In the end game, a piece in flight at exactly one other provider.
-fn end_game_piece(holders: &HashMap<u64, Vec<usize>>, have: &[bool], source: usize) -> Option<u64> {
-    holders
-        .iter()
-        .filter(|(p, h)| h.len() == 1 && h[0] != source && !have[**p as usize])
-        .map(|(p, _)| *p)
-        .min()
-}
-
-fn piece_len(size: u64, piece: u64) -> u64 {
-    let r = piece_range(size, piece);
-    r.end - r.start
-}
-
-fn stopped(id: ContentId, size: u64, progress: &Progress, sources: &[Source]) -> Error {
+fn stopped(
+    id: ContentId,
+    size: u64,
+    progress: &Progress,
+    sources: &[Source],
+    schedule: &Scheduler,
+) -> Error {
     let why: Vec<String> = sources
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             format!(
                 "{}: {}",
                 s.peer,
-                s.dropped.as_deref().unwrap_or("no answer")
+                schedule.drop_reason(i).unwrap_or("no answer")
             )
         })
         .collect();
@@ -455,12 +393,11 @@ fn request(
     inner: &Inner,
     id: ContentId,
     size: u64,
-    source: usize,
+    req: Request,
     peer: PeerId,
-    piece: u64,
 ) -> BoxFuture<'static, Step> {
     let net = inner.net.clone();
-    let range = piece_range(size, piece);
+    let range = piece_range(size, req.piece);
     let request = BlobRequest::Range {
         content_id: ByteBuf::from(id.as_bytes().to_vec()),
         offset: range.start,
@@ -470,8 +407,7 @@ fn request(
         let started = Instant::now();
         let result = tokio::time::timeout(STALL, net.fetch_chunk(peer, request)).await;
         Step::Response {
-            source,
-            piece,
+            req,
             started,
             result,
         }
@@ -481,8 +417,7 @@ fn request(
 fn check(
     outline: Arc<Outline>,
     file: Arc<std::fs::File>,
-    source: usize,
-    piece: u64,
+    req: Request,
     offset: u64,
     ms: f64,
     data: ByteBuf,
@@ -490,7 +425,7 @@ fn check(
     Box::pin(async move {
         let len = data.len() as u64;
         let result = tokio::task::spawn_blocking(move || {
-            if !outline.check_piece(piece, &data) {
+            if !outline.check_piece(req.piece, &data) {
                 return Ok(false);
             }
             write_at(&file, &data, offset)
@@ -500,198 +435,12 @@ fn check(
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
         Step::Checked {
-            source,
-            piece,
+            req,
             ms,
             len,
             result,
         }
     })
-}
-
-#[cfg(unix)]
-fn write_at(file: &std::fs::File, data: &[u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::write_all_at(file, data, offset)
-}
-
-#[cfg(unix)]
-fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn write_at(file: &std::fs::File, mut data: &[u8], mut offset: u64) -> std::io::Result<()> {
-    while !data.is_empty() {
-        let n = std::os::windows::fs::FileExt::seek_write(file, data, offset)?;
-        data = &data[n..];
-        offset += n as u64;
-    }
-    Ok(())
-}
-
-#[cfg(windows)]
-fn read_at(file: &std::fs::File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        let n = std::os::windows::fs::FileExt::seek_read(file, buf, offset)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buf = &mut buf[n..];
-        offset += n as u64;
-    }
-    Ok(())
-}
-
-/// Open (creating) the partial file and check which pieces it already holds.
-fn open_partial(
-    path: &std::path::Path,
-    outline: &Outline,
-) -> std::io::Result<(std::fs::File, Vec<bool>)> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
-    let len = file.metadata()?.len();
-    let pieces = piece_count(outline.size());
-    let mut have = vec![false; pieces as usize];
-    let mut buf = Vec::new();
-    for p in 0..pieces {
-        let r = piece_range(outline.size(), p);
-        if r.end > len || r.end == r.start {
-            continue;
-        }
-        buf.resize((r.end - r.start) as usize, 0);
-        read_at(&file, &mut buf, r.start)?;
-        have[p as usize] = outline.check_piece(p, &buf);
-    }
-    Ok((file, have))
-}
-
-/// Candidate providers, best first, and how many were skipped for a low score.
-async fn providers(inner: &Arc<Inner>, id: ContentId) -> Result<(Vec<Source>, usize), Error> {
-    let known = inner.with_store(move |s| Ok(s.db.providers(&id)?)).await?;
-    let found = inner
-        .net
-        .get_providers(provider_key(&id), PROVIDER_LOOKUP)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::debug!(error = %e, "provider lookup failed");
-            Vec::new()
-        });
-    let mut peers: Vec<PeerId> = known
-        .iter()
-        .filter_map(|p| p.parse().ok())
-        .chain(found)
-        .filter(|p| *p != inner.peer_id)
-        .collect();
-    peers.sort();
-    peers.dedup();
-    let mut scored: Vec<(f64, PeerId)> = inner.with_peers(|b| {
-        peers
-            .into_iter()
-            .map(|p| (b.score_of_peer(&p), p))
-            .collect()
-    });
-    let before = scored.len();
-    scored.retain(|(s, _)| *s >= inner.min_provider_score);
-    let skipped = before - scored.len();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    Ok((
-        scored
-            .into_iter()
-            .map(|(_, peer)| Source {
-                peer,
-                in_flight: 0,
-                failures: 0,
-                dropped: None,
-                bytes: 0,
-            })
-            .collect(),
-        skipped,
-    ))
-}
-
-/// Dial providers that are not connected, at the addresses the peer book has for them.
-async fn connect(inner: &Arc<Inner>, sources: &[Source]) {
-    let connected: HashSet<PeerId> = inner
-        .net
-        .peers()
-        .await
-        .map(|v| v.into_iter().map(|p| p.peer_id).collect())
-        .unwrap_or_default();
-    for s in sources.iter().filter(|s| !connected.contains(&s.peer)) {
-        let addrs = inner.with_peers(|b| {
-            b.get(&s.peer)
-                .map(|p| p.row.addresses.clone())
-                .unwrap_or_default()
-        });
-        for a in addrs {
-            let Ok(mut addr) = a.parse::<peerpack_net::p2p::Multiaddr>() else {
-                continue;
-            };
-            if !matches!(
-                addr.iter().last(),
-                Some(peerpack_net::p2p::multiaddr::Protocol::P2p(_))
-            ) {
-                addr.push(peerpack_net::p2p::multiaddr::Protocol::P2p(s.peer));
-            }
-            if inner.net.dial(addr).await.is_ok() {
-                break;
-            }
-        }
-    }
-}
-
-async fn get_outline(
-    inner: &Arc<Inner>,
-    id: ContentId,
-    size: u64,
-    sources: &mut [Source],
-) -> Result<Outline, Error> {
-    let mut reasons = Vec::new();
-    for s in sources.iter_mut() {
-        let request = BlobRequest::Outline {
-            content_id: ByteBuf::from(id.as_bytes().to_vec()),
-        };
-        let peer = s.peer;
-        let result = tokio::time::timeout(STALL, inner.net.fetch_chunk(peer, request)).await;
-        let failure = match result {
-            Ok(Ok(BlobResponse::Outline { total_size, values })) if total_size == size => {
-                match Outline::new(&id, total_size, &values) {
-                    Ok(o) => return Ok(o),
-                    Err(_) => Failure::Bad("served an outline that does not match the content id"),
-                }
-            }
-            Ok(Ok(BlobResponse::Outline { .. })) => {
-                Failure::Bad("reported a size other than the signed record's")
-            }
-            Ok(Ok(BlobResponse::NotFound)) => Failure::Gone,
-            Ok(Ok(BlobResponse::Refused(r))) => Failure::Failed(r),
-            Ok(Ok(BlobResponse::Chunk { .. })) => {
-                Failure::Bad("answered an outline request with data")
-            }
-            Ok(Err(e)) => Failure::Failed(e.to_string()),
-            Err(_) => Failure::Failed(format!("no answer within {} s", STALL.as_secs())),
-        };
-        let reason = match &failure {
-            Failure::Bad(w) => (*w).to_string(),
-            Failure::Gone => "does not hold the archive".into(),
-            Failure::Failed(r) => r.clone(),
-        };
-        reasons.push(format!("{peer}: {reason}"));
-        fail(inner, s, failure, peer);
-        // A failed outline request does not leave a provider usable for this download
-        // unless it might answer next time; keep it only for transient failures.
-        if s.dropped.is_none() {
-            s.failures = s.failures.max(1);
-        }
-    }
-    Err(Error::Unavailable(format!(
-        "{id}: no provider served its outline ({})",
-        reasons.join("; ")
-    )))
 }
 
 /// Progress of every download under way, by content id.

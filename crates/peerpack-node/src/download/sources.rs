@@ -1,0 +1,162 @@
+//! Where a download's pieces come from: finding the providers, dialling them, asking them for
+//! the outline, and applying the reputation penalty for what they do wrong.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use peerpack_core::ContentId;
+use peerpack_core::outline::Outline;
+use peerpack_net::blob::{BlobRequest, BlobResponse};
+use peerpack_net::p2p::PeerId;
+use peerpack_net::protocol::provider_key;
+use serde_bytes::ByteBuf;
+
+use super::schedule::{Fault, STALL, Scheduler, Strike, no_answer};
+use super::{Error, Inner, PROVIDER_LOOKUP};
+
+/// A provider of the archive, as the download loop sees it; the scheduler knows it by its
+/// index among them.
+pub(super) struct Source {
+    pub(super) peer: PeerId,
+    /// Bytes of verified pieces it delivered in this download.
+    pub(super) bytes: u64,
+}
+
+/// Apply the reputation penalty for `fault` by `peer`, unless the scheduler did not count it
+/// (the provider was dropped already, or the request had stalled already).
+pub(super) fn penalise(inner: &Inner, peer: PeerId, fault: &Fault, strike: &Strike) {
+    if *strike == Strike::Ignored {
+        return;
+    }
+    match fault {
+        Fault::Bad(_) => inner.with_peers(|b| b.bad_data(peer)),
+        Fault::Gone => inner.with_peers(|b| b.request_failed(peer)),
+        Fault::Failed(reason) => {
+            inner.with_peers(|b| b.request_failed(peer));
+            tracing::debug!(%peer, %reason, "piece request failed");
+        }
+    }
+}
+
+/// Candidate providers, best first, and how many were skipped for a low score.
+pub(super) async fn providers(
+    inner: &Arc<Inner>,
+    id: ContentId,
+) -> Result<(Vec<Source>, usize), Error> {
+    let known = inner.with_store(move |s| Ok(s.db.providers(&id)?)).await?;
+    let found = inner
+        .net
+        .get_providers(provider_key(&id), PROVIDER_LOOKUP)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "provider lookup failed");
+            Vec::new()
+        });
+    let mut peers: Vec<PeerId> = known
+        .iter()
+        .filter_map(|p| p.parse().ok())
+        .chain(found)
+        .filter(|p| *p != inner.peer_id)
+        .collect();
+    peers.sort();
+    peers.dedup();
+    let mut scored: Vec<(f64, PeerId)> = inner.with_peers(|b| {
+        peers
+            .into_iter()
+            .map(|p| (b.score_of_peer(&p), p))
+            .collect()
+    });
+    let before = scored.len();
+    scored.retain(|(s, _)| *s >= inner.min_provider_score);
+    let skipped = before - scored.len();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    Ok((
+        scored
+            .into_iter()
+            .map(|(_, peer)| Source { peer, bytes: 0 })
+            .collect(),
+        skipped,
+    ))
+}
+
+/// Dial providers that are not connected, at the addresses the peer book has for them.
+pub(super) async fn connect(inner: &Arc<Inner>, sources: &[Source]) {
+    let connected: HashSet<PeerId> = inner
+        .net
+        .peers()
+        .await
+        .map(|v| v.into_iter().map(|p| p.peer_id).collect())
+        .unwrap_or_default();
+    for s in sources.iter().filter(|s| !connected.contains(&s.peer)) {
+        let addrs = inner.with_peers(|b| {
+            b.get(&s.peer)
+                .map(|p| p.row.addresses.clone())
+                .unwrap_or_default()
+        });
+        for a in addrs {
+            let Ok(mut addr) = a.parse::<peerpack_net::p2p::Multiaddr>() else {
+                continue;
+            };
+            if !matches!(
+                addr.iter().last(),
+                Some(peerpack_net::p2p::multiaddr::Protocol::P2p(_))
+            ) {
+                addr.push(peerpack_net::p2p::multiaddr::Protocol::P2p(s.peer));
+            }
+            if inner.net.dial(addr).await.is_ok() {
+                break;
+            }
+        }
+    }
+}
+
+/// Ask the providers for the archive's outline, best first, until one serves an outline that
+/// merges to `id` and matches `size`. Every provider that fails is charged with the fault in
+/// `schedule` (and penalised): one that served a wrong outline or does not hold the archive is
+/// dropped; one that failed otherwise stays, with the failure counted.
+pub(super) async fn get_outline(
+    inner: &Arc<Inner>,
+    id: ContentId,
+    size: u64,
+    sources: &[Source],
+    schedule: &mut Scheduler,
+) -> Result<Outline, Error> {
+    let mut reasons = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        let request = BlobRequest::Outline {
+            content_id: ByteBuf::from(id.as_bytes().to_vec()),
+        };
+        let peer = s.peer;
+        let result = tokio::time::timeout(STALL, inner.net.fetch_chunk(peer, request)).await;
+        let fault = match result {
+            Ok(Ok(BlobResponse::Outline { total_size, values })) if total_size == size => {
+                match Outline::new(&id, total_size, &values) {
+                    Ok(o) => return Ok(o),
+                    Err(_) => Fault::Bad("served an outline that does not match the content id"),
+                }
+            }
+            Ok(Ok(BlobResponse::Outline { .. })) => {
+                Fault::Bad("reported a size other than the signed record's")
+            }
+            Ok(Ok(BlobResponse::NotFound)) => Fault::Gone,
+            Ok(Ok(BlobResponse::Refused(r))) => Fault::Failed(r),
+            Ok(Ok(BlobResponse::Chunk { .. })) => {
+                Fault::Bad("answered an outline request with data")
+            }
+            Ok(Err(e)) => Fault::Failed(e.to_string()),
+            Err(_) => Fault::Failed(no_answer()),
+        };
+        let reason = match &fault {
+            Fault::Bad(w) => (*w).to_string(),
+            Fault::Gone => super::schedule::GONE.into(),
+            Fault::Failed(r) => r.clone(),
+        };
+        reasons.push(format!("{peer}: {reason}"));
+        let strike = schedule.fault(i, fault.clone());
+        penalise(inner, peer, &fault, &strike);
+    }
+    Err(Error::Unavailable(format!(
+        "{id}: no provider served its outline ({})",
+        reasons.join("; ")
+    )))
+}
