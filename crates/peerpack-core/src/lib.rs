@@ -1,8 +1,8 @@
 //! The peerpack package format and trust model.
 //!
 //! Everything here is pure: no async runtime, no networking, and no I/O beyond reading a
-//! package directory, reading or writing a key file and extracting an archive into a directory
-//! the caller names. Higher crates (store, net, node) build on these types.
+//! package directory, reading or writing a key file, writing a file atomically and extracting
+//! an archive into a directory the caller names. Higher crates (store, net, node) build on these types.
 //!
 //! # Layout
 //! - [`name`]: package names (`[a-z0-9][a-z0-9-]{0,63}`).
@@ -18,11 +18,13 @@
 //! - [`resolve`]: dependency resolution (highest versions that satisfy every requirement).
 //! - [`curator`]: signed curator lists, which vouch for who owns which names.
 //! - [`limits`]: every size limit the format enforces, in one place.
+//! - [`fs`]: atomic, durable file writes; [`sync`]: a lock that survives a panicking holder.
 
 pub mod archive;
 pub mod content_id;
 pub mod curator;
 mod encoding;
+pub mod fs;
 pub mod keys;
 pub mod limits;
 pub mod manifest;
@@ -30,6 +32,7 @@ pub mod name;
 pub mod outline;
 pub mod record;
 pub mod resolve;
+pub mod sync;
 
 pub use content_id::ContentId;
 pub use curator::CuratorList;

@@ -541,7 +541,10 @@ async fn install(
     // the response carries a progress line every PROGRESS_EVERY and the result last.
     let task = {
         let (inner, progress) = (inner.clone(), progress.clone());
-        tokio::spawn(async move { inner.install(request, progress).await })
+        let inner2 = inner.clone();
+        inner
+            .supervisor
+            .spawn(async move { inner2.install(request, progress).await })
     };
     let started = std::time::Instant::now();
     let stream = futures::stream::unfold(Some(task), move |task| {
@@ -551,8 +554,9 @@ async fn install(
             let line = tokio::select! {
                 done = &mut task => {
                     let line = match done {
-                        Ok(Ok(report)) => InstallLine::Result(report),
-                        Ok(Err(e)) => InstallLine::Error(ErrorDetail { code: e.code().to_owned(), message: e.to_string() }),
+                        Ok(Some(Ok(report))) => InstallLine::Result(report),
+                        Ok(Some(Err(e))) => InstallLine::Error(ErrorDetail { code: e.code().to_owned(), message: e.to_string() }),
+                        Ok(None) => InstallLine::Error(ErrorDetail { code: "unavailable".to_owned(), message: "the node is shutting down".to_owned() }),
                         Err(e) => InstallLine::Error(ErrorDetail { code: "internal".to_owned(), message: e.to_string() }),
                     };
                     return Some((Ok::<_, std::convert::Infallible>(ndjson(&line)), None));

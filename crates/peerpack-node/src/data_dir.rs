@@ -19,11 +19,8 @@ pub fn load_or_create_api_token(dir: &DataDir) -> std::io::Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    // NamedTempFile creates the file with mode 0600.
-    let tmp = tempfile::NamedTempFile::new_in(dir.root())?;
-    std::fs::write(tmp.path(), format!("{token}\n"))?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(&path).map_err(|e| e.error)?;
+    // Written with mode 0600.
+    peerpack_core::fs::atomic_write(&path, format!("{token}\n").as_bytes())?;
     restrict(&path)?;
     Ok(token)
 }
@@ -47,10 +44,7 @@ fn restrict(_path: &Path) -> std::io::Result<()> {
 /// Write `node.json` atomically.
 pub fn write_runtime(info: &RuntimeInfo, dir: &DataDir) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(info).map_err(std::io::Error::other)?;
-    let tmp = tempfile::NamedTempFile::new_in(dir.root())?;
-    std::fs::write(tmp.path(), text + "\n")?;
-    tmp.persist(dir.runtime_file()).map_err(|e| e.error)?;
-    Ok(())
+    peerpack_core::fs::atomic_write(&dir.runtime_file(), (text + "\n").as_bytes())
 }
 
 #[cfg(test)]

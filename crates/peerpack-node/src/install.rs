@@ -37,10 +37,7 @@ pub struct InstallProgress {
 impl InstallProgress {
     /// Bytes verified so far, the current download included.
     pub fn bytes_done(&self) -> u64 {
-        let current = self
-            .current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let current = peerpack_core::sync::lock(&self.current)
             .as_ref()
             .map_or(0, |(_, p)| p.done.load(Ordering::Relaxed));
         self.bytes_finished.load(Ordering::Relaxed) + current
@@ -48,9 +45,7 @@ impl InstallProgress {
 
     /// The package being downloaded and how many peers are serving it.
     pub fn current(&self) -> Option<(String, u64)> {
-        self.current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        peerpack_core::sync::lock(&self.current)
             .as_ref()
             .map(|(n, p)| (n.clone(), p.sources.load(Ordering::Relaxed)))
     }
@@ -394,10 +389,7 @@ impl Inner {
             reason,
             "flagged an unsafe archive"
         );
-        self.unsafe_archives
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(record.content_id.to_string());
+        peerpack_core::sync::lock(&self.unsafe_archives).insert(record.content_id.to_string());
         let _ = self
             .net
             .stop_providing(peerpack_net::protocol::provider_key(&record.content_id))
@@ -454,10 +446,10 @@ impl Inner {
             )));
         }
         let (fetch_progress, _tracked) = self.downloads.track(id, record.archive_size);
-        *progress.current.lock().unwrap_or_else(|p| p.into_inner()) =
+        *peerpack_core::sync::lock(&progress.current) =
             Some((label.clone(), fetch_progress.clone()));
         let fetched = download::fetch(self, id, record.archive_size, fetch_progress).await;
-        *progress.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *peerpack_core::sync::lock(&progress.current) = None;
         let fetched = fetched.map_err(|e| match e {
             Error::Unavailable(m) => Error::Unavailable(format!("{label}: {m}")),
             other => other,

@@ -8,6 +8,7 @@
 //! - [`config`]: node configuration (defaults < config file < flags).
 //! - [`data_dir`]: the data directory and `node.json`.
 //! - [`node`]: the running node and its event and periodic tasks.
+//! - [`supervisor`]: the node's core tasks and spawned work, cancelled on shutdown.
 //! - [`ingest`]: validation of gossip, DHT writes, sync pages and DHT reads.
 //! - [`publish`]: pack, sign, store, put, provide, announce.
 //! - [`sync`]: catalogue sync, both sides.
@@ -36,6 +37,7 @@ pub mod publish;
 pub mod queries;
 pub mod reputation;
 pub mod serve;
+pub mod supervisor;
 pub mod sync;
 pub mod transfer;
 

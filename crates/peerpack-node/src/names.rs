@@ -78,7 +78,7 @@ pub async fn refresh_names(inner: &Arc<Inner>, names: Vec<PackageName>) {
         .await;
     match updated {
         Ok((names, fresh)) => {
-            let mut d = inner.disputes.lock().unwrap_or_else(|p| p.into_inner());
+            let mut d = peerpack_core::sync::lock(&inner.disputes);
             for name in names {
                 let n = name.to_string();
                 d.contested.remove(&n);
@@ -97,7 +97,7 @@ pub async fn refresh_names(inner: &Arc<Inner>, names: Vec<PackageName>) {
 /// Reload [`Disputes`] after the store changed them.
 pub async fn refresh_disputes(inner: &Arc<Inner>) {
     match inner.with_store(|s| Disputes::load(&s.db)).await {
-        Ok(d) => *inner.disputes.lock().unwrap_or_else(|p| p.into_inner()) = d,
+        Ok(d) => *peerpack_core::sync::lock(&inner.disputes) = d,
         Err(e) => tracing::warn!(error = %e, "could not reload the names in dispute"),
     }
 }
@@ -144,10 +144,10 @@ pub(crate) fn look_up_new_owners(inner: &Arc<Inner>, names: Vec<PackageName>) {
     if names.is_empty() {
         return;
     }
-    let inner = inner.clone();
-    tokio::spawn(async move {
+    let inner2 = inner.clone();
+    inner.supervisor.spawn(async move {
         for name in names.into_iter().take(MOST) {
-            if let Err(e) = ingest::lookup(&inner, &name).await {
+            if let Err(e) = ingest::lookup(&inner2, &name).await {
                 tracing::info!(%name, error = %e, "could not look up a curated owner's records");
             }
         }

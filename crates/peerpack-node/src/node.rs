@@ -10,13 +10,13 @@ use peerpack_core::PublisherKey;
 use peerpack_net::p2p::{Multiaddr, PeerId, identity};
 use peerpack_net::{AddressPolicy, Event, NetHandle, protocol};
 use peerpack_store::Store;
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::data_dir::{DataDir, RuntimeInfo};
 use crate::error::Error;
 use crate::reputation::PeerBook;
+use crate::supervisor::{CoreTasks, Supervisor};
 
 /// How often changed peer rows are written to the store.
 const PEER_FLUSH: Duration = Duration::from_secs(5);
@@ -69,6 +69,8 @@ pub struct Inner {
     pub(crate) unsafe_archives: Mutex<HashSet<String>>,
     /// Whether the curators' lists were asked for since start.
     pub(crate) curators_fetched: std::sync::atomic::AtomicBool,
+    /// Spawned work, cancelled and awaited on shutdown.
+    pub(crate) supervisor: Supervisor,
 }
 
 /// Transfer counters since start.
@@ -115,17 +117,14 @@ impl Counters {
 /// A running node. Stop it with [`Node::shutdown`].
 pub struct Node {
     inner: Arc<Inner>,
-    tasks: Vec<JoinHandle<()>>,
-    stop: watch::Sender<bool>,
+    core: CoreTasks,
     data_dir: DataDir,
     api_addr: SocketAddr,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic in another holder leaves the data consistent: every critical section here is
-    // a plain read or a single assignment.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+// A panic in another holder leaves the data consistent: every critical section here is a
+// plain read or a single assignment.
+use peerpack_core::sync::lock;
 
 impl Inner {
     /// Run `f` on the store in the blocking thread pool.
@@ -169,6 +168,16 @@ impl Inner {
     /// This node's peer id.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// Spawned work running now (sync and blob answers, catalogue pulls, installs).
+    pub fn running_tasks(&self) -> usize {
+        self.supervisor.running()
+    }
+
+    /// The handle to this node's network event loop, for in-process callers.
+    pub fn net(&self) -> &NetHandle {
+        &self.net
     }
 
     /// The token mutating API calls must carry.
@@ -227,11 +236,7 @@ fn load_or_create_node_key(path: &Path) -> Result<identity::Keypair, Error> {
             let bytes = key
                 .to_protobuf_encoding()
                 .map_err(|e| internal("encode", &e))?;
-            let dir = path.parent().unwrap_or(Path::new("."));
-            let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| internal("create", &e))?;
-            std::fs::write(tmp.path(), &bytes).map_err(|e| internal("write", &e))?;
-            tmp.persist(path)
-                .map_err(|e| internal("persist", &e.error))?;
+            peerpack_core::fs::atomic_write(path, &bytes).map_err(|e| internal("write", &e))?;
             Ok(key)
         }
         Err(e) => Err(internal("read", &e)),
@@ -254,10 +259,7 @@ fn load_or_create_publisher(path: &Path) -> Result<PublisherKey, Error> {
 
 fn check_bootstrap(addrs: &[Multiaddr]) -> Result<(), Error> {
     for a in addrs {
-        if !matches!(
-            a.iter().last(),
-            Some(peerpack_net::p2p::multiaddr::Protocol::P2p(_))
-        ) {
+        if peerpack_net::peer_id_of(a).is_none() {
             return Err(Error::BadRequest(
                 peerpack_net::Error::MissingPeerId(a.clone()).to_string(),
             ));
@@ -367,35 +369,30 @@ impl Node {
             disputes: Mutex::new(disputes),
             unsafe_archives: Mutex::new(unsafe_archives),
             curators_fetched: std::sync::atomic::AtomicBool::new(false),
+            supervisor: Supervisor::default(),
         });
 
         restore_dht(&inner).await?;
         // Peers blocked before a restart stay blocked.
         inner.enforce_blocks().await;
 
-        let (stop, stop_rx) = watch::channel(false);
-        let mut tasks = vec![
-            tokio::spawn(event_task(inner.clone(), spawned.events)),
-            tokio::spawn(periodic_task(inner.clone(), stop_rx.clone())),
-        ];
+        let mut core = CoreTasks::default();
+        core.spawn("network events", event_task(inner.clone(), spawned.events));
+        core.spawn("periodic", periodic_task(inner.clone()));
         let router = crate::api::router(inner.clone());
-        let mut api_stop = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = api_stop.changed().await;
-            };
+        let api_stop = inner.supervisor.token();
+        core.spawn("API", async move {
             if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
+                .with_graceful_shutdown(api_stop.cancelled_owned())
                 .await
             {
                 tracing::error!(error = %e, "API server failed");
             }
-        }));
+        });
 
         let node = Self {
             inner,
-            tasks,
-            stop,
+            core,
             data_dir,
             api_addr,
         };
@@ -456,19 +453,24 @@ impl Node {
         &self.data_dir
     }
 
-    /// Stop everything, save peer records and remove `node.json`.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
+    /// Wait until a core task of the node (network events, the periodic task, the API
+    /// server) ends or panics, and answer why. A node whose core task ended no longer reacts
+    /// to its peers or its users: stop it ([`Node::shutdown`]) and report the error.
+    pub async fn failed(&mut self) -> Error {
+        let reason = self.core.failed().await;
+        tracing::error!(%reason, "the node is broken");
+        Error::Internal(reason)
+    }
+
+    /// Stop everything, save peer records and remove `node.json`. Spawned work is cancelled
+    /// and awaited; core tasks are stopped.
+    pub async fn shutdown(mut self) {
+        let left = self.inner.supervisor.shutdown().await;
         self.inner.flush_peers().await;
         let _ = self.inner.net.shutdown().await;
-        for t in &self.tasks {
-            t.abort();
-        }
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        self.core.stop().await;
         RuntimeInfo::remove(&self.data_dir);
-        tracing::info!("node stopped");
+        tracing::info!(tasks_left = left, "node stopped");
     }
 }
 
@@ -542,16 +544,20 @@ async fn on_event(inner: &Arc<Inner>, event: Event) {
             request,
             channel,
         } => {
-            let inner = inner.clone();
-            tokio::spawn(async move { crate::sync::answer(&inner, peer, request, channel).await });
+            let inner2 = inner.clone();
+            inner
+                .supervisor
+                .spawn(async move { crate::sync::answer(&inner2, peer, request, channel).await });
         }
         Event::BlobRequested {
             peer,
             request,
             channel,
         } => {
-            let inner = inner.clone();
-            tokio::spawn(async move { crate::serve::blob(&inner, peer, request, channel).await });
+            let inner2 = inner.clone();
+            inner
+                .supervisor
+                .spawn(async move { crate::serve::blob(&inner2, peer, request, channel).await });
         }
         Event::Connected {
             peer,
@@ -568,8 +574,10 @@ async fn on_event(inner: &Arc<Inner>, event: Event) {
         } => {
             inner.with_peers(|b| b.identified(peer, agent, protocol_version, &addresses));
             if peerpack && inner.catalogue_sync {
-                let inner = inner.clone();
-                tokio::spawn(async move { crate::sync::with_peer(&inner, peer).await });
+                let inner2 = inner.clone();
+                inner
+                    .supervisor
+                    .spawn(async move { crate::sync::with_peer(&inner2, peer).await });
             }
             // The first peer met is the first chance to read the trusted curators' lists.
             if peerpack
@@ -578,8 +586,10 @@ async fn on_event(inner: &Arc<Inner>, event: Event) {
                     .curators_fetched
                     .swap(true, std::sync::atomic::Ordering::Relaxed)
             {
-                let inner = inner.clone();
-                tokio::spawn(async move { crate::names::fetch_curators(&inner).await });
+                let inner2 = inner.clone();
+                inner
+                    .supervisor
+                    .spawn(async move { crate::names::fetch_curators(&inner2).await });
             }
         }
         Event::Ping { peer, rtt } => inner.with_peers(|b| b.ping(peer, rtt.as_secs_f64() * 1e3)),
@@ -598,29 +608,29 @@ async fn on_event(inner: &Arc<Inner>, event: Event) {
     }
 }
 
-async fn periodic_task(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+async fn periodic_task(inner: Arc<Inner>) {
     let mut flush = tokio::time::interval(PEER_FLUSH);
     let mut resync = tokio::time::interval(RESYNC);
     resync.tick().await;
     loop {
         tokio::select! {
-            _ = stop.changed() => break,
+            () = inner.supervisor.cancelled() => break,
             _ = flush.tick() => {
                 inner.enforce_blocks().await;
                 inner.flush_peers().await;
             }
             _ = resync.tick() => {
                 if !inner.curators.is_empty() {
-                    let inner = inner.clone();
-                    tokio::spawn(async move { crate::names::fetch_curators(&inner).await });
+                    let inner2 = inner.clone();
+                    inner.supervisor.spawn(async move { crate::names::fetch_curators(&inner2).await });
                 }
                 if !inner.catalogue_sync {
                     continue;
                 }
                 if let Ok(peers) = inner.net.peers().await {
                     for p in peers {
-                        let inner = inner.clone();
-                        tokio::spawn(async move { crate::sync::with_peer(&inner, p.peer_id).await });
+                        let inner2 = inner.clone();
+                        inner.supervisor.spawn(async move { crate::sync::with_peer(&inner2, p.peer_id).await });
                     }
                 }
             }

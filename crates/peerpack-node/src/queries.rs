@@ -98,10 +98,7 @@ impl Inner {
         // A package whose latest archive was found unsafe is not offered. (No copy of the
         // set: this is the search path.)
         let hits: Vec<_> = {
-            let hidden = self
-                .unsafe_archives
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let hidden = peerpack_core::sync::lock(&self.unsafe_archives);
             hits.into_iter()
                 .zip(providers)
                 .filter(|(h, _)| !hidden.contains(&h.content_id))
@@ -395,10 +392,7 @@ impl Inner {
             let m: Multiaddr = a
                 .parse()
                 .map_err(|e| Error::BadRequest(format!("{a:?} is not a multiaddr: {e}")))?;
-            if !matches!(
-                m.iter().last(),
-                Some(peerpack_net::p2p::multiaddr::Protocol::P2p(_))
-            ) {
+            if peerpack_net::peer_id_of(&m).is_none() {
                 return Err(Error::BadRequest(
                     peerpack_net::Error::MissingPeerId(m).to_string(),
                 ));

@@ -86,19 +86,33 @@ pub async fn answer(
 
 /// Pull `peer`'s catalogue if it differs from ours. One sync per peer at a time.
 pub async fn with_peer(inner: &Arc<Inner>, peer: PeerId) {
-    if !inner
-        .syncing
-        .lock()
-        .map(|mut s| s.insert(peer))
-        .unwrap_or(false)
-    {
+    let Some(_syncing) = Syncing::start(inner, peer) else {
         return;
-    }
+    };
     if let Err(e) = pull(inner, peer).await {
         tracing::debug!(%peer, error = %e, "catalogue sync failed");
     }
-    if let Ok(mut s) = inner.syncing.lock() {
-        s.remove(&peer);
+}
+
+/// A sync with one peer under way. Dropping it, however the sync ends (an error, a panic, a
+/// cancelled task), lets the next sync with that peer start.
+struct Syncing<'a> {
+    inner: &'a Inner,
+    peer: PeerId,
+}
+
+impl<'a> Syncing<'a> {
+    /// `None` when a sync with `peer` is already under way.
+    fn start(inner: &'a Inner, peer: PeerId) -> Option<Self> {
+        peerpack_core::sync::lock(&inner.syncing)
+            .insert(peer)
+            .then_some(Self { inner, peer })
+    }
+}
+
+impl Drop for Syncing<'_> {
+    fn drop(&mut self) {
+        peerpack_core::sync::lock(&self.inner.syncing).remove(&self.peer);
     }
 }
 

@@ -46,7 +46,7 @@ impl RateLimiter {
         let Some(rate) = self.rate() else { return };
         let cost = Duration::from_secs_f64(bytes as f64 / rate as f64);
         let until = {
-            let mut next = self.next_free.lock().unwrap_or_else(|p| p.into_inner());
+            let mut next = peerpack_core::sync::lock(&self.next_free);
             let now = Instant::now();
             let start = next.filter(|t| *t > now).unwrap_or(now);
             let until = start + cost;
@@ -90,7 +90,7 @@ impl ServeSlots {
 
     /// Take a slot for `peer`, or `None` when the node or this peer is at its limit.
     pub fn try_take(&self, peer: PeerId) -> Option<Slot<'_>> {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = peerpack_core::sync::lock(&self.inner);
         let per_peer = g.1.get(&peer).copied().unwrap_or(0);
         if g.0 >= self.total || per_peer >= self.per_peer {
             return None;
@@ -103,7 +103,7 @@ impl ServeSlots {
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        let mut g = self.slots.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = peerpack_core::sync::lock(&self.slots.inner);
         g.0 = g.0.saturating_sub(1);
         if let Some(n) = g.1.get_mut(&self.peer) {
             *n -= 1;
@@ -138,7 +138,7 @@ impl RequestRate {
     /// Whether `peer` may make a request now (and count it).
     pub fn allow(&self, peer: PeerId) -> bool {
         let now = Instant::now();
-        let mut g = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = peerpack_core::sync::lock(&self.buckets);
         if g.len() >= MAX_BUCKETS {
             let (burst, rate) = (self.burst, self.per_second);
             g.retain(|_, (tokens, at)| {

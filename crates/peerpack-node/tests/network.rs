@@ -289,3 +289,24 @@ async fn archive_ranges_are_served_to_peers() {
     }
     net.shutdown().await;
 }
+
+/// A node whose network event loop stops is broken: `failed` says so (the CLI then stops the
+/// node with that error) instead of the node answering its API as if all were well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_network_loop_stops_reports_the_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::start(Config::loopback(dir.path())).await.unwrap();
+    // Healthy: no failure within a while.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), node.failed())
+            .await
+            .is_err()
+    );
+    node.inner().net().shutdown().await.unwrap();
+    let e = tokio::time::timeout(TIMEOUT, node.failed())
+        .await
+        .expect("the failure is reported");
+    assert!(e.to_string().contains("network events task stopped"), "{e}");
+    node.shutdown().await;
+    assert!(!dir.path().join("node.json").exists());
+}

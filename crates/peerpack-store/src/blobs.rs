@@ -147,9 +147,7 @@ impl BlobStore {
         let dir = dest.parent().unwrap_or(&self.root);
         fs::create_dir_all(dir).map_err(io_at(dir))?;
         tmp.persist(&dest).map_err(|e| io_at(&dest)(e.error))?;
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_at(dir))?;
+        peerpack_core::fs::sync_dir(dir).map_err(io_at(dir))?;
         self.save_outline(&actual, &outline);
         Ok(actual)
     }
@@ -165,11 +163,7 @@ impl BlobStore {
         let path = self.outline_path(id);
         let mut bytes = outline.size().to_le_bytes().to_vec();
         bytes.extend_from_slice(&outline.to_bytes());
-        let written = tempfile::NamedTempFile::new_in(self.root.join("tmp")).and_then(|tmp| {
-            fs::write(tmp.path(), &bytes)?;
-            tmp.persist(&path).map(|_| ()).map_err(|e| e.error)
-        });
-        if let Err(e) = written {
+        if let Err(e) = peerpack_core::fs::atomic_write(&path, &bytes) {
             tracing::warn!(path = %path.display(), error = %e, "could not save an outline");
         }
     }
@@ -221,9 +215,7 @@ impl BlobStore {
         let dir = dest.parent().unwrap_or(&self.root);
         fs::create_dir_all(dir).map_err(io_at(dir))?;
         fs::rename(&from, &dest).map_err(io_at(&dest))?;
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_at(dir))?;
+        peerpack_core::fs::sync_dir(dir).map_err(io_at(dir))?;
         self.save_outline(id, outline);
         Ok(())
     }

@@ -69,7 +69,7 @@ impl RecordCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
-        self.generations.lock().unwrap_or_else(|p| p.into_inner())
+        peerpack_core::sync::lock(&self.generations)
     }
 
     /// The cached versions of `name`, counting a hit or a miss.

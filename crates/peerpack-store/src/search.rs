@@ -194,7 +194,7 @@ impl SearchIndex {
     fn lock(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
         // A panic while holding the writer leaves nothing half-done that a later commit could
         // expose: tantivy only publishes committed segments.
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+        peerpack_core::sync::lock(&self.writer)
     }
 
     /// Make each record the document for its name (the caller passes the latest version of

@@ -55,12 +55,7 @@ pub async fn run(
     let report = result?;
     // The lock file is replaced atomically: a crash leaves the old one or the new one.
     if !locked || lock.as_deref() != Some(report.lock.as_str()) {
-        let dir = lock_path.parent().unwrap_or(Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("cannot write in {}", dir.display()))?;
-        std::fs::write(tmp.path(), &report.lock)
-            .with_context(|| format!("cannot write {}", lock_path.display()))?;
-        tmp.persist(&lock_path)
+        peerpack_core::fs::atomic_write(&lock_path, report.lock.as_bytes())
             .with_context(|| format!("cannot write {}", lock_path.display()))?;
     }
     if json {

@@ -50,7 +50,7 @@ pub async fn run(data_dir: DataDir, parts: NodeConfigParts) -> Result<()> {
         }
     }
 
-    let node = Node::start(config).await.context("cannot start the node")?;
+    let mut node = Node::start(config).await.context("cannot start the node")?;
     println!("peerpack node {}", node.peer_id());
     println!("  data dir  {}", data_dir.root().display());
     println!("  api       {}", node.api_url());
@@ -60,10 +60,16 @@ pub async fn run(data_dir: DataDir, parts: NodeConfigParts) -> Result<()> {
     println!("  publisher {}", node.inner().publisher());
     println!("ready; stop with Ctrl-C");
 
-    wait_for_signal().await;
+    let failure = tokio::select! {
+        () = wait_for_signal() => None,
+        e = node.failed() => Some(e),
+    };
     eprintln!("shutting down");
     node.shutdown().await;
-    Ok(())
+    match failure {
+        Some(e) => Err(e).context("the node stopped"),
+        None => Ok(()),
+    }
 }
 
 async fn wait_for_signal() {

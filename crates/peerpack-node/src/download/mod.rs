@@ -103,14 +103,14 @@ pub async fn fetch(
 ) -> Result<Fetched, Error> {
     // One fetch per archive at a time; a second caller waits and then finds it stored.
     let gate = {
-        let mut map = inner.fetching.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = peerpack_core::sync::lock(&inner.fetching);
         map.entry(id).or_default().clone()
     };
     let _turn = gate.lock().await;
     let result = fetch_once(inner, id, size, &progress).await;
     // Drop the gate unless someone else is waiting on it.
     {
-        let mut map = inner.fetching.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = peerpack_core::sync::lock(&inner.fetching);
         let ours = map.get(&id).is_some_and(|g| Arc::ptr_eq(g, &gate));
         if ours && Arc::strong_count(&gate) <= 2 {
             map.remove(&id);
@@ -458,10 +458,7 @@ impl Downloads {
             total: AtomicU64::new(size),
             ..Progress::default()
         });
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, p.clone());
+        peerpack_core::sync::lock(&self.map).insert(id, p.clone());
         (
             p.clone(),
             Tracked {
@@ -474,9 +471,7 @@ impl Downloads {
 
     /// Every download under way: (id, total, done).
     pub fn snapshot(&self) -> Vec<(ContentId, u64, u64)> {
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        peerpack_core::sync::lock(&self.map)
             .iter()
             .map(|(id, p)| {
                 (
@@ -498,7 +493,7 @@ pub struct Tracked {
 
 impl Drop for Tracked {
     fn drop(&mut self) {
-        let mut map = self.downloads.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = peerpack_core::sync::lock(&self.downloads.map);
         // A second install of the same archive may have registered since; leave its entry.
         if map
             .get(&self.id)

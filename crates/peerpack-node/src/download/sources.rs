@@ -97,10 +97,7 @@ pub(super) async fn connect(inner: &Arc<Inner>, sources: &[Source]) {
             let Ok(mut addr) = a.parse::<peerpack_net::p2p::Multiaddr>() else {
                 continue;
             };
-            if !matches!(
-                addr.iter().last(),
-                Some(peerpack_net::p2p::multiaddr::Protocol::P2p(_))
-            ) {
+            if peerpack_net::peer_id_of(&addr).is_none() {
                 addr.push(peerpack_net::p2p::multiaddr::Protocol::P2p(s.peer));
             }
             if inner.net.dial(addr).await.is_ok() {
