@@ -9,21 +9,20 @@
 //! No networking happens here.
 //!
 //! # Layout
-//! - [`db`]: SQLite (WAL, migrations tracked by `user_version`), name ownership, records.
-//! - [`names`]: who owns a name (pinned, curated, first seen), claims by other keys,
-//!   contested names.
+//! - [`db`]: SQLite (WAL, migrations tracked by `user_version`), name ownership, records,
+//!   peers.
+//! - [`names`] (in [`db`]): who owns a name (pinned, curated, first seen), claims by other
+//!   keys, contested names.
 //! - [`search`]: the tantivy index, BM25 ranking, category and tag filters.
 //! - [`blobs`]: atomic, BLAKE3-verified blob files.
 //! - [`cache`]: archive use times, installs and pins (what garbage collection keeps).
-//! - [`peers`]: peers met and the archives they provide.
+//! - [`peers`] (in [`db`]): peers met and the archives they provide.
 //! - [`record_cache`]: the hot in-memory cache of package records.
 //! - [`Store`]: the three together, keeping the index in step with the database.
 
 pub mod blobs;
 pub mod cache;
 pub mod db;
-pub mod names;
-pub mod peers;
 pub mod record_cache;
 pub mod search;
 
@@ -33,6 +32,7 @@ use peerpack_core::{PackageName, PackageRecord};
 
 pub use blobs::BlobStore;
 pub use db::{Db, Inserted};
+pub use db::{names, peers};
 pub use names::{Claim, NameState, OwnerSource};
 pub use peers::PeerRow;
 pub use record_cache::{CacheStats, RecordCache};

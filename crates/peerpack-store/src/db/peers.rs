@@ -7,7 +7,7 @@ use std::path::Path;
 use peerpack_core::ContentId;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::db::Error;
+use super::{Db, Error, now};
 
 /// What the store keeps about one peer.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -48,7 +48,7 @@ pub struct PeerRow {
 }
 
 pub(crate) fn save(conn: &Connection, path: &Path, peers: &[PeerRow]) -> Result<(), Error> {
-    let err = crate::db::sqlite(path);
+    let err = super::sqlite(path);
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO peers (peer_id, addresses, agent, protocol_version, first_seen, last_seen,
@@ -91,7 +91,7 @@ pub(crate) fn save(conn: &Connection, path: &Path, peers: &[PeerRow]) -> Result<
 }
 
 pub(crate) fn load(conn: &Connection, path: &Path) -> Result<Vec<PeerRow>, Error> {
-    let err = crate::db::sqlite(path);
+    let err = super::sqlite(path);
     let mut stmt = conn
         .prepare(
             "SELECT peer_id, addresses, agent, protocol_version, first_seen, last_seen,
@@ -137,7 +137,7 @@ pub(crate) fn add_provider(
          ON CONFLICT(content_id, peer_id) DO UPDATE SET seen_at = excluded.seen_at",
     )
     .and_then(|mut s| s.execute(params![id.as_bytes().as_slice(), peer, now]))
-    .map_err(crate::db::sqlite(path))?;
+    .map_err(super::sqlite(path))?;
     Ok(())
 }
 
@@ -146,7 +146,7 @@ pub(crate) fn providers(
     path: &Path,
     id: &ContentId,
 ) -> Result<Vec<String>, Error> {
-    let err = crate::db::sqlite(path);
+    let err = super::sqlite(path);
     let mut stmt = conn
         .prepare_cached("SELECT peer_id FROM providers WHERE content_id = ?1 ORDER BY seen_at DESC")
         .map_err(err)?;
@@ -160,5 +160,32 @@ pub(crate) fn exists(conn: &Connection, path: &Path, peer: &str) -> Result<bool,
     conn.query_row("SELECT 1 FROM peers WHERE peer_id = ?1", [peer], |_| Ok(()))
         .optional()
         .map(|r| r.is_some())
-        .map_err(crate::db::sqlite(path))
+        .map_err(super::sqlite(path))
+}
+
+impl Db {
+    /// Save (insert or update) peer rows in one transaction.
+    pub fn save_peers(&mut self, peers: &[PeerRow]) -> Result<(), Error> {
+        self.write(|tx, path| save(tx, path, peers))
+    }
+
+    /// Every peer row.
+    pub fn load_peers(&self) -> Result<Vec<PeerRow>, Error> {
+        load(&self.conn, &self.path)
+    }
+
+    /// Whether a peer row exists.
+    pub fn peer_known(&self, peer_id: &str) -> Result<bool, Error> {
+        exists(&self.conn, &self.path, peer_id)
+    }
+
+    /// Remember that `peer_id` provides the archive `content_id`.
+    pub fn add_provider(&mut self, content_id: &ContentId, peer_id: &str) -> Result<(), Error> {
+        add_provider(&self.conn, &self.path, content_id, peer_id, now())
+    }
+
+    /// Peers known to provide `content_id`, most recently seen first.
+    pub fn providers(&self, content_id: &ContentId) -> Result<Vec<String>, Error> {
+        providers(&self.conn, &self.path, content_id)
+    }
 }
