@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use peerpack_net::protocol::provider_key;
 use peerpack_node::install::{InstallProgress, InstallRequest};
-use peerpack_node::{Config, Inner, Node};
+use peerpack_node::{Config, Node};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -113,7 +113,7 @@ fn package(dir: &Path, name: &str, bytes: u64) -> Result<()> {
     Ok(())
 }
 
-async fn install(inner: &Arc<Inner>, name: &str, to: &Path) -> Result<Duration> {
+async fn install(inner: &Arc<peerpack_node::Context>, name: &str, to: &Path) -> Result<Duration> {
     let start = Instant::now();
     let report = inner
         .install(
@@ -136,7 +136,7 @@ async fn install(inner: &Arc<Inner>, name: &str, to: &Path) -> Result<Duration> 
 }
 
 /// Undo an install on the downloader so that the next round downloads everything again.
-async fn forget(inner: &Arc<Inner>, to: &Path) -> Result<()> {
+async fn forget(inner: &Arc<peerpack_node::Context>, to: &Path) -> Result<()> {
     if to.exists() {
         std::fs::remove_dir_all(to)?;
     }
@@ -147,7 +147,12 @@ async fn forget(inner: &Arc<Inner>, to: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn rounds(d: &Arc<Inner>, name: &str, to: &Path, n: usize) -> Result<Vec<Duration>> {
+async fn rounds(
+    d: &Arc<peerpack_node::Context>,
+    name: &str,
+    to: &Path,
+    n: usize,
+) -> Result<Vec<Duration>> {
     let mut out = Vec::new();
     for _ in 0..n {
         out.push(install(d, name, to).await?);
@@ -281,7 +286,11 @@ fn curl(port: u16, file: &str, out: &Path, n: usize) -> Result<Vec<Duration>> {
     Ok(times)
 }
 
-async fn wait_providers(d: &Arc<Inner>, id: peerpack_core::ContentId, n: usize) -> Result<()> {
+async fn wait_providers(
+    d: &Arc<peerpack_node::Context>,
+    id: peerpack_core::ContentId,
+    n: usize,
+) -> Result<()> {
     let start = Instant::now();
     loop {
         let found = d

@@ -9,19 +9,20 @@ use std::sync::Arc;
 
 use peerpack_core::{ContentId, PackageName, Version};
 
+use crate::context::Context;
 use crate::error::Error;
-use crate::install::parse_spec;
-use crate::node::Inner;
+use crate::names::parse_spec;
 
 pub use peerpack_api::{GcReport, Pin, Removed};
 
-impl Inner {
+impl Context {
     /// Remove unprotected archives down to the cache quota (`dry_run`: only report).
     #[tracing::instrument(skip(self))]
     pub async fn gc(self: &Arc<Self>, dry_run: bool) -> Result<GcReport, Error> {
         let publisher = self.publisher.public();
         let quota = self.cache_quota;
         let (report, removed_ids) = self
+            .catalogue
             .with_store(move |s| {
                 let mut protected: HashSet<ContentId> =
                     s.db.content_owned_by(&publisher)?.into_iter().collect();
@@ -40,7 +41,7 @@ impl Inner {
                         .collect();
                 let mut candidates = Vec::new();
                 let (mut protected_n, mut protected_bytes, mut cached) = (0u64, 0u64, 0u64);
-                for id in s.blobs.list().map_err(|e| Error::Internal(e.to_string()))? {
+                for id in s.blobs.list().map_err(peerpack_store::Error::from)? {
                     let (size, last_used) = match uses.get(&id) {
                         Some(u) => *u,
                         None => (s.blobs.size(&id).unwrap_or(0), 0),
@@ -67,9 +68,7 @@ impl Inner {
                             .map(|r| format!("{}@{}", r.name(), r.version()))
                             .collect();
                     if !dry_run {
-                        s.blobs
-                            .remove(&id)
-                            .map_err(|e| Error::Internal(e.to_string()))?;
+                        s.blobs.remove(&id).map_err(peerpack_store::Error::from)?;
                         s.db.forget_blob(&id)?;
                     }
                     cached -= size;
@@ -111,7 +110,9 @@ impl Inner {
     pub async fn pin(self: &Arc<Self>, spec: &str) -> Result<Pin, Error> {
         let (name, version) = self.pinned_version(spec).await?;
         let (n, v) = (name.clone(), version.clone());
-        self.with_store(move |s| Ok(s.db.pin(&n, &v)?)).await?;
+        self.catalogue
+            .with_store(move |s| Ok(s.db.pin(&n, &v)?))
+            .await?;
         Ok(Pin {
             name: name.to_string(),
             version: version.to_string(),
@@ -122,6 +123,7 @@ impl Inner {
     pub async fn unpin(self: &Arc<Self>, spec: &str) -> Result<Vec<Pin>, Error> {
         let (name, req) = parse_spec(spec)?;
         let removed = self
+            .catalogue
             .with_store(move |s| {
                 let mut removed = Vec::new();
                 for (n, v) in s.db.pins()? {
@@ -147,20 +149,24 @@ impl Inner {
 
     /// Every pin.
     pub async fn pins(self: &Arc<Self>) -> Result<Vec<Pin>, Error> {
-        self.with_store(|s| {
-            Ok(s.db
-                .pins()?
-                .into_iter()
-                .map(|(name, version)| Pin { name, version })
-                .collect())
-        })
-        .await
+        self.catalogue
+            .with_store(|s| {
+                Ok(s.db
+                    .pins()?
+                    .into_iter()
+                    .map(|(name, version)| Pin { name, version })
+                    .collect())
+            })
+            .await
     }
 
     async fn pinned_version(self: &Arc<Self>, spec: &str) -> Result<(PackageName, Version), Error> {
         let (name, req) = parse_spec(spec)?;
         let n = name.clone();
-        let versions = self.with_store(move |s| Ok(s.versions(&n)?)).await?;
+        let versions = self
+            .catalogue
+            .with_store(move |s| Ok(s.versions(&n)?))
+            .await?;
         let chosen = versions
             .iter()
             .map(|r| r.version().clone())

@@ -5,23 +5,17 @@
 //! forged, or not what was asked for) cost the sending peer reputation: an honest peer may
 //! relay a valid record that merely conflicts with this node's choices.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use peerpack_core::record::RecordError;
 use peerpack_core::{CuratorList, IndexRecord, PackageName, PackageRecord, PublicKey, Version};
 use peerpack_net::p2p::PeerId;
 use peerpack_net::p2p::kad::Record;
 use peerpack_net::{MessageAcceptance, protocol};
-use peerpack_store::names::Seen;
-use peerpack_store::{Inserted, NameState, db};
+use peerpack_store::{Inserted, db};
 
+use crate::context::Context;
 use crate::error::Error;
-use crate::node::Inner;
-
-/// How long a DHT lookup may take before the node answers with what it has.
-pub const DHT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Outcome of storing a batch of records from one peer.
 #[derive(Debug, Default, Clone, Copy)]
@@ -54,7 +48,7 @@ fn refusal(batch: &mut Batch, from: Option<PeerId>, e: &RecordError) {
 
 /// Decode, verify and store encoded package records sent by `from`, crediting or penalising it.
 pub async fn records(
-    inner: &Arc<Inner>,
+    inner: &Arc<Context>,
     encoded: Vec<Vec<u8>>,
     from: Option<PeerId>,
 ) -> Result<Batch, Error> {
@@ -78,6 +72,7 @@ pub async fn records(
         let sender = from.map(|p| p.to_string());
         let net = inner.net.clone();
         let (valid, results) = inner
+            .catalogue
             .with_store(move |s| {
                 let results = s.insert_records(&valid, sender.as_deref())?;
                 // The DHT copy this node holds of a replaced record must be the one it now
@@ -109,12 +104,12 @@ pub async fn records(
                 Ok(Inserted::Stale) => batch.stale += 1,
                 Ok(_) => batch.known += 1,
                 Err(db::Error::Refused(e)) => refusal(&mut batch, from, &e),
-                Err(e) => return Err(Error::Internal(e.to_string())),
+                Err(e) => return Err(e.into()),
             }
         }
     }
     if let Some(peer) = from {
-        inner.with_peers(|b| {
+        inner.peers.with(|b| {
             b.credit(peer, creditable);
             for _ in 0..batch.invalid {
                 b.invalid(peer);
@@ -123,12 +118,16 @@ pub async fn records(
     }
     disputed_names.sort();
     disputed_names.dedup();
-    crate::names::refresh_names(inner, disputed_names).await;
+    inner.catalogue.refresh_names(disputed_names).await;
     Ok(batch)
 }
 
 /// Validate a gossip announcement and decide whether gossipsub forwards it.
-pub async fn announcement(inner: &Arc<Inner>, data: Vec<u8>, source: PeerId) -> MessageAcceptance {
+pub async fn announcement(
+    inner: &Arc<Context>,
+    data: Vec<u8>,
+    source: PeerId,
+) -> MessageAcceptance {
     match records(inner, vec![data], Some(source)).await {
         Ok(b) if b.invalid > 0 => MessageAcceptance::Reject,
         // Valid, but not for this node to pass on: another key's claim, or a conflict.
@@ -146,10 +145,15 @@ pub async fn announcement(inner: &Arc<Inner>, data: Vec<u8>, source: PeerId) -> 
 }
 
 /// What became of a curator list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CuratorOutcome {
     /// Stored (or already held): the newest list seen from a curator this node trusts.
-    Accepted,
+    /// `owners_changed`: the names whose owner it changed; their new owners' records are not
+    /// in the catalogue yet (see [`crate::lookup::look_up_new_owners`]).
+    Accepted {
+        /// Names whose owner the list changed.
+        owners_changed: Vec<PackageName>,
+    },
     /// Valid, but from a curator this node does not trust, older than the list held, or
     /// equivocating.
     Ignored,
@@ -159,7 +163,7 @@ pub enum CuratorOutcome {
 
 /// Decode, verify and store a curator list sent by `from`.
 pub async fn curator_list(
-    inner: &Arc<Inner>,
+    inner: &Arc<Context>,
     bytes: Vec<u8>,
     from: Option<PeerId>,
 ) -> Result<CuratorOutcome, Error> {
@@ -168,7 +172,7 @@ pub async fn curator_list(
         Err(e) => {
             tracing::info!(peer = ?from, error = %e, "refused a curator list");
             if let Some(peer) = from {
-                inner.with_peers(|b| b.invalid(peer));
+                inner.peers.with(|b| b.invalid(peer));
             }
             return Ok(CuratorOutcome::Invalid);
         }
@@ -182,12 +186,13 @@ pub async fn curator_list(
     let key = protocol::curator_key(&list.curator);
     let net = inner.net.clone();
     let outcome = inner
+        .catalogue
         .with_store(move |s| match s.insert_curator_list(&list) {
             Ok((i, changed)) => {
                 if i.changed() {
                     let _ =
                         net.send_blocking(peerpack_net::Command::StoreRecord { key, value: bytes });
-                    crate::names::replace_dht(&net, s, &changed)?;
+                    crate::catalogue::replace_dht(&net, s, &changed)?;
                 }
                 Ok(Ok((i, changed)))
             }
@@ -197,20 +202,22 @@ pub async fn curator_list(
         .await?;
     match outcome {
         Ok((i, changed)) if i.changed() || i == Inserted::Unchanged => {
-            if i.changed() {
+            let owners_changed = if i.changed() {
                 tracing::info!(peer = ?from, owners_changed = changed.len(), "stored a curator list");
-                crate::names::refresh_names(inner, changed.clone()).await;
-                crate::names::look_up_new_owners(inner, changed);
-            }
+                inner.catalogue.refresh_names(changed.clone()).await;
+                changed
+            } else {
+                Vec::new()
+            };
             if let Some(peer) = from {
-                inner.with_peers(|b| b.valid(peer, 1));
+                inner.peers.with(|b| b.valid(peer, 1));
             }
-            Ok(CuratorOutcome::Accepted)
+            Ok(CuratorOutcome::Accepted { owners_changed })
         }
         Ok(_) => Ok(CuratorOutcome::Ignored),
         Err(e) if e.is_invalid_data() => {
             if let Some(peer) = from {
-                inner.with_peers(|b| b.invalid(peer));
+                inner.peers.with(|b| b.invalid(peer));
             }
             Ok(CuratorOutcome::Invalid)
         }
@@ -221,19 +228,22 @@ pub async fn curator_list(
     }
 }
 
-/// Validate a gossiped curator list and decide whether gossipsub forwards it.
+/// Validate a gossiped curator list and decide whether gossipsub forwards it. Also answers
+/// the names whose owner the list changed.
 pub async fn curator_announcement(
-    inner: &Arc<Inner>,
+    inner: &Arc<Context>,
     data: Vec<u8>,
     source: PeerId,
-) -> MessageAcceptance {
+) -> (MessageAcceptance, Vec<PackageName>) {
     match curator_list(inner, data, Some(source)).await {
-        Ok(CuratorOutcome::Accepted) => MessageAcceptance::Accept,
-        Ok(CuratorOutcome::Ignored) => MessageAcceptance::Ignore,
-        Ok(CuratorOutcome::Invalid) => MessageAcceptance::Reject,
+        Ok(CuratorOutcome::Accepted { owners_changed }) => {
+            (MessageAcceptance::Accept, owners_changed)
+        }
+        Ok(CuratorOutcome::Ignored) => (MessageAcceptance::Ignore, Vec::new()),
+        Ok(CuratorOutcome::Invalid) => (MessageAcceptance::Reject, Vec::new()),
         Err(e) => {
             tracing::warn!(error = %e, "could not process a curator list");
-            MessageAcceptance::Ignore
+            (MessageAcceptance::Ignore, Vec::new())
         }
     }
 }
@@ -276,8 +286,9 @@ fn parse_key(key: &[u8]) -> Option<DhtKey> {
 enum Verdict {
     /// This node's validation accepted exactly these bytes: they are held and served.
     Hold,
-    /// Accepted, and held by the path that accepted it.
-    Held,
+    /// Accepted, and held by the path that accepted it (a curator list), which changed the
+    /// owners of these names.
+    Held(Vec<PackageName>),
     /// Valid, but not what this node serves (stale, another key's claim, a conflict).
     Skip(String),
     /// Bad bytes.
@@ -286,23 +297,32 @@ enum Verdict {
 
 /// Validate a record a peer asked us to hold in the DHT. Only what this node's own validation
 /// accepts goes into the DHT store, so only that is ever served: never a stale, equivocating or
-/// foreign-owner record.
-pub async fn inbound_dht_record(inner: &Arc<Inner>, source: PeerId, record: Record) {
+/// foreign-owner record. Answers the names whose owner the record changed (a curator list).
+pub async fn inbound_dht_record(
+    inner: &Arc<Context>,
+    source: PeerId,
+    record: Record,
+) -> Vec<PackageName> {
     match validate_dht_record(inner, source, &record).await {
-        Ok(Verdict::Hold | Verdict::Held) => inner.with_peers(|b| b.valid(source, 1)),
+        Ok(Verdict::Hold) => inner.peers.with(|b| b.valid(source, 1)),
+        Ok(Verdict::Held(owners_changed)) => {
+            inner.peers.with(|b| b.valid(source, 1));
+            return owners_changed;
+        }
         Ok(Verdict::Skip(why)) => {
             tracing::info!(peer = %source, reason = %why, "did not store a DHT record");
         }
         Ok(Verdict::Invalid(why)) => {
             tracing::info!(peer = %source, error = %why, "refused a DHT record");
-            inner.with_peers(|b| b.invalid(source));
+            inner.peers.with(|b| b.invalid(source));
         }
         Err(e) => tracing::warn!(peer = %source, error = %e, "could not check a DHT record"),
     }
+    Vec::new()
 }
 
 async fn validate_dht_record(
-    inner: &Arc<Inner>,
+    inner: &Arc<Context>,
     source: PeerId,
     record: &Record,
 ) -> Result<Verdict, Error> {
@@ -337,6 +357,7 @@ async fn validate_dht_record(
             };
             let net = inner.net.clone();
             let result = inner
+                .catalogue
                 .with_store(move |s| {
                     let mut results =
                         s.insert_records(std::slice::from_ref(&r), from.as_deref())?;
@@ -346,7 +367,7 @@ async fn validate_dht_record(
                 })
                 .await?;
             if matches!(result, Ok(Inserted::Disputed)) {
-                crate::names::refresh_names(inner, vec![name]).await;
+                inner.catalogue.refresh_names(vec![name]).await;
             }
             stored(result)
         }
@@ -366,6 +387,7 @@ async fn validate_dht_record(
             };
             let net = inner.net.clone();
             let result = inner
+                .catalogue
                 .with_store(move |s| {
                     let result = s.db.insert_index_from(&idx, from.as_deref());
                     hold(&net, held(&result));
@@ -373,7 +395,7 @@ async fn validate_dht_record(
                 })
                 .await?;
             if matches!(result, Ok(Inserted::Disputed)) {
-                crate::names::refresh_names(inner, vec![name]).await;
+                inner.catalogue.refresh_names(vec![name]).await;
             }
             stored(result)
         }
@@ -390,7 +412,7 @@ async fn validate_dht_record(
             Ok(
                 match curator_list(inner, record.value.clone(), None).await? {
                     // `curator_list` holds an accepted list itself.
-                    CuratorOutcome::Accepted => Verdict::Held,
+                    CuratorOutcome::Accepted { owners_changed } => Verdict::Held(owners_changed),
                     CuratorOutcome::Ignored => {
                         Verdict::Skip("not the newest list of its curator".into())
                     }
@@ -400,181 +422,4 @@ async fn validate_dht_record(
         }
         None => Ok(Verdict::Invalid("not a peerpack DHT key".into())),
     }
-}
-
-/// What a DHT lookup of a name found.
-#[derive(Debug)]
-pub enum Lookup {
-    /// The owner's records are now in the catalogue.
-    Found,
-    /// Nothing valid under the name.
-    Missing,
-    /// Several keys claim the name and nothing this node trusts decides between them.
-    Contested(Vec<peerpack_store::Claim>),
-}
-
-/// Ask the DHT for every version of `name` and store what is valid. The owner is decided by
-/// what this node trusts (see [`peerpack_store::names`]), never by the highest `seq` of
-/// strangers: index records by other keys become claims, and with no owner yet, more than one
-/// claimant makes the name contested.
-#[tracing::instrument(skip(inner))]
-pub async fn lookup(inner: &Arc<Inner>, name: &PackageName) -> Result<Lookup, Error> {
-    let found = inner
-        .net
-        .get_record_from(protocol::index_key(name), DHT_TIMEOUT)
-        .await?;
-    // The newest index record of each key, and every peer that served one of that key's.
-    let mut by_key: BTreeMap<PublicKey, (IndexRecord, BTreeSet<PeerId>)> = BTreeMap::new();
-    for f in found {
-        match IndexRecord::decode_verified(&f.value) {
-            Ok(idx) if &idx.name == name => {
-                let entry = by_key
-                    .entry(idx.publisher)
-                    .or_insert_with(|| (idx.clone(), BTreeSet::new()));
-                if idx.seq > entry.0.seq {
-                    entry.0 = idx;
-                }
-                entry.1.extend(f.peers);
-            }
-            _ => {
-                for peer in f.peers {
-                    inner.with_peers(|b| b.invalid(peer));
-                }
-            }
-        }
-    }
-    // Curators may settle what would otherwise be a contest: read their lists first.
-    if by_key.len() > 1 && !inner.curators.is_empty() {
-        crate::names::fetch_curators(inner).await;
-    }
-    let claims: Vec<(PublicKey, Seen)> = by_key
-        .iter()
-        .map(|(key, (idx, peers))| {
-            (
-                *key,
-                Seen {
-                    seq: idx.seq,
-                    versions: idx.versions.iter().map(|e| e.version.clone()).collect(),
-                    peers: peers.iter().map(ToString::to_string).collect(),
-                },
-            )
-        })
-        .collect();
-    let n = name.clone();
-    let state = inner
-        .with_store(move |s| Ok(s.db.record_claims(&n, &claims)?))
-        .await?;
-    let index = match state {
-        NameState::Contested => {
-            crate::names::refresh_names(inner, vec![name.clone()]).await;
-            let n = name.clone();
-            let claims = inner.with_store(move |s| Ok(s.db.claims(&n)?)).await?;
-            return Ok(Lookup::Contested(claims));
-        }
-        NameState::Owned { owner, .. } => by_key.remove(&owner).map(|(i, _)| i),
-        NameState::Unknown if by_key.len() == 1 => by_key.into_values().next().map(|(i, _)| i),
-        NameState::Unknown => None,
-    };
-    crate::names::refresh_names(inner, vec![name.clone()]).await;
-    let Some(index) = index else {
-        return Ok(Lookup::Missing);
-    };
-    let (idx, net, key) = (index.clone(), inner.net.clone(), protocol::index_key(name));
-    match inner
-        .with_store(move |s| {
-            let result = s.db.insert_index(&idx);
-            if matches!(result, Ok(Inserted::Replaced)) {
-                // The DHT copy this node holds must be the one it now accepts.
-                let _ = net.send_blocking(peerpack_net::Command::StoreRecord {
-                    key,
-                    value: idx.encode(),
-                });
-            }
-            Ok(result)
-        })
-        .await?
-    {
-        Ok(Inserted::Disputed) => return Ok(Lookup::Missing),
-        Ok(_) | Err(db::Error::Refused(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    // The newest versions only, a few DHT reads at a time: an index of 1024 versions must
-    // not become 1024 queries at once. Older versions are read one by one when asked for
-    // (`fetch_version`).
-    use futures::StreamExt;
-    let fetches = index
-        .versions
-        .iter()
-        .rev()
-        .take(MAX_LOOKUP_VERSIONS)
-        .map(|entry| {
-            let (inner, name, entry) = (inner.clone(), name.clone(), entry.clone());
-            async move { read_version(&inner, &name, &entry).await }
-        })
-        .collect::<Vec<_>>();
-    let found: Vec<Vec<u8>> = futures::stream::iter(fetches)
-        .buffer_unordered(LOOKUP_CONCURRENCY)
-        .filter_map(|v| async move { v })
-        .collect()
-        .await;
-    let batch = records(inner, found, None).await?;
-    tracing::info!(%name, versions = index.versions.len(), stored = batch.changed + batch.known, "DHT lookup");
-    Ok(if batch.changed + batch.known > 0 {
-        Lookup::Found
-    } else {
-        Lookup::Missing
-    })
-}
-
-/// Versions a lookup reads from the DHT, newest first.
-pub const MAX_LOOKUP_VERSIONS: usize = 64;
-/// DHT reads one lookup has under way at once.
-pub const LOOKUP_CONCURRENCY: usize = 8;
-
-/// Read the record of one index entry from the DHT: the value whose hash the index names.
-async fn read_version(
-    inner: &Arc<Inner>,
-    name: &PackageName,
-    entry: &peerpack_core::record::IndexEntry,
-) -> Option<Vec<u8>> {
-    let values = inner
-        .net
-        .get_record(protocol::record_key(name, &entry.version), DHT_TIMEOUT)
-        .await
-        .unwrap_or_default();
-    values
-        .into_iter()
-        .find(|v| peerpack_core::RecordHash::of(v) == entry.record_hash)
-}
-
-/// Read one version of `name` from the DHT, as the owner's index record names it (for a
-/// version older than a lookup reads). Returns whether it is now in the catalogue.
-pub async fn fetch_version(
-    inner: &Arc<Inner>,
-    name: &PackageName,
-    version: &Version,
-) -> Result<bool, Error> {
-    let n = name.clone();
-    let Some(index) = inner
-        .with_store(move |s| Ok(s.db.index_record(&n)?))
-        .await?
-    else {
-        return Ok(false);
-    };
-    let Some(entry) = index.entry(version) else {
-        return Ok(false);
-    };
-    let Some(bytes) = read_version(inner, name, entry).await else {
-        return Ok(false);
-    };
-    let batch = records(inner, vec![bytes], None).await?;
-    Ok(batch.changed + batch.known > 0)
-}
-
-/// Whether the catalogue already has `name`.
-pub async fn known(inner: &Arc<Inner>, name: &PackageName) -> Result<bool, Error> {
-    let n = name.clone();
-    inner
-        .with_store(move |s| Ok(s.db.latest(&n)?.is_some()))
-        .await
 }

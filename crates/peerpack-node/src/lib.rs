@@ -7,9 +7,14 @@
 //! # Layout
 //! - [`config`]: node configuration (defaults < config file < flags).
 //! - [`data_dir`]: the data directory and `node.json`.
-//! - [`node`]: the running node and its event and periodic tasks.
+//! - [`node`]: the running node and its event and periodic tasks: the only module that
+//!   knows every service.
+//! - [`context`]: the parts of a running node ([`catalogue`], [`transfer`], the peer book in
+//!   [`reputation`], the network handle), shared by the services.
+//! - [`catalogue`]: the store and what is kept in memory beside it.
 //! - [`supervisor`]: the node's core tasks and spawned work, cancelled on shutdown.
-//! - [`ingest`]: validation of gossip, DHT writes, sync pages and DHT reads.
+//! - [`ingest`]: validation of gossip, DHT writes, sync pages and what DHT reads found.
+//! - [`lookup`]: reading the DHT: a name's records, the trusted curators' lists.
 //! - [`publish`]: pack, sign, store, put, provide, announce.
 //! - [`sync`]: catalogue sync, both sides.
 //! - [`download`]: multi-source verified downloads of archives.
@@ -23,7 +28,9 @@
 //! - [`error`]: node errors and their HTTP mapping.
 
 pub mod api;
+pub mod catalogue;
 pub mod config;
+pub mod context;
 pub mod data_dir;
 pub mod download;
 pub mod error;
@@ -31,6 +38,7 @@ pub mod gc;
 pub mod ingest;
 pub mod install;
 pub mod lockfile;
+pub mod lookup;
 pub mod names;
 pub mod node;
 pub mod publish;
@@ -42,6 +50,7 @@ pub mod sync;
 pub mod transfer;
 
 pub use config::Config;
+pub use context::Context;
 pub use data_dir::{DataDir, RuntimeInfo};
 pub use error::Error;
-pub use node::{Inner, Node};
+pub use node::Node;

@@ -2,188 +2,16 @@
 //! (`curate`), the trusted curators' lists, and the names in dispute that search marks.
 //! The rules themselves live in [`peerpack_store::names`].
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use peerpack_core::{CuratorList, PackageName, PublicKey};
+use peerpack_core::{CuratorList, PackageName, PublicKey, VersionReq};
 use peerpack_net::protocol::{self, Topic};
 use peerpack_store::db::now;
-use peerpack_store::{Claim, Db, NameState};
+use peerpack_store::{Claim, NameState};
 
+use crate::context::Context;
 use crate::error::Error;
-use crate::ingest::{self, Lookup};
-use crate::node::Inner;
-
-/// Names in dispute, held in memory so search can mark them without touching the store.
-#[derive(Debug, Default)]
-pub struct Disputes {
-    /// Names with no owner and several claimants.
-    pub contested: BTreeSet<String>,
-    /// Names with an owner and claims by other keys.
-    pub disputed: BTreeSet<String>,
-}
-
-impl Disputes {
-    /// Read them from the database.
-    pub fn load(db: &Db) -> Result<Self, Error> {
-        Ok(Self {
-            contested: db
-                .contested_names()?
-                .into_iter()
-                .map(|n| n.to_string())
-                .collect(),
-            disputed: db
-                .disputed_names()?
-                .into_iter()
-                .map(|n| n.to_string())
-                .collect(),
-        })
-    }
-}
-
-impl Disputes {
-    /// Bring the entries of `names` in step with the database.
-    pub fn update(&mut self, db: &Db, names: &[PackageName]) -> Result<(), Error> {
-        for name in names {
-            let state = db.name_state(name)?;
-            let claimed = !db.claims(name)?.is_empty();
-            let n = name.to_string();
-            self.contested.remove(&n);
-            self.disputed.remove(&n);
-            match state {
-                NameState::Contested => {
-                    self.contested.insert(n);
-                }
-                NameState::Owned { .. } if claimed => {
-                    self.disputed.insert(n);
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Update the [`Disputes`] entries of `names` after the store changed them.
-pub async fn refresh_names(inner: &Arc<Inner>, names: Vec<PackageName>) {
-    if names.is_empty() {
-        return;
-    }
-    let updated = inner
-        .with_store(move |s| {
-            let mut d = Disputes::default();
-            d.update(&s.db, &names)?;
-            Ok((names, d))
-        })
-        .await;
-    match updated {
-        Ok((names, fresh)) => {
-            let mut d = peerpack_core::sync::lock(&inner.disputes);
-            for name in names {
-                let n = name.to_string();
-                d.contested.remove(&n);
-                d.disputed.remove(&n);
-                if fresh.contested.contains(&n) {
-                    d.contested.insert(n);
-                } else if fresh.disputed.contains(&n) {
-                    d.disputed.insert(n);
-                }
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "could not update the names in dispute"),
-    }
-}
-
-/// Reload [`Disputes`] after the store changed them.
-pub async fn refresh_disputes(inner: &Arc<Inner>) {
-    match inner.with_store(|s| Disputes::load(&s.db)).await {
-        Ok(d) => *peerpack_core::sync::lock(&inner.disputes) = d,
-        Err(e) => tracing::warn!(error = %e, "could not reload the names in dispute"),
-    }
-}
-
-/// Make this node's DHT store hold exactly the catalogue's records for `names`, whose owner
-/// changed: the previous owner's records are no longer served. Called with the store locked,
-/// right after the change, so that the DHT store sees changes in the order they were committed.
-pub(crate) fn replace_dht(
-    net: &peerpack_net::NetHandle,
-    s: &peerpack_store::Store,
-    names: &[PackageName],
-) -> Result<(), Error> {
-    if names.is_empty() {
-        return Ok(());
-    }
-    let mut exact = Vec::with_capacity(names.len());
-    let mut prefixes = Vec::with_capacity(names.len());
-    let mut records = Vec::new();
-    for name in names {
-        if let Some(idx) = s.db.index_record(name)? {
-            records.push((protocol::index_key(name), idx.encode()));
-        }
-        for r in s.db.versions(name)? {
-            records.push((protocol::record_key(name, r.version()), r.encode()));
-        }
-        let key = protocol::index_key(name);
-        let mut prefix = key.clone();
-        prefix.push(b'/');
-        exact.push(key);
-        prefixes.push(prefix);
-    }
-    net.send_blocking(peerpack_net::Command::ReplaceRecords {
-        exact,
-        prefixes,
-        records,
-    })?;
-    Ok(())
-}
-
-/// After a curator changed the owner of `names`, fetch the new owners' records (a few names
-/// at a time, in the background).
-pub(crate) fn look_up_new_owners(inner: &Arc<Inner>, names: Vec<PackageName>) {
-    const MOST: usize = 32;
-    if names.is_empty() {
-        return;
-    }
-    let inner2 = inner.clone();
-    inner.supervisor.spawn(async move {
-        for name in names.into_iter().take(MOST) {
-            if let Err(e) = ingest::lookup(&inner2, &name).await {
-                tracing::info!(%name, error = %e, "could not look up a curated owner's records");
-            }
-        }
-    });
-}
-
-/// Read every trusted curator's list from the DHT and store the newest valid one.
-pub async fn fetch_curators(inner: &Arc<Inner>) {
-    for curator in &inner.curators {
-        let found = match inner
-            .net
-            .get_record_from(protocol::curator_key(curator), ingest::DHT_TIMEOUT)
-            .await
-        {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::debug!(%curator, error = %e, "could not read a curator list");
-                continue;
-            }
-        };
-        // Oldest first, so each newer one replaces the last.
-        let mut lists: Vec<(u64, Vec<u8>, Vec<peerpack_net::p2p::PeerId>)> = found
-            .into_iter()
-            .map(|f| {
-                let seq = CuratorList::decode(&f.value).map_or(0, |l| l.seq);
-                (seq, f.value, f.peers)
-            })
-            .collect();
-        lists.sort_by_key(|(seq, _, _)| *seq);
-        for (_, bytes, peers) in lists {
-            if let Err(e) = ingest::curator_list(inner, bytes, peers.first().copied()).await {
-                tracing::warn!(%curator, error = %e, "could not store a curator list");
-            }
-        }
-    }
-}
+use crate::lookup::{self, Lookup};
 
 pub use peerpack_api::{ClaimView, CuratorView, TrustView};
 
@@ -229,6 +57,25 @@ pub fn contested(name: &PackageName, claims: &[Claim]) -> Error {
     Error::Conflict(text)
 }
 
+/// Parse `NAME` or `NAME@REQ`.
+pub fn parse_spec(spec: &str) -> Result<(PackageName, Option<VersionReq>), Error> {
+    let (name, req) = match spec.split_once('@') {
+        Some((n, r)) => (n, Some(r)),
+        None => (spec, None),
+    };
+    let name = PackageName::new(name).map_err(|e| Error::BadRequest(format!("{spec:?}: {e}")))?;
+    let req = req
+        .map(|r| {
+            VersionReq::parse(r).map_err(|e| {
+                Error::BadRequest(format!(
+                    "{spec:?}: {r:?} is not a version requirement ({e}); try NAME@1.2, NAME@^1.2.3 or NAME@=1.2.3"
+                ))
+            })
+        })
+        .transpose()?;
+    Ok((name, req))
+}
+
 fn parse_name(name: &str) -> Result<PackageName, Error> {
     PackageName::new(name).map_err(|e| Error::BadRequest(format!("{name:?}: {e}")))
 }
@@ -242,7 +89,7 @@ pub fn parse_key(key: &str) -> Result<PublicKey, Error> {
     })
 }
 
-impl Inner {
+impl Context {
     /// Pin `key` as `name`'s owner; then, if the catalogue has none of its versions, ask the
     /// DHT for them.
     #[tracing::instrument(skip(self))]
@@ -250,16 +97,17 @@ impl Inner {
         let name = parse_name(name)?;
         let key = parse_key(key)?;
         let (n, net) = (name.clone(), self.net.clone());
-        self.with_store(move |s| {
-            if s.trust(&n, &key)? {
-                replace_dht(&net, s, std::slice::from_ref(&n))?;
-            }
-            Ok(())
-        })
-        .await?;
-        refresh_names(self, vec![name.clone()]).await;
-        if !ingest::known(self, &name).await? {
-            match ingest::lookup(self, &name).await {
+        self.catalogue
+            .with_store(move |s| {
+                if s.trust(&n, &key)? {
+                    crate::catalogue::replace_dht(&net, s, std::slice::from_ref(&n))?;
+                }
+                Ok(())
+            })
+            .await?;
+        self.catalogue.refresh_names(vec![name.clone()]).await;
+        if !lookup::known(self, &name).await? {
+            match lookup::lookup(self, &name).await {
                 Ok(Lookup::Found | Lookup::Missing) => {}
                 Ok(Lookup::Contested(_)) => {
                     return Err(Error::Internal(format!(
@@ -281,37 +129,39 @@ impl Inner {
         let name = parse_name(name)?;
         let (n, net) = (name.clone(), self.net.clone());
         let removed = self
+            .catalogue
             .with_store(move |s| {
                 let removed = s.db.untrust(&n)?;
                 s.refresh(std::slice::from_ref(&n))?;
-                replace_dht(&net, s, std::slice::from_ref(&n))?;
+                crate::catalogue::replace_dht(&net, s, std::slice::from_ref(&n))?;
                 Ok(removed)
             })
             .await?;
-        refresh_names(self, vec![name]).await;
+        self.catalogue.refresh_names(vec![name]).await;
         Ok(removed)
     }
 
     /// Every pinned owner, in name order.
     pub async fn trusted(self: &Arc<Self>) -> Result<Vec<TrustView>, Error> {
-        self.with_store(|s| {
-            let mut out = Vec::new();
-            for (name, owner, at) in s.db.trusted()? {
-                let versions_known =
-                    s.db.versions(&name)?
-                        .iter()
-                        .filter(|r| r.publisher == owner)
-                        .count();
-                out.push(TrustView {
-                    name: name.to_string(),
-                    owner: owner.to_string(),
-                    trusted_at: at,
-                    versions_known,
-                });
-            }
-            Ok(out)
-        })
-        .await
+        self.catalogue
+            .with_store(|s| {
+                let mut out = Vec::new();
+                for (name, owner, at) in s.db.trusted()? {
+                    let versions_known =
+                        s.db.versions(&name)?
+                            .iter()
+                            .filter(|r| r.publisher == owner)
+                            .count();
+                    out.push(TrustView {
+                        name: name.to_string(),
+                        owner: owner.to_string(),
+                        trusted_at: at,
+                        versions_known,
+                    });
+                }
+                Ok(out)
+            })
+            .await
     }
 
     /// The ownership state of `name` and the claims by other keys.
@@ -320,7 +170,8 @@ impl Inner {
         name: &PackageName,
     ) -> Result<(NameState, Vec<Claim>), Error> {
         let n = name.clone();
-        self.with_store(move |s| Ok((s.db.name_state(&n)?, s.db.claims(&n)?)))
+        self.catalogue
+            .with_store(move |s| Ok((s.db.name_state(&n)?, s.db.claims(&n)?)))
             .await
     }
 
@@ -328,6 +179,7 @@ impl Inner {
     pub async fn own_curator_list(self: &Arc<Self>) -> Result<CuratorView, Error> {
         let me = self.publisher.public();
         let list = self
+            .catalogue
             .with_store(move |s| Ok(s.db.curator_list(&me)?))
             .await?;
         Ok(self.curator_view(list.as_ref(), 0))
@@ -375,6 +227,7 @@ impl Inner {
         }
         let (key, net) = (self.publisher.clone(), self.net.clone());
         let list = self
+            .catalogue
             .with_store(move |s| {
                 let old = s.db.curator_list(&key.public())?;
                 let mut entries = old.as_ref().map(|l| l.entries.clone()).unwrap_or_default();
@@ -390,14 +243,14 @@ impl Inner {
                 let list = CuratorList::sign(entries, seq, now().max(0) as u64, &key)
                     .map_err(|e| Error::BadRequest(e.to_string()))?;
                 let (_, changed) = s.insert_curator_list(&list)?;
-                replace_dht(&net, s, &changed)?;
+                crate::catalogue::replace_dht(&net, s, &changed)?;
                 Ok((list, changed))
             })
             .await?;
         let (list, changed) = list;
-        refresh_names(self, changed.clone()).await;
+        self.catalogue.refresh_names(changed.clone()).await;
         if self.curators.contains(&list.curator) {
-            look_up_new_owners(self, changed);
+            lookup::look_up_new_owners(self, changed);
         }
         let bytes = list.encode();
         let (put, announced) = futures::join!(

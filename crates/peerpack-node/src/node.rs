@@ -1,225 +1,50 @@
 //! The running node: store, network, peer book and API wired together.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use peerpack_core::PublisherKey;
 use peerpack_net::p2p::{Multiaddr, PeerId, identity};
-use peerpack_net::{AddressPolicy, Event, NetHandle, protocol};
+use peerpack_net::{Event, protocol};
 use peerpack_store::Store;
 use tokio::sync::mpsc;
 
+use crate::catalogue::Catalogue;
 use crate::config::Config;
+use crate::context::Context;
 use crate::data_dir::{DataDir, RuntimeInfo};
 use crate::error::Error;
-use crate::reputation::PeerBook;
+use crate::reputation::{PeerBook, Peers};
 use crate::supervisor::{CoreTasks, Supervisor};
+use crate::transfer::{RequestRate, ServeSlots, Transfers};
 
 /// How often changed peer rows are written to the store.
 const PEER_FLUSH: Duration = Duration::from_secs(5);
 /// How often the node re-syncs its catalogue with connected peers.
 const RESYNC: Duration = Duration::from_secs(60);
 
-/// State shared by the node's tasks and API handlers.
-pub struct Inner {
-    pub(crate) store: Arc<Mutex<Store>>,
-    /// The store's search index, searched without taking the store lock.
-    pub(crate) index: Arc<peerpack_store::SearchIndex>,
-    pub(crate) net: NetHandle,
-    pub(crate) publisher: PublisherKey,
-    pub(crate) peer_id: PeerId,
-    pub(crate) listen_addrs: Vec<Multiaddr>,
-    pub(crate) peers: Mutex<PeerBook>,
-    pub(crate) policy: AddressPolicy,
-    pub(crate) started: Instant,
-    pub(crate) syncing: Mutex<HashSet<PeerId>>,
-    pub(crate) api_url: String,
-    /// The token that mutating API calls must carry (`DATA_DIR/api-token`).
-    pub(crate) api_token: String,
-    pub(crate) catalogue_sync: bool,
-    /// The blob store (files are immutable once in place: readers need no store lock).
-    pub(crate) blobs: peerpack_store::BlobStore,
-    /// The record cache, read without the store lock.
-    pub(crate) records: Arc<peerpack_store::RecordCache>,
-    /// Pacing of everything served.
-    pub(crate) upload: crate::transfer::RateLimiter,
-    /// Requests being served.
-    pub(crate) serving: crate::transfer::ServeSlots,
-    /// Sync requests being answered.
-    pub(crate) sync_slots: crate::transfer::ServeSlots,
-    /// Each peer's sync request rate.
-    pub(crate) sync_rate: crate::transfer::RequestRate,
-    /// One gate per archive being fetched.
-    pub(crate) fetching:
-        Mutex<std::collections::HashMap<peerpack_core::ContentId, Arc<tokio::sync::Mutex<()>>>>,
-    /// Downloads under way.
-    pub(crate) downloads: Arc<crate::download::Downloads>,
-    /// Transfer counters.
-    pub(crate) counters: Counters,
-    pub(crate) min_provider_score: f64,
-    pub(crate) cache_quota: u64,
-    /// Curators whose lists decide name owners, highest priority first.
-    pub(crate) curators: Vec<peerpack_core::PublicKey>,
-    /// Names in dispute, for marking search results without a store look-up.
-    pub(crate) disputes: Mutex<crate::names::Disputes>,
-    /// Content ids of archives flagged unsafe (as text), hidden from search.
-    pub(crate) unsafe_archives: Mutex<HashSet<String>>,
-    /// Whether the curators' lists were asked for since start.
-    pub(crate) curators_fetched: std::sync::atomic::AtomicBool,
-    /// Spawned work, cancelled and awaited on shutdown.
-    pub(crate) supervisor: Supervisor,
-}
-
-/// Transfer counters since start.
-#[derive(Debug, Default)]
-pub struct Counters {
-    uploaded: std::sync::atomic::AtomicU64,
-    downloaded: std::sync::atomic::AtomicU64,
-    downloads_ok: std::sync::atomic::AtomicU64,
-    downloads_failed: std::sync::atomic::AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn bytes_uploaded(&self, n: u64) {
-        self.uploaded
-            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    pub(crate) fn bytes_downloaded(&self, n: u64) {
-        self.downloaded
-            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    pub(crate) fn download_finished(&self, ok: bool) {
-        let c = if ok {
-            &self.downloads_ok
-        } else {
-            &self.downloads_failed
-        };
-        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// (bytes uploaded, bytes downloaded, downloads finished, downloads failed).
-    pub fn snapshot(&self) -> (u64, u64, u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (
-            self.uploaded.load(Relaxed),
-            self.downloaded.load(Relaxed),
-            self.downloads_ok.load(Relaxed),
-            self.downloads_failed.load(Relaxed),
-        )
-    }
-}
-
 /// A running node. Stop it with [`Node::shutdown`].
 pub struct Node {
-    inner: Arc<Inner>,
+    inner: Arc<Context>,
     core: CoreTasks,
     data_dir: DataDir,
     api_addr: SocketAddr,
 }
 
-// A panic in another holder leaves the data consistent: every critical section here is a
-// plain read or a single assignment.
-use peerpack_core::sync::lock;
-
-impl Inner {
-    /// Run `f` on the store in the blocking thread pool.
-    pub(crate) async fn with_store<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Store) -> Result<T, Error> + Send + 'static,
-    ) -> Result<T, Error> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&mut lock(&store)))
-            .await
-            .map_err(|e| Error::Internal(format!("store task failed: {e}")))?
+/// Save the peer rows that changed.
+async fn flush_peers(ctx: &Context) {
+    let rows = ctx.peers.with(PeerBook::take_dirty);
+    if rows.is_empty() {
+        return;
     }
-
-    /// Run `f` on the names in dispute.
-    pub(crate) fn with_disputes<T>(&self, f: impl FnOnce(&crate::names::Disputes) -> T) -> T {
-        f(&lock(&self.disputes))
-    }
-
-    /// Run `f` on the peer book. A peer that `f` pushed over the blocking threshold is
-    /// disconnected and blocked (see [`crate::reputation::BLOCK_BELOW`]).
-    pub(crate) fn with_peers<T>(&self, f: impl FnOnce(&mut PeerBook) -> T) -> T {
-        let (out, to_block) = {
-            let mut book = lock(&self.peers);
-            let out = f(&mut book);
-            (out, book.take_to_block())
-        };
-        for peer in to_block {
-            tracing::warn!(%peer, "blocking a peer that keeps sending invalid data");
-            if self
-                .net
-                .try_send(peerpack_net::Command::Block { peer })
-                .is_err()
-            {
-                // The periodic task blocks every blocked peer again.
-                tracing::debug!(%peer, "block queued for the next round");
-            }
-        }
-        out
-    }
-
-    /// This node's peer id.
-    pub fn peer_id(&self) -> PeerId {
-        self.peer_id
-    }
-
-    /// Spawned work running now (sync and blob answers, catalogue pulls, installs).
-    pub fn running_tasks(&self) -> usize {
-        self.supervisor.running()
-    }
-
-    /// The handle to this node's network event loop, for in-process callers.
-    pub fn net(&self) -> &NetHandle {
-        &self.net
-    }
-
-    /// The token mutating API calls must carry.
-    pub fn api_token(&self) -> &str {
-        &self.api_token
-    }
-
-    /// This node's listen addresses (with `/p2p/<id>`).
-    pub fn listen_addrs(&self) -> &[Multiaddr] {
-        &self.listen_addrs
-    }
-
-    /// Change the upload limit (bytes per second, `None`: unlimited) while running.
-    pub fn set_upload_limit(&self, rate: Option<u64>) {
-        self.upload.set_rate(rate);
-    }
-
-    /// The publisher key's public half.
-    pub fn publisher(&self) -> peerpack_core::PublicKey {
-        self.publisher.public()
-    }
-
-    /// Block every peer whose block still runs, and lift the blocks that ran out.
-    async fn enforce_blocks(&self) {
-        let (blocked, expired) = self.with_peers(|b| (b.blocked(), b.expire_blocks()));
-        for (peer, _) in blocked {
-            let _ = self.net.block(peer).await;
-        }
-        for peer in expired {
-            tracing::info!(%peer, "block ran out");
-            let _ = self.net.unblock(peer).await;
-        }
-    }
-
-    async fn flush_peers(&self) {
-        let rows = self.with_peers(PeerBook::take_dirty);
-        if rows.is_empty() {
-            return;
-        }
-        if let Err(e) = self.with_store(move |s| Ok(s.db.save_peers(&rows)?)).await {
-            tracing::warn!(error = %e, "could not save peer records");
-        }
+    if let Err(e) = ctx
+        .catalogue
+        .with_store(move |s| Ok(s.db.save_peers(&rows)?))
+        .await
+    {
+        tracing::warn!(error = %e, "could not save peer records");
     }
 }
 
@@ -275,9 +100,8 @@ impl Node {
     pub async fn start(config: Config) -> Result<Self, Error> {
         check_bootstrap(&config.bootstrap)?;
         let data_dir = DataDir::new(&config.data_dir);
-        std::fs::create_dir_all(data_dir.root()).map_err(|e| {
-            Error::Internal(format!("data directory {}: {e}", data_dir.root().display()))
-        })?;
+        std::fs::create_dir_all(data_dir.root())
+            .map_err(|e| Error::io(format!("data directory {}", data_dir.root().display()), e))?;
         if let Some(running) = RuntimeInfo::read(&data_dir).filter(RuntimeInfo::process_alive) {
             return Err(Error::Conflict(format!(
                 "a node (pid {}) is already running with data directory {}; stop it first, or delete {} if it is gone",
@@ -311,15 +135,7 @@ impl Node {
             Ok::<_, peerpack_store::Error>(store)
         })
         .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
-        let disputes = crate::names::Disputes::load(&store.db)?;
-        let unsafe_archives: HashSet<String> = store
-            .db
-            .unsafe_archives()?
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-
+        .map_err(|e| Error::task("opening the store", e))??;
         let mut net_config = peerpack_net::Config::new(keypair, config.listen.clone());
         net_config.policy = config.policy;
         net_config.external_addrs = config.external.clone();
@@ -331,50 +147,39 @@ impl Node {
             })?;
         let api_addr = listener
             .local_addr()
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            .map_err(|e| Error::io("the API's address", e))?;
 
         let peer_rows = store.db.load_peers()?;
-        let inner = Arc::new(Inner {
-            index: store.index.clone(),
-            blobs: store.blobs.clone(),
-            records: store.records.clone(),
-            upload: crate::transfer::RateLimiter::new(config.upload_limit),
-            serving: crate::transfer::ServeSlots::default(),
-            sync_slots: crate::transfer::ServeSlots::new(
-                crate::sync::MAX_SYNC_SERVING,
-                crate::sync::MAX_SYNC_SERVING_PER_PEER,
+        let inner = Arc::new(Context {
+            catalogue: Catalogue::new(store)?,
+            transfers: Transfers::new(
+                config.upload_limit,
+                ServeSlots::new(
+                    crate::sync::MAX_SYNC_SERVING,
+                    crate::sync::MAX_SYNC_SERVING_PER_PEER,
+                ),
+                RequestRate::new(crate::sync::SYNC_BURST, crate::sync::SYNC_PER_SECOND),
+                config.min_provider_score,
             ),
-            sync_rate: crate::transfer::RequestRate::new(
-                crate::sync::SYNC_BURST,
-                crate::sync::SYNC_PER_SECOND,
-            ),
-            fetching: Mutex::new(std::collections::HashMap::new()),
-            downloads: Arc::default(),
-            counters: Counters::default(),
-            min_provider_score: config.min_provider_score,
-            cache_quota: config.cache_quota,
-            store: Arc::new(Mutex::new(store)),
+            peers: Peers::new(PeerBook::from_rows(peer_rows), spawned.handle.clone()),
             net: spawned.handle.clone(),
             publisher,
             peer_id: spawned.handle.local_peer_id(),
             listen_addrs: spawned.listen_addrs.clone(),
-            peers: Mutex::new(PeerBook::from_rows(peer_rows)),
             policy: spawned.policy,
             started: Instant::now(),
-            syncing: Mutex::new(HashSet::new()),
             api_url: format!("http://{api_addr}"),
             api_token,
             catalogue_sync: config.catalogue_sync,
+            cache_quota: config.cache_quota,
             curators: config.curators.clone(),
-            disputes: Mutex::new(disputes),
-            unsafe_archives: Mutex::new(unsafe_archives),
             curators_fetched: std::sync::atomic::AtomicBool::new(false),
             supervisor: Supervisor::default(),
         });
 
         restore_dht(&inner).await?;
         // Peers blocked before a restart stay blocked.
-        inner.enforce_blocks().await;
+        inner.peers.enforce_blocks().await;
 
         let mut core = CoreTasks::default();
         core.spawn("network events", event_task(inner.clone(), spawned.events));
@@ -424,7 +229,7 @@ impl Node {
     }
 
     /// Shared state, for in-process callers (tests, the demo).
-    pub fn inner(&self) -> &Arc<Inner> {
+    pub fn inner(&self) -> &Arc<Context> {
         &self.inner
     }
 
@@ -466,7 +271,7 @@ impl Node {
     /// and awaited; core tasks are stopped.
     pub async fn shutdown(mut self) {
         let left = self.inner.supervisor.shutdown().await;
-        self.inner.flush_peers().await;
+        flush_peers(&self.inner).await;
         let _ = self.inner.net.shutdown().await;
         self.core.stop().await;
         RuntimeInfo::remove(&self.data_dir);
@@ -476,8 +281,9 @@ impl Node {
 
 /// Put every stored record back into the DHT's local store, and provide every stored blob:
 /// after a restart the node serves what it served before.
-async fn restore_dht(inner: &Arc<Inner>) -> Result<(), Error> {
+async fn restore_dht(inner: &Arc<Context>) -> Result<(), Error> {
     let (records, indexes, blobs) = inner
+        .catalogue
         .with_store(|s| {
             let records = s.db.records_after(None, usize::MAX)?;
             let names: std::collections::BTreeSet<_> =
@@ -488,7 +294,7 @@ async fn restore_dht(inner: &Arc<Inner>) -> Result<(), Error> {
                     indexes.push((name, idx.encode()));
                 }
             }
-            let blobs = s.blobs.list().map_err(|e| Error::Internal(e.to_string()))?;
+            let blobs = s.blobs.list().map_err(peerpack_store::Error::from)?;
             Ok((records, indexes, blobs))
         })
         .await?;
@@ -513,13 +319,13 @@ async fn restore_dht(inner: &Arc<Inner>) -> Result<(), Error> {
     Ok(())
 }
 
-async fn event_task(inner: Arc<Inner>, mut events: mpsc::Receiver<Event>) {
+async fn event_task(inner: Arc<Context>, mut events: mpsc::Receiver<Event>) {
     while let Some(event) = events.recv().await {
         on_event(&inner, event).await;
     }
 }
 
-async fn on_event(inner: &Arc<Inner>, event: Event) {
+async fn on_event(inner: &Arc<Context>, event: Event) {
     match event {
         Event::Announcement {
             topic,
@@ -531,13 +337,17 @@ async fn on_event(inner: &Arc<Inner>, event: Event) {
             let verdict = match topic {
                 protocol::Topic::Packages => crate::ingest::announcement(inner, data, source).await,
                 protocol::Topic::Curators => {
-                    crate::ingest::curator_announcement(inner, data, source).await
+                    let (verdict, owners_changed) =
+                        crate::ingest::curator_announcement(inner, data, source).await;
+                    crate::lookup::look_up_new_owners(inner, owners_changed);
+                    verdict
                 }
             };
             let _ = inner.net.report(message_id, source, verdict).await;
         }
         Event::InboundRecord { source, record } => {
-            crate::ingest::inbound_dht_record(inner, source, record).await
+            let owners_changed = crate::ingest::inbound_dht_record(inner, source, record).await;
+            crate::lookup::look_up_new_owners(inner, owners_changed);
         }
         Event::SyncRequested {
             peer,
@@ -563,8 +373,8 @@ async fn on_event(inner: &Arc<Inner>, event: Event) {
             peer,
             address,
             first,
-        } => inner.with_peers(|b| b.connected(peer, &address, first)),
-        Event::Disconnected { peer } => inner.with_peers(|b| b.disconnected(peer)),
+        } => inner.peers.with(|b| b.connected(peer, &address, first)),
+        Event::Disconnected { peer } => inner.peers.with(|b| b.disconnected(peer)),
         Event::Identified {
             peer,
             agent,
@@ -572,7 +382,9 @@ async fn on_event(inner: &Arc<Inner>, event: Event) {
             addresses,
             peerpack,
         } => {
-            inner.with_peers(|b| b.identified(peer, agent, protocol_version, &addresses));
+            inner
+                .peers
+                .with(|b| b.identified(peer, agent, protocol_version, &addresses));
             if peerpack && inner.catalogue_sync {
                 let inner2 = inner.clone();
                 inner
@@ -589,15 +401,16 @@ async fn on_event(inner: &Arc<Inner>, event: Event) {
                 let inner2 = inner.clone();
                 inner
                     .supervisor
-                    .spawn(async move { crate::names::fetch_curators(&inner2).await });
+                    .spawn(async move { crate::lookup::fetch_curators(&inner2).await });
             }
         }
-        Event::Ping { peer, rtt } => inner.with_peers(|b| b.ping(peer, rtt.as_secs_f64() * 1e3)),
+        Event::Ping { peer, rtt } => inner.peers.with(|b| b.ping(peer, rtt.as_secs_f64() * 1e3)),
         // A provider is a peer that announced the archive with ADD_PROVIDER (or served it):
         // never one that merely gossiped a record.
         Event::ProviderAdded { peer, content_id } => {
             let peer = peer.to_string();
             if let Err(e) = inner
+                .catalogue
                 .with_store(move |s| Ok(s.db.add_provider(&content_id, &peer)?))
                 .await
             {
@@ -608,7 +421,7 @@ async fn on_event(inner: &Arc<Inner>, event: Event) {
     }
 }
 
-async fn periodic_task(inner: Arc<Inner>) {
+async fn periodic_task(inner: Arc<Context>) {
     let mut flush = tokio::time::interval(PEER_FLUSH);
     let mut resync = tokio::time::interval(RESYNC);
     resync.tick().await;
@@ -616,13 +429,13 @@ async fn periodic_task(inner: Arc<Inner>) {
         tokio::select! {
             () = inner.supervisor.cancelled() => break,
             _ = flush.tick() => {
-                inner.enforce_blocks().await;
-                inner.flush_peers().await;
+                inner.peers.enforce_blocks().await;
+                flush_peers(&inner).await;
             }
             _ = resync.tick() => {
                 if !inner.curators.is_empty() {
                     let inner2 = inner.clone();
-                    inner.supervisor.spawn(async move { crate::names::fetch_curators(&inner2).await });
+                    inner.supervisor.spawn(async move { crate::lookup::fetch_curators(&inner2).await });
                 }
                 if !inner.catalogue_sync {
                     continue;

@@ -8,8 +8,8 @@ use peerpack_core::{ContentId, IndexRecord, PackageRecord, archive};
 use peerpack_net::protocol;
 use peerpack_store::db::now;
 
+use crate::context::Context;
 use crate::error::Error;
-use crate::node::Inner;
 
 /// What a publish did.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -33,10 +33,10 @@ pub struct Published {
 
 /// Publish the package in `dir`.
 #[tracing::instrument(skip(inner), fields(dir = %dir.display()))]
-pub async fn publish(inner: &Arc<Inner>, dir: PathBuf) -> Result<Published, Error> {
+pub async fn publish(inner: &Arc<Context>, dir: PathBuf) -> Result<Published, Error> {
     let key = inner.publisher.clone();
     let self_id = inner.peer_id.to_string();
-    let (record, index, republished) = inner
+    let (record, index, republished) = inner.catalogue
         .with_store(move |s| {
             let (bytes, summary) = archive::pack(&dir).map_err(|e| Error::BadRequest(format!("{e:#}")))?;
             let m = summary.manifest;
@@ -69,7 +69,7 @@ pub async fn publish(inner: &Arc<Inner>, dir: PathBuf) -> Result<Published, Erro
             };
             s.blobs
                 .put_expecting(&summary.content_id, &bytes)
-                .map_err(|e| Error::Internal(e.to_string()))?;
+                .map_err(peerpack_store::Error::from)?;
             s.db.touch_blob(&summary.content_id, bytes.len() as u64)?;
             let record = match existing {
                 Some(prev) => prev,

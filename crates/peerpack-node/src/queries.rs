@@ -8,8 +8,8 @@ use peerpack_net::p2p::{Multiaddr, PeerId};
 use peerpack_store::db::now;
 use peerpack_store::{NameState, SearchQuery};
 
+use crate::context::Context;
 use crate::error::Error;
-use crate::node::Inner;
 use crate::reputation::Peer;
 
 pub use peerpack_api::{Dialled, Info, PeerView, Search, SearchHit, StatusView, VersionInfo};
@@ -38,7 +38,7 @@ fn view(id: &PeerId, p: &Peer) -> PeerView {
     }
 }
 
-impl Inner {
+impl Context {
     /// Search the local catalogue.
     #[tracing::instrument(skip(self))]
     pub async fn search(self: &Arc<Self>, s: Search) -> Result<Vec<SearchHit>, Error> {
@@ -72,49 +72,51 @@ impl Inner {
                 limit
             },
         };
-        let index = self.index.clone();
+        let index = self.catalogue.index.clone();
         let hits = tokio::task::spawn_blocking(move || index.search(&q))
             .await
-            .map_err(|e| Error::Internal(format!("search task failed: {e}")))?
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            .map_err(|e| Error::task("search task", e))?
+            .map_err(peerpack_store::Error::from)?;
         // Provider lists come from SQLite; fetch them only when a reputation filter needs them.
         let providers = match s.min_reputation {
             None => vec![Vec::new(); hits.len()],
             Some(_) => {
                 let ids: Vec<String> = hits.iter().map(|h| h.content_id.clone()).collect();
-                self.with_store(move |st| {
-                    ids.iter()
-                        .map(|id| {
-                            let id = id.parse().map_err(|e| Error::Internal(format!("{e}")))?;
-                            Ok(st.db.providers(&id)?)
-                        })
-                        .collect()
-                })
-                .await?
+                self.catalogue
+                    .with_store(move |st| {
+                        ids.iter()
+                            .map(|id| {
+                                let id = id.parse().map_err(|e| Error::Internal(format!("{e}")))?;
+                                Ok(st.db.providers(&id)?)
+                            })
+                            .collect()
+                    })
+                    .await?
             }
         };
         let me = self.peer_id.to_string();
         let mut out = Vec::new();
         // A package whose latest archive was found unsafe is not offered. (No copy of the
         // set: this is the search path.)
-        let hits: Vec<_> = {
-            let hidden = peerpack_core::sync::lock(&self.unsafe_archives);
+        let hits: Vec<_> = self.catalogue.with_unsafe(|hidden| {
             hits.into_iter()
                 .zip(providers)
                 .filter(|(h, _)| !hidden.contains(&h.content_id))
                 .collect()
-        };
+        });
         for (h, provs) in hits {
             if let Some(min) = s.min_reputation {
                 let good = provs.is_empty()
                     || provs
                         .iter()
-                        .any(|p| *p == me || self.with_peers(|b| b.score_of(p)) >= min);
+                        .any(|p| *p == me || self.peers.with(|b| b.score_of(p)) >= min);
                 if !good {
                     continue;
                 }
             }
-            let disputed = self.with_disputes(|d| d.disputed.contains(&h.name));
+            let disputed = self
+                .catalogue
+                .with_disputes(|d| d.disputed.contains(&h.name));
             out.push(SearchHit {
                 name: h.name,
                 version: h.version,
@@ -136,7 +138,7 @@ impl Inner {
                 .filter(|w| !w.is_empty())
                 .map(str::to_ascii_lowercase)
                 .collect();
-            let contested: Vec<String> = self.with_disputes(|d| {
+            let contested: Vec<String> = self.catalogue.with_disputes(|d| {
                 d.contested
                     .iter()
                     .filter(|n| words.is_empty() || words.iter().any(|w| n.contains(w.as_str())))
@@ -174,11 +176,11 @@ impl Inner {
             PackageName::new(name).map_err(|e| Error::BadRequest(format!("{name:?}: {e}")))?;
         let mut source = "local";
         let (state, _) = self.name_state(&name).await?;
-        if state != NameState::Contested && !crate::ingest::known(self, &name).await? {
+        if state != NameState::Contested && !crate::lookup::known(self, &name).await? {
             source = "dht";
-            match crate::ingest::lookup(self, &name).await? {
-                crate::ingest::Lookup::Found | crate::ingest::Lookup::Contested(_) => {}
-                crate::ingest::Lookup::Missing => {
+            match crate::lookup::lookup(self, &name).await? {
+                crate::lookup::Lookup::Found | crate::lookup::Lookup::Contested(_) => {}
+                crate::lookup::Lookup::Missing => {
                     return Err(Error::NotFound(format!(
                         "no package named {name} in the local catalogue or the DHT"
                     )));
@@ -187,6 +189,7 @@ impl Inner {
         }
         let n = name.clone();
         let (state, claims, index, versions, providers, unsafe_reasons, owner_unsafe) = self
+            .catalogue
             .with_store(move |s| {
                 let versions = s.versions(&n)?.to_vec();
                 let mut providers = Vec::new();
@@ -274,8 +277,9 @@ impl Inner {
 
     /// Every known peer, best score first.
     pub fn peer_views(&self, min_reputation: Option<f64>) -> Vec<PeerView> {
-        let mut peers: Vec<PeerView> =
-            self.with_peers(|b| b.all().map(|(id, p)| view(id, p)).collect());
+        let mut peers: Vec<PeerView> = self
+            .peers
+            .with(|b| b.all().map(|(id, p)| view(id, p)).collect());
         if let Some(min) = min_reputation {
             peers.retain(|p| p.score >= min);
         }
@@ -292,7 +296,8 @@ impl Inner {
         let id: PeerId = peer
             .parse()
             .map_err(|e| Error::BadRequest(format!("{peer:?} is not a peer id: {e}")))?;
-        self.with_peers(|b| b.get(&id).map(|p| view(&id, p)))
+        self.peers
+            .with(|b| b.get(&id).map(|p| view(&id, p)))
             .ok_or_else(|| Error::NotFound(format!("this node has never met peer {peer}")))
     }
 
@@ -300,6 +305,7 @@ impl Inner {
     pub async fn status(self: &Arc<Self>) -> Result<StatusView, Error> {
         let net = self.net.status().await?;
         let (catalogue_size, packages, archives) = self
+            .catalogue
             .with_store(|s| {
                 Ok((
                     s.db.version_count()?,
@@ -309,14 +315,14 @@ impl Inner {
             })
             .await?;
         let (bytes_uploaded, bytes_downloaded, downloads_ok, downloads_failed) =
-            self.counters.snapshot();
+            self.transfers.counters.snapshot();
         Ok(StatusView {
             peer_id: self.peer_id.to_string(),
             listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
             api: self.api_url.clone(),
             publisher: self.publisher.public().to_string(),
             connected_peers: net.connected_peers,
-            known_peers: self.with_peers(|b| b.all().count()),
+            known_peers: self.peers.with(|b| b.all().count()),
             catalogue_size,
             packages,
             routing_table_size: net.routing_table_size,
@@ -330,20 +336,21 @@ impl Inner {
             downloads_ok,
             downloads_failed,
             downloading: self
+                .transfers
                 .downloads
                 .snapshot()
                 .into_iter()
                 .map(|(id, total, done)| (id.to_string(), total, done))
                 .collect(),
             record_cache: {
-                let c = self.records.stats();
+                let c = self.catalogue.records.stats();
                 peerpack_api::CacheStats {
                     hits: c.hits,
                     misses: c.misses,
                     entries: c.entries,
                 }
             },
-            upload_limit: self.upload.rate(),
+            upload_limit: self.transfers.upload.rate(),
         })
     }
 
@@ -354,7 +361,7 @@ impl Inner {
 
     /// Peers blocked now for misbehaving, soonest to end first.
     pub fn blocked_views(&self) -> Vec<PeerView> {
-        let mut out: Vec<PeerView> = self.with_peers(|b| {
+        let mut out: Vec<PeerView> = self.peers.with(|b| {
             b.blocked()
                 .into_iter()
                 .filter_map(|(id, _)| b.get(&id).map(|p| view(&id, p)))
@@ -370,7 +377,7 @@ impl Inner {
         let id: PeerId = peer
             .parse()
             .map_err(|e| Error::BadRequest(format!("{peer:?} is not a peer id: {e}")))?;
-        let was = self.with_peers(|b| b.unblock(id));
+        let was = self.peers.with(|b| b.unblock(id));
         self.net.unblock(id).await?;
         Ok(was)
     }

@@ -67,6 +67,57 @@ impl Peer {
     }
 }
 
+/// The peer book as a part of the node: the book behind its lock, and the network handle
+/// that carries out the blocks the book decides.
+pub struct Peers {
+    book: std::sync::Mutex<PeerBook>,
+    net: peerpack_net::NetHandle,
+}
+
+impl Peers {
+    /// The book, acting through `net`.
+    pub fn new(book: PeerBook, net: peerpack_net::NetHandle) -> Self {
+        Self {
+            book: std::sync::Mutex::new(book),
+            net,
+        }
+    }
+
+    /// Run `f` on the peer book. A peer that `f` pushed over the blocking threshold is
+    /// disconnected and blocked (see [`BLOCK_BELOW`]).
+    pub fn with<T>(&self, f: impl FnOnce(&mut PeerBook) -> T) -> T {
+        let (out, to_block) = {
+            let mut book = peerpack_core::sync::lock(&self.book);
+            let out = f(&mut book);
+            (out, book.take_to_block())
+        };
+        for peer in to_block {
+            tracing::warn!(%peer, "blocking a peer that keeps sending invalid data");
+            if self
+                .net
+                .try_send(peerpack_net::Command::Block { peer })
+                .is_err()
+            {
+                // The periodic task blocks every blocked peer again.
+                tracing::debug!(%peer, "block queued for the next round");
+            }
+        }
+        out
+    }
+
+    /// Block every peer whose block still runs, and lift the blocks that ran out.
+    pub async fn enforce_blocks(&self) {
+        let (blocked, expired) = self.with(|b| (b.blocked(), b.expire_blocks()));
+        for (peer, _) in blocked {
+            let _ = self.net.block(peer).await;
+        }
+        for peer in expired {
+            tracing::info!(%peer, "block ran out");
+            let _ = self.net.unblock(peer).await;
+        }
+    }
+}
+
 /// Every peer the node knows, with the rows changed since the last flush.
 #[derive(Debug, Default)]
 pub struct PeerBook {

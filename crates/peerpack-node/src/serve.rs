@@ -11,7 +11,7 @@ use peerpack_net::blob::{BlobRequest, BlobResponse, MAX_CHUNK};
 use peerpack_net::p2p::PeerId;
 use serde_bytes::ByteBuf;
 
-use crate::node::Inner;
+use crate::context::Context;
 
 /// What a busy node answers.
 pub const BUSY: &str = "busy: too many requests in progress; try again shortly";
@@ -19,17 +19,17 @@ pub const BUSY: &str = "busy: too many requests in progress; try again shortly";
 /// Answer one blob request from `peer`.
 #[tracing::instrument(skip_all, fields(%peer))]
 pub async fn blob(
-    inner: &Arc<Inner>,
+    inner: &Arc<Context>,
     peer: PeerId,
     request: BlobRequest,
     channel: ResponseChannel<BlobResponse>,
 ) {
-    let response = match inner.serving.try_take(peer) {
+    let response = match inner.transfers.serving.try_take(peer) {
         Some(_slot) => {
             let response = answer(inner, request).await;
             if let BlobResponse::Chunk { data, .. } = &response {
-                inner.upload.acquire(data.len() as u64).await;
-                inner.counters.bytes_uploaded(data.len() as u64);
+                inner.transfers.upload.acquire(data.len() as u64).await;
+                inner.transfers.counters.bytes_uploaded(data.len() as u64);
             }
             response
         }
@@ -45,7 +45,7 @@ fn content_id(bytes: &[u8]) -> Option<ContentId> {
     <[u8; 32]>::try_from(bytes).ok().map(ContentId::from_bytes)
 }
 
-async fn answer(inner: &Arc<Inner>, request: BlobRequest) -> BlobResponse {
+async fn answer(inner: &Arc<Context>, request: BlobRequest) -> BlobResponse {
     let Some(id) = content_id(request.content_id()) else {
         return BlobResponse::Refused("a content id is 32 bytes".into());
     };
@@ -55,8 +55,9 @@ async fn answer(inner: &Arc<Inner>, request: BlobRequest) -> BlobResponse {
     }
 }
 
-async fn outline(inner: &Arc<Inner>, id: ContentId) -> BlobResponse {
+async fn outline(inner: &Arc<Context>, id: ContentId) -> BlobResponse {
     let result = inner
+        .catalogue
         .with_store(move |s| match s.blobs.outline(&id) {
             Ok(o) => {
                 // A download is starting: this archive is in use.
@@ -64,7 +65,7 @@ async fn outline(inner: &Arc<Inner>, id: ContentId) -> BlobResponse {
                 Ok(Some(o))
             }
             Err(peerpack_store::blobs::Error::NotFound(_)) => Ok(None),
-            Err(e) => Err(crate::Error::Internal(e.to_string())),
+            Err(e) => Err(peerpack_store::Error::from(e).into()),
         })
         .await;
     match result {
@@ -80,12 +81,12 @@ async fn outline(inner: &Arc<Inner>, id: ContentId) -> BlobResponse {
     }
 }
 
-async fn range(inner: &Arc<Inner>, id: ContentId, offset: u64, length: u32) -> BlobResponse {
+async fn range(inner: &Arc<Context>, id: ContentId, offset: u64, length: u32) -> BlobResponse {
     if length == 0 || length > MAX_CHUNK {
         return BlobResponse::Refused(format!("a request asks for 1 to {MAX_CHUNK} bytes"));
     }
     // Reads do not need the store lock: blob files are immutable once in place.
-    let blobs = inner.blobs.clone();
+    let blobs = inner.catalogue.blobs.clone();
     let result = tokio::task::spawn_blocking(move || blobs.read_range(&id, offset, length)).await;
     match result {
         Ok(Err(peerpack_store::blobs::Error::NotFound(_))) => BlobResponse::NotFound,

@@ -7,8 +7,8 @@ use peerpack_net::p2p::PeerId;
 use peerpack_net::sync::{self, MAX_PAGE, SyncRequest, SyncResponse};
 use serde_bytes::ByteBuf;
 
+use crate::context::Context;
 use crate::error::Error;
-use crate::node::Inner;
 
 /// Sync requests answered at once, over all peers.
 pub const MAX_SYNC_SERVING: usize = 16;
@@ -24,13 +24,13 @@ pub const MAX_PULL_PAGES: u64 = 4096;
 /// Answer a sync request from `peer`. Each request takes a slot (bounded overall and per peer)
 /// and a token of the peer's request rate; past either, the answer is `Error("busy: …")`.
 pub async fn answer(
-    inner: &Arc<Inner>,
+    inner: &Arc<Context>,
     peer: PeerId,
     request: SyncRequest,
     channel: ResponseChannel<SyncResponse>,
 ) {
     let busy = |why: &str| SyncResponse::Error(format!("busy: {why}; try again later"));
-    if !inner.sync_rate.allow(peer) {
+    if !inner.transfers.sync_rate.allow(peer) {
         tracing::debug!(%peer, "sync request over the peer's rate");
         let _ = inner
             .net
@@ -38,7 +38,7 @@ pub async fn answer(
             .await;
         return;
     }
-    let Some(_slot) = inner.sync_slots.try_take(peer) else {
+    let Some(_slot) = inner.transfers.sync_slots.try_take(peer) else {
         let _ = inner
             .net
             .sync_respond(channel, busy("too many sync requests at once"))
@@ -46,15 +46,14 @@ pub async fn answer(
         return;
     };
     let response = match request {
-        SyncRequest::Summary => {
-            inner
-                .with_store(|s| Ok(s.db.summary()?))
-                .await
-                .map(|(count, digest)| SyncResponse::Summary {
-                    count,
-                    digest: ByteBuf::from(digest.to_vec()),
-                })
-        }
+        SyncRequest::Summary => inner
+            .catalogue
+            .with_store(|s| Ok(s.db.summary()?))
+            .await
+            .map(|(count, digest)| SyncResponse::Summary {
+                count,
+                digest: ByteBuf::from(digest.to_vec()),
+            }),
         SyncRequest::Page { after, limit }
             if after
                 .as_deref()
@@ -69,6 +68,7 @@ pub async fn answer(
             // One record more than the page may hold tells whether another page follows.
             let fetch = limit.clamp(1, MAX_PAGE) as usize + 1;
             inner
+                .catalogue
                 .with_store(move |s| {
                     let cursor = after.as_deref().and_then(sync::parse_cursor);
                     Ok(s.db.records_after(cursor, fetch)?)
@@ -85,7 +85,7 @@ pub async fn answer(
 }
 
 /// Pull `peer`'s catalogue if it differs from ours. One sync per peer at a time.
-pub async fn with_peer(inner: &Arc<Inner>, peer: PeerId) {
+pub async fn with_peer(inner: &Arc<Context>, peer: PeerId) {
     let Some(_syncing) = Syncing::start(inner, peer) else {
         return;
     };
@@ -97,14 +97,14 @@ pub async fn with_peer(inner: &Arc<Inner>, peer: PeerId) {
 /// A sync with one peer under way. Dropping it, however the sync ends (an error, a panic, a
 /// cancelled task), lets the next sync with that peer start.
 struct Syncing<'a> {
-    inner: &'a Inner,
+    inner: &'a Context,
     peer: PeerId,
 }
 
 impl<'a> Syncing<'a> {
     /// `None` when a sync with `peer` is already under way.
-    fn start(inner: &'a Inner, peer: PeerId) -> Option<Self> {
-        peerpack_core::sync::lock(&inner.syncing)
+    fn start(inner: &'a Context, peer: PeerId) -> Option<Self> {
+        peerpack_core::sync::lock(&inner.transfers.syncing)
             .insert(peer)
             .then_some(Self { inner, peer })
     }
@@ -112,13 +112,13 @@ impl<'a> Syncing<'a> {
 
 impl Drop for Syncing<'_> {
     fn drop(&mut self) {
-        peerpack_core::sync::lock(&self.inner.syncing).remove(&self.peer);
+        peerpack_core::sync::lock(&self.inner.transfers.syncing).remove(&self.peer);
     }
 }
 
-async fn pull(inner: &Arc<Inner>, peer: PeerId) -> Result<(), Error> {
+async fn pull(inner: &Arc<Context>, peer: PeerId) -> Result<(), Error> {
     let theirs = inner.net.sync(peer, SyncRequest::Summary).await?;
-    let ours = inner.with_store(|s| Ok(s.db.summary()?)).await?;
+    let ours = inner.catalogue.with_store(|s| Ok(s.db.summary()?)).await?;
     let their_count = match theirs {
         SyncResponse::Summary { count, digest }
             if count == ours.0 && digest.as_slice() == ours.1 =>
@@ -131,7 +131,7 @@ async fn pull(inner: &Arc<Inner>, peer: PeerId) -> Result<(), Error> {
             return Err(Error::Unavailable(format!("the peer did not sync: {why}")));
         }
         other => {
-            inner.with_peers(|b| b.invalid(peer));
+            inner.peers.with(|b| b.invalid(peer));
             return Err(Error::BadRequest(format!(
                 "unexpected sync answer {other:?}"
             )));
@@ -145,7 +145,7 @@ async fn pull(inner: &Arc<Inner>, peer: PeerId) -> Result<(), Error> {
     loop {
         pages += 1;
         if pages > budget {
-            inner.with_peers(|b| b.invalid(peer));
+            inner.peers.with(|b| b.invalid(peer));
             return Err(Error::BadRequest(format!(
                 "the peer's catalogue did not end within {budget} pages"
             )));
@@ -168,7 +168,7 @@ async fn pull(inner: &Arc<Inner>, peer: PeerId) -> Result<(), Error> {
                 )));
             }
             SyncResponse::Summary { .. } => {
-                inner.with_peers(|b| b.invalid(peer));
+                inner.peers.with(|b| b.invalid(peer));
                 return Err(Error::BadRequest(
                     "unexpected sync answer to a page request".into(),
                 ));
@@ -189,7 +189,7 @@ async fn pull(inner: &Arc<Inner>, peer: PeerId) -> Result<(), Error> {
             }
         };
         if records.len() > MAX_PAGE as usize || !next_valid {
-            inner.with_peers(|b| b.invalid(peer));
+            inner.peers.with(|b| b.invalid(peer));
             return Err(Error::BadRequest(format!(
                 "a sync page of {} records with the cursor {next:?} after {after:?}",
                 records.len()

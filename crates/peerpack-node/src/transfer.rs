@@ -1,11 +1,173 @@
-//! Upload pacing and serving limits, shared by everything the node serves.
+//! Transfers: upload pacing and serving limits shared by everything the node serves, the
+//! catalogue syncs under way, the downloads under way and the transfer counters. One part of
+//! the node's [`Context`](crate::context::Context); it knows nothing of the services.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use peerpack_core::ContentId;
 use peerpack_net::p2p::PeerId;
+
+/// What the node transfers, and the limits it transfers under.
+pub struct Transfers {
+    /// Pacing of everything served.
+    pub(crate) upload: RateLimiter,
+    /// Blob requests being served.
+    pub(crate) serving: ServeSlots,
+    /// Sync requests being answered.
+    pub(crate) sync_slots: ServeSlots,
+    /// Each peer's sync request rate.
+    pub(crate) sync_rate: RequestRate,
+    /// Peers whose catalogue is being pulled now.
+    pub(crate) syncing: Mutex<HashSet<PeerId>>,
+    /// One gate per archive being fetched.
+    pub(crate) fetching: Mutex<HashMap<ContentId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Downloads under way.
+    pub(crate) downloads: Arc<Downloads>,
+    /// Transfer counters.
+    pub(crate) counters: Counters,
+    /// Providers scoring below this are not asked for archives.
+    pub(crate) min_provider_score: f64,
+}
+
+impl Transfers {
+    /// Transfers paced at `upload_limit` bytes per second (none: unlimited), answering sync
+    /// requests within `sync_slots` at `sync_rate`, and downloading from providers scoring at
+    /// least `min_provider_score`.
+    pub fn new(
+        upload_limit: Option<u64>,
+        sync_slots: ServeSlots,
+        sync_rate: RequestRate,
+        min_provider_score: f64,
+    ) -> Self {
+        Self {
+            upload: RateLimiter::new(upload_limit),
+            serving: ServeSlots::default(),
+            sync_slots,
+            sync_rate,
+            syncing: Mutex::default(),
+            fetching: Mutex::default(),
+            downloads: Arc::default(),
+            counters: Counters::default(),
+            min_provider_score,
+        }
+    }
+}
+
+/// Transfer counters since start.
+#[derive(Debug, Default)]
+pub struct Counters {
+    uploaded: std::sync::atomic::AtomicU64,
+    downloaded: std::sync::atomic::AtomicU64,
+    downloads_ok: std::sync::atomic::AtomicU64,
+    downloads_failed: std::sync::atomic::AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bytes_uploaded(&self, n: u64) {
+        self.uploaded
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn bytes_downloaded(&self, n: u64) {
+        self.downloaded
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn download_finished(&self, ok: bool) {
+        let c = if ok {
+            &self.downloads_ok
+        } else {
+            &self.downloads_failed
+        };
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// (bytes uploaded, bytes downloaded, downloads finished, downloads failed).
+    pub fn snapshot(&self) -> (u64, u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.uploaded.load(Relaxed),
+            self.downloaded.load(Relaxed),
+            self.downloads_ok.load(Relaxed),
+            self.downloads_failed.load(Relaxed),
+        )
+    }
+}
+
+/// Live figures of a download, for progress displays.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Archive size.
+    pub total: AtomicU64,
+    /// Bytes verified so far (resumed ones included).
+    pub done: AtomicU64,
+    /// Providers that delivered at least one piece.
+    pub sources: AtomicU64,
+}
+
+/// Progress of every download under way, by content id.
+#[derive(Debug, Default)]
+pub struct Downloads {
+    map: Mutex<HashMap<ContentId, Arc<Progress>>>,
+}
+
+impl Downloads {
+    /// Register the download of `id`, `size` bytes, from now on; removed again when the guard
+    /// drops. The size is known from the start, so that nobody reads a download under way as
+    /// "0 of 0 bytes", that is, as finished.
+    pub fn track(self: &Arc<Self>, id: ContentId, size: u64) -> (Arc<Progress>, Tracked) {
+        let p = Arc::new(Progress {
+            total: AtomicU64::new(size),
+            ..Progress::default()
+        });
+        peerpack_core::sync::lock(&self.map).insert(id, p.clone());
+        (
+            p.clone(),
+            Tracked {
+                downloads: self.clone(),
+                id,
+                progress: p,
+            },
+        )
+    }
+
+    /// Every download under way: (id, total, done).
+    pub fn snapshot(&self) -> Vec<(ContentId, u64, u64)> {
+        peerpack_core::sync::lock(&self.map)
+            .iter()
+            .map(|(id, p)| {
+                (
+                    *id,
+                    p.total.load(Ordering::Relaxed),
+                    p.done.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Removes a download from [`Downloads`] when dropped.
+pub struct Tracked {
+    downloads: Arc<Downloads>,
+    id: ContentId,
+    progress: Arc<Progress>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let mut map = peerpack_core::sync::lock(&self.downloads.map);
+        // A second install of the same archive may have registered since; leave its entry.
+        if map
+            .get(&self.id)
+            .is_some_and(|p| Arc::ptr_eq(p, &self.progress))
+        {
+            map.remove(&self.id);
+        }
+    }
+}
 
 /// Requests served at once, over all peers.
 pub const MAX_SERVING: usize = 64;
@@ -198,5 +360,26 @@ mod tests {
         assert!(slots.try_take(PeerId::random()).is_some());
         drop(held);
         assert!(slots.try_take(peer).is_some());
+    }
+
+    #[test]
+    fn a_tracked_download_shows_its_size_from_the_start() {
+        let downloads = Arc::new(Downloads::default());
+        let id = ContentId::of(b"archive");
+        let (_p, _guard) = downloads.track(id, 16 << 20);
+        assert_eq!(downloads.snapshot(), vec![(id, 16 << 20, 0)]);
+    }
+
+    #[test]
+    fn the_first_guard_leaves_a_later_registration_of_the_same_archive() {
+        let downloads = Arc::new(Downloads::default());
+        let id = ContentId::of(b"archive");
+        let (_, first) = downloads.track(id, 10);
+        let (second_progress, second) = downloads.track(id, 10);
+        second_progress.done.store(4, Ordering::Relaxed);
+        drop(first);
+        assert_eq!(downloads.snapshot(), vec![(id, 10, 4)]);
+        drop(second);
+        assert!(downloads.snapshot().is_empty());
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{TIMEOUT, TestNet, example, wait_for, wait_searchable};
 use peerpack_node::install::{InstallProgress, InstallReport, InstallRequest};
-use peerpack_node::{Error, Inner};
+use peerpack_node::{Context as Inner, Error};
 
 /// A package directory with `payload` bytes of incompressible data.
 fn package(name: &str, version: &str, deps: &[(&str, &str)], payload: usize) -> tempfile::TempDir {

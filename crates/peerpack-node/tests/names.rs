@@ -17,7 +17,7 @@ use peerpack_core::{
 };
 use peerpack_net::p2p::identity;
 use peerpack_net::protocol::{self, Topic};
-use peerpack_node::Inner;
+use peerpack_node::Context as Inner;
 use peerpack_node::error::Error;
 use peerpack_node::install::{InstallProgress, InstallReport, InstallRequest};
 use peerpack_node::publish::publish;
@@ -663,7 +663,7 @@ async fn a_lookup_reads_a_bounded_number_of_versions() {
     let info = d.info("many-versions").await.unwrap();
     assert_eq!(
         info.versions.len(),
-        peerpack_node::ingest::MAX_LOOKUP_VERSIONS,
+        peerpack_node::lookup::MAX_LOOKUP_VERSIONS,
         "a lookup read {} versions",
         info.versions.len()
     );
@@ -671,7 +671,7 @@ async fn a_lookup_reads_a_bounded_number_of_versions() {
     assert!(info.versions.iter().all(|v| v.version != "1.0.0"));
     // An older version is read on its own when asked for.
     assert!(
-        peerpack_node::ingest::fetch_version(&d, &pack, &Version::new(1, 0, 0))
+        peerpack_node::lookup::fetch_version(&d, &pack, &Version::new(1, 0, 0))
             .await
             .unwrap()
     );

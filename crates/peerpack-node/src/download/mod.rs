@@ -23,9 +23,9 @@ mod partial;
 pub mod schedule;
 mod sources;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -38,8 +38,8 @@ use peerpack_net::p2p::PeerId;
 use peerpack_net::protocol::provider_key;
 use serde_bytes::ByteBuf;
 
+use crate::context::Context;
 use crate::error::Error;
-use crate::node::Inner;
 use partial::{open_partial, piece_len, write_at};
 use schedule::{Arrival, Fault, Request, Scheduler, Status, Verdict, no_answer};
 pub use schedule::{MAX_FAILURES, MAX_IN_FLIGHT, STALL, WINDOW};
@@ -49,17 +49,6 @@ use sources::{Source, connect, get_outline, penalise, providers};
 pub const SYNC_EVERY: u64 = 8 * 1024 * 1024;
 /// How long the DHT is asked for providers.
 pub const PROVIDER_LOOKUP: Duration = Duration::from_secs(10);
-
-/// Live figures of a download, for progress displays.
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// Archive size.
-    pub total: AtomicU64,
-    /// Bytes verified so far (resumed ones included).
-    pub done: AtomicU64,
-    /// Providers that delivered at least one piece.
-    pub sources: AtomicU64,
-}
 
 /// What a fetch did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -96,21 +85,21 @@ enum Step {
 /// Fetch the archive `id` of `size` bytes into the blob store, unless it is there already.
 #[tracing::instrument(skip(inner, progress), fields(%id, size))]
 pub async fn fetch(
-    inner: &Arc<Inner>,
+    inner: &Arc<Context>,
     id: ContentId,
     size: u64,
     progress: Arc<Progress>,
 ) -> Result<Fetched, Error> {
     // One fetch per archive at a time; a second caller waits and then finds it stored.
     let gate = {
-        let mut map = peerpack_core::sync::lock(&inner.fetching);
+        let mut map = peerpack_core::sync::lock(&inner.transfers.fetching);
         map.entry(id).or_default().clone()
     };
     let _turn = gate.lock().await;
     let result = fetch_once(inner, id, size, &progress).await;
     // Drop the gate unless someone else is waiting on it.
     {
-        let mut map = peerpack_core::sync::lock(&inner.fetching);
+        let mut map = peerpack_core::sync::lock(&inner.transfers.fetching);
         let ours = map.get(&id).is_some_and(|g| Arc::ptr_eq(g, &gate));
         if ours && Arc::strong_count(&gate) <= 2 {
             map.remove(&id);
@@ -120,15 +109,16 @@ pub async fn fetch(
 }
 
 async fn fetch_once(
-    inner: &Arc<Inner>,
+    inner: &Arc<Context>,
     id: ContentId,
     size: u64,
     progress: &Arc<Progress>,
 ) -> Result<Fetched, Error> {
     progress.total.store(size, Ordering::Relaxed);
-    if inner.blobs.contains(&id) {
+    if inner.catalogue.blobs.contains(&id) {
         progress.done.store(size, Ordering::Relaxed);
         let _ = inner
+            .catalogue
             .with_store(move |s| Ok(s.db.touch_blob(&id, size)?))
             .await;
         return Ok(Fetched {
@@ -142,7 +132,7 @@ async fn fetch_once(
     }
     let started = Instant::now();
     let result = run(inner, id, size, progress).await;
-    inner.counters.download_finished(result.is_ok());
+    inner.transfers.counters.download_finished(result.is_ok());
     if let Ok(f) = &result {
         tracing::info!(
             sources = f.sources.len(),
@@ -156,7 +146,7 @@ async fn fetch_once(
 }
 
 async fn run(
-    inner: &Arc<Inner>,
+    inner: &Arc<Context>,
     id: ContentId,
     size: u64,
     progress: &Progress,
@@ -166,7 +156,7 @@ async fn run(
         return Err(Error::Unavailable(if skipped > 0 {
             format!(
                 "{id}: the {skipped} known provider(s) all score below the threshold of {:.2}; none was asked",
-                inner.min_provider_score
+                inner.transfers.min_provider_score
             )
         } else {
             format!("{id}: no peer is known to provide this archive; is its publisher online?")
@@ -177,14 +167,14 @@ async fn run(
     let outline = Arc::new(get_outline(inner, id, size, &sources, &mut schedule).await?);
 
     // Resume: keep every piece of a partial file that checks out.
-    let path = inner.blobs.partial_path(&id);
+    let path = inner.catalogue.blobs.partial_path(&id);
     let (file, have) = {
         let outline = outline.clone();
         let p = path.clone();
         tokio::task::spawn_blocking(move || open_partial(&p, &outline))
             .await
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?
+            .map_err(|e| Error::task("reading the partial download", e))?
+            .map_err(|e| Error::io(path.display().to_string(), e))?
     };
     let file = Arc::new(file);
     let pieces = outline.pieces();
@@ -288,7 +278,7 @@ async fn run(
                         if used.insert(source) {
                             progress.sources.fetch_add(1, Ordering::Relaxed);
                         }
-                        inner.counters.bytes_downloaded(len);
+                        inner.transfers.counters.bytes_downloaded(len);
                         unsynced += len;
                         if unsynced >= SYNC_EVERY
                             && syncing.as_ref().is_none_or(|t| t.is_finished())
@@ -297,12 +287,12 @@ async fn run(
                             let f = file.clone();
                             syncing = Some(tokio::task::spawn_blocking(move || f.sync_data()));
                         }
-                        inner.with_peers(|b| b.delivered(peer, len, ms));
+                        inner.peers.with(|b| b.delivered(peer, len, ms));
                     }
-                    Ok(Verdict::Duplicate) => inner.with_peers(|b| b.delivered(peer, len, ms)),
+                    Ok(Verdict::Duplicate) => inner.peers.with(|b| b.delivered(peer, len, ms)),
                     Ok(Verdict::Bad) => {
                         tracing::warn!(%peer, piece, "a provider served a piece that does not match the content id");
-                        inner.with_peers(|b| b.bad_data(peer));
+                        inner.peers.with(|b| b.bad_data(peer));
                     }
                     Ok(Verdict::Unknown) => {}
                     Err(e) => return Err(Error::Internal(e)),
@@ -317,14 +307,14 @@ async fn run(
     }
     {
         let outline = outline.clone();
-        let blobs = inner.blobs.clone();
+        let blobs = inner.catalogue.blobs.clone();
         tokio::task::spawn_blocking(move || {
             drop(file);
             blobs.adopt_partial(&id, &outline)
         })
         .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(|e| Error::Internal(e.to_string()))?;
+        .map_err(|e| Error::task("storing the download", e))?
+        .map_err(peerpack_store::Error::from)?;
     }
     // Remember who delivered: they are providers worth asking first next time.
     let delivered: Vec<String> = sources
@@ -333,6 +323,7 @@ async fn run(
         .map(|s| s.peer.to_string())
         .collect();
     inner
+        .catalogue
         .with_store(move |s| {
             s.db.touch_blob(&id, size)?;
             for p in &delivered {
@@ -390,7 +381,7 @@ fn stopped(
 }
 
 fn request(
-    inner: &Inner,
+    inner: &Context,
     id: ContentId,
     size: u64,
     req: Request,
@@ -443,89 +434,4 @@ fn check(
     })
 }
 
-/// Progress of every download under way, by content id.
-#[derive(Debug, Default)]
-pub struct Downloads {
-    map: Mutex<HashMap<ContentId, Arc<Progress>>>,
-}
-
-impl Downloads {
-    /// Register the download of `id`, `size` bytes, from now on; removed again when the guard
-    /// drops. The size is known from the start, so that nobody reads a download under way as
-    /// "0 of 0 bytes", that is, as finished.
-    pub fn track(self: &Arc<Self>, id: ContentId, size: u64) -> (Arc<Progress>, Tracked) {
-        let p = Arc::new(Progress {
-            total: AtomicU64::new(size),
-            ..Progress::default()
-        });
-        peerpack_core::sync::lock(&self.map).insert(id, p.clone());
-        (
-            p.clone(),
-            Tracked {
-                downloads: self.clone(),
-                id,
-                progress: p,
-            },
-        )
-    }
-
-    /// Every download under way: (id, total, done).
-    pub fn snapshot(&self) -> Vec<(ContentId, u64, u64)> {
-        peerpack_core::sync::lock(&self.map)
-            .iter()
-            .map(|(id, p)| {
-                (
-                    *id,
-                    p.total.load(Ordering::Relaxed),
-                    p.done.load(Ordering::Relaxed),
-                )
-            })
-            .collect()
-    }
-}
-
-/// Removes a download from [`Downloads`] when dropped.
-pub struct Tracked {
-    downloads: Arc<Downloads>,
-    id: ContentId,
-    progress: Arc<Progress>,
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        let mut map = peerpack_core::sync::lock(&self.downloads.map);
-        // A second install of the same archive may have registered since; leave its entry.
-        if map
-            .get(&self.id)
-            .is_some_and(|p| Arc::ptr_eq(p, &self.progress))
-        {
-            map.remove(&self.id);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_tracked_download_shows_its_size_from_the_start() {
-        let downloads = Arc::new(Downloads::default());
-        let id = ContentId::of(b"archive");
-        let (_p, _guard) = downloads.track(id, 16 << 20);
-        assert_eq!(downloads.snapshot(), vec![(id, 16 << 20, 0)]);
-    }
-
-    #[test]
-    fn the_first_guard_leaves_a_later_registration_of_the_same_archive() {
-        let downloads = Arc::new(Downloads::default());
-        let id = ContentId::of(b"archive");
-        let (_, first) = downloads.track(id, 10);
-        let (second_progress, second) = downloads.track(id, 10);
-        second_progress.done.store(4, Ordering::Relaxed);
-        drop(first);
-        assert_eq!(downloads.snapshot(), vec![(id, 10, 4)]);
-        drop(second);
-        assert!(downloads.snapshot().is_empty());
-    }
-}
+pub use crate::transfer::{Downloads, Progress, Tracked};

@@ -12,7 +12,7 @@ use peerpack_net::protocol::provider_key;
 use serde_bytes::ByteBuf;
 
 use super::schedule::{Fault, STALL, Scheduler, Strike, no_answer};
-use super::{Error, Inner, PROVIDER_LOOKUP};
+use super::{Context, Error, PROVIDER_LOOKUP};
 
 /// A provider of the archive, as the download loop sees it; the scheduler knows it by its
 /// index among them.
@@ -24,15 +24,15 @@ pub(super) struct Source {
 
 /// Apply the reputation penalty for `fault` by `peer`, unless the scheduler did not count it
 /// (the provider was dropped already, or the request had stalled already).
-pub(super) fn penalise(inner: &Inner, peer: PeerId, fault: &Fault, strike: &Strike) {
+pub(super) fn penalise(inner: &Context, peer: PeerId, fault: &Fault, strike: &Strike) {
     if *strike == Strike::Ignored {
         return;
     }
     match fault {
-        Fault::Bad(_) => inner.with_peers(|b| b.bad_data(peer)),
-        Fault::Gone => inner.with_peers(|b| b.request_failed(peer)),
+        Fault::Bad(_) => inner.peers.with(|b| b.bad_data(peer)),
+        Fault::Gone => inner.peers.with(|b| b.request_failed(peer)),
         Fault::Failed(reason) => {
-            inner.with_peers(|b| b.request_failed(peer));
+            inner.peers.with(|b| b.request_failed(peer));
             tracing::debug!(%peer, %reason, "piece request failed");
         }
     }
@@ -40,10 +40,13 @@ pub(super) fn penalise(inner: &Inner, peer: PeerId, fault: &Fault, strike: &Stri
 
 /// Candidate providers, best first, and how many were skipped for a low score.
 pub(super) async fn providers(
-    inner: &Arc<Inner>,
+    inner: &Arc<Context>,
     id: ContentId,
 ) -> Result<(Vec<Source>, usize), Error> {
-    let known = inner.with_store(move |s| Ok(s.db.providers(&id)?)).await?;
+    let known = inner
+        .catalogue
+        .with_store(move |s| Ok(s.db.providers(&id)?))
+        .await?;
     let found = inner
         .net
         .get_providers(provider_key(&id), PROVIDER_LOOKUP)
@@ -60,14 +63,14 @@ pub(super) async fn providers(
         .collect();
     peers.sort();
     peers.dedup();
-    let mut scored: Vec<(f64, PeerId)> = inner.with_peers(|b| {
+    let mut scored: Vec<(f64, PeerId)> = inner.peers.with(|b| {
         peers
             .into_iter()
             .map(|p| (b.score_of_peer(&p), p))
             .collect()
     });
     let before = scored.len();
-    scored.retain(|(s, _)| *s >= inner.min_provider_score);
+    scored.retain(|(s, _)| *s >= inner.transfers.min_provider_score);
     let skipped = before - scored.len();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     Ok((
@@ -80,7 +83,7 @@ pub(super) async fn providers(
 }
 
 /// Dial providers that are not connected, at the addresses the peer book has for them.
-pub(super) async fn connect(inner: &Arc<Inner>, sources: &[Source]) {
+pub(super) async fn connect(inner: &Arc<Context>, sources: &[Source]) {
     let connected: HashSet<PeerId> = inner
         .net
         .peers()
@@ -88,7 +91,7 @@ pub(super) async fn connect(inner: &Arc<Inner>, sources: &[Source]) {
         .map(|v| v.into_iter().map(|p| p.peer_id).collect())
         .unwrap_or_default();
     for s in sources.iter().filter(|s| !connected.contains(&s.peer)) {
-        let addrs = inner.with_peers(|b| {
+        let addrs = inner.peers.with(|b| {
             b.get(&s.peer)
                 .map(|p| p.row.addresses.clone())
                 .unwrap_or_default()
@@ -112,7 +115,7 @@ pub(super) async fn connect(inner: &Arc<Inner>, sources: &[Source]) {
 /// `schedule` (and penalised): one that served a wrong outline or does not hold the archive is
 /// dropped; one that failed otherwise stays, with the failure counted.
 pub(super) async fn get_outline(
-    inner: &Arc<Inner>,
+    inner: &Arc<Context>,
     id: ContentId,
     size: u64,
     sources: &[Source],

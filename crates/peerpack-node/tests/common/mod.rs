@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use peerpack_node::queries::{Search, SearchHit};
-use peerpack_node::{Config, Inner, Node};
+use peerpack_node::{Config, Context as Inner, Node};
 
 pub struct TestNet {
     pub nodes: Vec<Option<Node>>,

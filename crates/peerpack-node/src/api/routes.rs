@@ -1,22 +1,11 @@
-//! The HTTP API under `/v1` (see docs/API.md). JSON in and out; errors are
-//! `{"error": {"code", "message"}}` with a matching status.
-//!
-//! Every handler carries a `#[utoipa::path]` and every body a `ToSchema` derive, so the
-//! OpenAPI document at `GET /v1/openapi.json` ([`ApiDoc`]) is built from the types the
-//! handlers use.
+//! The handlers, one per route, each with its `#[utoipa::path]`.
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::de::DeserializeOwned;
-use utoipa::OpenApi;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-
 use peerpack_api::{
     ApiError, BootstrapRequest, CurateRequest, CuratorView, Dialled, ErrorDetail, GcReport,
     GcRequest, Info, InstallLine, InstallQuery, InstallReport, InstallRequest, PeerView,
@@ -24,281 +13,11 @@ use peerpack_api::{
     TrustRequest, TrustView, Unblocked, Untrusted,
 };
 
+use super::{
+    Body, DOCUMENT, FORBIDDEN, INTERNAL, Shared, UNAUTHORIZED, UNAVAILABLE, bad_path, bad_query,
+    parse_body,
+};
 use crate::error::Error;
-use crate::node::Inner;
-
-type Shared = State<Arc<Inner>>;
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let status = match self {
-            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::Conflict(_) | Error::UnsafeArchive(_) => StatusCode::CONFLICT,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        if status.is_server_error() {
-            tracing::error!(error = %self, "API request failed");
-        }
-        let body = ApiError {
-            error: ErrorDetail {
-                code: self.code().to_owned(),
-                message: self.to_string(),
-            },
-        };
-        (status, Json(body)).into_response()
-    }
-}
-
-/// The security scheme for the token as `Authorization: Bearer TOKEN`. (`security(...)` in
-/// `#[utoipa::path]` takes only literals, so the operations spell both names out.)
-const BEARER: &str = "api_token";
-/// The security scheme for the token as the `peerpack_token` cookie.
-const COOKIE: &str = "api_token_cookie";
-
-/// The API as an OpenAPI 3.1 document, served at `GET /v1/openapi.json`. It is generated from
-/// the handlers' `#[utoipa::path]` attributes and the `ToSchema` types they take and answer,
-/// so it cannot drift from them.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "peerpack node API",
-        description = "The HTTP API of a peerpack node (docs/API.md). Every call that changes something (any method but GET and HEAD) needs the node's API token from DATA_DIR/api-token. Requests must be addressed to a loopback Host; a cross-origin request that changes something is refused.",
-    ),
-    paths(
-        openapi_json, status, search, info, publish, peers, peer, bootstrap, install, gc, pins,
-        pin, unpin, blocks, unblock, trusted, trust, untrust, curator_list, curate,
-    ),
-    components(schemas(ApiError, ErrorDetail)),
-    modifiers(&TokenSchemes),
-)]
-pub struct ApiDoc;
-
-/// Adds the two ways to present the API token as security schemes.
-struct TokenSchemes;
-
-impl utoipa::Modify for TokenSchemes {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            BEARER,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "The 64 hex digits in DATA_DIR/api-token, as `Authorization: Bearer TOKEN`. Every call but GET and HEAD needs it.",
-                    ))
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            COOKIE,
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                "peerpack_token",
-                "The same token as the cookie `peerpack_token`, for a page the node serves (SameSite=Strict).",
-            ))),
-        );
-    }
-}
-
-/// The document, built once.
-static DOCUMENT: std::sync::LazyLock<utoipa::openapi::OpenApi> =
-    std::sync::LazyLock::new(ApiDoc::openapi);
-
-// Response descriptions shared by the handlers' `#[utoipa::path]` attributes.
-const FORBIDDEN: &str = "The request is not addressed to a loopback Host, or it changes something and comes from another origin (`forbidden`).";
-const UNAUTHORIZED: &str = "The call changes something and came without the API token, or with a wrong one (`unauthorized`).";
-const INTERNAL: &str =
-    "A fault inside the node (database, disk); the details are in its log (`internal`).";
-const UNAVAILABLE: &str = "The network could not do it now (`unavailable`).";
-
-/// The API router.
-pub fn router(inner: Arc<Inner>) -> Router {
-    Router::new()
-        .route("/v1/openapi.json", get(openapi_json))
-        .route("/v1/status", get(status))
-        .route("/v1/search", get(search))
-        .route("/v1/packages/{name}", get(info))
-        .route("/v1/publish", post(publish))
-        .route("/v1/peers", get(peers))
-        .route("/v1/peers/{peer_id}", get(peer))
-        .route("/v1/bootstrap", post(bootstrap))
-        .route("/v1/install", post(install))
-        .route("/v1/gc", post(gc))
-        .route("/v1/pins", get(pins).post(pin))
-        .route("/v1/pins/{spec}", axum::routing::delete(unpin))
-        .route("/v1/blocks", get(blocks))
-        .route("/v1/blocks/{peer_id}", axum::routing::delete(unblock))
-        .route("/v1/trust", get(trusted).post(trust))
-        .route("/v1/trust/{name}", axum::routing::delete(untrust))
-        .route("/v1/curate", get(curator_list).post(curate))
-        .fallback(|| async { Error::NotFound("no such API endpoint; see docs/API.md".into()) })
-        .layer(axum::middleware::from_fn_with_state(
-            inner.clone(),
-            same_host_only,
-        ))
-        .with_state(inner)
-}
-
-/// Whether `host` (a `Host` header value or an origin's authority: a name or address with an
-/// optional port) names this machine's loopback.
-fn is_loopback_host(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        // [v6]:port
-        Some(rest) => rest.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(host, |(h, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                h
-            } else {
-                host
-            }
-        }),
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Refuse what a web page could send. A `Host` that is not a loopback name or address is how
-/// DNS rebinding reaches a local server, so it gets 403 on every request. A request that
-/// changes something and carries an `Origin` (every browser sends one with such requests) must
-/// come from the API's own origin: a cross-origin form or `fetch` gets 403.
-///
-/// A request that changes something must also carry the data directory's API token, as
-/// `Authorization: Bearer TOKEN` or as the cookie `peerpack_token=TOKEN` (for a browser page
-/// the node serves itself, with `SameSite=Strict`): without it, 401.
-async fn same_host_only(
-    State(inner): Shared,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Result<Response, Error> {
-    use axum::http::{Method, header};
-    let headers = req.headers();
-    let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or(""));
-    if let Some(host) = host
-        && !is_loopback_host(host)
-    {
-        return Err(Error::Forbidden(format!(
-            "the API answers only requests addressed to a loopback host, not {host:?}"
-        )));
-    }
-    let reads = matches!(*req.method(), Method::GET | Method::HEAD);
-    if !reads && let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("");
-        let authority = origin
-            .strip_prefix("http://")
-            .or_else(|| origin.strip_prefix("https://"));
-        let same = match (authority, host) {
-            (Some(a), Some(h)) => a.eq_ignore_ascii_case(h),
-            (Some(a), None) => is_loopback_host(a),
-            (None, _) => false,
-        };
-        if !same {
-            return Err(Error::Forbidden(format!(
-                "cross-origin request from {origin:?} refused: the API takes orders only from its own origin"
-            )));
-        }
-    }
-    if !reads {
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let cookie = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|c| c.trim().strip_prefix("peerpack_token="));
-        match bearer.or(cookie) {
-            None => {
-                return Err(Error::Unauthorized(
-                    "this call needs the node's API token: send `Authorization: Bearer TOKEN` with the token in DATA_DIR/api-token (the peerpack CLI does this itself)".into(),
-                ));
-            }
-            Some(t) if !same_secret(t.trim(), inner.api_token()) => {
-                return Err(Error::Unauthorized(
-                    "wrong API token: use the one in this node's DATA_DIR/api-token".into(),
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(next.run(req).await)
-}
-
-/// Compare secrets in time that does not depend on where they differ.
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_loopback_host;
-
-    #[test]
-    fn loopback_hosts() {
-        for ok in [
-            "127.0.0.1",
-            "127.0.0.1:4001",
-            "127.8.9.1:80",
-            "localhost",
-            "LOCALHOST:3000",
-            "[::1]",
-            "[::1]:4001",
-        ] {
-            assert!(is_loopback_host(ok), "{ok}");
-        }
-        for bad in [
-            "evil.example",
-            "evil.example:4001",
-            "localhost.evil.example",
-            "127.0.0.1.evil.example",
-            "10.0.0.1:80",
-            "[::2]:80",
-            "",
-            "0.0.0.0:80",
-        ] {
-            assert!(!is_loopback_host(bad), "{bad}");
-        }
-    }
-}
-
-/// A query string that does not parse is a 400 in the API's error shape.
-fn bad_query(e: QueryRejection) -> Error {
-    Error::BadRequest(format!("bad query string: {}", e.body_text()))
-}
-
-/// So is a path segment that does not decode (not UTF-8 once percent-decoded).
-fn bad_path(e: PathRejection) -> Error {
-    Error::BadRequest(format!("bad path: {}", e.body_text()))
-}
-
-/// A JSON request body as `T`, or a 400 that says what was `expected`. The body must not be an
-/// array: serde would read a struct from one (`[true]` for `{"dry_run": true}`), and the API
-/// offers only objects.
-fn parse_body<T: DeserializeOwned>(
-    body: Result<Json<serde_json::Value>, JsonRejection>,
-    expected: &str,
-) -> Result<T, Error> {
-    let bad = |e: &dyn std::fmt::Display| Error::BadRequest(format!("expected {expected}: {e}"));
-    let Json(value) = body.map_err(|e| bad(&e))?;
-    if value.is_array() {
-        return Err(bad(&"the body is an array"));
-    }
-    serde_json::from_value(value).map_err(|e| bad(&e))
-}
-
-/// A JSON request body as the handlers take it, before [`parse_body`].
-type Body = Result<Json<serde_json::Value>, JsonRejection>;
 
 /// This document: the API in OpenAPI 3.1, generated from the handlers and their types.
 #[utoipa::path(
@@ -310,7 +29,7 @@ type Body = Result<Json<serde_json::Value>, JsonRejection>;
         (status = 403, description = FORBIDDEN, body = ApiError),
     ),
 )]
-async fn openapi_json() -> impl IntoResponse {
+pub(super) async fn openapi_json() -> impl IntoResponse {
     Json(&*DOCUMENT)
 }
 
@@ -326,7 +45,7 @@ async fn openapi_json() -> impl IntoResponse {
         (status = 503, description = "The network task did not answer (`unavailable`).", body = ApiError),
     ),
 )]
-async fn status(State(inner): Shared) -> Result<impl IntoResponse, Error> {
+pub(super) async fn status(State(inner): Shared) -> Result<impl IntoResponse, Error> {
     Ok(Json(inner.status().await?))
 }
 
@@ -343,7 +62,7 @@ async fn status(State(inner): Shared) -> Result<impl IntoResponse, Error> {
         (status = 500, description = INTERNAL, body = ApiError),
     ),
 )]
-async fn search(
+pub(super) async fn search(
     State(inner): Shared,
     q: Result<Query<Search>, QueryRejection>,
 ) -> Result<impl IntoResponse, Error> {
@@ -385,7 +104,7 @@ fn check_score(what: &str, v: Option<f64>) -> Result<(), Error> {
         (status = 503, description = UNAVAILABLE, body = ApiError),
     ),
 )]
-async fn info(
+pub(super) async fn info(
     State(inner): Shared,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, Error> {
@@ -413,7 +132,7 @@ async fn info(
         (status = 503, description = UNAVAILABLE, body = ApiError),
     ),
 )]
-async fn publish(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
+pub(super) async fn publish(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
     let body: PublishRequest = parse_body(body, r#"{"path": "/abs/dir"}"#)?;
     if !body.path.is_absolute() {
         return Err(Error::BadRequest(format!(
@@ -445,7 +164,7 @@ async fn publish(State(inner): Shared, body: Body) -> Result<impl IntoResponse, 
         (status = 403, description = FORBIDDEN, body = ApiError),
     ),
 )]
-async fn peers(
+pub(super) async fn peers(
     State(inner): Shared,
     q: Result<Query<PeersQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, Error> {
@@ -467,7 +186,7 @@ async fn peers(
         (status = 404, description = "This node has never met that peer (`not_found`).", body = ApiError),
     ),
 )]
-async fn peer(
+pub(super) async fn peer(
     State(inner): Shared,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, Error> {
@@ -490,7 +209,10 @@ async fn peer(
         (status = 503, description = "A dial failed (`unavailable`).", body = ApiError),
     ),
 )]
-async fn bootstrap(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
+pub(super) async fn bootstrap(
+    State(inner): Shared,
+    body: Body,
+) -> Result<impl IntoResponse, Error> {
     let body: BootstrapRequest = parse_body(body, r#"{"addrs": ["MULTIADDR", ...]}"#)?;
     Ok(Json(inner.bootstrap(&body.addrs).await?))
 }
@@ -523,7 +245,7 @@ const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(200
         (status = 503, description = "No provider could serve it; the partial download is kept (`unavailable`).", body = ApiError),
     ),
 )]
-async fn install(
+pub(super) async fn install(
     State(inner): Shared,
     q: Result<Query<InstallQuery>, QueryRejection>,
     body: Body,
@@ -600,7 +322,7 @@ async fn install(
         (status = 500, description = INTERNAL, body = ApiError),
     ),
 )]
-async fn gc(
+pub(super) async fn gc(
     State(inner): Shared,
     body: Result<Option<Json<serde_json::Value>>, JsonRejection>,
 ) -> Result<impl IntoResponse, Error> {
@@ -624,7 +346,7 @@ async fn gc(
         (status = 500, description = INTERNAL, body = ApiError),
     ),
 )]
-async fn pins(State(inner): Shared) -> Result<impl IntoResponse, Error> {
+pub(super) async fn pins(State(inner): Shared) -> Result<impl IntoResponse, Error> {
     Ok(Json(inner.pins().await?))
 }
 
@@ -644,7 +366,7 @@ async fn pins(State(inner): Shared) -> Result<impl IntoResponse, Error> {
         (status = 500, description = INTERNAL, body = ApiError),
     ),
 )]
-async fn pin(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
+pub(super) async fn pin(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
     let body: PinRequest = parse_body(body, r#"{"package": "NAME[@VERSION]"}"#)?;
     Ok(Json(inner.pin(&body.package).await?))
 }
@@ -665,7 +387,7 @@ async fn pin(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Erro
         (status = 500, description = INTERNAL, body = ApiError),
     ),
 )]
-async fn unpin(
+pub(super) async fn unpin(
     State(inner): Shared,
     spec: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, Error> {
@@ -683,7 +405,7 @@ async fn unpin(
         (status = 403, description = FORBIDDEN, body = ApiError),
     ),
 )]
-async fn blocks(State(inner): Shared) -> impl IntoResponse {
+pub(super) async fn blocks(State(inner): Shared) -> impl IntoResponse {
     Json(inner.blocked_views())
 }
 
@@ -702,7 +424,7 @@ async fn blocks(State(inner): Shared) -> impl IntoResponse {
         (status = 503, description = "The network task did not answer (`unavailable`).", body = ApiError),
     ),
 )]
-async fn unblock(
+pub(super) async fn unblock(
     State(inner): Shared,
     peer: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, Error> {
@@ -725,7 +447,7 @@ async fn unblock(
         (status = 500, description = INTERNAL, body = ApiError),
     ),
 )]
-async fn trusted(State(inner): Shared) -> Result<impl IntoResponse, Error> {
+pub(super) async fn trusted(State(inner): Shared) -> Result<impl IntoResponse, Error> {
     Ok(Json(inner.trusted().await?))
 }
 
@@ -745,7 +467,7 @@ async fn trusted(State(inner): Shared) -> Result<impl IntoResponse, Error> {
         (status = 500, description = INTERNAL, body = ApiError),
     ),
 )]
-async fn trust(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
+pub(super) async fn trust(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
     let body: TrustRequest = parse_body(body, r#"{"name": "NAME", "owner": "ed25519:<hex>"}"#)?;
     Ok(Json(inner.trust(&body.name, &body.owner).await?))
 }
@@ -765,7 +487,7 @@ async fn trust(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Er
         (status = 500, description = INTERNAL, body = ApiError),
     ),
 )]
-async fn untrust(
+pub(super) async fn untrust(
     State(inner): Shared,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, Error> {
@@ -785,7 +507,7 @@ async fn untrust(
         (status = 500, description = INTERNAL, body = ApiError),
     ),
 )]
-async fn curator_list(State(inner): Shared) -> Result<impl IntoResponse, Error> {
+pub(super) async fn curator_list(State(inner): Shared) -> Result<impl IntoResponse, Error> {
     Ok(Json(inner.own_curator_list().await?))
 }
 
@@ -805,7 +527,7 @@ async fn curator_list(State(inner): Shared) -> Result<impl IntoResponse, Error> 
         (status = 500, description = INTERNAL, body = ApiError),
     ),
 )]
-async fn curate(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
+pub(super) async fn curate(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
     let body: CurateRequest = parse_body(
         body,
         r#"{"add": [{"name": "NAME", "owner": "ed25519:<hex>"}], "remove": ["NAME"]}"#,

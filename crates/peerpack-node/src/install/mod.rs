@@ -1,4 +1,12 @@
 //! Installing packages: resolve, fetch, verify, extract, lock.
+//!
+//! [`place`] puts an extracted tree where the user asked, crash-safely; this module decides
+//! what to install and fetches it.
+
+mod place;
+
+pub use place::{DISCARDED, MARKER, Marker, REPLACED, STAGED};
+use place::{check_replaceable, place, sweep_leftovers};
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -7,13 +15,13 @@ use std::sync::{Arc, Mutex};
 
 use peerpack_core::resolve::ResolveError;
 use peerpack_core::{ContentId, PackageName, PackageRecord, Version, VersionReq};
-use serde::{Deserialize, Serialize};
 
+use crate::context::Context;
 use crate::download::{self, Progress};
 use crate::error::Error;
-use crate::ingest::Lookup;
 use crate::lockfile::{Locked, Lockfile};
-use crate::node::Inner;
+use crate::lookup::Lookup;
+use crate::names::parse_spec;
 use peerpack_store::NameState;
 
 /// Default install directory, relative to where the user runs `peerpack install`.
@@ -51,26 +59,7 @@ impl InstallProgress {
     }
 }
 
-/// Parse `NAME` or `NAME@REQ`.
-pub fn parse_spec(spec: &str) -> Result<(PackageName, Option<VersionReq>), Error> {
-    let (name, req) = match spec.split_once('@') {
-        Some((n, r)) => (n, Some(r)),
-        None => (spec, None),
-    };
-    let name = PackageName::new(name).map_err(|e| Error::BadRequest(format!("{spec:?}: {e}")))?;
-    let req = req
-        .map(|r| {
-            VersionReq::parse(r).map_err(|e| {
-                Error::BadRequest(format!(
-                    "{spec:?}: {r:?} is not a version requirement ({e}); try NAME@1.2, NAME@^1.2.3 or NAME@=1.2.3"
-                ))
-            })
-        })
-        .transpose()?;
-    Ok((name, req))
-}
-
-impl Inner {
+impl Context {
     /// Install packages (see [`InstallRequest`]).
     #[tracing::instrument(skip(self, request, progress), fields(packages = ?request.packages, locked = request.locked))]
     pub async fn install(
@@ -123,7 +112,7 @@ impl Inner {
             .store(plan.len() as u64, Ordering::Relaxed);
         let missing: u64 = plan
             .iter()
-            .filter(|r| !self.blobs.contains(&r.content_id))
+            .filter(|r| !self.catalogue.blobs.contains(&r.content_id))
             .map(|r| r.archive_size)
             .sum();
         progress.bytes_total.store(missing, Ordering::Relaxed);
@@ -143,7 +132,7 @@ impl Inner {
                 .try_for_each(|name| check_replaceable(&dir.join(name), name))
         })
         .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+        .map_err(|e| Error::task("checking the install directory", e))??;
         let mut installed = Vec::with_capacity(plan.len());
         for record in &plan {
             installed.push(
@@ -184,6 +173,7 @@ impl Inner {
         loop {
             let r = roots.clone();
             let result = self
+                .catalogue
                 .with_store(move |s| {
                     let failed = std::cell::RefCell::new(None);
                     let out = peerpack_core::resolve::resolve(&r, |name| match s.versions(name) {
@@ -208,7 +198,7 @@ impl Inner {
                     }
                     // Not in the catalogue: ask the DHT once per name.
                     let found = if looked_up.insert(name.clone()) {
-                        crate::ingest::lookup(self, &name).await?
+                        crate::lookup::lookup(self, &name).await?
                     } else {
                         Lookup::Missing
                     };
@@ -321,13 +311,14 @@ impl Inner {
             // contested one), and it never installs a record by another key.
             let (n, k) = (name.clone(), locked_key);
             let state = self
+                .catalogue
                 .with_store(move |s| {
                     let state = s.db.adopt_owner(&n, &k)?;
                     s.refresh(std::slice::from_ref(&n))?;
                     Ok(state)
                 })
                 .await?;
-            crate::names::refresh_names(self, vec![name.clone()]).await;
+            self.catalogue.refresh_names(vec![name.clone()]).await;
             if let Some(owner) = state.owner().filter(|o| *o != locked_key) {
                 return Err(Error::Conflict(format!(
                     "{file} says {name} is published by {locked_key}, but this node trusts {owner} as its owner; if the lock is right, run `peerpack trust {name} {locked_key}` and install again"
@@ -335,12 +326,12 @@ impl Inner {
             }
             let mut record = self.record_of(&name, &version).await?;
             if record.is_none()
-                && matches!(crate::ingest::lookup(self, &name).await?, Lookup::Found)
+                && matches!(crate::lookup::lookup(self, &name).await?, Lookup::Found)
             {
                 record = self.record_of(&name, &version).await?;
             }
             // Older than the versions a lookup reads: ask for this one.
-            if record.is_none() && crate::ingest::fetch_version(self, &name, &version).await? {
+            if record.is_none() && crate::lookup::fetch_version(self, &name, &version).await? {
                 record = self.record_of(&name, &version).await?;
             }
             let record = record.ok_or_else(|| {
@@ -371,6 +362,7 @@ impl Inner {
     async fn flag_unsafe(self: &Arc<Self>, record: &PackageRecord, reason: &str) {
         let (r, why) = (record.clone(), reason.to_owned());
         let flagged = self
+            .catalogue
             .with_store(move |s| {
                 s.db.flag_unsafe(&r, &why)?;
                 s.db.forget_blob(&r.content_id)?;
@@ -389,7 +381,7 @@ impl Inner {
             reason,
             "flagged an unsafe archive"
         );
-        peerpack_core::sync::lock(&self.unsafe_archives).insert(record.content_id.to_string());
+        self.catalogue.flag_unsafe(&record.content_id);
         let _ = self
             .net
             .stop_providing(peerpack_net::protocol::provider_key(&record.content_id))
@@ -402,11 +394,13 @@ impl Inner {
         name: &PackageName,
         version: &Version,
     ) -> Result<Option<PackageRecord>, Error> {
-        let versions = match self.records.get(name) {
+        let versions = match self.catalogue.records.get(name) {
             Some(v) => v,
             None => {
                 let n = name.clone();
-                self.with_store(move |s| Ok(s.versions(&n)?)).await?
+                self.catalogue
+                    .with_store(move |s| Ok(s.versions(&n)?))
+                    .await?
             }
         };
         Ok(versions.iter().find(|r| r.version() == version).cloned())
@@ -427,7 +421,10 @@ impl Inner {
             .verify()
             .map_err(|e| Error::Conflict(format!("{label}: {e}")))?;
         let n = name.clone();
-        let owner = self.with_store(move |s| Ok(s.db.owner(&n)?)).await?;
+        let owner = self
+            .catalogue
+            .with_store(move |s| Ok(s.db.owner(&n)?))
+            .await?;
         if owner != Some(record.publisher) {
             return Err(Error::Conflict(format!(
                 "{label}: signed by {}, which does not own the name",
@@ -438,6 +435,7 @@ impl Inner {
         let id = record.content_id;
         // An archive found unsafe once is never fetched again, from anyone.
         if let Some(reason) = self
+            .catalogue
             .with_store(move |s| Ok(s.db.unsafe_reason(&id)?))
             .await?
         {
@@ -445,14 +443,14 @@ impl Inner {
                 "{label} ({id}) is flagged unsafe and will not be installed: {reason}"
             )));
         }
-        let (fetch_progress, _tracked) = self.downloads.track(id, record.archive_size);
+        let (fetch_progress, _tracked) = self.transfers.downloads.track(id, record.archive_size);
         *peerpack_core::sync::lock(&progress.current) =
             Some((label.clone(), fetch_progress.clone()));
         let fetched = download::fetch(self, id, record.archive_size, fetch_progress).await;
         *peerpack_core::sync::lock(&progress.current) = None;
-        let fetched = fetched.map_err(|e| match e {
-            Error::Unavailable(m) => Error::Unavailable(format!("{label}: {m}")),
-            other => other,
+        let fetched = fetched.map_err(|e| match e.kind() {
+            crate::error::Kind::Unavailable => Error::Unavailable(format!("{label}: {e}")),
+            _ => e,
         })?;
         if !fetched.cached {
             progress
@@ -465,6 +463,7 @@ impl Inner {
         let (p, i) = (path_text.clone(), id);
         // Unchanged: this node recorded the install, and the tree's marker still says so.
         let unchanged = self
+            .catalogue
             .with_store(move |s| {
                 Ok(s.db
                     .installs()?
@@ -475,7 +474,7 @@ impl Inner {
             && Marker::read(&target)
                 .is_some_and(|m| m.name == name.as_str() && m.content_id == id.to_string());
         if !unchanged {
-            let blobs = self.blobs.clone();
+            let blobs = self.catalogue.blobs.clone();
             let marker = Marker::new(&name, &version, &id);
             let (t, l) = (target.clone(), label.clone());
             // A fresh download was checked piece by piece a moment ago; an archive that was
@@ -485,7 +484,7 @@ impl Inner {
                 place(&blobs, &id, &t, &l, &marker, verify, force)
             })
             .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            .map_err(|e| Error::task("placing the package", e))?;
             if let Err(Error::UnsafeArchive(reason)) = &placed {
                 self.flag_unsafe(record, reason).await;
             }
@@ -493,12 +492,13 @@ impl Inner {
         }
         let (p, n, v) = (path_text.clone(), name.clone(), version.clone());
         let size = record.archive_size;
-        self.with_store(move |s| {
-            s.db.record_install(&p, &n, &v, &id)?;
-            s.db.touch_blob(&id, size)?;
-            Ok(())
-        })
-        .await?;
+        self.catalogue
+            .with_store(move |s| {
+                s.db.record_install(&p, &n, &v, &id)?;
+                s.db.touch_blob(&id, size)?;
+                Ok(())
+            })
+            .await?;
         tracing::info!(%name, %version, path = %target.display(), unchanged, "installed");
         Ok(Installed {
             name: name.to_string(),
@@ -511,368 +511,5 @@ impl Inner {
             cached: fetched.cached,
             unchanged,
         })
-    }
-}
-
-/// The file peerpack writes into every tree it installs, `DIR/NAME/.peerpack-install`
-/// (docs/PROTOCOL.md §8.6). Packing leaves it out.
-pub const MARKER: &str = peerpack_core::archive::INSTALL_MARKER;
-
-/// Largest marker read; a real one is a few hundred bytes.
-const MARKER_MAX: u64 = 64 * 1024;
-
-/// What [`MARKER`] holds (TOML): which package a tree is, and when peerpack installed it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Marker {
-    /// Package name.
-    pub name: String,
-    /// Version installed.
-    pub version: String,
-    /// The archive's content id.
-    pub content_id: String,
-    /// When, in seconds since the Unix epoch.
-    pub installed_at: u64,
-}
-
-impl Marker {
-    fn new(name: &PackageName, version: &Version, id: &ContentId) -> Self {
-        Self {
-            name: name.to_string(),
-            version: version.to_string(),
-            content_id: id.to_string(),
-            installed_at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-        }
-    }
-
-    /// The marker of the tree `dir`: `None` when `dir` is not a directory, or its marker is
-    /// missing, not a regular file, too large or not valid.
-    pub fn read(dir: &Path) -> Option<Self> {
-        use std::io::Read;
-        if !std::fs::symlink_metadata(dir).ok()?.is_dir() {
-            return None;
-        }
-        let path = dir.join(MARKER);
-        if !std::fs::symlink_metadata(&path).ok()?.is_file() {
-            return None;
-        }
-        let mut text = String::new();
-        std::fs::File::open(&path)
-            .ok()?
-            .take(MARKER_MAX)
-            .read_to_string(&mut text)
-            .ok()?;
-        toml::from_str(&text).ok()
-    }
-
-    /// Write the marker into `dir`, replacing whatever is at its path (a package may ship a
-    /// file of that name; it is never trusted).
-    fn write(&self, dir: &Path) -> std::io::Result<()> {
-        let path = dir.join(MARKER);
-        if std::fs::symlink_metadata(&path).is_ok() {
-            remove_tree(&path)?;
-        }
-        let body = toml::to_string(self).map_err(std::io::Error::other)?;
-        let text = format!(
-            "# Written by peerpack install: this tree is the package below. `peerpack install`\n\
-             # replaces a tree only if this file names the package being installed (or with\n\
-             # --force).\n{body}"
-        );
-        std::fs::write(&path, text)
-    }
-}
-
-/// Refuse to replace `target` with package `name` unless it is missing or a tree peerpack
-/// installed for `name` (its [`MARKER`] names it).
-fn check_replaceable(target: &Path, name: &str) -> Result<(), Error> {
-    let meta = match std::fs::symlink_metadata(target) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(Error::Conflict(format!(
-                "cannot check {}: {e}",
-                target.display()
-            )));
-        }
-    };
-    let what = if !meta.is_dir() {
-        "is not a directory peerpack installed".to_owned()
-    } else {
-        match Marker::read(target) {
-            Some(m) if m.name == name => return Ok(()),
-            Some(m) => format!("holds {} {}, not {name}", m.name, m.version),
-            None => format!("was not installed by peerpack (it has no valid {MARKER})"),
-        }
-    };
-    Err(Error::Conflict(format!(
-        "{} already exists and {what}; refusing to replace it. Move it away, install to \
-         another directory with --to, or run `peerpack install --force` to replace it",
-        target.display()
-    )))
-}
-
-/// Marks in the names of the trees [`place`] keeps beside `DIR/NAME` while it swaps, each
-/// followed by `PID-NANOS` of the installing process: `.NAME.peerpack-new-PID-NANOS` (the
-/// new tree, being extracted), `.NAME.peerpack-old-PID-NANOS` (the tree `DIR/NAME` held,
-/// moved aside until the new one is in place) and `.NAME.peerpack-del-PID-NANOS` (that old
-/// tree once the new one is in place, being removed). No package name holds a dot, so no
-/// mark can be part of NAME.
-pub const STAGED: &str = ".peerpack-new-";
-/// See [`STAGED`].
-pub const REPLACED: &str = ".peerpack-old-";
-/// See [`STAGED`].
-pub const DISCARDED: &str = ".peerpack-del-";
-
-/// Remove a directory tree, or a file or symlink (never what a symlink points to).
-fn remove_tree(path: &Path) -> std::io::Result<()> {
-    if std::fs::symlink_metadata(path)?.is_dir() {
-        std::fs::remove_dir_all(path)
-    } else {
-        std::fs::remove_file(path)
-    }
-}
-
-/// Put the install directory `dir` right after a node was killed mid-install: new trees that
-/// never got into place are removed; an old tree moved aside whose `DIR/NAME` is missing is
-/// moved back (the new one never got in); one whose `DIR/NAME` is a tree peerpack installed is
-/// removed (the new one did). Only trees of a process that no longer runs are touched, so a
-/// concurrent install is never disturbed.
-fn sweep_leftovers(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let me = std::process::id();
-    for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let Some((name, mark, pid)) = file_name.to_str().and_then(parse_leftover) else {
-            continue;
-        };
-        if pid == me || Path::new("/proc").join(pid.to_string()).exists() {
-            continue;
-        }
-        let path = entry.path();
-        if mark == REPLACED {
-            let target = dir.join(name);
-            match std::fs::symlink_metadata(&target) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    match std::fs::rename(&path, &target) {
-                        Ok(()) => tracing::info!(
-                            path = %target.display(),
-                            "restored the tree an interrupted install had moved aside"
-                        ),
-                        Err(e) => tracing::warn!(
-                            path = %path.display(), error = %e,
-                            "cannot restore the tree an interrupted install moved aside"
-                        ),
-                    }
-                    continue;
-                }
-                _ if Marker::read(&target).is_none() => {
-                    tracing::warn!(
-                        path = %path.display(), target = %target.display(),
-                        "kept the tree an interrupted install moved aside: its place holds a tree peerpack did not install"
-                    );
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        match remove_tree(&path) {
-            Ok(()) => {
-                tracing::info!(path = %path.display(), "removed what an interrupted install left")
-            }
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "cannot remove what an interrupted install left")
-            }
-        }
-    }
-}
-
-/// `.NAME{mark}PID-NANOS` -> (NAME, mark, PID).
-fn parse_leftover(file_name: &str) -> Option<(&str, &'static str, u32)> {
-    let rest = file_name.strip_prefix('.')?;
-    let (name, mark, stamp) = [STAGED, REPLACED, DISCARDED]
-        .into_iter()
-        .find_map(|mark| rest.split_once(mark).map(|(n, s)| (n, mark, s)))?;
-    if name.is_empty() {
-        return None;
-    }
-    let (pid, _) = stamp.split_once('-')?;
-    Some((name, mark, pid.parse().ok()?))
-}
-
-/// Extract the archive `id` into `target` with its `marker`, replacing what is there only
-/// once the new tree is complete, and only a tree peerpack installed for the same package
-/// unless `force`. On any error the target is as it was. A crash at any step leaves what
-/// [`sweep_leftovers`] puts right: the old tree moves aside, the new one moves in, and only
-/// then is the old one removed.
-fn place(
-    blobs: &peerpack_store::BlobStore,
-    id: &ContentId,
-    target: &Path,
-    label: &str,
-    marker: &Marker,
-    verify: bool,
-    force: bool,
-) -> Result<(), Error> {
-    if verify {
-        blobs
-            .verify(id)
-            .map_err(|e| Error::Internal(format!("{label}: {e}")))?;
-    }
-    let parent = target.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(parent)
-        .map_err(|e| Error::BadRequest(format!("cannot create {}: {e}", parent.display())))?;
-    let base = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let stamp = format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    );
-    let staging = parent.join(format!(".{base}{STAGED}{stamp}"));
-    let file = std::fs::File::open(blobs.path(id))
-        .map_err(|e| Error::Internal(format!("{label}: {e}")))?;
-    peerpack_core::archive::extract(
-        std::io::BufReader::new(file),
-        &staging,
-        &peerpack_core::archive::ExtractLimits::default(),
-    )
-    .map_err(|e| {
-        let text = format!("{label} ({id}) was not installed: {e}");
-        if e.is_unsafe_archive() {
-            Error::UnsafeArchive(text)
-        } else {
-            Error::Conflict(text)
-        }
-    })?;
-    let discard_staging = |e: Error| {
-        let _ = std::fs::remove_dir_all(&staging);
-        e
-    };
-    marker.write(&staging).map_err(|e| {
-        discard_staging(Error::Internal(format!(
-            "cannot write {}: {e}",
-            staging.join(MARKER).display()
-        )))
-    })?;
-    if !force {
-        check_replaceable(target, &marker.name).map_err(discard_staging)?;
-    }
-    let old = parent.join(format!(".{base}{REPLACED}{stamp}"));
-    let had_old = std::fs::symlink_metadata(target).is_ok();
-    if had_old {
-        std::fs::rename(target, &old).map_err(|e| {
-            discard_staging(Error::Internal(format!(
-                "cannot move {} aside: {e}",
-                target.display()
-            )))
-        })?;
-    }
-    if let Err(e) = std::fs::rename(&staging, target) {
-        let _ = std::fs::remove_dir_all(&staging);
-        if had_old {
-            let _ = std::fs::rename(&old, target);
-        }
-        return Err(Error::Internal(format!(
-            "cannot move the new tree to {}: {e}",
-            target.display()
-        )));
-    }
-    if had_old {
-        // Renamed first, so a tree named `old` is always whole: a crash mid-removal leaves a
-        // tree the sweep only ever removes.
-        let doomed = parent.join(format!(".{base}{DISCARDED}{stamp}"));
-        let removed = std::fs::rename(&old, &doomed).and_then(|()| remove_tree(&doomed));
-        if let Err(e) = removed {
-            tracing::warn!(path = %old.display(), error = %e, "could not remove the replaced install");
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Marker, sweep_leftovers};
-
-    fn marker(name: &str) -> Marker {
-        Marker {
-            name: name.to_owned(),
-            version: "1.0.0".to_owned(),
-            content_id: format!("blake3:{}", "0".repeat(64)),
-            installed_at: 1,
-        }
-    }
-
-    #[test]
-    fn leftovers_of_a_dead_process_are_swept_restored_or_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path();
-        // A pid above the kernel's pid_max cannot be running.
-        let dead = 4_194_304u32 + 7;
-        let me = std::process::id();
-        for name in [
-            format!(".pack.peerpack-new-{dead}-1"),
-            format!(".pack.peerpack-old-{dead}-2"),
-            format!(".pack.peerpack-new-{me}-3"),
-            format!(".other.peerpack-old-{dead}-4"),
-            format!(".third.peerpack-old-{dead}-5"),
-            format!(".pack.peerpack-del-{dead}-6"),
-            format!(".peerpack-old-{dead}-7"),
-            ".pack.peerpack-new-x-5".to_owned(),
-            ".hidden".to_owned(),
-            "pack".to_owned(),
-            "third".to_owned(),
-        ] {
-            std::fs::create_dir_all(p.join(name).join("sub")).unwrap();
-        }
-        std::fs::write(
-            p.join(format!(".other.peerpack-old-{dead}-4/sub/f")),
-            "mine",
-        )
-        .unwrap();
-        marker("pack").write(&p.join("pack")).unwrap();
-        sweep_leftovers(p);
-        let mut left: Vec<String> = std::fs::read_dir(p)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
-        let mut kept = vec![
-            // `pack` holds peerpack's new tree: its old one goes. `other` is missing: its old
-            // tree comes back. `third` is not peerpack's: its old tree stays for the user.
-            ".hidden".to_owned(),
-            ".pack.peerpack-new-x-5".to_owned(),
-            format!(".pack.peerpack-new-{me}-3"),
-            format!(".peerpack-old-{dead}-7"),
-            format!(".third.peerpack-old-{dead}-5"),
-            "other".to_owned(),
-            "pack".to_owned(),
-            "third".to_owned(),
-        ];
-        kept.sort();
-        assert_eq!(left, kept);
-        assert_eq!(
-            std::fs::read_to_string(p.join("other/sub/f")).unwrap(),
-            "mine"
-        );
-    }
-
-    #[test]
-    fn the_marker_round_trips_and_a_bad_one_is_no_marker() {
-        let dir = tempfile::tempdir().unwrap();
-        let m = marker("rust-cli");
-        m.write(dir.path()).unwrap();
-        assert_eq!(Marker::read(dir.path()), Some(m));
-        std::fs::write(dir.path().join(super::MARKER), "name = 3").unwrap();
-        assert_eq!(Marker::read(dir.path()), None);
-        assert_eq!(Marker::read(&dir.path().join(super::MARKER)), None);
     }
 }

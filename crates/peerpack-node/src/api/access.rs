@@ -1,0 +1,139 @@
+//! Who may call the API: requests must name a loopback `Host`; calls that change something
+//! must come from the same origin and carry the node's API token (see docs/API.md).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::Response;
+
+use crate::context::Context;
+use crate::error::Error;
+
+/// Whether `host` (a `Host` header value or an origin's authority: a name or address with an
+/// optional port) names this machine's loopback.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        // [v6]:port
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        }),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuse what a web page could send. A `Host` that is not a loopback name or address is how
+/// DNS rebinding reaches a local server, so it gets 403 on every request. A request that
+/// changes something and carries an `Origin` (every browser sends one with such requests) must
+/// come from the API's own origin: a cross-origin form or `fetch` gets 403.
+///
+/// A request that changes something must also carry the data directory's API token, as
+/// `Authorization: Bearer TOKEN` or as the cookie `peerpack_token=TOKEN` (for a browser page
+/// the node serves itself, with `SameSite=Strict`): without it, 401.
+pub(super) async fn same_host_only(
+    State(inner): State<Arc<Context>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, Error> {
+    use axum::http::{Method, header};
+    let headers = req.headers();
+    let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or(""));
+    if let Some(host) = host
+        && !is_loopback_host(host)
+    {
+        return Err(Error::Forbidden(format!(
+            "the API answers only requests addressed to a loopback host, not {host:?}"
+        )));
+    }
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+    if !reads && let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        let same = match (authority, host) {
+            (Some(a), Some(h)) => a.eq_ignore_ascii_case(h),
+            (Some(a), None) => is_loopback_host(a),
+            (None, _) => false,
+        };
+        if !same {
+            return Err(Error::Forbidden(format!(
+                "cross-origin request from {origin:?} refused: the API takes orders only from its own origin"
+            )));
+        }
+    }
+    if !reads {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let cookie = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| c.trim().strip_prefix("peerpack_token="));
+        match bearer.or(cookie) {
+            None => {
+                return Err(Error::Unauthorized(
+                    "this call needs the node's API token: send `Authorization: Bearer TOKEN` with the token in DATA_DIR/api-token (the peerpack CLI does this itself)".into(),
+                ));
+            }
+            Some(t) if !same_secret(t.trim(), inner.api_token()) => {
+                return Err(Error::Unauthorized(
+                    "wrong API token: use the one in this node's DATA_DIR/api-token".into(),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(next.run(req).await)
+}
+
+/// Compare secrets in time that does not depend on where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_hosts() {
+        for ok in [
+            "127.0.0.1",
+            "127.0.0.1:4001",
+            "127.8.9.1:80",
+            "localhost",
+            "LOCALHOST:3000",
+            "[::1]",
+            "[::1]:4001",
+        ] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:4001",
+            "localhost.evil.example",
+            "127.0.0.1.evil.example",
+            "10.0.0.1:80",
+            "[::2]:80",
+            "",
+            "0.0.0.0:80",
+        ] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
+    }
+}

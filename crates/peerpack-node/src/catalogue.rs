@@ -1,0 +1,198 @@
+//! The catalogue: the store (SQLite, search index, blobs, record cache) and what the node
+//! keeps in memory beside it (the names in dispute, the archives flagged unsafe). One part of
+//! the node's [`Context`](crate::context::Context); it knows nothing of the services.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+
+use peerpack_core::sync::lock;
+use peerpack_core::{ContentId, PackageName};
+use peerpack_net::protocol;
+use peerpack_store::{Db, NameState, Store};
+
+use crate::error::Error;
+
+/// The store and its in-memory companions.
+pub struct Catalogue {
+    store: Arc<Mutex<Store>>,
+    /// The search index, searched without taking the store lock.
+    pub(crate) index: Arc<peerpack_store::SearchIndex>,
+    /// The blob store (files are immutable once in place: readers need no store lock).
+    pub(crate) blobs: peerpack_store::BlobStore,
+    /// The record cache, read without the store lock.
+    pub(crate) records: Arc<peerpack_store::RecordCache>,
+    /// Names in dispute, for marking search results without a store look-up.
+    disputes: Mutex<Disputes>,
+    /// Content ids of archives flagged unsafe (as text), hidden from search.
+    unsafe_archives: Mutex<HashSet<String>>,
+}
+
+impl Catalogue {
+    /// Wrap an open store, reading the names in dispute and the unsafe archives.
+    pub fn new(store: Store) -> Result<Self, Error> {
+        let disputes = Disputes::load(&store.db)?;
+        let unsafe_archives = store
+            .db
+            .unsafe_archives()?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        Ok(Self {
+            index: store.index.clone(),
+            blobs: store.blobs.clone(),
+            records: store.records.clone(),
+            store: Arc::new(Mutex::new(store)),
+            disputes: Mutex::new(disputes),
+            unsafe_archives: Mutex::new(unsafe_archives),
+        })
+    }
+
+    /// Run `f` on the store in the blocking thread pool.
+    pub async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&mut lock(&store)))
+            .await
+            .map_err(|e| Error::task("store task", e))?
+    }
+
+    /// Run `f` on the names in dispute.
+    pub fn with_disputes<T>(&self, f: impl FnOnce(&Disputes) -> T) -> T {
+        f(&lock(&self.disputes))
+    }
+
+    /// Run `f` on the set of unsafe archives (content ids as text).
+    pub fn with_unsafe<T>(&self, f: impl FnOnce(&HashSet<String>) -> T) -> T {
+        f(&lock(&self.unsafe_archives))
+    }
+
+    /// Remember that the archive `id` is unsafe: search hides it from now on.
+    pub fn flag_unsafe(&self, id: &ContentId) {
+        lock(&self.unsafe_archives).insert(id.to_string());
+    }
+
+    /// Update the [`Disputes`] entries of `names` after the store changed them.
+    pub async fn refresh_names(&self, names: Vec<PackageName>) {
+        if names.is_empty() {
+            return;
+        }
+        let updated = self
+            .with_store(move |s| {
+                let mut d = Disputes::default();
+                d.update(&s.db, &names)?;
+                Ok((names, d))
+            })
+            .await;
+        match updated {
+            Ok((names, fresh)) => {
+                let mut d = lock(&self.disputes);
+                for name in names {
+                    let n = name.to_string();
+                    d.contested.remove(&n);
+                    d.disputed.remove(&n);
+                    if fresh.contested.contains(&n) {
+                        d.contested.insert(n);
+                    } else if fresh.disputed.contains(&n) {
+                        d.disputed.insert(n);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not update the names in dispute"),
+        }
+    }
+
+    /// Reload [`Disputes`] after the store changed them.
+    pub async fn refresh_disputes(&self) {
+        match self.with_store(|s| Disputes::load(&s.db)).await {
+            Ok(d) => *lock(&self.disputes) = d,
+            Err(e) => tracing::warn!(error = %e, "could not reload the names in dispute"),
+        }
+    }
+}
+
+/// Names in dispute, held in memory so search can mark them without touching the store.
+#[derive(Debug, Default)]
+pub struct Disputes {
+    /// Names with no owner and several claimants.
+    pub contested: BTreeSet<String>,
+    /// Names with an owner and claims by other keys.
+    pub disputed: BTreeSet<String>,
+}
+
+impl Disputes {
+    /// Read them from the database.
+    pub fn load(db: &Db) -> Result<Self, Error> {
+        Ok(Self {
+            contested: db
+                .contested_names()?
+                .into_iter()
+                .map(|n| n.to_string())
+                .collect(),
+            disputed: db
+                .disputed_names()?
+                .into_iter()
+                .map(|n| n.to_string())
+                .collect(),
+        })
+    }
+}
+
+impl Disputes {
+    /// Bring the entries of `names` in step with the database.
+    pub fn update(&mut self, db: &Db, names: &[PackageName]) -> Result<(), Error> {
+        for name in names {
+            let state = db.name_state(name)?;
+            let claimed = !db.claims(name)?.is_empty();
+            let n = name.to_string();
+            self.contested.remove(&n);
+            self.disputed.remove(&n);
+            match state {
+                NameState::Contested => {
+                    self.contested.insert(n);
+                }
+                NameState::Owned { .. } if claimed => {
+                    self.disputed.insert(n);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Make this node's DHT store hold exactly the catalogue's records for `names`, whose owner
+/// changed: the previous owner's records are no longer served. Called with the store locked,
+/// right after the change, so that the DHT store sees changes in the order they were committed.
+pub fn replace_dht(
+    net: &peerpack_net::NetHandle,
+    s: &peerpack_store::Store,
+    names: &[PackageName],
+) -> Result<(), Error> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut exact = Vec::with_capacity(names.len());
+    let mut prefixes = Vec::with_capacity(names.len());
+    let mut records = Vec::new();
+    for name in names {
+        if let Some(idx) = s.db.index_record(name)? {
+            records.push((protocol::index_key(name), idx.encode()));
+        }
+        for r in s.db.versions(name)? {
+            records.push((protocol::record_key(name, r.version()), r.encode()));
+        }
+        let key = protocol::index_key(name);
+        let mut prefix = key.clone();
+        prefix.push(b'/');
+        exact.push(key);
+        prefixes.push(prefix);
+    }
+    net.send_blocking(peerpack_net::Command::ReplaceRecords {
+        exact,
+        prefixes,
+        records,
+    })?;
+    Ok(())
+}
