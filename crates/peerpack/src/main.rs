@@ -10,6 +10,7 @@ use std::process::ExitCode;
 mod client;
 mod demo;
 mod install;
+mod local;
 mod node;
 mod output;
 
@@ -19,8 +20,6 @@ use peerpack_api::{
     BootstrapRequest, Client, CurateEntry, CurateRequest, CuratorView, DataDir, Dialled, GcRequest,
     Info, PeerView, PeersQuery, Pin, PinRequest, PublishRequest, Search, TrustRequest,
 };
-use peerpack_core::PublisherKey;
-use peerpack_core::archive;
 
 /// peerpack: a peer-to-peer marketplace for code-generator template packs.
 ///
@@ -361,9 +360,9 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     let dir = || data_dir(cli.data_dir.as_deref());
     match cli.command {
-        Command::Keygen { force } => keygen(&dir()?, force),
-        Command::Pack { dir, out, json } => pack(&dir, out.as_deref(), json),
-        Command::Node(args) => node::run(dir()?, args_to_config(args)?).await,
+        Command::Keygen { force } => local::keygen(&dir()?, force),
+        Command::Pack { dir, out, json } => local::pack(&dir, out.as_deref(), json),
+        Command::Node(args) => node::run(dir()?, node::args_to_config(args)?).await,
         Command::Demo { nodes, keep, packs } => demo::run(nodes, keep, packs).await,
         Command::Publish { dir: pkg, api } => {
             publish(&client::find(api.api.as_deref(), &dir()?)?, &pkg, api.json).await
@@ -600,113 +599,6 @@ async fn publish(client: &Client, pkg: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn args_to_config(args: NodeArgs) -> Result<NodeConfigParts> {
-    let parse = |v: &[String], what: &str| -> Result<Vec<peerpack_net::p2p::Multiaddr>> {
-        v.iter()
-            .map(|a| {
-                a.parse().with_context(|| {
-                    format!("{what} {a:?} is not a multiaddr (like /ip4/127.0.0.1/tcp/4001)")
-                })
-            })
-            .collect()
-    };
-    let policy = match args.policy.as_deref() {
-        None => None,
-        Some("loopback-only") => Some(peerpack_net::AddressPolicy::LoopbackOnly),
-        Some("private") => Some(peerpack_net::AddressPolicy::Private),
-        Some("any") => Some(peerpack_net::AddressPolicy::Any),
-        Some(other) => anyhow::bail!("--policy {other:?}: expected loopback-only, private or any"),
-    };
-    Ok(NodeConfigParts {
-        listen: parse(&args.listen, "--listen")?,
-        bootstrap: parse(&args.bootstrap, "--bootstrap")?,
-        external: parse(&args.external, "--external")?,
-        api: args.api,
-        config: args.config,
-        policy,
-        no_catalogue_sync: args.no_catalogue_sync,
-        upload_limit: args.upload_limit,
-        api_public: args.api_public,
-        curators: args
-            .curator
-            .iter()
-            .map(|k| {
-                k.parse().with_context(|| {
-                    format!("--curator {k:?} is not a key like ed25519:<64 hex digits>")
-                })
-            })
-            .collect::<Result<_>>()?,
-    })
-}
-
-/// Node flags, parsed; merged over the config file in [`node::run`].
-pub struct NodeConfigParts {
-    listen: Vec<peerpack_net::p2p::Multiaddr>,
-    bootstrap: Vec<peerpack_net::p2p::Multiaddr>,
-    external: Vec<peerpack_net::p2p::Multiaddr>,
-    api: Option<std::net::SocketAddr>,
-    config: Option<PathBuf>,
-    policy: Option<peerpack_net::AddressPolicy>,
-    no_catalogue_sync: bool,
-    upload_limit: Option<u64>,
-    api_public: bool,
-    curators: Vec<peerpack_core::PublicKey>,
-}
-
 fn data_dir(explicit: Option<&Path>) -> Result<DataDir> {
     Ok(DataDir::resolve(explicit)?)
-}
-
-fn keygen(data_dir: &DataDir, force: bool) -> Result<()> {
-    let path = data_dir.publisher_key();
-    let key = PublisherKey::generate()?;
-    key.save(&path, force)?;
-    println!("created publisher key {}", key.public());
-    println!("  saved to {} (mode 0600)", path.display());
-    Ok(())
-}
-
-fn pack(dir: &Path, out: Option<&Path>, json: bool) -> Result<()> {
-    // Validate first, so a bad manifest never leaves a file behind.
-    let manifest = peerpack_core::Manifest::from_dir(dir)?;
-    let out = match out {
-        Some(p) => p.to_owned(),
-        None => PathBuf::from(format!("{}-{}.tar.zst", manifest.name, manifest.version)),
-    };
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&parent)
-        .with_context(|| format!("cannot create a file in {}", parent.display()))?;
-    let summary = archive::pack_to(dir, std::io::BufWriter::new(tmp.as_file_mut()))?;
-    tmp.as_file()
-        .sync_all()
-        .context("cannot flush the archive")?;
-    tmp.persist(&out)
-        .with_context(|| format!("cannot write {}", out.display()))?;
-    if json {
-        let value = serde_json::json!({
-            "name": summary.manifest.name,
-            "version": summary.manifest.version.to_string(),
-            "content_id": summary.content_id.to_string(),
-            "size": summary.size,
-            "entries": summary.entries,
-            "unpacked_size": summary.unpacked_size,
-            "path": out,
-        });
-        println!("{value}");
-    } else {
-        println!(
-            "packed {} {}",
-            summary.manifest.name, summary.manifest.version
-        );
-        println!("  content id  {}", summary.content_id);
-        println!(
-            "  size        {} bytes ({} entries, {} bytes unpacked)",
-            summary.size, summary.entries, summary.unpacked_size
-        );
-        println!("  archive     {}", out.display());
-    }
-    Ok(())
 }

@@ -3,7 +3,9 @@
 use anyhow::{Context, Result};
 use peerpack_node::{Config, DataDir, Node};
 
-use crate::NodeConfigParts;
+use std::path::PathBuf;
+
+use crate::NodeArgs;
 
 /// Run until SIGINT or SIGTERM, then shut down cleanly.
 pub async fn run(data_dir: DataDir, parts: NodeConfigParts) -> Result<()> {
@@ -92,4 +94,57 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+pub fn args_to_config(args: NodeArgs) -> Result<NodeConfigParts> {
+    let parse = |v: &[String], what: &str| -> Result<Vec<peerpack_net::p2p::Multiaddr>> {
+        v.iter()
+            .map(|a| {
+                a.parse().with_context(|| {
+                    format!("{what} {a:?} is not a multiaddr (like /ip4/127.0.0.1/tcp/4001)")
+                })
+            })
+            .collect()
+    };
+    let policy = match args.policy.as_deref() {
+        None => None,
+        Some("loopback-only") => Some(peerpack_net::AddressPolicy::LoopbackOnly),
+        Some("private") => Some(peerpack_net::AddressPolicy::Private),
+        Some("any") => Some(peerpack_net::AddressPolicy::Any),
+        Some(other) => anyhow::bail!("--policy {other:?}: expected loopback-only, private or any"),
+    };
+    Ok(NodeConfigParts {
+        listen: parse(&args.listen, "--listen")?,
+        bootstrap: parse(&args.bootstrap, "--bootstrap")?,
+        external: parse(&args.external, "--external")?,
+        api: args.api,
+        config: args.config,
+        policy,
+        no_catalogue_sync: args.no_catalogue_sync,
+        upload_limit: args.upload_limit,
+        api_public: args.api_public,
+        curators: args
+            .curator
+            .iter()
+            .map(|k| {
+                k.parse().with_context(|| {
+                    format!("--curator {k:?} is not a key like ed25519:<64 hex digits>")
+                })
+            })
+            .collect::<Result<_>>()?,
+    })
+}
+
+/// Node flags, parsed; merged over the config file in [`run`].
+pub struct NodeConfigParts {
+    listen: Vec<peerpack_net::p2p::Multiaddr>,
+    bootstrap: Vec<peerpack_net::p2p::Multiaddr>,
+    external: Vec<peerpack_net::p2p::Multiaddr>,
+    api: Option<std::net::SocketAddr>,
+    config: Option<PathBuf>,
+    policy: Option<peerpack_net::AddressPolicy>,
+    no_catalogue_sync: bool,
+    upload_limit: Option<u64>,
+    api_public: bool,
+    curators: Vec<peerpack_core::PublicKey>,
 }
