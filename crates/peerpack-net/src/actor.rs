@@ -2,7 +2,7 @@
 //! swarm events and a tick.
 //!
 //! Commands carry `oneshot` replies. Pending work is keyed by the id libp2p returns
-//! (`kad::QueryId`, `OutboundRequestId`) and every entry has a deadline in a [`Pending`]
+//! (`kad::QueryId`, `OutboundRequestId`) and every entry has a deadline in a `Pending`
 //! table, swept by the tick, so every caller is answered. Every Kademlia, Gossipsub, Identify,
 //! ping, sync, blob and connection event is handled, including queries this node never issued
 //! (automatic bootstrap, republishing). Nothing here blocks or touches the disk: what needs the
@@ -36,9 +36,9 @@ pub use self::kad::{MAX_PROVIDER_RECORDS_PER_PEER, PROVIDER_WINDOW};
 pub use crate::event::Event;
 pub use crate::handle::{COMMAND_CAPACITY, Command, EVENT_CAPACITY, Found, NetHandle};
 
-use crate::Error;
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::blob::BlobResponse;
+use crate::error::Error;
 use crate::pending::Pending;
 use crate::policy::AddressPolicy;
 use crate::protocol::Topic;

@@ -16,6 +16,8 @@ use crate::blob::{self, BlobCodec};
 use crate::protocol::{ANNOUNCE_TOPIC, CURATOR_TOPIC, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 use crate::sync::{self, SyncRequest, SyncResponse};
 
+/// How long opening a connection (TCP, Noise and Yamux) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Largest Kademlia message: records are at most 64 KiB, plus framing.
 pub const KAD_MAX_PACKET: usize = 128 * 1024;
 /// Largest gossip message: one package record.

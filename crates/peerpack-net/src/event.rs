@@ -11,8 +11,6 @@ use libp2p::kad::Record;
 use libp2p::request_response::ResponseChannel;
 use libp2p::{Multiaddr, PeerId};
 
-#[cfg(doc)]
-use crate::Command;
 use crate::blob::{BlobRequest, BlobResponse};
 use crate::protocol::Topic;
 use crate::sync::{SyncRequest, SyncResponse};
@@ -21,7 +19,7 @@ use crate::sync::{SyncRequest, SyncResponse};
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event {
-    /// A gossip announcement to validate; answer with [`Command::ReportValidation`].
+    /// A gossip announcement to validate; answer with [`Command::ReportValidation`](crate::Command::ReportValidation).
     Announcement {
         /// The topic it came on.
         topic: Topic,
@@ -34,14 +32,14 @@ pub enum Event {
         /// The peer that published it first (gossip messages are signed by their author).
         origin: Option<PeerId>,
     },
-    /// A peer asked us to store a DHT record; validate, then [`Command::StoreRecord`].
+    /// A peer asked us to store a DHT record; validate, then [`Command::StoreRecord`](crate::Command::StoreRecord).
     InboundRecord {
         /// The peer that sent it.
         source: PeerId,
         /// The record.
         record: Record,
     },
-    /// A peer sent a sync request; answer with [`Command::SyncRespond`].
+    /// A peer sent a sync request; answer with [`Command::SyncRespond`](crate::Command::SyncRespond).
     SyncRequested {
         /// The peer.
         peer: PeerId,
@@ -50,7 +48,7 @@ pub enum Event {
         /// Where the answer goes.
         channel: ResponseChannel<SyncResponse>,
     },
-    /// A peer asked for a range of an archive; answer with [`Command::BlobRespond`].
+    /// A peer asked for a range of an archive; answer with [`Command::BlobRespond`](crate::Command::BlobRespond).
     BlobRequested {
         /// The peer.
         peer: PeerId,

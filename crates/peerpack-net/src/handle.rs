@@ -8,12 +8,11 @@ use libp2p::request_response::ResponseChannel;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
-#[cfg(doc)]
-use crate::Event;
 use crate::blob::{BlobRequest, BlobResponse};
+use crate::error::Error;
 use crate::protocol::Topic;
+use crate::status::{PeerInfo, Status};
 use crate::sync::{SyncRequest, SyncResponse};
-use crate::{Error, PeerInfo, Status};
 
 /// Bound of the command channel.
 pub const COMMAND_CAPACITY: usize = 1024;
@@ -50,7 +49,7 @@ pub enum Command {
         /// Number of remote peers that stored it.
         reply: oneshot::Sender<Result<usize, Error>>,
     },
-    /// Store a validated record locally (from [`Event::InboundRecord`], sync or startup).
+    /// Store a validated record locally (from [`Event::InboundRecord`](crate::Event::InboundRecord), sync or startup).
     StoreRecord {
         /// The key.
         key: Vec<u8>,
@@ -98,7 +97,7 @@ pub enum Command {
         /// The number of peers subscribed when it went out.
         reply: oneshot::Sender<Result<usize, Error>>,
     },
-    /// The verdict on an [`Event::Announcement`].
+    /// The verdict on an [`Event::Announcement`](crate::Event::Announcement).
     ReportValidation {
         /// Its id.
         message_id: MessageId,
@@ -116,7 +115,7 @@ pub enum Command {
         /// Its answer.
         reply: oneshot::Sender<Result<SyncResponse, Error>>,
     },
-    /// Answer a [`Event::SyncRequested`].
+    /// Answer a [`Event::SyncRequested`](crate::Event::SyncRequested).
     SyncRespond {
         /// The channel from the event.
         channel: ResponseChannel<SyncResponse>,
@@ -132,7 +131,7 @@ pub enum Command {
         /// Its answer.
         reply: oneshot::Sender<Result<BlobResponse, Error>>,
     },
-    /// Answer a [`Event::BlobRequested`].
+    /// Answer a [`Event::BlobRequested`](crate::Event::BlobRequested).
     BlobRespond {
         /// The channel from the event.
         channel: ResponseChannel<BlobResponse>,

@@ -253,3 +253,32 @@ mod tests {
         );
     }
 }
+
+/// The peer id an address ends with (`.../p2p/<peer id>`), if its last component is one.
+pub fn peer_id_of(addr: &libp2p::Multiaddr) -> Option<libp2p::PeerId> {
+    match addr.iter().last() {
+        Some(libp2p::multiaddr::Protocol::P2p(peer)) => Some(peer),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod peer_id_tests {
+    use libp2p::multiaddr::Protocol;
+    use libp2p::{Multiaddr, PeerId};
+
+    use super::*;
+
+    #[test]
+    fn peer_id_of_reads_only_the_last_component() {
+        let peer = PeerId::random();
+        let bare: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+        assert_eq!(peer_id_of(&bare), None);
+        let full = bare.clone().with(Protocol::P2p(peer));
+        assert_eq!(peer_id_of(&full), Some(peer));
+        // A peer id followed by anything else is not the address's peer id.
+        let relayed = full.with(Protocol::P2pCircuit);
+        assert_eq!(peer_id_of(&relayed), None);
+        assert_eq!(peer_id_of(&Multiaddr::empty()), None);
+    }
+}

@@ -45,7 +45,7 @@ impl<T> Filtered<T> {
 
     fn allowed(&self, addr: &Multiaddr) -> bool {
         let mut bare = addr.clone();
-        if crate::peer_id_of(&bare).is_some() {
+        if crate::policy::peer_id_of(&bare).is_some() {
             bare.pop();
         }
         let by_operator = self

@@ -2,7 +2,7 @@
 //!
 //! - **Core tasks** (the network event handler, the periodic task, the API server) run for the
 //!   node's whole life. If one ends before shutdown, by returning or by panicking, the node is
-//!   broken: [`Supervisor::failed`] resolves with the reason, and the node stops instead of
+//!   broken: [`CoreTasks::failed`] resolves with the reason, and the node stops instead of
 //!   looking healthy while it no longer reacts.
 //! - **Work** (answering a sync or blob request, pulling a peer's catalogue, an install that
 //!   outlives its HTTP client) is spawned with [`Supervisor::spawn`]. It is tracked, and

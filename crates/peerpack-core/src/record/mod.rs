@@ -7,7 +7,7 @@
 //! read tells a node every version, and a lower sequence number (a rollback) or another key (a
 //! fork) is refused.
 //!
-//! Each record has exactly one encoding (see [`crate::encoding`] for the primitives): a domain
+//! Each record has exactly one encoding (see `crate::encoding` for the primitives): a domain
 //! tag, the fields in a fixed order, then the 64-byte ed25519 signature over everything before
 //! it. The wire bytes are the canonical bytes; decoding re-encodes and compares, so a record
 //! cannot be re-encoded into another valid form, and its hash is stable.

@@ -10,8 +10,11 @@ use libp2p::{Multiaddr, PeerId, identify, ping};
 
 use super::EventLoop;
 use crate::behaviour::BehaviourEvent;
+use crate::error::Error;
+use crate::event::Event;
+use crate::policy::peer_id_of;
 use crate::protocol::KAD_PROTOCOL;
-use crate::{Error, Event, PeerInfo, Status, peer_id_of};
+use crate::status::{PeerInfo, Status};
 
 impl EventLoop {
     // ---- commands ----

@@ -9,8 +9,9 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use tokio::sync::oneshot;
 
 use super::EventLoop;
+use crate::error::Error;
+use crate::event::Event;
 use crate::protocol::Topic;
-use crate::{Error, Event};
 
 /// How long an announcement waits for a subscribed peer before giving up.
 const ANNOUNCE_PATIENCE: Duration = Duration::from_secs(5);

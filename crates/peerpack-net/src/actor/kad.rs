@@ -13,7 +13,9 @@ use tokio::sync::oneshot;
 
 use super::EventLoop;
 use crate::error::DhtError;
-use crate::{Error, Event, Found};
+use crate::error::Error;
+use crate::event::Event;
+use crate::handle::Found;
 
 /// Provider records one peer may add in [`PROVIDER_WINDOW`].
 pub const MAX_PROVIDER_RECORDS_PER_PEER: u32 = 1024;

@@ -11,12 +11,14 @@ use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use tokio::sync::oneshot;
 
 use super::EventLoop;
+use crate::behaviour::CONNECT_TIMEOUT;
 use crate::behaviour::{BLOB_REQUEST_TIMEOUT, SYNC_REQUEST_TIMEOUT};
 use crate::blob::{BlobRequest, BlobResponse};
+use crate::error::Error;
 use crate::error::RequestError;
+use crate::event::Event;
 use crate::pending::Pending;
 use crate::sync::{SyncRequest, SyncResponse};
-use crate::{CONNECT_TIMEOUT, Error, Event};
 
 /// How long past the longest a request can take inside libp2p (dialing and upgrading a
 /// connection, then the protocol's request timeout) the loop waits before giving up on it.

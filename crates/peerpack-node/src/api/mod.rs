@@ -5,8 +5,8 @@
 //! OpenAPI document at `GET /v1/openapi.json` ([`ApiDoc`]) is built from the types the
 //! handlers use.
 //!
-//! - [`access`]: who may call (loopback `Host`, same origin, the API token).
-//! - [`routes`]: the handlers, one per route.
+//! - `access`: who may call (loopback `Host`, same origin, the API token).
+//! - `routes`: the handlers, one per route.
 
 mod access;
 mod routes;

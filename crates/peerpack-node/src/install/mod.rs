@@ -1,6 +1,6 @@
 //! Installing packages: resolve, fetch, verify, extract, lock.
 //!
-//! [`place`] puts an extracted tree where the user asked, crash-safely; this module decides
+//! `place` puts an extracted tree where the user asked, crash-safely; this module decides
 //! what to install and fetches it.
 
 mod place;

@@ -108,7 +108,7 @@ pub(super) fn check_replaceable(target: &Path, name: &str) -> Result<(), Error> 
     )))
 }
 
-/// Marks in the names of the trees [`place`] keeps beside `DIR/NAME` while it swaps, each
+/// Marks in the names of the trees `place` keeps beside `DIR/NAME` while it swaps, each
 /// followed by `PID-NANOS` of the installing process: `.NAME.peerpack-new-PID-NANOS` (the
 /// new tree, being extracted), `.NAME.peerpack-old-PID-NANOS` (the tree `DIR/NAME` held,
 /// moved aside until the new one is in place) and `.NAME.peerpack-del-PID-NANOS` (that old

@@ -1,0 +1,168 @@
+//! Starting the network: [`Config`], and [`spawn`], which builds the swarm, starts listening
+//! and hands the event loop to tokio.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::core::upgrade::Version;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, Transport, identity, noise, tcp, yamux};
+use tokio::sync::mpsc;
+
+use crate::error::{Error, ListenError, SetupError};
+use crate::event::Event;
+use crate::handle::NetHandle;
+use crate::policy::AddressPolicy;
+use crate::{actor, behaviour, transport};
+
+/// Network configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The node's identity.
+    pub keypair: identity::Keypair,
+    /// Addresses to listen on (tests use `/ip4/127.0.0.1/tcp/0`).
+    pub listen: Vec<Multiaddr>,
+    /// Address policy; `None` derives it from `listen` ([`AddressPolicy::default_for`]).
+    pub policy: Option<AddressPolicy>,
+    /// Addresses to advertise besides the listen addresses (e.g. a public address behind NAT).
+    pub external_addrs: Vec<Multiaddr>,
+    /// Agent version announced through Identify.
+    pub agent_version: String,
+    /// Kademlia query timeout.
+    pub query_timeout: Duration,
+    /// Idle connections are closed after this long.
+    pub idle_timeout: Duration,
+    /// Most established connections.
+    pub max_connections: u32,
+}
+
+impl Config {
+    /// Defaults for `keypair` listening on `listen`.
+    pub fn new(keypair: identity::Keypair, listen: Vec<Multiaddr>) -> Self {
+        Self {
+            keypair,
+            listen,
+            policy: None,
+            external_addrs: Vec::new(),
+            agent_version: format!("peerpack/{}", env!("CARGO_PKG_VERSION")),
+            query_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
+            max_connections: 512,
+        }
+    }
+}
+
+/// What [`spawn`] returns.
+pub struct Spawned {
+    /// Handle to the event loop.
+    pub handle: NetHandle,
+    /// Events for the node.
+    pub events: mpsc::Receiver<Event>,
+    /// Addresses the node listens on, each ending in `/p2p/<id>`.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// The policy in force.
+    pub policy: AddressPolicy,
+}
+
+/// Build the swarm, start listening, wait until every listener has an address, and spawn the
+/// event loop on the current tokio runtime.
+pub async fn spawn(config: Config) -> Result<Spawned, Error> {
+    let policy = config
+        .policy
+        .unwrap_or_else(|| AddressPolicy::default_for(&config.listen));
+    let refused = Arc::new(AtomicU64::new(0));
+    let settings = behaviour::Settings {
+        query_timeout: config.query_timeout,
+        max_connections: config.max_connections,
+        agent_version: config.agent_version.clone(),
+    };
+    let refused_for_transport = refused.clone();
+    let operator = transport::OperatorAddrs::default();
+    let operator_for_transport = operator.clone();
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair.clone())
+        .with_tokio()
+        .with_other_transport(move |key| {
+            let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                transport::Filtered::new(
+                    tcp,
+                    policy,
+                    refused_for_transport,
+                    operator_for_transport,
+                )
+                .upgrade(Version::V1)
+                .authenticate(noise::Config::new(key)?)
+                .multiplex(yamux::Config::default())
+                .timeout(behaviour::CONNECT_TIMEOUT),
+            )
+        })
+        .map_err(|e| Error::Setup(SetupError::Transport(Arc::new(e))))?
+        .with_behaviour(|key| {
+            behaviour::Behaviour::new(key, &settings)
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })
+        })
+        .map_err(|e| Error::Setup(SetupError::Behaviour(Arc::new(e))))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .build();
+
+    for addr in &config.listen {
+        swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
+            addr: addr.clone(),
+            reason: ListenError::Transport(Arc::new(e)),
+        })?;
+    }
+    for addr in &config.external_addrs {
+        swarm.add_external_address(addr.clone());
+    }
+    let peer_id = *swarm.local_peer_id();
+    let mut listen_addrs = Vec::new();
+    let wait = async {
+        while listen_addrs.len() < config.listen.len() {
+            match swarm.select_next_some().await {
+                SwarmEvent::NewListenAddr { address, .. } => {
+                    listen_addrs.push(address.with_p2p(peer_id).unwrap_or_else(|a| a));
+                }
+                SwarmEvent::ListenerClosed {
+                    addresses, reason, ..
+                } => {
+                    return Err(Error::Listen {
+                        addr: addresses.first().cloned().unwrap_or_else(Multiaddr::empty),
+                        reason: ListenError::Closed(reason.err().map(Arc::new)),
+                    });
+                }
+                SwarmEvent::ListenerError { error, .. } => {
+                    return Err(Error::Listen {
+                        addr: Multiaddr::empty(),
+                        reason: ListenError::Listener(Arc::new(error)),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .map_err(|_| Error::Setup(SetupError::NoListenAddress))??;
+
+    let (cmd_tx, cmd_rx) = mpsc::channel(crate::handle::COMMAND_CAPACITY);
+    let (ev_tx, ev_rx) = mpsc::channel(crate::handle::EVENT_CAPACITY);
+    let event_loop = actor::EventLoop::new(
+        swarm,
+        cmd_rx,
+        ev_tx,
+        policy,
+        refused,
+        operator,
+        config.query_timeout,
+    );
+    tokio::spawn(event_loop.run());
+    Ok(Spawned {
+        handle: NetHandle::new(cmd_tx, peer_id),
+        events: ev_rx,
+        listen_addrs,
+        policy,
+    })
+}

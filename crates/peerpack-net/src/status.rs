@@ -1,0 +1,39 @@
+//! What the network reports about itself: [`Status`] and the connected peers ([`PeerInfo`]).
+
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId};
+
+use crate::policy::AddressPolicy;
+
+/// A snapshot of the network state.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// This node's peer id.
+    pub peer_id: PeerId,
+    /// Addresses it listens on.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Peers with at least one connection.
+    pub connected_peers: usize,
+    /// Entries in the Kademlia routing table.
+    pub routing_table_size: usize,
+    /// Dials refused by the address policy.
+    pub refused_dials: u64,
+    /// Events dropped because the node was not keeping up.
+    pub dropped_events: u64,
+    /// Inbound provider records refused because their peer was over its quota.
+    pub refused_provider_records: u64,
+    /// The address policy.
+    pub policy: AddressPolicy,
+    /// Time since start.
+    pub uptime: Duration,
+}
+
+/// A connected peer.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// Its id.
+    pub peer_id: PeerId,
+    /// Remote addresses of its open connections.
+    pub addresses: Vec<Multiaddr>,
+}
