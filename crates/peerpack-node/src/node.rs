@@ -355,9 +355,17 @@ async fn on_event(inner: &Arc<Context>, event: Event) {
             channel,
         } => {
             let inner2 = inner.clone();
-            inner
-                .supervisor
-                .spawn(async move { crate::sync::answer(&inner2, peer, request, channel).await });
+            inner.supervisor.spawn(async move {
+                crate::sync::answer(
+                    &inner2.catalogue,
+                    &inner2.transfers,
+                    &inner2.net,
+                    peer,
+                    request,
+                    channel,
+                )
+                .await
+            });
         }
         Event::BlobRequested {
             peer,
@@ -365,9 +373,17 @@ async fn on_event(inner: &Arc<Context>, event: Event) {
             channel,
         } => {
             let inner2 = inner.clone();
-            inner
-                .supervisor
-                .spawn(async move { crate::serve::blob(&inner2, peer, request, channel).await });
+            inner.supervisor.spawn(async move {
+                crate::serve::blob(
+                    &inner2.catalogue,
+                    &inner2.transfers,
+                    &inner2.net,
+                    peer,
+                    request,
+                    channel,
+                )
+                .await
+            });
         }
         Event::Connected {
             peer,

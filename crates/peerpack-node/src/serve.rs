@@ -3,15 +3,14 @@
 //! Every request takes a serving slot (bounded overall and per peer; over the limit the answer
 //! is `Refused("busy")`), and every range is paced by the node's upload limit.
 
-use std::sync::Arc;
-
 use peerpack_core::ContentId;
-use peerpack_net::ResponseChannel;
 use peerpack_net::blob::{BlobRequest, BlobResponse, MAX_CHUNK};
 use peerpack_net::p2p::PeerId;
+use peerpack_net::{NetHandle, ResponseChannel};
 use serde_bytes::ByteBuf;
 
-use crate::context::Context;
+use crate::catalogue::Catalogue;
+use crate::transfer::Transfers;
 
 /// What a busy node answers.
 pub const BUSY: &str = "busy: too many requests in progress; try again shortly";
@@ -19,17 +18,19 @@ pub const BUSY: &str = "busy: too many requests in progress; try again shortly";
 /// Answer one blob request from `peer`.
 #[tracing::instrument(skip_all, fields(%peer))]
 pub async fn blob(
-    inner: &Arc<Context>,
+    catalogue: &Catalogue,
+    transfers: &Transfers,
+    net: &NetHandle,
     peer: PeerId,
     request: BlobRequest,
     channel: ResponseChannel<BlobResponse>,
 ) {
-    let response = match inner.transfers.serving.try_take(peer) {
+    let response = match transfers.serving.try_take(peer) {
         Some(_slot) => {
-            let response = answer(inner, request).await;
+            let response = answer(catalogue, request).await;
             if let BlobResponse::Chunk { data, .. } = &response {
-                inner.transfers.upload.acquire(data.len() as u64).await;
-                inner.transfers.counters.bytes_uploaded(data.len() as u64);
+                transfers.upload.acquire(data.len() as u64).await;
+                transfers.counters.bytes_uploaded(data.len() as u64);
             }
             response
         }
@@ -38,26 +39,25 @@ pub async fn blob(
     if let BlobResponse::Refused(reason) = &response {
         tracing::debug!(%reason, "refused a blob request");
     }
-    let _ = inner.net.blob_respond(channel, response).await;
+    let _ = net.blob_respond(channel, response).await;
 }
 
 fn content_id(bytes: &[u8]) -> Option<ContentId> {
     <[u8; 32]>::try_from(bytes).ok().map(ContentId::from_bytes)
 }
 
-async fn answer(inner: &Arc<Context>, request: BlobRequest) -> BlobResponse {
+async fn answer(catalogue: &Catalogue, request: BlobRequest) -> BlobResponse {
     let Some(id) = content_id(request.content_id()) else {
         return BlobResponse::Refused("a content id is 32 bytes".into());
     };
     match request {
-        BlobRequest::Outline { .. } => outline(inner, id).await,
-        BlobRequest::Range { offset, length, .. } => range(inner, id, offset, length).await,
+        BlobRequest::Outline { .. } => outline(catalogue, id).await,
+        BlobRequest::Range { offset, length, .. } => range(catalogue, id, offset, length).await,
     }
 }
 
-async fn outline(inner: &Arc<Context>, id: ContentId) -> BlobResponse {
-    let result = inner
-        .catalogue
+async fn outline(catalogue: &Catalogue, id: ContentId) -> BlobResponse {
+    let result = catalogue
         .with_store(move |s| match s.blobs.outline(&id) {
             Ok(o) => {
                 // A download is starting: this archive is in use.
@@ -81,12 +81,12 @@ async fn outline(inner: &Arc<Context>, id: ContentId) -> BlobResponse {
     }
 }
 
-async fn range(inner: &Arc<Context>, id: ContentId, offset: u64, length: u32) -> BlobResponse {
+async fn range(catalogue: &Catalogue, id: ContentId, offset: u64, length: u32) -> BlobResponse {
     if length == 0 || length > MAX_CHUNK {
         return BlobResponse::Refused(format!("a request asks for 1 to {MAX_CHUNK} bytes"));
     }
     // Reads do not need the store lock: blob files are immutable once in place.
-    let blobs = inner.catalogue.blobs.clone();
+    let blobs = catalogue.blobs.clone();
     let result = tokio::task::spawn_blocking(move || blobs.read_range(&id, offset, length)).await;
     match result {
         Ok(Err(peerpack_store::blobs::Error::NotFound(_))) => BlobResponse::NotFound,

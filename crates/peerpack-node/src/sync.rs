@@ -2,13 +2,15 @@
 
 use std::sync::Arc;
 
-use peerpack_net::ResponseChannel;
 use peerpack_net::p2p::PeerId;
 use peerpack_net::sync::{self, MAX_PAGE, SyncRequest, SyncResponse};
+use peerpack_net::{NetHandle, ResponseChannel};
 use serde_bytes::ByteBuf;
 
+use crate::catalogue::Catalogue;
 use crate::context::Context;
 use crate::error::Error;
+use crate::transfer::Transfers;
 
 /// Sync requests answered at once, over all peers.
 pub const MAX_SYNC_SERVING: usize = 16;
@@ -24,36 +26,37 @@ pub const MAX_PULL_PAGES: u64 = 4096;
 /// Answer a sync request from `peer`. Each request takes a slot (bounded overall and per peer)
 /// and a token of the peer's request rate; past either, the answer is `Error("busy: …")`.
 pub async fn answer(
-    inner: &Arc<Context>,
+    catalogue: &Catalogue,
+    transfers: &Transfers,
+    net: &NetHandle,
     peer: PeerId,
     request: SyncRequest,
     channel: ResponseChannel<SyncResponse>,
 ) {
     let busy = |why: &str| SyncResponse::Error(format!("busy: {why}; try again later"));
-    if !inner.transfers.sync_rate.allow(peer) {
+    if !transfers.sync_rate.allow(peer) {
         tracing::debug!(%peer, "sync request over the peer's rate");
-        let _ = inner
-            .net
+        let _ = net
             .sync_respond(channel, busy("too many sync requests from this peer"))
             .await;
         return;
     }
-    let Some(_slot) = inner.transfers.sync_slots.try_take(peer) else {
-        let _ = inner
-            .net
+    let Some(_slot) = transfers.sync_slots.try_take(peer) else {
+        let _ = net
             .sync_respond(channel, busy("too many sync requests at once"))
             .await;
         return;
     };
     let response = match request {
-        SyncRequest::Summary => inner
-            .catalogue
-            .with_store(|s| Ok(s.db.summary()?))
-            .await
-            .map(|(count, digest)| SyncResponse::Summary {
-                count,
-                digest: ByteBuf::from(digest.to_vec()),
-            }),
+        SyncRequest::Summary => {
+            catalogue
+                .with_store(|s| Ok(s.db.summary()?))
+                .await
+                .map(|(count, digest)| SyncResponse::Summary {
+                    count,
+                    digest: ByteBuf::from(digest.to_vec()),
+                })
+        }
         SyncRequest::Page { after, limit }
             if after
                 .as_deref()
@@ -67,8 +70,7 @@ pub async fn answer(
         SyncRequest::Page { after, limit } => {
             // One record more than the page may hold tells whether another page follows.
             let fetch = limit.clamp(1, MAX_PAGE) as usize + 1;
-            inner
-                .catalogue
+            catalogue
                 .with_store(move |s| {
                     let cursor = after.as_deref().and_then(sync::parse_cursor);
                     Ok(s.db.records_after(cursor, fetch)?)
@@ -81,7 +83,7 @@ pub async fn answer(
         tracing::warn!(%peer, error = %e, "could not answer a sync request");
         SyncResponse::Error("the node could not read its catalogue".into())
     });
-    let _ = inner.net.sync_respond(channel, response).await;
+    let _ = net.sync_respond(channel, response).await;
 }
 
 /// Pull `peer`'s catalogue if it differs from ours. One sync per peer at a time.
