@@ -80,6 +80,9 @@ pub enum ClientError {
         #[source]
         source: serde_json::Error,
     },
+    /// A name, spec or peer id that cannot be part of a URL path (empty, or only dots).
+    #[error("{0:?} is not a package name, spec or peer id")]
+    BadSegment(String),
     /// A streamed install ended without its result line.
     #[error("the node ended the install without a result")]
     NoResult,
@@ -143,60 +146,60 @@ impl Client {
 
     /// `GET /v1/status`.
     pub async fn status(&self) -> Result<StatusView, ClientError> {
-        self.call(self.request(Method::GET, &["status"])).await
+        self.call(self.request(Method::GET, &["status"])?).await
     }
 
     /// `GET /v1/search`.
     pub async fn search(&self, query: &Search) -> Result<Vec<SearchHit>, ClientError> {
-        self.call(self.request(Method::GET, &["search"]).query(query))
+        self.call(self.request(Method::GET, &["search"])?.query(query))
             .await
     }
 
     /// `GET /v1/packages/{name}`.
     pub async fn info(&self, name: &str) -> Result<Info, ClientError> {
-        self.call(self.request(Method::GET, &["packages", name]))
+        self.call(self.request(Method::GET, &["packages", name])?)
             .await
     }
 
     /// `POST /v1/publish`.
     pub async fn publish(&self, request: &PublishRequest) -> Result<Published, ClientError> {
-        self.call(self.request(Method::POST, &["publish"]).json(request))
+        self.call(self.request(Method::POST, &["publish"])?.json(request))
             .await
     }
 
     /// `GET /v1/peers`.
     pub async fn peers(&self, query: &PeersQuery) -> Result<Vec<PeerView>, ClientError> {
-        self.call(self.request(Method::GET, &["peers"]).query(query))
+        self.call(self.request(Method::GET, &["peers"])?.query(query))
             .await
     }
 
     /// `GET /v1/peers/{peer_id}`.
     pub async fn peer(&self, peer_id: &str) -> Result<PeerView, ClientError> {
-        self.call(self.request(Method::GET, &["peers", peer_id]))
+        self.call(self.request(Method::GET, &["peers", peer_id])?)
             .await
     }
 
     /// `POST /v1/bootstrap`.
     pub async fn bootstrap(&self, request: &BootstrapRequest) -> Result<Vec<Dialled>, ClientError> {
-        self.call(self.request(Method::POST, &["bootstrap"]).json(request))
+        self.call(self.request(Method::POST, &["bootstrap"])?.json(request))
             .await
     }
 
     /// `GET /v1/blocks`.
     pub async fn blocked(&self) -> Result<Vec<PeerView>, ClientError> {
-        self.call(self.request(Method::GET, &["blocks"])).await
+        self.call(self.request(Method::GET, &["blocks"])?).await
     }
 
     /// `DELETE /v1/blocks/{peer_id}`.
     pub async fn unblock(&self, peer_id: &str) -> Result<Unblocked, ClientError> {
-        self.call(self.request(Method::DELETE, &["blocks", peer_id]))
+        self.call(self.request(Method::DELETE, &["blocks", peer_id])?)
             .await
     }
 
     /// `POST /v1/install`, one answer at the end.
     pub async fn install(&self, request: &InstallRequest) -> Result<InstallReport, ClientError> {
         self.call(
-            self.request(Method::POST, &["install"])
+            self.request(Method::POST, &["install"])?
                 .timeout(INSTALL_TIMEOUT)
                 .json(request),
         )
@@ -211,7 +214,7 @@ impl Client {
         mut progress: impl FnMut(&InstallProgress),
     ) -> Result<InstallReport, ClientError> {
         let req = self
-            .request(Method::POST, &["install"])
+            .request(Method::POST, &["install"])?
             .query(&[("progress", "ndjson")])
             .timeout(INSTALL_TIMEOUT)
             .json(request);
@@ -250,62 +253,71 @@ impl Client {
 
     /// `POST /v1/gc`.
     pub async fn gc(&self, request: &GcRequest) -> Result<GcReport, ClientError> {
-        self.call(self.request(Method::POST, &["gc"]).json(request))
+        self.call(self.request(Method::POST, &["gc"])?.json(request))
             .await
     }
 
     /// `GET /v1/pins`.
     pub async fn pins(&self) -> Result<Vec<Pin>, ClientError> {
-        self.call(self.request(Method::GET, &["pins"])).await
+        self.call(self.request(Method::GET, &["pins"])?).await
     }
 
     /// `POST /v1/pins`.
     pub async fn pin(&self, request: &PinRequest) -> Result<Pin, ClientError> {
-        self.call(self.request(Method::POST, &["pins"]).json(request))
+        self.call(self.request(Method::POST, &["pins"])?.json(request))
             .await
     }
 
     /// `DELETE /v1/pins/{spec}`.
     pub async fn unpin(&self, spec: &str) -> Result<Vec<Pin>, ClientError> {
-        self.call(self.request(Method::DELETE, &["pins", spec]))
+        self.call(self.request(Method::DELETE, &["pins", spec])?)
             .await
     }
 
     /// `GET /v1/trust`.
     pub async fn trusted(&self) -> Result<Vec<TrustView>, ClientError> {
-        self.call(self.request(Method::GET, &["trust"])).await
+        self.call(self.request(Method::GET, &["trust"])?).await
     }
 
     /// `POST /v1/trust`.
     pub async fn trust(&self, request: &TrustRequest) -> Result<TrustView, ClientError> {
-        self.call(self.request(Method::POST, &["trust"]).json(request))
+        self.call(self.request(Method::POST, &["trust"])?.json(request))
             .await
     }
 
     /// `DELETE /v1/trust/{name}`.
     pub async fn untrust(&self, name: &str) -> Result<Untrusted, ClientError> {
-        self.call(self.request(Method::DELETE, &["trust", name]))
+        self.call(self.request(Method::DELETE, &["trust", name])?)
             .await
     }
 
     /// `GET /v1/curate`.
     pub async fn curator_list(&self) -> Result<CuratorView, ClientError> {
-        self.call(self.request(Method::GET, &["curate"])).await
+        self.call(self.request(Method::GET, &["curate"])?).await
     }
 
     /// `POST /v1/curate`.
     pub async fn curate(&self, request: &CurateRequest) -> Result<CuratorView, ClientError> {
-        self.call(self.request(Method::POST, &["curate"]).json(request))
+        self.call(self.request(Method::POST, &["curate"])?.json(request))
             .await
     }
 
-    /// A request to `/v1/<segments…>`, each segment percent-encoded.
-    fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
+    /// A request to `/v1/<segments…>`, each segment percent-encoded. A segment made only of
+    /// dots is refused: a URL cannot carry it (it would be a path step), and no name, spec or
+    /// peer id is one.
+    fn request(&self, method: Method, segments: &[&str]) -> Result<RequestBuilder, ClientError> {
         let mut url = self.base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().push("v1").extend(segments);
+        let mut path = url.path().trim_end_matches('/').to_owned();
+        path.push_str("/v1");
+        for s in segments {
+            if s.is_empty() || s.bytes().all(|b| b == b'.') {
+                return Err(ClientError::BadSegment((*s).to_owned()));
+            }
+            path.push('/');
+            path.push_str(&encode_segment(s));
         }
-        self.http.request(method, url)
+        url.set_path(&path);
+        Ok(self.http.request(method, url))
     }
 
     async fn call<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T, ClientError> {
@@ -335,6 +347,24 @@ impl Client {
             }
         }
     }
+}
+
+/// Percent-encode one path segment: everything but unreserved characters and `@ + :` (which
+/// package specs and addresses use), and a segment made only of dots entirely.
+fn encode_segment(segment: &str) -> String {
+    let dots_only = !segment.is_empty() && segment.bytes().all(|b| b == b'.');
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        let keep = !dots_only
+            && (b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@' | b'+' | b':'));
+        if keep {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ClientError> {
@@ -369,20 +399,46 @@ mod tests {
         let c = Client::new("http://127.0.0.1:9/", None).unwrap();
         let req = c
             .request(Method::DELETE, &["pins", "../trust/x?y#z"])
+            .unwrap()
             .build()
             .unwrap();
         assert_eq!(
             req.url().as_str(),
             "http://127.0.0.1:9/v1/pins/..%2Ftrust%2Fx%3Fy%23z"
         );
-        let req = c.request(Method::GET, &["status"]).build().unwrap();
+        let req = c
+            .request(Method::GET, &["status"])
+            .unwrap()
+            .build()
+            .unwrap();
         assert_eq!(req.url().as_str(), "http://127.0.0.1:9/v1/status");
+        for bad in ["..", ".", ""] {
+            assert!(matches!(
+                c.request(Method::DELETE, &["pins", bad]),
+                Err(ClientError::BadSegment(_))
+            ));
+        }
+        for (segment, sent) in [
+            ("rust-cli@1.2.0+build.5", "rust-cli@1.2.0+build.5"),
+            ("a b/é", "a%20b%2F%C3%A9"),
+        ] {
+            let req = c
+                .request(Method::DELETE, &["pins", segment])
+                .unwrap()
+                .build()
+                .unwrap();
+            assert_eq!(req.url().path(), format!("/v1/pins/{sent}"), "{segment:?}");
+        }
     }
 
     #[test]
     fn a_base_with_a_path_keeps_it() {
         let c = Client::new("http://127.0.0.1:9/node/", None).unwrap();
-        let req = c.request(Method::GET, &["status"]).build().unwrap();
+        let req = c
+            .request(Method::GET, &["status"])
+            .unwrap()
+            .build()
+            .unwrap();
         assert_eq!(req.url().as_str(), "http://127.0.0.1:9/node/v1/status");
         assert_eq!(c.base(), "http://127.0.0.1:9/node");
     }
@@ -409,6 +465,7 @@ mod tests {
         let c = Client::new("http://127.0.0.1:9", None).unwrap();
         let req = c
             .request(Method::GET, &["search"])
+            .unwrap()
             .query(&q)
             .build()
             .unwrap();

@@ -12,12 +12,21 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    atomic_write_via(dir, path, bytes)
+}
+
+/// [`atomic_write`] with the temporary file in `temp_dir`, which must be on the same file
+/// system as `path`: for stores that sweep a directory of their own for what a crash left.
+pub fn atomic_write_via(temp_dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     // NamedTempFile creates the file with mode 0600.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(temp_dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
-    sync_dir(dir)
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => sync_dir(p),
+        _ => sync_dir(Path::new(".")),
+    }
 }
 
 /// Flush a directory's entries (a rename or a new file in it) to disk. A no-op where

@@ -136,6 +136,11 @@ impl Node {
         })
         .await
         .map_err(|e| Error::task("opening the store", e))??;
+        // Everything read from the store before anything listens: a bad database stops the
+        // start before the network or the API exist.
+        let peer_rows = store.db.load_peers()?;
+        let catalogue = Catalogue::new(store)?;
+
         let mut net_config = peerpack_net::Config::new(keypair, config.listen.clone());
         net_config.policy = config.policy;
         net_config.external_addrs = config.external.clone();
@@ -149,9 +154,8 @@ impl Node {
             .local_addr()
             .map_err(|e| Error::io("the API's address", e))?;
 
-        let peer_rows = store.db.load_peers()?;
         let inner = Arc::new(Context {
-            catalogue: Catalogue::new(store)?,
+            catalogue,
             transfers: Transfers::new(
                 config.upload_limit,
                 ServeSlots::new(

@@ -163,7 +163,8 @@ impl BlobStore {
         let path = self.outline_path(id);
         let mut bytes = outline.size().to_le_bytes().to_vec();
         bytes.extend_from_slice(&outline.to_bytes());
-        if let Err(e) = peerpack_core::fs::atomic_write(&path, &bytes) {
+        // The temporary file goes to tmp/, which opening the store sweeps.
+        if let Err(e) = peerpack_core::fs::atomic_write_via(&self.root.join("tmp"), &path, &bytes) {
             tracing::warn!(path = %path.display(), error = %e, "could not save an outline");
         }
     }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
-use peerpack_api::{Client, DataDir, RuntimeInfo};
+use peerpack_api::{Client, ClientError, DataDir, RuntimeInfo};
 
 /// The node named by `--api URL`, else the one whose `node.json` is in the data directory.
 /// Calls that change something carry the node's API token: from `PEERPACK_API_TOKEN`, else
@@ -15,7 +15,9 @@ pub fn find(api: Option<&str>, data_dir: &DataDir) -> Result<Client> {
         .or_else(|| data_dir.read_api_token());
     let token = token.as_deref();
     match api {
-        Some(url) => Ok(Client::new(url, token).context("PEERPACK_API or --api")?),
+        Some(url) => {
+            Ok(Client::new(url, token).map_err(|e| explain(e, "--api (or PEERPACK_API)"))?)
+        }
         None => {
             let file = data_dir.runtime_file();
             let info = RuntimeInfo::read(data_dir).ok_or_else(|| {
@@ -32,9 +34,18 @@ pub fn find(api: Option<&str>, data_dir: &DataDir) -> Result<Client> {
                 info.pid
             );
             Ok(Client::new(&info.api, token)
-                .with_context(|| format!("the API URL in {}", file.display()))?
+                .map_err(|e| explain(e, &format!("the API URL in {}", file.display())))?
                 .with_hint(hint))
         }
+    }
+}
+
+/// Say where a client that could not be built got its bad input: the token comes from
+/// `PEERPACK_API_TOKEN` (a token file is checked to be hex), the URL from `url_source`.
+fn explain(e: ClientError, url_source: &str) -> anyhow::Error {
+    match e {
+        ClientError::BadToken(_) => anyhow!("PEERPACK_API_TOKEN is not a valid header value"),
+        other => anyhow::Error::new(other).context(url_source.to_owned()),
     }
 }
 

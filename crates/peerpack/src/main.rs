@@ -581,7 +581,8 @@ async fn publish(client: &Client, pkg: &Path, json: bool) -> Result<()> {
     let path = client::absolute(pkg)?;
     let p = client.publish(&PublishRequest { path }).await?;
     if json {
-        println!("{}", serde_json::to_string(&p)?);
+        // As a JSON value: keys in the order this command has always printed them.
+        println!("{}", serde_json::to_value(&p)?);
         return Ok(());
     }
     let verb = if p.republished {

@@ -538,7 +538,8 @@ pub(super) async fn curate(State(inner): Shared, body: Body) -> Result<impl Into
 
 /// One line of a streamed answer.
 fn ndjson(line: &InstallLine) -> String {
-    let mut text = serde_json::to_string(line).unwrap_or_else(|e| {
+    // Through a JSON value, whose keys are sorted: the lines read as they always have.
+    let mut text = serde_json::to_value(line).map(|v| v.to_string()).unwrap_or_else(|e| {
         format!(
             r#"{{"error":{{"code":"internal","message":"cannot encode a progress line: {e}"}}}}"#
         )
