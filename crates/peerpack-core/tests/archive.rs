@@ -68,6 +68,82 @@ fn packing_twice_gives_the_same_bytes() {
     assert_eq!(pack(dir.path()), pack(dir.path()));
 }
 
+/// An archive written into the package's own directory, a secret and a dependency tree next
+/// to the files: none of them ships, so packing again gives the same bytes, and what ships is
+/// what `list` says.
+#[test]
+fn what_does_not_ship_never_changes_the_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    write_package(dir.path(), 0..FILES.len());
+    let (first, id) = pack(dir.path());
+    let before: Vec<String> = archive::list(dir.path())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+
+    fs::write(dir.path().join("python-package-1.0.0.tar.zst"), &first).unwrap();
+    fs::write(dir.path().join(".env"), "API_KEY=secret\n").unwrap();
+    fs::write(dir.path().join(".env.local"), "API_KEY=other\n").unwrap();
+    fs::create_dir_all(dir.path().join("template/node_modules/left-pad")).unwrap();
+    fs::write(
+        dir.path().join("template/node_modules/left-pad/index.js"),
+        "x",
+    )
+    .unwrap();
+    assert_eq!(pack(dir.path()).1, id, "the archive changed");
+
+    // .peerpackignore adds rules and takes a default back with `!`.
+    fs::write(
+        dir.path().join(archive::IGNORE_FILE),
+        "hooks/\n!.env.example\n",
+    )
+    .unwrap();
+    fs::write(dir.path().join(".env.example"), "API_KEY=\n").unwrap();
+    let listed: Vec<String> = archive::list(dir.path())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    assert!(listed.contains(&".env.example".to_owned()), "{listed:?}");
+    assert!(
+        listed.contains(&archive::IGNORE_FILE.to_owned()),
+        "{listed:?}"
+    );
+    assert!(!listed.iter().any(|p| p.starts_with("hooks")), "{listed:?}");
+    assert!(
+        !listed
+            .iter()
+            .any(|p| p.contains("node_modules") || p == ".env"),
+        "{listed:?}"
+    );
+    let (bytes, _) = pack(dir.path());
+    let mut names = Vec::new();
+    let mut tar = tar::Archive::new(zstd::stream::Decoder::new(&bytes[..]).unwrap());
+    for entry in tar.entries().unwrap() {
+        names.push(
+            entry
+                .unwrap()
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    assert_eq!(names, listed, "list shows exactly what the archive holds");
+    assert!(before.iter().any(|p| p.starts_with("hooks")));
+}
+
+/// A `.peerpackignore` that does not parse is refused, naming the file.
+#[test]
+fn a_bad_ignore_file_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    write_package(dir.path(), 0..FILES.len());
+    fs::write(dir.path().join(archive::IGNORE_FILE), "{unclosed\n").unwrap();
+    let e = archive::pack(dir.path()).unwrap_err().to_string();
+    assert!(e.contains(archive::IGNORE_FILE), "{e}");
+}
+
 #[test]
 fn archive_ignores_order_mtimes_and_permissions() {
     let a = tempfile::tempdir().unwrap();

@@ -70,13 +70,21 @@ enum Command {
     ///
     /// Reads DIR/peerpack.toml, checks it, and writes a tar + zstd archive whose bytes depend
     /// only on the files' paths, contents and executable bits (not on mtimes, owners or the
-    /// order files were created in). Prints the content id (blake3:<hex>) and size.
+    /// order files were created in). Prints the content id (blake3:<hex>) and size: the same
+    /// content id `publish` computes for DIR.
+    ///
+    /// Left out: .git, .hg, .svn, .DS_Store; by default also .env, .env.*, node_modules/ and
+    /// archives in DIR itself (/*.tar.zst); and whatever DIR/.peerpackignore names (gitignore
+    /// syntax; a `!pattern` line takes a default back). `--list` shows what ships.
     Pack {
         /// The package directory (it must contain peerpack.toml).
         dir: PathBuf,
         /// Where to write the archive [default: ./NAME-VERSION.tar.zst].
-        #[arg(long, short, value_name = "FILE")]
+        #[arg(long, short, value_name = "FILE", conflicts_with = "list")]
         out: Option<PathBuf>,
+        /// Print what would ship (path and size of each entry) and write nothing.
+        #[arg(long)]
+        list: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -361,7 +369,18 @@ async fn run(cli: Cli) -> Result<()> {
     let dir = || data_dir(cli.data_dir.as_deref());
     match cli.command {
         Command::Keygen { force } => local::keygen(&dir()?, force),
-        Command::Pack { dir, out, json } => local::pack(&dir, out.as_deref(), json),
+        Command::Pack {
+            dir,
+            out,
+            list,
+            json,
+        } => {
+            if list {
+                local::list(&dir, json)
+            } else {
+                local::pack(&dir, out.as_deref(), json)
+            }
+        }
         Command::Node(args) => node::run(dir()?, node::args_to_config(args)?).await,
         Command::Demo { nodes, keep, packs } => demo::run(nodes, keep, packs).await,
         Command::Publish { dir: pkg, api } => {

@@ -192,6 +192,66 @@ fn pack_defaults_to_name_and_version_in_the_current_directory() {
     );
 }
 
+/// `pack .` run again and again inside the package gives one content id, the one a pack from
+/// outside gives: neither its own archive, nor a secret, nor a dependency tree gets in.
+#[test]
+fn pack_dot_inside_the_package_is_deterministic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("pkg");
+    copy_reversed(&examples().join("rust-cli"), &pkg);
+    let outside = pack_json(&pkg, &tmp.path().join("outside.tar.zst"), tmp.path());
+    fs::write(pkg.join(".env"), "TOKEN=secret\n").unwrap();
+    fs::create_dir_all(pkg.join("node_modules/x")).unwrap();
+    fs::write(pkg.join("node_modules/x/index.js"), "x").unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let o = peerpack(&["pack", ".", "--json"], &pkg);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        ids.push(v["content_id"].clone());
+    }
+    assert!(
+        ids.iter().all(|id| *id == outside["content_id"]),
+        "{ids:?} vs {outside}"
+    );
+
+    // --list shows what ships, and nothing of what does not.
+    let o = peerpack(&["pack", ".", "--list"], &pkg);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("peerpack.toml"), "{text}");
+    for absent in [".env", "node_modules", ".tar.zst"] {
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with(absent) || l.contains(&format!("{absent}  "))),
+            "{absent} listed:\n{text}"
+        );
+    }
+    let o = peerpack(&["pack", ".", "--list", "--json"], &pkg);
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let paths: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert!(paths.contains(&"peerpack.toml"), "{paths:?}");
+    assert!(
+        !paths.iter().any(|p| p.starts_with(".env")
+            || p.starts_with("node_modules")
+            || p.ends_with(".tar.zst")),
+        "{paths:?}"
+    );
+
+    // An archive written inside the package under a name that ships is pointed out.
+    fs::create_dir(pkg.join("build")).unwrap();
+    let o = peerpack(&["pack", ".", "--out", "build/out.bin"], &pkg);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("next pack"), "{}", stderr(&o));
+}
+
 #[test]
 fn a_bad_manifest_is_named_and_nothing_is_written() {
     let tmp = tempfile::tempdir().unwrap();

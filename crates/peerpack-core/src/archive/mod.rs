@@ -18,11 +18,13 @@
 //! [`MAX_PAX_HEADER`](crate::limits::MAX_PAX_HEADER) before the tar parser reads them whole into
 //! memory, and GNU sparse files.
 //!
-//! The code is split in two: `archive/pack.rs` builds the archive, `archive/extract.rs` unpacks
-//! one under its limits and guards. The types they share, their errors among them, live here.
+//! The code is split in three: `archive/select.rs` decides which files ship (ignore rules),
+//! `archive/pack.rs` builds the archive, `archive/extract.rs` unpacks one under its limits and
+//! guards. The types they share, their errors among them, live here.
 
 mod extract;
 mod pack;
+mod select;
 
 use std::io;
 use std::path::PathBuf;
@@ -32,7 +34,8 @@ use crate::limits::{DEFAULT_MAX_ENTRIES, DEFAULT_MAX_UNPACKED_BYTES, MAX_PATH_LE
 use crate::manifest::{Manifest, ManifestError};
 
 pub use extract::extract;
-pub use pack::{pack, pack_to};
+pub use pack::{Listed, ListedKind, list, pack, pack_to};
+pub use select::{DEFAULT_IGNORES, IGNORE_FILE, Selection};
 
 /// The zstd level archives are compressed with.
 pub const ZSTD_LEVEL: i32 = 3;
@@ -88,6 +91,14 @@ pub enum PackError {
     /// More entries than the extraction limit.
     #[error("the package has more than {0} files and directories")]
     TooManyEntries(u64),
+    /// The package's `.peerpackignore` does not parse.
+    #[error("{}: {reason}", file.display())]
+    Ignore {
+        /// The ignore file.
+        file: PathBuf,
+        /// The first line that does not parse, and why.
+        reason: String,
+    },
     /// A path longer than [`MAX_PATH_LEN`].
     #[error("{}: paths inside a package are at most {MAX_PATH_LEN} bytes", .0.display())]
     PathTooLong(PathBuf),

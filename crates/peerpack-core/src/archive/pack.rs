@@ -5,7 +5,8 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::{IGNORED_NAMES, PackError, PackSummary, ZSTD_LEVEL, resolve_link};
+use super::select::Selection;
+use super::{PackError, PackSummary, ZSTD_LEVEL, resolve_link};
 use crate::content_id::ContentId;
 use crate::limits::{DEFAULT_MAX_ENTRIES, DEFAULT_MAX_UNPACKED_BYTES, MAX_PATH_LEN};
 use crate::manifest::Manifest;
@@ -108,16 +109,65 @@ pub fn pack(dir: &Path) -> Result<(Vec<u8>, PackSummary), PackError> {
     Ok((bytes, summary))
 }
 
+/// What kind of entry [`list`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListedKind {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File,
+    /// A symlink.
+    Symlink,
+}
+
+/// One entry that would ship, as [`list`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Its path inside the package, `/`-separated.
+    pub path: String,
+    /// What it is.
+    pub kind: ListedKind,
+    /// Bytes of a file (0 for the rest).
+    pub size: u64,
+}
+
+/// What packing `dir` would ship, in archive order, without packing it. Fails as packing
+/// would on a bad manifest or a file that cannot be packed.
+pub fn list(dir: &Path) -> Result<Vec<Listed>, PackError> {
+    Manifest::from_dir(dir)?;
+    Ok(collect(dir)?
+        .into_iter()
+        .map(|e| {
+            let (kind, size) = match e.kind {
+                Kind::Dir => (ListedKind::Dir, 0),
+                Kind::File { len, .. } => (ListedKind::File, len),
+                Kind::Symlink(_) => (ListedKind::Symlink, 0),
+            };
+            Listed {
+                path: e.rel,
+                kind,
+                size,
+            }
+        })
+        .collect())
+}
+
 fn collect(dir: &Path) -> Result<Vec<PackEntry>, PackError> {
+    let selection = Selection::for_dir(dir)?;
     let walker = walkdir::WalkDir::new(dir)
         .follow_links(false)
         .sort_by_file_name()
         .min_depth(1)
         .into_iter()
         .filter_entry(|e| {
-            !e.file_name()
-                .to_str()
-                .is_some_and(|n| IGNORED_NAMES.contains(&n))
+            // A name that is not UTF-8 is let through, to be refused with its path below.
+            match e.path().strip_prefix(dir).ok().and_then(Path::to_str) {
+                Some(rel) => selection.ships(
+                    &rel.replace(std::path::MAIN_SEPARATOR, "/"),
+                    e.file_type().is_dir(),
+                ),
+                None => true,
+            }
         });
     let mut entries = Vec::new();
     for item in walker {
