@@ -143,6 +143,10 @@ pub struct PublishRequest {
     /// directory.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub path: PathBuf,
+    /// Publish even files that look like secrets (private keys, credential files); without
+    /// it such a package is refused with the list of those files.
+    #[serde(default)]
+    pub allow_secrets: bool,
 }
 
 /// What a publish did.

@@ -31,13 +31,32 @@ pub struct Published {
     pub announced_to: usize,
 }
 
+/// How to publish.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublishOptions {
+    /// Publish even files that look like secrets (private keys, credential files).
+    pub allow_secrets: bool,
+}
+
+/// Publish the package in `dir`, refusing files that look like secrets.
+pub async fn publish(inner: &Arc<Context>, dir: PathBuf) -> Result<Published, Error> {
+    publish_with(inner, dir, PublishOptions::default()).await
+}
+
 /// Publish the package in `dir`.
 #[tracing::instrument(skip(inner), fields(dir = %dir.display()))]
-pub async fn publish(inner: &Arc<Context>, dir: PathBuf) -> Result<Published, Error> {
+pub async fn publish_with(
+    inner: &Arc<Context>,
+    dir: PathBuf,
+    options: PublishOptions,
+) -> Result<Published, Error> {
     let key = inner.publisher.clone();
     let self_id = inner.peer_id.to_string();
     let (record, index, republished) = inner.catalogue
         .with_store(move |s| {
+            if !options.allow_secrets {
+                refuse_secrets(&dir)?;
+            }
             let (bytes, summary) = archive::pack(&dir).map_err(|e| Error::BadRequest(format!("{e:#}")))?;
             let m = summary.manifest;
             match s.db.name_state(&m.name)? {
@@ -155,4 +174,26 @@ pub async fn publish(inner: &Arc<Context>, dir: PathBuf) -> Result<Published, Er
         dht_peers,
         announced_to,
     })
+}
+
+/// Refuse a package some of whose files look like secrets: a published version can never be
+/// withdrawn.
+fn refuse_secrets(dir: &std::path::Path) -> Result<(), Error> {
+    let suspects = archive::suspects(dir).map_err(|e| Error::BadRequest(format!("{e:#}")))?;
+    if suspects.is_empty() {
+        return Ok(());
+    }
+    let mut text = format!(
+        "refusing to publish {}: {} file(s) look like secrets, and a published version can never be withdrawn:",
+        dir.display(),
+        suspects.len()
+    );
+    for s in &suspects {
+        text.push_str(&format!("\n  {} ({})", s.path, s.why));
+    }
+    text.push_str(&format!(
+        "\nLeave them out with {} (gitignore syntax), or publish with --allow-secrets if they are meant to ship.",
+        archive::IGNORE_FILE
+    ));
+    Err(Error::BadRequest(text))
 }

@@ -165,6 +165,72 @@ async fn a_changed_package_cannot_reuse_a_published_version() {
     net.shutdown().await;
 }
 
+/// A package with a private key in it is refused, naming the file, unless the caller says
+/// the file is meant to ship; nothing is stored on refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_holding_a_private_key_is_refused_unless_allowed() {
+    let net = TestNet::new(1).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = example("github-actions-ci");
+    for f in ["peerpack.toml", "README.md"] {
+        std::fs::copy(src.join(f), tmp.path().join(f)).unwrap();
+    }
+    std::fs::create_dir(tmp.path().join("deploy")).unwrap();
+    std::fs::write(
+        tmp.path().join("deploy/key.txt"),
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n",
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("id_ed25519"), "x").unwrap();
+    let (s, body) = call(
+        &net,
+        "POST",
+        "/v1/publish",
+        Some(serde_json::json!({"path": tmp.path()})),
+    )
+    .await;
+    assert_error(s, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let msg = body["error"]["message"].as_str().unwrap();
+    for needle in [
+        "deploy/key.txt",
+        "PRIVATE KEY",
+        "id_ed25519",
+        "--allow-secrets",
+        ".peerpackignore",
+    ] {
+        assert!(msg.contains(needle), "{needle:?} missing: {msg}");
+    }
+    let (s, _) = call(&net, "GET", "/v1/packages/github-actions-ci", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nothing was stored");
+
+    // Left out with .peerpackignore: published without the flag.
+    std::fs::write(tmp.path().join(".peerpackignore"), "deploy/\nid_ed25519\n").unwrap();
+    let (s, body) = call(
+        &net,
+        "POST",
+        "/v1/publish",
+        Some(serde_json::json!({"path": tmp.path()})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+
+    // Or shipped on purpose, as a new version.
+    std::fs::remove_file(tmp.path().join(".peerpackignore")).unwrap();
+    let manifest = std::fs::read_to_string(tmp.path().join("peerpack.toml")).unwrap();
+    let bumped = manifest.replacen("version = \"", "version = \"9", 1);
+    assert_ne!(bumped, manifest);
+    std::fs::write(tmp.path().join("peerpack.toml"), bumped).unwrap();
+    let (s, body) = call(
+        &net,
+        "POST",
+        "/v1/publish",
+        Some(serde_json::json!({"path": tmp.path(), "allow_secrets": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    net.shutdown().await;
+}
+
 /// One HTTP/1.1 request over a real socket, with exactly the headers given; the status and
 /// the JSON body.
 async fn raw(

@@ -101,6 +101,11 @@ enum Command {
     Publish {
         /// The package directory (relative to where you run this command).
         dir: PathBuf,
+        /// Publish even files that look like secrets (private keys, credential files). Without
+        /// it such a package is refused with the list of those files: a published version can
+        /// never be withdrawn.
+        #[arg(long)]
+        allow_secrets: bool,
         #[command(flatten)]
         api: Api,
     },
@@ -383,8 +388,13 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Node(args) => node::run(dir()?, node::args_to_config(args)?).await,
         Command::Demo { nodes, keep, packs } => demo::run(nodes, keep, packs).await,
-        Command::Publish { dir: pkg, api } => {
-            publish(&client::find(api.api.as_deref(), &dir()?)?, &pkg, api.json).await
+        Command::Publish {
+            dir: pkg,
+            allow_secrets,
+            api,
+        } => {
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            publish(&client, &pkg, allow_secrets, api.json).await
         }
         Command::Search {
             query,
@@ -596,9 +606,14 @@ fn print<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce(&T)) -> 
     Ok(())
 }
 
-async fn publish(client: &Client, pkg: &Path, json: bool) -> Result<()> {
+async fn publish(client: &Client, pkg: &Path, allow_secrets: bool, json: bool) -> Result<()> {
     let path = client::absolute(pkg)?;
-    let p = client.publish(&PublishRequest { path }).await?;
+    let p = client
+        .publish(&PublishRequest {
+            path,
+            allow_secrets,
+        })
+        .await?;
     if json {
         // As a JSON value: keys in the order this command has always printed them.
         println!("{}", serde_json::to_value(&p)?);

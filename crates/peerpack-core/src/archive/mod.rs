@@ -24,6 +24,7 @@
 
 mod extract;
 mod pack;
+mod secrets;
 mod select;
 
 use std::io;
@@ -35,6 +36,7 @@ use crate::manifest::{Manifest, ManifestError};
 
 pub use extract::extract;
 pub use pack::{Listed, ListedKind, list, pack, pack_to};
+pub use secrets::{Suspect, suspects};
 pub use select::{DEFAULT_IGNORES, IGNORE_FILE, Selection};
 
 /// The zstd level archives are compressed with.

@@ -140,7 +140,10 @@ pub(super) async fn publish(State(inner): Shared, body: Body) -> Result<impl Int
             body.path.display()
         )));
     }
-    let p = crate::publish::publish(&inner, body.path).await?;
+    let options = crate::publish::PublishOptions {
+        allow_secrets: body.allow_secrets,
+    };
+    let p = crate::publish::publish_with(&inner, body.path, options).await?;
     Ok(Json(Published {
         name: p.name,
         version: p.version,
