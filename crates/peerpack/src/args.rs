@@ -1,0 +1,331 @@
+//! The command line: every command, flag and argument, whose doc comments are the `--help`
+//! text.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// peerpack: a peer-to-peer marketplace for code-generator template packs.
+///
+/// Packages are directories with a `peerpack.toml` manifest, packed into deterministic
+/// archives addressed by their BLAKE3 hash and signed by the publisher's ed25519 key.
+#[derive(Debug, Parser)]
+#[command(
+    name = "peerpack",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub(crate) struct Cli {
+    /// Directory holding the node's state: publisher key, database, search index and
+    /// archives [default: the platform data directory, e.g. ~/.local/share/peerpack]
+    #[arg(long, global = true, env = "PEERPACK_DATA_DIR", value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// How a client command finds its node.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Api {
+    /// URL of the node's API [default: read from DATA_DIR/node.json]
+    #[arg(long, env = "PEERPACK_API", value_name = "URL")]
+    pub(crate) api: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create the publisher's ed25519 signing key in the data directory.
+    ///
+    /// The key signs every package you publish; the first key to publish a name owns it.
+    /// The file is written with mode 0600. An existing key is never replaced unless --force
+    /// is given. (`peerpack node` creates one on first start if there is none.)
+    Keygen {
+        /// Replace an existing key. The old key is lost, and with it the ownership of every
+        /// name it published.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate a package directory and write its deterministic archive.
+    ///
+    /// Reads DIR/peerpack.toml, checks it, and writes a tar + zstd archive whose bytes depend
+    /// only on the files' paths, contents and executable bits (not on mtimes, owners or the
+    /// order files were created in). Prints the content id (blake3:<hex>) and size: the same
+    /// content id `publish` computes for DIR.
+    ///
+    /// Left out: .git, .hg, .svn, .DS_Store; by default also .env, .env.*, node_modules/ and
+    /// archives in DIR itself (/*.tar.zst); and whatever DIR/.peerpackignore names (gitignore
+    /// syntax; a `!pattern` line takes a default back). `--list` shows what ships.
+    Pack {
+        /// The package directory (it must contain peerpack.toml).
+        dir: PathBuf,
+        /// Where to write the archive [default: ./NAME-VERSION.tar.zst].
+        #[arg(long, short, value_name = "FILE", conflicts_with = "list")]
+        out: Option<PathBuf>,
+        /// Print what would ship (path and size of each entry) and write nothing.
+        #[arg(long)]
+        list: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a node in the foreground until SIGINT or SIGTERM.
+    ///
+    /// The node joins the network through the bootstrap peers, keeps a searchable catalogue of
+    /// every package it hears of, serves its own packages, and answers the other commands over
+    /// an HTTP API on 127.0.0.1. Once ready it writes DATA_DIR/node.json (peer id, addresses,
+    /// API URL), which the other commands read; it removes the file on a clean exit.
+    Node(NodeArgs),
+    /// Publish the package in DIR: pack, sign with the node's publisher key, store, put in
+    /// the DHT, provide and announce it.
+    Publish {
+        /// The package directory (relative to where you run this command).
+        dir: PathBuf,
+        /// Publish even files that look like secrets (private keys, credential files). Without
+        /// it such a package is refused with the list of those files: a published version can
+        /// never be withdrawn.
+        #[arg(long)]
+        allow_secrets: bool,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Search the node's catalogue (every package any reachable peer published).
+    Search {
+        /// Words to look for in names, descriptions, tags, categories and authors; every word
+        /// must match. Empty lists everything (then filters decide).
+        query: Vec<String>,
+        /// Only packages in this category.
+        #[arg(long, value_name = "C")]
+        category: Option<String>,
+        /// Only packages with this tag (repeatable: all must match).
+        #[arg(long = "tag", value_name = "T")]
+        tags: Vec<String>,
+        /// Most results.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Leave out packages whose known providers all have a reputation below R (0 to 1).
+        #[arg(long, value_name = "R")]
+        min_reputation: Option<f64>,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Show every known version of a package and its record details. Asks the DHT when the
+    /// local catalogue does not know the name.
+    Info {
+        /// NAME or NAME@VERSION.
+        package: String,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// List connected and known peers with their addresses, agent, latency and reputation.
+    Peers {
+        /// Only peers with at least this score (0 to 1).
+        #[arg(long, value_name = "R")]
+        min_reputation: Option<f64>,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Show one peer in full.
+    Peer {
+        /// The peer id.
+        peer_id: String,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// List peers blocked for sending invalid data, and until when.
+    ///
+    /// A peer that scores below 0.15 after at least 5 invalid messages or pieces is
+    /// disconnected and refused for an hour; the block survives a restart.
+    Blocked {
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Lift a peer's block now and forgive the invalid data it was blocked for.
+    Unblock {
+        /// The peer id.
+        peer_id: String,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Dial more peers now. Each address must end in /p2p/<peer id>.
+    Bootstrap {
+        /// Addresses, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
+        #[arg(required = true, value_name = "MULTIADDR")]
+        addrs: Vec<String>,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Show the node's peer id, addresses, peers, catalogue size, routing table and uptime.
+    Status {
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Install packages and their dependencies from the peers that hold them.
+    ///
+    /// Resolves the highest version matching each requirement (semver; default the latest)
+    /// and, recursively, the dependencies; downloads missing archives from several peers at
+    /// once, checking every 1 MiB piece against the content id; checks each record's signature
+    /// and name owner; and extracts each package into DIR/NAME, replacing an older install only
+    /// once the new tree is complete. Writes ./peerpack.lock with the exact versions and
+    /// content ids. With no NAME, installs what ./peerpack.lock says. The node then provides
+    /// the archives it fetched, so popular packages spread.
+    Install {
+        /// NAME or NAME@REQ, e.g. rust-cli, rust-cli@^1.2, rust-cli@=1.2.0.
+        #[arg(value_name = "NAME[@REQ]")]
+        packages: Vec<String>,
+        /// Directory to install into, each package as DIR/NAME.
+        #[arg(long, value_name = "DIR", default_value = peerpack_api::DEFAULT_INSTALL_DIR)]
+        to: PathBuf,
+        /// Install exactly the versions and archives ./peerpack.lock names, or fail.
+        #[arg(long)]
+        locked: bool,
+        /// Trust KEY as the owner of the one package named, as `peerpack trust NAME KEY`
+        /// does, then install it: how to choose between the claimants of a contested name.
+        #[arg(long, value_name = "KEY")]
+        owner: Option<String>,
+        /// Replace DIR/NAME even when peerpack did not install that package there (a directory
+        /// of your own, or another package's install). Without --force such a path is an
+        /// error and left untouched. Either way the old tree is removed only once the new one
+        /// is complete and in its place.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Pin the owner of a name: only records signed by KEY are installed under NAME here.
+    ///
+    /// A node decides who owns a name from what it trusts, in this order: a key pinned with
+    /// `trust`; else a key that a curator named in the node's config ([trust] curators)
+    /// vouches for; else the first key this node saw publish the name. Claims by other keys
+    /// are kept and shown by `info`, never used. When a node with no owner yet sees several
+    /// keys claim a name at once, the name is contested and nothing installs until you choose.
+    /// Records of the previous owner leave the catalogue; KEY's are looked up in the DHT.
+    Trust {
+        /// The package name.
+        name: String,
+        /// The owner's publisher key, ed25519:<64 hex digits> (`peerpack info NAME` lists
+        /// the claimants' keys).
+        key: String,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Remove the pin on a name's owner. The current owner stays, as if first seen, unless a
+    /// trusted curator names another.
+    Untrust {
+        /// The package name.
+        name: String,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// List the owners pinned with `trust`.
+    Trusted {
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Vouch for name owners as a curator: sign a curator list with this node's publisher
+    /// key, put it in the DHT and gossip it.
+    ///
+    /// Nodes whose operators name this key under [trust] curators (or with `node --curator`)
+    /// take its word on who owns each listed name, above what they saw first. With no
+    /// arguments, shows the current list.
+    Curate {
+        /// NAME=KEY: vouch that KEY owns NAME (repeatable).
+        #[arg(value_name = "NAME=KEY")]
+        entries: Vec<String>,
+        /// Drop NAME from the list (repeatable).
+        #[arg(long, value_name = "NAME")]
+        remove: Vec<String>,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Remove cached archives the node does not need, least recently used first.
+    ///
+    /// Archives this node published, archives installed in a directory that still exists,
+    /// and pinned versions are always kept. Of the rest, the least recently used are removed
+    /// until they fit the cache quota ([cache] quota in the node's config file, default 1 GiB).
+    Gc {
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Pin a package version so that `gc` keeps its archive.
+    Pin {
+        /// NAME (its latest known version) or NAME@VERSION.
+        #[arg(value_name = "NAME[@VERSION]")]
+        package: String,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Remove a pin (NAME@VERSION), or every pin of NAME.
+    Unpin {
+        /// NAME or NAME@VERSION.
+        #[arg(value_name = "NAME[@VERSION]")]
+        package: String,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// List pinned package versions.
+    Pins {
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Start a local network of N nodes in this process, publish the example packs from
+    /// different nodes, search from a node that published nothing, and report timings.
+    Demo {
+        /// Number of nodes (at least 2).
+        #[arg(long, default_value_t = 5)]
+        nodes: usize,
+        /// Keep the network running afterwards (until Ctrl-C) and print how to reach it.
+        #[arg(long)]
+        keep: bool,
+        /// Directory of packs to publish [default: examples/packs].
+        #[arg(long, value_name = "DIR")]
+        packs: Option<PathBuf>,
+    },
+}
+
+/// `peerpack node` flags.
+#[derive(Debug, clap::Args)]
+pub(crate) struct NodeArgs {
+    /// Address to listen on (repeatable) [default: /ip4/0.0.0.0/tcp/0].
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) listen: Vec<String>,
+    /// Peer to join through, with /p2p/<peer id> (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) bootstrap: Vec<String>,
+    /// Address for the HTTP API [default: 127.0.0.1:0, a free port]. Only loopback addresses
+    /// are accepted unless --api-public is given.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) api: Option<std::net::SocketAddr>,
+    /// Allow --api on a non-loopback address. Anyone who can reach it can then read the node's
+    /// state; calls that change something still need the token in DATA_DIR/api-token.
+    #[arg(long)]
+    pub(crate) api_public: bool,
+    /// Configuration file (TOML); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Address to advertise besides the listen addresses, e.g. a public address behind NAT
+    /// (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) external: Vec<String>,
+    /// Which addresses this node may dial: loopback-only, private or any [default:
+    /// loopback-only when every listen address is loopback, else any].
+    #[arg(long, value_name = "POLICY")]
+    pub(crate) policy: Option<String>,
+    /// Do not pull whole catalogues from peers (a light node).
+    #[arg(long)]
+    pub(crate) no_catalogue_sync: bool,
+    /// Most bytes per second to serve to peers, all together [default: unlimited].
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) upload_limit: Option<u64>,
+    /// Trust this curator key (ed25519:<hex>) to decide name owners; repeatable, highest
+    /// priority first, after those of the config file's [trust] curators.
+    #[arg(long, value_name = "KEY")]
+    pub(crate) curator: Vec<String>,
+}
