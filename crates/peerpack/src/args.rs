@@ -39,6 +39,29 @@ pub(crate) struct Api {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Start a package: write a commented DIR/peerpack.toml.
+    ///
+    /// The name defaults to the directory's name, lower-cased with other characters turned
+    /// into `-`; the author to git's user.name and user.email. An existing peerpack.toml is
+    /// never replaced. Then add the template's files, check what ships with
+    /// `peerpack pack DIR --list`, and publish with `peerpack publish DIR`.
+    Init {
+        /// The package directory, created if missing.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The package name ([a-z0-9][a-z0-9-]{0,63}).
+        #[arg(long)]
+        name: Option<String>,
+        /// One line about the template.
+        #[arg(long)]
+        description: Option<String>,
+        /// An SPDX license expression.
+        #[arg(long, default_value = "MIT")]
+        license: String,
+        /// "Name <email>" [default: from git config, else $USER].
+        #[arg(long)]
+        author: Option<String>,
+    },
     /// Create the publisher's ed25519 signing key in the data directory.
     ///
     /// The key signs every package you publish; the first key to publish a name owns it.

@@ -16,6 +16,127 @@ pub fn keygen(data_dir: &DataDir, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// `peerpack init`: a commented manifest that validates, in a new or existing directory.
+pub fn init(
+    dir: &Path,
+    name: Option<String>,
+    description: Option<String>,
+    license: String,
+    author: Option<String>,
+) -> Result<()> {
+    let manifest = dir.join(peerpack_core::manifest::MANIFEST_FILE);
+    if manifest.exists() {
+        anyhow::bail!(
+            "{} already exists; peerpack init never replaces a manifest",
+            manifest.display()
+        );
+    }
+    let name = match name {
+        Some(n) => n,
+        None => name_from_dir(dir)?,
+    };
+    peerpack_core::PackageName::new(&name)
+        .with_context(|| format!("{name:?} is not a package name; pass --name NAME"))?;
+    let description = description.unwrap_or_else(|| format!("{name} template"));
+    let author = author
+        .or_else(git_author)
+        .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "unknown author".to_owned()));
+    let text = format!(
+        r#"# The manifest of a peerpack package. Every file beside it ships, except .git, .env*,
+# node_modules/ and what .peerpackignore (gitignore syntax) leaves out:
+# `peerpack pack . --list` shows what ships.
+[package]
+# [a-z0-9][a-z0-9-]{{0,63}}; the first key to publish it owns it.
+name = {name}
+# Semver. A published version can never change: publish a new one instead.
+version = "0.1.0"
+# One line, at most 1000 characters.
+description = {description}
+# An SPDX expression.
+license = {license}
+authors = [{author}]
+# Optional:
+# categories = ["cli"]         # at most 5
+# tags = ["rust"]              # at most 20
+# homepage = "https://..."
+# repository = "https://..."
+# readme = "README.md"         # must be a file in the package
+
+[dependencies]
+# Packages installed with this one, by semver requirement:
+# other-pack = "^1.0"
+"#,
+        name = toml_string(&name),
+        description = toml_string(&description),
+        license = toml_string(&license),
+        author = toml_string(&author),
+    );
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    peerpack_core::fs::atomic_write(&manifest, text.as_bytes())
+        .with_context(|| format!("cannot write {}", manifest.display()))?;
+    // What we wrote must be a valid manifest; if an option made it invalid, leave nothing.
+    if let Err(e) = peerpack_core::Manifest::from_dir(dir) {
+        let _ = std::fs::remove_file(&manifest);
+        return Err(e.into());
+    }
+    println!("created {} for {name} 0.1.0", manifest.display());
+    println!(
+        "  add the template's files, check them with `peerpack pack {} --list`, then `peerpack publish {}`",
+        dir.display(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// A TOML basic string.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+/// The package name a directory suggests: its name, lower-cased, other characters as `-`.
+fn name_from_dir(dir: &Path) -> Result<String> {
+    let abs =
+        std::path::absolute(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let base = abs
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_lowercase();
+    let mut name = String::new();
+    for c in base.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c);
+        } else if !name.is_empty() && !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    let name: String = name.trim_end_matches('-').chars().take(64).collect();
+    if name.is_empty() {
+        anyhow::bail!(
+            "cannot make a package name from {}; pass --name NAME",
+            abs.display()
+        );
+    }
+    Ok(name)
+}
+
+/// "Name <email>" from git's configuration, if git knows it.
+fn git_author() -> Option<String> {
+    let get = |key: &str| {
+        let out = std::process::Command::new("git")
+            .args(["config", "--get", key])
+            .output()
+            .ok()?;
+        let v = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+        (out.status.success() && !v.is_empty()).then_some(v)
+    };
+    let name = get("user.name")?;
+    Some(match get("user.email") {
+        Some(email) => format!("{name} <{email}>"),
+        None => name,
+    })
+}
+
 pub fn pack(dir: &Path, out: Option<&Path>, json: bool) -> Result<()> {
     // Validate first, so a bad manifest never leaves a file behind.
     let manifest = peerpack_core::Manifest::from_dir(dir)?;

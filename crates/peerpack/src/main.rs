@@ -51,6 +51,13 @@ async fn run(cli: Cli) -> Result<()> {
     let dir = || data_dir(cli.data_dir.as_deref());
     match cli.command {
         Command::Keygen { force } => local::keygen(&dir()?, force),
+        Command::Init {
+            dir,
+            name,
+            description,
+            license,
+            author,
+        } => local::init(&dir, name, description, license, author),
         Command::Pack {
             dir,
             out,

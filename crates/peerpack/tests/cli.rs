@@ -252,6 +252,38 @@ fn pack_dot_inside_the_package_is_deterministic() {
     assert!(stderr(&o).contains("next pack"), "{}", stderr(&o));
 }
 
+/// `init` writes a manifest that packs as it is, names the package after its directory, and
+/// never replaces a manifest.
+#[test]
+fn init_writes_a_manifest_that_packs_and_never_overwrites() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = peerpack(
+        &["init", "My Pack_2", "--author", "Ada <ada@example.org>"],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = tmp.path().join("My Pack_2");
+    let text = fs::read_to_string(dir.join("peerpack.toml")).unwrap();
+    assert!(text.contains("name = \"my-pack-2\""), "{text}");
+    assert!(text.contains("Ada <ada@example.org>"), "{text}");
+    assert!(text.contains("# "), "the manifest explains itself:\n{text}");
+    fs::write(dir.join("template.txt"), "hello {{name}}\n").unwrap();
+    let v = pack_json(&dir, &tmp.path().join("out.tar.zst"), tmp.path());
+    assert_eq!(v["name"], "my-pack-2");
+    assert_eq!(v["version"], "0.1.0");
+
+    let o = peerpack(&["init", "My Pack_2", "--name", "other"], tmp.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert_eq!(fs::read_to_string(dir.join("peerpack.toml")).unwrap(), text);
+
+    // A name that is not one is refused and nothing is left behind.
+    let o = peerpack(&["init", "x", "--name", "Bad Name"], tmp.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not a package name"), "{}", stderr(&o));
+    assert!(!tmp.path().join("x/peerpack.toml").exists());
+}
+
 #[test]
 fn a_bad_manifest_is_named_and_nothing_is_written() {
     let tmp = tempfile::tempdir().unwrap();
