@@ -352,3 +352,31 @@ pub(crate) struct NodeArgs {
     #[arg(long, value_name = "KEY")]
     pub(crate) curator: Vec<String>,
 }
+
+impl Command {
+    /// Whether the command was asked for JSON output (then its errors are JSON too).
+    pub(crate) fn json(&self) -> bool {
+        match self {
+            Self::Publish { api, .. }
+            | Self::Search { api, .. }
+            | Self::Info { api, .. }
+            | Self::Peers { api, .. }
+            | Self::Peer { api, .. }
+            | Self::Blocked { api, .. }
+            | Self::Unblock { api, .. }
+            | Self::Bootstrap { api, .. }
+            | Self::Status { api, .. }
+            | Self::Install { api, .. }
+            | Self::Trust { api, .. }
+            | Self::Untrust { api, .. }
+            | Self::Trusted { api, .. }
+            | Self::Curate { api, .. }
+            | Self::Gc { api, .. }
+            | Self::Pin { api, .. }
+            | Self::Unpin { api, .. }
+            | Self::Pins { api, .. } => api.json,
+            Self::Pack { json, .. } => *json,
+            _ => false,
+        }
+    }
+}

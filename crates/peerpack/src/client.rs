@@ -21,12 +21,12 @@ pub fn find(api: Option<&str>, data_dir: &DataDir) -> Result<Client> {
         None => {
             let file = data_dir.runtime_file();
             let info = RuntimeInfo::read(data_dir).ok_or_else(|| {
-                anyhow!(
+                crate::exit::NoNode(format!(
                     "no node is running with data directory {} (no {}); start one with `peerpack node --data-dir {}`, or pass --api URL",
                     data_dir.root().display(),
                     file.display(),
                     data_dir.root().display()
-                )
+                ))
             })?;
             let hint = format!(
                 "the node in {} (pid {}) does not answer; if it is gone, delete that file and start it again with `peerpack node`",

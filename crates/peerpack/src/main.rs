@@ -1,7 +1,8 @@
 //! The `peerpack` command-line tool.
 //!
-//! Exit codes: 0 on success, 1 when the command failed (the reason is printed on stderr as
-//! one line starting with `error:`), 2 for invalid usage.
+//! Exit codes (see [`exit`]): 0 on success; 2 for invalid usage; 3 to 7 when the node refused
+//! or could not be reached, by kind; 1 for any other failure. The reason is printed on stderr
+//! as one line starting with `error:`, or with `--json` as `{"error": {"code", "message"}}`.
 
 use std::io::Write;
 use std::path::Path;
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 mod args;
 mod client;
 mod demo;
+mod exit;
 mod install;
 mod local;
 mod node;
@@ -38,11 +40,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json = cli.command.json();
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let _ = writeln!(std::io::stderr(), "error: {err:#}");
-            ExitCode::FAILURE
+            let (status, code) = exit::classify(&err);
+            let message = format!("{err:#}");
+            let line = if json {
+                serde_json::json!({ "error": { "code": code, "message": message } }).to_string()
+            } else {
+                format!("error: {message}")
+            };
+            let _ = writeln!(std::io::stderr(), "{line}");
+            ExitCode::from(status)
         }
     }
 }
@@ -109,9 +119,9 @@ async fn run(cli: Cli) -> Result<()> {
             if let Some(v) = version {
                 info.versions.retain(|x| x.version == v);
                 if info.versions.is_empty() {
-                    anyhow::bail!(
+                    return Err(exit::not_found(format!(
                         "{name} has no version {v}; `peerpack info {name}` lists the versions"
-                    );
+                    )));
                 }
             }
             print(api.json, &info, output::info)

@@ -284,6 +284,27 @@ fn init_writes_a_manifest_that_packs_and_never_overwrites() {
     assert!(!tmp.path().join("x/peerpack.toml").exists());
 }
 
+/// No node at the address given: exit 6, and with `--json` a JSON error a script can read.
+#[test]
+fn an_unreachable_node_exits_6_and_says_so_in_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = peerpack(&["status", "--api", "http://127.0.0.1:1"], tmp.path());
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("error: cannot reach the node"),
+        "{}",
+        stderr(&o)
+    );
+    let o = peerpack(
+        &["status", "--api", "http://127.0.0.1:1", "--json"],
+        tmp.path(),
+    );
+    assert_eq!(o.status.code(), Some(6));
+    let err: serde_json::Value = serde_json::from_str(stderr(&o).trim()).unwrap();
+    assert_eq!(err["error"]["code"], "unreachable", "{err}");
+    assert!(o.stdout.is_empty());
+}
+
 #[test]
 fn a_bad_manifest_is_named_and_nothing_is_written() {
     let tmp = tempfile::tempdir().unwrap();

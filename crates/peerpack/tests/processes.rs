@@ -124,7 +124,7 @@ fn three_processes_publish_search_info() {
 
     // Without a node, commands say so and how to start one.
     let o = run(&dirs[0], &["status"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(6), "no node: exit 6");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("no node is running") && err.contains("peerpack node"),
@@ -142,7 +142,7 @@ fn three_processes_publish_search_info() {
         );
     }
     let bad = run(&dirs[1], &["bootstrap", "/ip4/127.0.0.1/tcp/9"]);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(3), "refused input: exit 3");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("/p2p/"));
 
     // Publish from n1 with a path relative to this process's working directory.
@@ -194,7 +194,13 @@ fn three_processes_publish_search_info() {
     assert_eq!(info["versions"][0]["version"], "0.9.2");
     assert_eq!(info["versions"][0]["content_id"], published["content_id"]);
     let missing = run(&dirs[2], &["info", "react-components@9.9.9"]);
-    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(missing.status.code(), Some(4), "not found: exit 4");
+    // With --json, the error is JSON too, with the code scripts match on.
+    let missing = run(&dirs[2], &["info", "no-such-package", "--json"]);
+    assert_eq!(missing.status.code(), Some(4));
+    let err: serde_json::Value = serde_json::from_slice(&missing.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "not_found", "{err}");
+    assert!(missing.stdout.is_empty());
 
     let status = json(&dirs[2], &["status", "--json"]);
     assert!(status["connected_peers"].as_u64().unwrap() >= 1, "{status}");
@@ -310,7 +316,12 @@ fn install_across_processes_with_lock_file_gc_and_pins() {
         std::fs::read(packs.join("rust-cli/peerpack.toml")).unwrap()
     );
     let bad = run_in(&project, &dirs[1], &["install", "no-such-package"]);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        bad.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
     assert!(
         String::from_utf8_lossy(&bad.stderr).contains("no-such-package"),
         "{}",
@@ -407,7 +418,11 @@ fn contested_names_trust_and_untrust_across_processes() {
     let to = tmp.path().join("project");
     std::fs::create_dir_all(&to).unwrap();
     let failed = run_in(&to, &d_dir, &["install", "rust-cli"]);
-    assert_eq!(failed.status.code(), Some(1));
+    assert_eq!(
+        failed.status.code(),
+        Some(5),
+        "a contested name is a conflict: exit 5"
+    );
     let err = String::from_utf8_lossy(&failed.stderr);
     for needle in [
         "contested",
@@ -422,7 +437,7 @@ fn contested_names_trust_and_untrust_across_processes() {
 
     // A bad key is refused with a reason.
     let bad = run(&d_dir, &["trust", "rust-cli", "ed25519:nothex"]);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a publisher key"));
 
     // trust: the pinned key owns it; untrust: it stays, as first seen.

@@ -1,0 +1,86 @@
+//! How a failed command ends: the exit status, and the error code printed with `--json`.
+//! The one place that sorts failures; scripts can tell them apart without reading messages.
+//!
+//! | status | code | when |
+//! |---|---|---|
+//! | 1 | `failed` | anything else: a local error (a bad manifest, a file that cannot be written), a fault inside the node (`internal`) |
+//! | 2 | | invalid usage (clap prints it) |
+//! | 3 | `bad_request` | the node refused the input (a bad name, key, address or body) |
+//! | 4 | `not_found` | no such package, version or peer |
+//! | 5 | `conflict`, `unsafe_archive` | it conflicts with what the node holds (a name owned by another key, a contested name, a changed version, an unsafe archive) |
+//! | 6 | `unreachable`, `unavailable` | no node answers, or the network could not do it now |
+//! | 7 | `unauthorized`, `forbidden` | the node does not take orders from this caller |
+
+use peerpack_api::ClientError;
+
+/// The exit status and error code for `err`.
+pub fn classify(err: &anyhow::Error) -> (u8, &'static str) {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<ClientError>() {
+            return match e {
+                ClientError::Api { code, .. } => match code.as_str() {
+                    "bad_request" => (3, "bad_request"),
+                    "not_found" => (4, "not_found"),
+                    "conflict" => (5, "conflict"),
+                    "unsafe_archive" => (5, "unsafe_archive"),
+                    "unavailable" => (6, "unavailable"),
+                    "unauthorized" => (7, "unauthorized"),
+                    "forbidden" => (7, "forbidden"),
+                    _ => (1, "failed"),
+                },
+                ClientError::Unreachable { .. } | ClientError::Request { .. } => (6, "unreachable"),
+                ClientError::BadUrl { .. }
+                | ClientError::BadToken(_)
+                | ClientError::BadSegment(_) => (3, "bad_request"),
+                _ => (1, "failed"),
+            };
+        }
+        if cause.downcast_ref::<NoNode>().is_some() {
+            return (6, "unreachable");
+        }
+    }
+    (1, "failed")
+}
+
+/// No node runs with the data directory, and no `--api` names one.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NoNode(pub String);
+
+/// A failure the CLI finds itself but that means what a node's `not_found` means.
+pub fn not_found(message: String) -> anyhow::Error {
+    ClientError::Api {
+        status: 404,
+        code: "not_found".to_owned(),
+        message,
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_codes_map_to_distinct_statuses() {
+        let api = |code: &str| {
+            anyhow::Error::from(ClientError::Api {
+                status: 0,
+                code: code.to_owned(),
+                message: "m".to_owned(),
+            })
+            .context("while doing something")
+        };
+        assert_eq!(classify(&api("bad_request")), (3, "bad_request"));
+        assert_eq!(classify(&api("not_found")), (4, "not_found"));
+        assert_eq!(classify(&api("conflict")), (5, "conflict"));
+        assert_eq!(classify(&api("unavailable")), (6, "unavailable"));
+        assert_eq!(classify(&api("forbidden")), (7, "forbidden"));
+        assert_eq!(classify(&api("internal")), (1, "failed"));
+        assert_eq!(classify(&anyhow::anyhow!("local")), (1, "failed"));
+        assert_eq!(
+            classify(&anyhow::Error::from(NoNode("none".into()))),
+            (6, "unreachable")
+        );
+    }
+}
