@@ -73,6 +73,13 @@ pub(crate) enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Show the publisher key in the data directory: the key that signs what this data
+    /// directory's node publishes, and that owns the names it published first.
+    Whoami {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a package directory and write its deterministic archive.
     ///
     /// Reads DIR/peerpack.toml, checks it, and writes a tar + zstd archive whose bytes depend
@@ -127,11 +134,11 @@ pub(crate) enum Command {
         /// Only packages with this tag (repeatable: all must match).
         #[arg(long = "tag", value_name = "T")]
         tags: Vec<String>,
-        /// Most results.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
+        /// Most results (1 to 1000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
         /// Leave out packages whose known providers all have a reputation below R (0 to 1).
-        #[arg(long, value_name = "R")]
+        #[arg(long, value_name = "R", value_parser = score)]
         min_reputation: Option<f64>,
         #[command(flatten)]
         api: Api,
@@ -139,7 +146,8 @@ pub(crate) enum Command {
     /// Show every known version of a package and its record details. Asks the DHT when the
     /// local catalogue does not know the name.
     Info {
-        /// NAME or NAME@VERSION.
+        /// NAME, NAME@VERSION, or NAME@REQ (a semver requirement such as ^1.2: the versions
+        /// that match).
         package: String,
         #[command(flatten)]
         api: Api,
@@ -147,7 +155,7 @@ pub(crate) enum Command {
     /// List connected and known peers with their addresses, agent, latency and reputation.
     Peers {
         /// Only peers with at least this score (0 to 1).
-        #[arg(long, value_name = "R")]
+        #[arg(long, value_name = "R", value_parser = score)]
         min_reputation: Option<f64>,
         #[command(flatten)]
         api: Api,
@@ -375,8 +383,16 @@ impl Command {
             | Self::Pin { api, .. }
             | Self::Unpin { api, .. }
             | Self::Pins { api, .. } => api.json,
-            Self::Pack { json, .. } => *json,
+            Self::Pack { json, .. } | Self::Whoami { json } => *json,
             _ => false,
         }
+    }
+}
+
+/// A reputation threshold: a number from 0 to 1.
+fn score(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?} is not a reputation from 0 to 1")),
     }
 }

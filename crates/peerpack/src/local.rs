@@ -16,6 +16,31 @@ pub fn keygen(data_dir: &DataDir, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// `peerpack whoami`: the publisher key of the data directory.
+pub fn whoami(data_dir: &DataDir, json: bool) -> Result<()> {
+    let path = data_dir.publisher_key();
+    let key = match PublisherKey::load(&path) {
+        Ok(k) => k,
+        Err(peerpack_core::keys::KeyError::NotFound(_)) => {
+            return Err(crate::exit::not_found(format!(
+                "no publisher key in {}; `peerpack keygen` creates one (so does `peerpack node` on its first start)",
+                data_dir.root().display()
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "publisher": key.public().to_string(), "path": path })
+        );
+    } else {
+        println!("{}", key.public());
+        println!("  key file {}", path.display());
+    }
+    Ok(())
+}
+
 /// `peerpack init`: a commented manifest that validates, in a new or existing directory.
 pub fn init(
     dir: &Path,

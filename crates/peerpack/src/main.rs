@@ -61,6 +61,7 @@ async fn run(cli: Cli) -> Result<()> {
     let dir = || data_dir(cli.data_dir.as_deref());
     match cli.command {
         Command::Keygen { force } => local::keygen(&dir()?, force),
+        Command::Whoami { json } => local::whoami(&dir()?, json),
         Command::Init {
             dir,
             name,
@@ -103,7 +104,7 @@ async fn run(cli: Cli) -> Result<()> {
                 q: query.join(" "),
                 category,
                 tags: (!tags.is_empty()).then(|| tags.join(",")),
-                limit: Some(limit),
+                limit: Some(usize::from(limit)),
                 min_reputation,
             };
             let hits = client.search(&q).await?;
@@ -117,7 +118,21 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let mut info: Info = client.info(&name).await?;
             if let Some(v) = version {
-                info.versions.retain(|x| x.version == v);
+                // An exact version is itself; anything else is a semver requirement.
+                let wanted: Box<dyn Fn(&str) -> bool> = match peerpack_core::Version::parse(&v) {
+                    Ok(exact) => Box::new(move |x| {
+                        peerpack_core::Version::parse(x).is_ok_and(|x| x == exact)
+                    }),
+                    Err(_) => {
+                        let req = peerpack_core::VersionReq::parse(&v).map_err(|e| {
+                            anyhow::anyhow!("{v:?} is not a version or a version requirement ({e}); try {name}@1.2.0 or {name}@^1.2")
+                        })?;
+                        Box::new(move |x| {
+                            peerpack_core::Version::parse(x).is_ok_and(|x| req.matches(&x))
+                        })
+                    }
+                };
+                info.versions.retain(|x| wanted(&x.version));
                 if info.versions.is_empty() {
                     return Err(exit::not_found(format!(
                         "{name} has no version {v}; `peerpack info {name}` lists the versions"

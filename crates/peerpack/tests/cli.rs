@@ -305,6 +305,41 @@ fn an_unreachable_node_exits_6_and_says_so_in_json() {
     assert!(o.stdout.is_empty());
 }
 
+/// `whoami` shows the key `keygen` made; without one it says how to make one (exit 4).
+#[test]
+fn whoami_shows_the_publisher_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = peerpack(&["--data-dir", "d", "whoami"], tmp.path());
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("peerpack keygen"), "{}", stderr(&o));
+    let o = peerpack(&["--data-dir", "d", "keygen"], tmp.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let made = stdout(&o);
+    let o = peerpack(&["--data-dir", "d", "whoami", "--json"], tmp.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let key = v["publisher"].as_str().unwrap();
+    assert!(
+        key.starts_with("ed25519:") && made.contains(key),
+        "{made} / {v}"
+    );
+}
+
+/// Out-of-range options are usage errors (exit 2), not silently clamped.
+#[test]
+fn out_of_range_options_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [
+        &["search", "x", "--limit", "0"][..],
+        &["search", "x", "--limit", "1001"],
+        &["search", "x", "--min-reputation", "1.5"],
+        &["peers", "--min-reputation", "-1"],
+    ] {
+        let o = peerpack(args, tmp.path());
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+}
+
 #[test]
 fn a_bad_manifest_is_named_and_nothing_is_written() {
     let tmp = tempfile::tempdir().unwrap();

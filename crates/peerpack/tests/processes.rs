@@ -193,6 +193,11 @@ fn three_processes_publish_search_info() {
     );
     assert_eq!(info["versions"][0]["version"], "0.9.2");
     assert_eq!(info["versions"][0]["content_id"], published["content_id"]);
+    // A requirement selects the versions that match it.
+    let matched = json(&dirs[2], &["info", "react-components@^0.9", "--json"]);
+    assert_eq!(matched["versions"][0]["version"], "0.9.2", "{matched}");
+    let missing = run(&dirs[2], &["info", "react-components@^1"]);
+    assert_eq!(missing.status.code(), Some(4));
     let missing = run(&dirs[2], &["info", "react-components@9.9.9"]);
     assert_eq!(missing.status.code(), Some(4), "not found: exit 4");
     // With --json, the error is JSON too, with the code scripts match on.
