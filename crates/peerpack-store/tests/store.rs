@@ -707,3 +707,51 @@ fn the_catalogue_summary_follows_every_write_without_a_scan() {
     let store = Store::open(dir.path()).unwrap();
     check(&store);
 }
+
+/// Search shows the version `install NAME` would pick: the highest release, not a newer
+/// pre-release; a name with only pre-releases shows its highest one. Also after a reopen, when
+/// the index is rebuilt from the database.
+#[test]
+fn search_shows_the_highest_release_over_a_newer_pre_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = |name, version| Pkg {
+        name,
+        version,
+        description: "Template with releases and betas",
+        tags: &[],
+        categories: &[],
+    };
+    let shown = |store: &Store, name: &str| {
+        store
+            .search(&SearchQuery {
+                text: name.into(),
+                category: None,
+                tags: Vec::new(),
+                limit: 10,
+            })
+            .unwrap()
+            .into_iter()
+            .find(|h| h.name == name)
+            .map(|h| h.version)
+    };
+    {
+        let mut store = Store::open(dir.path()).unwrap();
+        let records = [
+            record(&pkg("betas", "1.0.0"), &key(1), 1),
+            record(&pkg("betas", "2.0.0-beta.1"), &key(1), 2),
+            record(&pkg("only-betas", "0.1.0-alpha.1"), &key(1), 1),
+            record(&pkg("only-betas", "0.1.0-alpha.2"), &key(1), 2),
+        ];
+        for r in store.insert_records(&records, None).unwrap() {
+            r.unwrap();
+        }
+        assert_eq!(shown(&store, "betas").as_deref(), Some("1.0.0"));
+        assert_eq!(
+            shown(&store, "only-betas").as_deref(),
+            Some("0.1.0-alpha.2")
+        );
+    }
+    std::fs::remove_dir_all(dir.path().join(peerpack_store::INDEX_DIR)).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(shown(&store, "betas").as_deref(), Some("1.0.0"));
+}

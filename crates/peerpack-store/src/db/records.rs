@@ -183,9 +183,16 @@ impl Db {
         Ok(out)
     }
 
-    /// The highest version of `name`.
+    /// The version of `name` that search shows: the highest release, or the highest
+    /// pre-release when there is no release (what `install NAME` picks, see [`newer`]).
     pub fn latest(&self, name: &PackageName) -> Result<Option<PackageRecord>, Error> {
-        Ok(self.versions(name)?.into_iter().next())
+        Ok(self.versions(name)?.into_iter().reduce(|best, r| {
+            if newer(r.version(), best.version()) {
+                r
+            } else {
+                best
+            }
+        }))
     }
 
     /// The latest record of every package, in name order (what the search index holds).
@@ -194,7 +201,7 @@ impl Db {
         for record in self.records("SELECT name, record FROM versions ORDER BY name", [])? {
             match out.last_mut() {
                 Some(last) if last.name() == record.name() => {
-                    if record.version() > last.version() {
+                    if newer(record.version(), last.version()) {
                         *last = record;
                     }
                 }
@@ -360,4 +367,25 @@ fn insert_one(
     )
     .map_err(err)?;
     Ok(outcome)
+}
+
+/// Whether `a` is the better "latest" than `b`: any release beats any pre-release (a
+/// requirement-less install never picks a pre-release while a release exists); otherwise the
+/// higher version wins.
+pub fn newer(a: &peerpack_core::Version, b: &peerpack_core::Version) -> bool {
+    (a.pre.is_empty(), a) > (b.pre.is_empty(), b)
+}
+
+#[cfg(test)]
+mod latest_tests {
+    use super::newer;
+
+    #[test]
+    fn a_release_is_newer_than_any_pre_release() {
+        let v = |s: &str| peerpack_core::Version::parse(s).unwrap();
+        assert!(newer(&v("1.0.0"), &v("2.0.0-beta.1")));
+        assert!(!newer(&v("2.0.0-beta.1"), &v("1.0.0")));
+        assert!(newer(&v("1.1.0"), &v("1.0.0")));
+        assert!(newer(&v("2.0.0-beta.2"), &v("2.0.0-beta.1")));
+    }
 }
