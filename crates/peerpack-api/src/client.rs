@@ -71,9 +71,15 @@ pub enum ClientError {
         /// What the node says went wrong.
         message: String,
     },
-    /// The node answered something that is not the expected type.
-    #[error("unexpected answer from the node: {body}")]
+    /// The node answered something that is not the expected type: an older or newer node, or
+    /// not a peerpack node at all.
+    #[error(
+        "unexpected answer from {url} (is it a peerpack node of this version?): {}",
+        excerpt(body)
+    )]
     Decode {
+        /// The node's base URL.
+        url: String,
         /// The answer, as text.
         body: String,
         /// Why it does not parse.
@@ -236,7 +242,7 @@ impl Client {
             buf.extend_from_slice(&chunk);
             while let Some(i) = buf.iter().position(|b| *b == b'\n') {
                 let text: Vec<u8> = buf.drain(..=i).collect();
-                match decode::<InstallLine>(&text)? {
+                match decode::<InstallLine>(self.base(), &text)? {
                     InstallLine::Progress(p) => progress(&p),
                     InstallLine::Result(report) => return Ok(report),
                     InstallLine::Error(e) => {
@@ -330,7 +336,7 @@ impl Client {
         if !status.is_success() {
             return Err(refused(status, &body));
         }
-        decode(&body)
+        decode(self.base(), &body)
     }
 
     fn unreachable(&self, source: reqwest::Error) -> ClientError {
@@ -367,11 +373,24 @@ fn encode_segment(segment: &str) -> String {
     out
 }
 
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ClientError> {
+fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, ClientError> {
     serde_json::from_slice(body).map_err(|source| ClientError::Decode {
+        url: url.to_owned(),
         body: String::from_utf8_lossy(body).into_owned(),
         source,
     })
+}
+
+/// The start of an answer, on one line, for an error message.
+fn excerpt(body: &str) -> String {
+    const MOST: usize = 120;
+    let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > MOST {
+        let cut: String = one_line.chars().take(MOST).collect();
+        format!("{cut}…")
+    } else {
+        one_line
+    }
 }
 
 /// The node's error answer, or the status and raw body when it is not in the API's shape.
@@ -385,7 +404,7 @@ fn refused(status: StatusCode, body: &[u8]) -> ClientError {
         Err(_) => ClientError::Api {
             status: status.as_u16(),
             code: String::new(),
-            message: format!("{status}: {}", String::from_utf8_lossy(body)),
+            message: format!("{status}: {}", excerpt(&String::from_utf8_lossy(body))),
         },
     }
 }
@@ -453,6 +472,11 @@ mod tests {
         assert_eq!(e.to_string(), "x is owned by another key");
         let e = refused(StatusCode::BAD_GATEWAY, b"<html>");
         assert_eq!(e.to_string(), "502 Bad Gateway: <html>");
+        let page = format!("<html>\n<body>{}</body></html>", "x".repeat(500));
+        let e = decode::<crate::StatusView>("http://127.0.0.1:80", page.as_bytes()).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("is it a peerpack node"), "{text}");
+        assert!(text.len() < 260 && !text.contains('\n'), "{text}");
     }
 
     #[test]

@@ -59,6 +59,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     let dir = || data_dir(cli.data_dir.as_deref());
+    let api_url = cli.api.clone();
     match cli.command {
         Command::Keygen { force } => local::keygen(&dir()?, force),
         Command::Whoami { json } => local::whoami(&dir()?, json),
@@ -88,7 +89,7 @@ async fn run(cli: Cli) -> Result<()> {
             allow_secrets,
             api,
         } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             publish(&client, &pkg, allow_secrets, api.json).await
         }
         Command::Search {
@@ -99,7 +100,7 @@ async fn run(cli: Cli) -> Result<()> {
             min_reputation,
             api,
         } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let q = Search {
                 q: query.join(" "),
                 category,
@@ -111,7 +112,7 @@ async fn run(cli: Cli) -> Result<()> {
             print(api.json, &hits, |h| output::search(h))
         }
         Command::Info { package, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let (name, version) = match package.split_once('@') {
                 Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
                 None => (package.clone(), None),
@@ -145,17 +146,17 @@ async fn run(cli: Cli) -> Result<()> {
             min_reputation,
             api,
         } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let peers = client.peers(&PeersQuery { min_reputation }).await?;
             print(api.json, &peers, |p| output::peers(p))
         }
         Command::Peer { peer_id, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let p = client.peer(&peer_id).await?;
             print(api.json, &p, output::peer)
         }
         Command::Blocked { api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let peers: Vec<PeerView> = client.blocked().await?;
             print(api.json, &peers, |ps| {
                 if ps.is_empty() {
@@ -176,7 +177,7 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Unblock { peer_id, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let v = client.unblock(&peer_id).await?;
             print(api.json, &v, |v| {
                 if v.was_blocked {
@@ -187,7 +188,7 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Bootstrap { addrs, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let dialled = client.bootstrap(&BootstrapRequest { addrs }).await?;
             print(api.json, &dialled, |ds: &Vec<Dialled>| {
                 for d in ds {
@@ -196,7 +197,7 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Status { api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let s = client.status().await?;
             print(api.json, &s, output::status)
         }
@@ -208,11 +209,11 @@ async fn run(cli: Cli) -> Result<()> {
             force,
             api,
         } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             install::run(&client, packages, &to, locked, owner, force, api.json).await
         }
         Command::Trust { name, key, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let t = client.trust(&TrustRequest { name, owner: key }).await?;
             print(api.json, &t, |t| {
                 println!("{} is now owned by {} on this node", t.name, t.owner);
@@ -224,7 +225,7 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Untrust { name, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let v = client.untrust(&name).await?;
             print(api.json, &v, |v| {
                 if v.removed {
@@ -235,7 +236,7 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Trusted { api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let ts = client.trusted().await?;
             print(api.json, &ts, |ts| {
                 if ts.is_empty() {
@@ -251,7 +252,7 @@ async fn run(cli: Cli) -> Result<()> {
             remove,
             api,
         } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let view: CuratorView = if entries.is_empty() && remove.is_empty() {
                 client.curator_list().await?
             } else {
@@ -270,19 +271,19 @@ async fn run(cli: Cli) -> Result<()> {
             print(api.json, &view, output::curator)
         }
         Command::Gc { dry_run, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let report = client.gc(&GcRequest { dry_run }).await?;
             print(api.json, &report, output::gc)
         }
         Command::Pin { package, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let pin = client.pin(&PinRequest { package }).await?;
             print(api.json, &pin, |p| {
                 println!("pinned {}@{}", p.name, p.version)
             })
         }
         Command::Unpin { package, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let pins: Vec<Pin> = client.unpin(&package).await?;
             print(api.json, &pins, |ps| {
                 for p in ps {
@@ -291,7 +292,7 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Pins { api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api_url.as_deref(), &dir()?)?;
             let pins = client.pins().await?;
             print(api.json, &pins, |ps| {
                 if ps.is_empty() {
@@ -327,6 +328,11 @@ async fn publish(client: &Client, pkg: &Path, allow_secrets: bool, json: bool) -
         // As a JSON value: keys in the order this command has always printed them.
         println!("{}", serde_json::to_value(&p)?);
         return Ok(());
+    }
+    if p.announced_to == 0 && p.dht_peers == 0 {
+        eprintln!(
+            "warning: no peer received it: it is stored on this node only, and reaches others when they connect and sync; `peerpack peers` shows who is connected"
+        );
     }
     let verb = if p.republished {
         "re-announced"

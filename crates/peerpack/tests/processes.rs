@@ -490,3 +490,17 @@ fn contested_names_trust_and_untrust_across_processes() {
     s.stop();
     a.stop();
 }
+
+/// Publishing on a node no peer is connected to succeeds, and says that nobody received it.
+#[test]
+fn publishing_alone_warns_that_no_peer_received_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("alone");
+    let node = NodeProc::start(&dir);
+    let packs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/packs");
+    let o = run(&dir, &["publish", packs.join("rust-cli").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no peer received it"), "{err}");
+    node.stop();
+}
