@@ -149,6 +149,22 @@ impl Error {
     }
 }
 
+/// `e` and its causes on one line (`what: why: deeper why`), each cause once: for messages
+/// whose source holds the part the user needs (the OS reason a file cannot be read).
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 impl From<peerpack_store::Error> for Error {
     fn from(e: peerpack_store::Error) -> Self {
         match e {
@@ -169,6 +185,17 @@ mod tests {
     use std::error::Error as _;
 
     use super::*;
+
+    #[test]
+    fn causes_are_joined_once() {
+        let e = peerpack_core::archive::PackError::Io {
+            path: "/p/peerpack.toml".into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "No such file"),
+        };
+        assert_eq!(with_causes(&e), "/p/peerpack.toml: No such file");
+        let twice = Error::io("cannot write /x", std::io::Error::other("denied"));
+        assert_eq!(with_causes(&twice), "cannot write /x: denied");
+    }
 
     #[test]
     fn faults_keep_their_cause_and_sort_by_kind() {

@@ -57,7 +57,7 @@ pub async fn publish_with(
             if !options.allow_secrets {
                 refuse_secrets(&dir)?;
             }
-            let (bytes, summary) = archive::pack(&dir).map_err(|e| Error::BadRequest(format!("{e:#}")))?;
+            let (bytes, summary) = archive::pack(&dir).map_err(|e| Error::BadRequest(crate::error::with_causes(&e)))?;
             let m = summary.manifest;
             match s.db.name_state(&m.name)? {
                 peerpack_store::NameState::Owned { owner, source } => {
@@ -179,7 +179,8 @@ pub async fn publish_with(
 /// Refuse a package some of whose files look like secrets: a published version can never be
 /// withdrawn.
 fn refuse_secrets(dir: &std::path::Path) -> Result<(), Error> {
-    let suspects = archive::suspects(dir).map_err(|e| Error::BadRequest(format!("{e:#}")))?;
+    let suspects =
+        archive::suspects(dir).map_err(|e| Error::BadRequest(crate::error::with_causes(&e)))?;
     if suspects.is_empty() {
         return Ok(());
     }
