@@ -22,18 +22,16 @@ pub(crate) struct Cli {
     #[arg(long, global = true, env = "PEERPACK_DATA_DIR", value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
 
-    /// URL of the node's API, for the commands that talk to a node [default: read from
-    /// DATA_DIR/node.json]
-    #[arg(long, global = true, env = "PEERPACK_API", value_name = "URL")]
-    pub(crate) api: Option<String>,
-
     #[command(subcommand)]
     pub(crate) command: Command,
 }
 
-/// The output options of a client command (which node: the global `--api`).
+/// How a client command finds its node.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Api {
+    /// URL of the node's API [default: read from DATA_DIR/node.json]
+    #[arg(long, env = "PEERPACK_API", value_name = "URL")]
+    pub(crate) api: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,

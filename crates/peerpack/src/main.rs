@@ -59,7 +59,6 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     let dir = || data_dir(cli.data_dir.as_deref());
-    let api_url = cli.api.clone();
     match cli.command {
         Command::Keygen { force } => local::keygen(&dir()?, force),
         Command::Whoami { json } => local::whoami(&dir()?, json),
@@ -89,7 +88,7 @@ async fn run(cli: Cli) -> Result<()> {
             allow_secrets,
             api,
         } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             publish(&client, &pkg, allow_secrets, api.json).await
         }
         Command::Search {
@@ -100,7 +99,7 @@ async fn run(cli: Cli) -> Result<()> {
             min_reputation,
             api,
         } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let q = Search {
                 q: query.join(" "),
                 category,
@@ -112,7 +111,7 @@ async fn run(cli: Cli) -> Result<()> {
             print(api.json, &hits, |h| output::search(h))
         }
         Command::Info { package, api } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let (name, version) = match package.split_once('@') {
                 Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
                 None => (package.clone(), None),
@@ -146,17 +145,17 @@ async fn run(cli: Cli) -> Result<()> {
             min_reputation,
             api,
         } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let peers = client.peers(&PeersQuery { min_reputation }).await?;
             print(api.json, &peers, |p| output::peers(p))
         }
         Command::Peer { peer_id, api } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let p = client.peer(&peer_id).await?;
             print(api.json, &p, output::peer)
         }
         Command::Blocked { api } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let peers: Vec<PeerView> = client.blocked().await?;
             print(api.json, &peers, |ps| {
                 if ps.is_empty() {
@@ -177,7 +176,7 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Unblock { peer_id, api } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let v = client.unblock(&peer_id).await?;
             print(api.json, &v, |v| {
                 if v.was_blocked {
@@ -188,7 +187,7 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Bootstrap { addrs, api } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let dialled = client.bootstrap(&BootstrapRequest { addrs }).await?;
             print(api.json, &dialled, |ds: &Vec<Dialled>| {
                 for d in ds {
@@ -197,7 +196,7 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Status { api } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let s = client.status().await?;
             print(api.json, &s, output::status)
         }
@@ -209,11 +208,11 @@ async fn run(cli: Cli) -> Result<()> {
             force,
             api,
         } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             install::run(&client, packages, &to, locked, owner, force, api.json).await
         }
         Command::Trust { name, key, api } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let t = client.trust(&TrustRequest { name, owner: key }).await?;
             print(api.json, &t, |t| {
                 println!("{} is now owned by {} on this node", t.name, t.owner);
@@ -225,7 +224,7 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Untrust { name, api } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let v = client.untrust(&name).await?;
             print(api.json, &v, |v| {
                 if v.removed {
@@ -236,7 +235,7 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Trusted { api } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let ts = client.trusted().await?;
             print(api.json, &ts, |ts| {
                 if ts.is_empty() {
@@ -252,7 +251,7 @@ async fn run(cli: Cli) -> Result<()> {
             remove,
             api,
         } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let view: CuratorView = if entries.is_empty() && remove.is_empty() {
                 client.curator_list().await?
             } else {
@@ -271,19 +270,19 @@ async fn run(cli: Cli) -> Result<()> {
             print(api.json, &view, output::curator)
         }
         Command::Gc { dry_run, api } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let report = client.gc(&GcRequest { dry_run }).await?;
             print(api.json, &report, output::gc)
         }
         Command::Pin { package, api } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let pin = client.pin(&PinRequest { package }).await?;
             print(api.json, &pin, |p| {
                 println!("pinned {}@{}", p.name, p.version)
             })
         }
         Command::Unpin { package, api } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let pins: Vec<Pin> = client.unpin(&package).await?;
             print(api.json, &pins, |ps| {
                 for p in ps {
@@ -292,7 +291,7 @@ async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Pins { api } => {
-            let client = client::find(api_url.as_deref(), &dir()?)?;
+            let client = client::find(api.api.as_deref(), &dir()?)?;
             let pins = client.pins().await?;
             print(api.json, &pins, |ps| {
                 if ps.is_empty() {
