@@ -308,21 +308,21 @@ impl Client {
             .await
     }
 
-    /// A request to `/v1/<segments…>`, each segment percent-encoded. A segment made only of
-    /// dots is refused: a URL cannot carry it (it would be a path step), and no name, spec or
-    /// peer id is one.
+    /// A request to `/v1/<segments…>`, each segment percent-encoded. An empty or dots-only
+    /// segment is refused: a URL cannot carry it (it would be a path step), and no name, spec
+    /// or peer id is one.
     fn request(&self, method: Method, segments: &[&str]) -> Result<RequestBuilder, ClientError> {
-        let mut url = self.base.clone();
-        let mut path = url.path().trim_end_matches('/').to_owned();
-        path.push_str("/v1");
-        for s in segments {
-            if s.is_empty() || s.bytes().all(|b| b == b'.') {
-                return Err(ClientError::BadSegment((*s).to_owned()));
-            }
-            path.push('/');
-            path.push_str(&encode_segment(s));
+        if let Some(bad) = segments
+            .iter()
+            .find(|s| s.is_empty() || s.bytes().all(|b| b == b'.'))
+        {
+            return Err(ClientError::BadSegment((*bad).to_owned()));
         }
-        url.set_path(&path);
+        let mut url = self.base.clone();
+        // `push` percent-encodes each segment (`/ ? # %` and everything outside ASCII).
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push("v1").extend(segments);
+        }
         Ok(self.http.request(method, url))
     }
 
@@ -353,24 +353,6 @@ impl Client {
             }
         }
     }
-}
-
-/// Percent-encode one path segment: everything but unreserved characters and `@ + :` (which
-/// package specs and addresses use), and a segment made only of dots entirely.
-fn encode_segment(segment: &str) -> String {
-    let dots_only = !segment.is_empty() && segment.bytes().all(|b| b == b'.');
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        let keep = !dots_only
-            && (b.is_ascii_alphanumeric()
-                || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@' | b'+' | b':'));
-        if keep {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, ClientError> {

@@ -58,11 +58,6 @@ impl Context {
         self.peer_id
     }
 
-    /// Spawned work running now (sync and blob answers, catalogue pulls, installs).
-    pub fn running_tasks(&self) -> usize {
-        self.supervisor.running()
-    }
-
     /// The handle to this node's network event loop, for in-process callers.
     pub fn net(&self) -> &NetHandle {
         &self.net

@@ -119,20 +119,18 @@ async fn run(cli: Cli) -> Result<()> {
             let mut info: Info = client.info(&name).await?;
             if let Some(v) = version {
                 // An exact version is itself; anything else is a semver requirement.
-                let wanted: Box<dyn Fn(&str) -> bool> = match peerpack_core::Version::parse(&v) {
-                    Ok(exact) => Box::new(move |x| {
-                        peerpack_core::Version::parse(x).is_ok_and(|x| x == exact)
-                    }),
-                    Err(_) => {
-                        let req = peerpack_core::VersionReq::parse(&v).map_err(|e| {
-                            anyhow::anyhow!("{v:?} is not a version or a version requirement ({e}); try {name}@1.2.0 or {name}@^1.2")
-                        })?;
-                        Box::new(move |x| {
-                            peerpack_core::Version::parse(x).is_ok_and(|x| req.matches(&x))
-                        })
-                    }
+                let exact = peerpack_core::Version::parse(&v).ok();
+                let req = match exact {
+                    Some(_) => None,
+                    None => Some(peerpack_core::VersionReq::parse(&v).map_err(|e| {
+                        anyhow::anyhow!("{v:?} is not a version or a version requirement ({e}); try {name}@1.2.0 or {name}@^1.2")
+                    })?),
                 };
-                info.versions.retain(|x| wanted(&x.version));
+                info.versions.retain(|x| {
+                    peerpack_core::Version::parse(&x.version).is_ok_and(|x| {
+                        exact.as_ref() == Some(&x) || req.as_ref().is_some_and(|r| r.matches(&x))
+                    })
+                });
                 if info.versions.is_empty() {
                     return Err(exit::not_found(format!(
                         "{name} has no version {v}; `peerpack info {name}` lists the versions"
