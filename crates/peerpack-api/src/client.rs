@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use crate::{
     ApiError, BootstrapRequest, CurateRequest, CuratorView, Dialled, GcReport, GcRequest, Info,
     InstallLine, InstallProgress, InstallReport, InstallRequest, PeerView, PeersQuery, Pin,
-    PinRequest, PublishRequest, Published, Search, SearchHit, StatusView, TrustRequest, TrustView,
-    Unblocked, Untrusted,
+    PinRequest, PublishRequest, Published, RemoveReport, RemoveRequest, Search, SearchHit,
+    StatusView, TrustRequest, TrustView, Unblocked, Untrusted, VerifyReport, VerifyRequest,
 };
 
 /// How long an ordinary call may take.
@@ -255,6 +255,22 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// `POST /v1/remove`.
+    pub async fn remove(&self, request: &RemoveRequest) -> Result<RemoveReport, ClientError> {
+        self.call(self.request(Method::POST, &["remove"])?.json(request))
+            .await
+    }
+
+    /// `POST /v1/verify`.
+    pub async fn verify(&self, request: &VerifyRequest) -> Result<VerifyReport, ClientError> {
+        self.call(
+            self.request(Method::POST, &["verify"])?
+                .timeout(INSTALL_TIMEOUT)
+                .json(request),
+        )
+        .await
     }
 
     /// `POST /v1/gc`.

@@ -38,6 +38,17 @@ pub struct InstallRequest {
     /// only once the new one is in its place.
     #[serde(default)]
     pub force: bool,
+    /// Update: let the versions of `packages` (of every locked package when `packages` is
+    /// empty) move to the highest that the roots allow. Without it a locked version never
+    /// moves unless a requirement named on the command line excludes it.
+    #[serde(default)]
+    pub update: bool,
+    /// Resolve and report the changes, but fetch and write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Check every installed tree against its archive and restore the ones that drifted.
+    #[serde(default)]
+    pub repair: bool,
 }
 
 /// One installed package.
@@ -62,16 +73,134 @@ pub struct Installed {
     pub cached: bool,
     /// The directory already held exactly this version; nothing was written.
     pub unchanged: bool,
+    /// The tree held this version but differed from its archive (`--repair`), and was
+    /// restored.
+    #[serde(default)]
+    pub repaired: bool,
 }
 
 /// What an install did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstallReport {
-    /// The packages, dependencies first.
+    /// The packages, dependencies first (empty on a dry run).
     pub installed: Vec<Installed>,
+    /// How the locked set changed: each package added, updated or dropped.
+    #[serde(default)]
+    pub changes: Vec<Change>,
     /// The new lock file's text.
     pub lock: String,
+}
+
+/// One package whose locked version an install, update or remove changed (or, on a dry run,
+/// would change).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Change {
+    /// Package name.
+    pub name: String,
+    /// The version locked before (none: added).
+    pub from: Option<String>,
+    /// The version locked now (none: no longer needed).
+    pub to: Option<String>,
+    /// The highest release this node knows of the name, whatever the requirements.
+    pub latest: Option<String>,
+}
+
+/// The body of `POST /v1/remove`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RemoveRequest {
+    /// The names to remove from the lock's roots.
+    pub packages: Vec<String>,
+    /// The install directory. Absolute.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub to: PathBuf,
+    /// The current lock file's text.
+    pub lock: String,
+}
+
+/// What `POST /v1/remove` did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RemoveReport {
+    /// The packages no longer needed, each with whether its tree was deleted.
+    pub removed: Vec<Uninstalled>,
+    /// The new lock file's text.
+    pub lock: String,
+}
+
+/// One package `remove` dropped.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Uninstalled {
+    /// Package name.
+    pub name: String,
+    /// The version that was locked.
+    pub version: String,
+    /// Its tree, `TO/NAME`.
+    pub path: String,
+    /// The tree was peerpack's and is gone. False when nothing was there, or when the path
+    /// holds something peerpack did not install there (left alone).
+    pub deleted: bool,
+}
+
+/// The body of `POST /v1/verify`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifyRequest {
+    /// The install directory. Absolute.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub to: PathBuf,
+    /// The lock file's text: what should be installed.
+    pub lock: String,
+    /// Only these names (default: every locked package).
+    #[serde(default)]
+    pub packages: Vec<String>,
+}
+
+/// How an installed tree compares with its archive.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Verified {
+    /// Package name.
+    pub name: String,
+    /// The locked version.
+    pub version: String,
+    /// The tree, `TO/NAME`.
+    pub path: String,
+    /// `ok`; `drifted` (see `drift`); `missing` (no tree); `foreign` (the path holds
+    /// something peerpack did not install for this version).
+    pub state: String,
+    /// What differs, by path inside the tree.
+    pub drift: Vec<Drift>,
+}
+
+/// One difference between an installed tree and its archive.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Drift {
+    /// The path inside the tree, `/`-separated.
+    pub path: String,
+    /// `missing`, `modified` (other bytes or link target), `added` (not in the archive),
+    /// `mode` (executable bit) or `type` (a file where the archive has a directory or link,
+    /// or the other way round).
+    pub kind: String,
+}
+
+/// What `POST /v1/verify` found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifyReport {
+    /// One entry per package checked, in lock order.
+    pub packages: Vec<Verified>,
+}
+
+impl VerifyReport {
+    /// Whether every tree matches its archive.
+    pub fn clean(&self) -> bool {
+        self.packages.iter().all(|p| p.state == "ok")
+    }
 }
 
 /// One archive garbage collection removed (or would remove).

@@ -28,12 +28,14 @@
 //! - [`error`]: the error answer every failed call carries.
 //! - [`client`]: [`Client`], a typed async client.
 //! - [`local`]: the data directory, and how local clients find a running node in it.
+//! - [`lockfile`]: `peerpack.lock`, read by the CLI and the node alike.
 
 pub mod catalogue;
 pub mod client;
 pub mod error;
 pub mod install;
 pub mod local;
+pub mod lockfile;
 pub mod names;
 pub mod peers;
 
@@ -41,10 +43,12 @@ pub use catalogue::{ClaimView, Info, PublishRequest, Published, Search, SearchHi
 pub use client::{Client, ClientError};
 pub use error::{ApiError, ErrorDetail};
 pub use install::{
-    DEFAULT_INSTALL_DIR, GcReport, GcRequest, InstallLine, InstallProgress, InstallQuery,
-    InstallReport, InstallRequest, Installed, LOCK_FILE, Pin, PinRequest, Removed,
+    Change, DEFAULT_INSTALL_DIR, Drift, GcReport, GcRequest, InstallLine, InstallProgress,
+    InstallQuery, InstallReport, InstallRequest, Installed, LOCK_FILE, Pin, PinRequest,
+    RemoveReport, RemoveRequest, Removed, Uninstalled, Verified, VerifyReport, VerifyRequest,
 };
 pub use local::{DataDir, RuntimeInfo};
+pub use lockfile::{Locked, Lockfile};
 pub use names::{CurateEntry, CurateRequest, CuratorView, TrustRequest, TrustView, Untrusted};
 pub use peers::{
     BootstrapRequest, CacheStats, Dialled, PeerView, PeersQuery, StatusView, Unblocked,

@@ -120,10 +120,7 @@ async fn install(inner: &Arc<peerpack_node::Context>, name: &str, to: &Path) -> 
             InstallRequest {
                 packages: vec![name.to_owned()],
                 to: to.to_owned(),
-                lock: None,
-                locked: false,
-                owner: None,
-                force: false,
+                ..Default::default()
             },
             Arc::new(InstallProgress::default()),
         )

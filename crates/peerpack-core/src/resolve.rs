@@ -9,6 +9,10 @@
 //!   requirement is listed with who asked for it);
 //! - a dependency cycle, with the path that closes it.
 //!
+//! A caller with a lock file passes the locked versions as preferences
+//! ([`resolve_preferring`]): a locked version is kept whenever it satisfies every requirement,
+//! so adding a package never moves the others.
+//!
 //! Resolution is pure: the caller supplies the known versions of each name.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -99,6 +103,16 @@ pub fn resolve(
     roots: &[(PackageName, VersionReq)],
     available: impl Fn(&PackageName) -> Vec<PackageRecord>,
 ) -> Result<Vec<PackageRecord>, ResolveError> {
+    resolve_preferring(roots, available, &BTreeMap::new())
+}
+
+/// [`resolve`], keeping the `preferred` version of a name whenever it is available and
+/// satisfies every requirement on the name; otherwise the highest that does.
+pub fn resolve_preferring(
+    roots: &[(PackageName, VersionReq)],
+    available: impl Fn(&PackageName) -> Vec<PackageRecord>,
+    preferred: &BTreeMap<PackageName, semver::Version>,
+) -> Result<Vec<PackageRecord>, ResolveError> {
     // Requirements on each name, keyed by who placed them (so a changed choice can withdraw
     // its old requirements).
     let mut reqs: BTreeMap<PackageName, BTreeMap<Requirer, VersionReq>> = BTreeMap::new();
@@ -135,9 +149,11 @@ pub fn resolve(
             let required_by = on_name.keys().next().cloned().unwrap_or(Requirer::User);
             return Err(ResolveError::Unknown { name, required_by });
         }
-        let pick = candidates
-            .iter()
-            .find(|c| on_name.values().all(|r| r.matches(c.version())))
+        let fits = |c: &&PackageRecord| on_name.values().all(|r| r.matches(c.version()));
+        let pick = preferred
+            .get(&name)
+            .and_then(|v| candidates.iter().filter(fits).find(|c| c.version() == v))
+            .or_else(|| candidates.iter().find(fits))
             .cloned()
             .ok_or_else(|| ResolveError::Unsatisfiable {
                 name: name.clone(),
@@ -340,6 +356,30 @@ mod tests {
             text.contains("`nothing`") && text.contains("command line"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_preferred_version_is_kept_while_it_fits() {
+        let cat = || {
+            catalogue(vec![
+                rec("app", "1.0.0", &[("ci", "^1")]),
+                rec("ci", "1.3.0", &[]),
+                rec("ci", "1.4.0", &[]),
+                rec("ci", "2.0.0", &[]),
+            ])
+        };
+        let ci = PackageName::new("ci").unwrap();
+        let mut pref = BTreeMap::new();
+        pref.insert(ci.clone(), semver::Version::new(1, 3, 0));
+        let got = resolve_preferring(&root("app", "*"), cat(), &pref).unwrap();
+        assert_eq!(names(&got), ["ci 1.3.0", "app 1.0.0"]);
+        // Without the preference the highest fitting version wins.
+        let got = resolve(&root("app", "*"), cat()).unwrap();
+        assert_eq!(names(&got), ["ci 1.4.0", "app 1.0.0"]);
+        // A preference that no longer fits gives way.
+        pref.insert(ci, semver::Version::new(2, 0, 0));
+        let got = resolve_preferring(&root("app", "*"), cat(), &pref).unwrap();
+        assert_eq!(names(&got), ["ci 1.4.0", "app 1.0.0"]);
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //! - [`sync`]: catalogue sync, both sides.
 //! - [`download`]: multi-source verified downloads of archives.
 //! - [`transfer`]: upload pacing and serving limits.
-//! - [`install`]: resolve, fetch, verify, extract; [`lockfile`]: `peerpack.lock`.
+//! - [`install`]: resolve, fetch, verify, extract.
 //! - [`gc`]: garbage collection of the archive cache, and pins.
 //! - [`serve`]: serving ranges of archives to peers (blob exchange).
 //! - [`reputation`]: per-peer records and the score.
@@ -37,7 +37,6 @@ pub mod error;
 pub mod gc;
 pub mod ingest;
 pub mod install;
-pub mod lockfile;
 pub mod lookup;
 pub mod names;
 pub mod node;

@@ -453,6 +453,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/peers/{peer_id}", &["get"]),
     ("/v1/bootstrap", &["post"]),
     ("/v1/install", &["post"]),
+    ("/v1/remove", &["post"]),
+    ("/v1/verify", &["post"]),
     ("/v1/gc", &["post"]),
     ("/v1/pins", &["get", "post"]),
     ("/v1/pins/{spec}", &["delete"]),

@@ -67,7 +67,7 @@ async fn install(
                 lock: lock.map(ToString::to_string),
                 locked,
                 owner: None,
-                force: false,
+                ..Default::default()
             },
             Arc::new(InstallProgress::default()),
         )
@@ -503,8 +503,14 @@ async fn a_locked_install_reproduces_the_same_files() {
         tree(&first.path().join("lock-me")),
         "--locked reproduces the same files"
     );
+    // Without --locked the lock still holds its version; without a lock the latest wins.
     let unlocked = tempfile::tempdir().unwrap();
-    let latest = install(b, &["lock-me"], unlocked.path(), Some(&lock), false)
+    let kept = install(b, &["lock-me"], unlocked.path(), Some(&lock), false)
+        .await
+        .unwrap();
+    assert_eq!(kept.installed[0].version, "1.0.0");
+    assert!(kept.changes.is_empty(), "{:?}", kept.changes);
+    let latest = install(b, &["lock-me"], unlocked.path(), None, false)
         .await
         .unwrap();
     assert_eq!(latest.installed[0].version, "1.1.0");

@@ -119,7 +119,7 @@ async fn install(
                 lock: lock.map(ToString::to_string),
                 locked: lock.is_some(),
                 owner,
-                force: false,
+                ..Default::default()
             },
             Arc::new(InstallProgress::default()),
         )

@@ -201,16 +201,28 @@ pub(crate) enum Command {
     /// and, recursively, the dependencies; downloads missing archives from several peers at
     /// once, checking every 1 MiB piece against the content id; checks each record's signature
     /// and name owner; and extracts each package into DIR/NAME, replacing an older install only
-    /// once the new tree is complete. Writes ./peerpack.lock with the exact versions and
-    /// content ids. With no NAME, installs what ./peerpack.lock says. The node then provides
-    /// the archives it fetched, so popular packages spread.
+    /// once the new tree is complete. The node then provides the archives it fetched, so
+    /// popular packages spread.
+    ///
+    /// ./peerpack.lock records the packages asked for (its roots), the install directory and
+    /// the exact version and content id of every package. A version the lock holds never moves
+    /// unless `peerpack update` is asked, or a requirement on the command line excludes it;
+    /// each move is printed as "updated NAME A → B". With no NAME, installs exactly what
+    /// ./peerpack.lock says.
+    ///
+    /// Examples:
+    ///   peerpack install rust-cli@^1.2
+    ///   peerpack install --to vendor rust-cli ci-workflow
+    ///   peerpack install --locked        (in CI: exactly the lock, or fail)
+    ///   peerpack install --repair        (restore trees `verify` finds changed)
     Install {
         /// NAME or NAME@REQ, e.g. rust-cli, rust-cli@^1.2, rust-cli@=1.2.0.
         #[arg(value_name = "NAME[@REQ]")]
         packages: Vec<String>,
-        /// Directory to install into, each package as DIR/NAME.
-        #[arg(long, value_name = "DIR", default_value = peerpack_api::DEFAULT_INSTALL_DIR)]
-        to: PathBuf,
+        /// Directory to install into, each package as DIR/NAME [default: the lock's, else
+        /// peerpack_packages]. Recorded in ./peerpack.lock.
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
         /// Install exactly the versions and archives ./peerpack.lock names, or fail.
         #[arg(long)]
         locked: bool,
@@ -224,6 +236,78 @@ pub(crate) enum Command {
         /// is complete and in its place.
         #[arg(long)]
         force: bool,
+        /// Check every installed tree against its archive, and restore those that changed.
+        #[arg(long)]
+        repair: bool,
+        /// Show what would change in the lock, and install nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Move locked packages to the highest versions their requirements allow.
+    ///
+    /// With no NAME, every package in ./peerpack.lock may move; with names, only those (their
+    /// dependencies stay unless they must move). Prints each change as "updated NAME A → B"
+    /// and rewrites the lock.
+    ///
+    /// Examples:
+    ///   peerpack update
+    ///   peerpack update ci-workflow --dry-run
+    Update {
+        /// Names of locked packages to update [default: all].
+        #[arg(value_name = "NAME")]
+        packages: Vec<String>,
+        /// Show what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// List locked packages for which a newer version is known: the version locked, the
+    /// one `update` would pick (wanted) and the latest release.
+    ///
+    /// Example:
+    ///   peerpack outdated
+    Outdated {
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Remove packages asked for by name from ./peerpack.lock, and delete from the install
+    /// directory every tree no remaining package needs.
+    ///
+    /// Only trees peerpack installed are deleted; anything else at their path is left alone
+    /// and named.
+    ///
+    /// Example:
+    ///   peerpack remove rust-cli
+    Remove {
+        /// Names to remove (each a root of the lock, not only a dependency).
+        #[arg(required = true, value_name = "NAME")]
+        packages: Vec<String>,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// List the packages in ./peerpack.lock: version, whether asked for by name, and whether
+    /// its tree is in the install directory. Needs no node.
+    ///
+    /// Example:
+    ///   peerpack list --json
+    List {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check installed trees against their archives: every file's bytes and executable bit,
+    /// missing and added files. Exits 1 when anything drifted; `peerpack install --repair`
+    /// restores it.
+    ///
+    /// Example:
+    ///   peerpack verify
+    Verify {
+        /// Only these names [default: every locked package].
+        #[arg(value_name = "NAME")]
+        packages: Vec<String>,
         #[command(flatten)]
         api: Api,
     },
@@ -375,6 +459,10 @@ impl Command {
             | Self::Bootstrap { api, .. }
             | Self::Status { api, .. }
             | Self::Install { api, .. }
+            | Self::Update { api, .. }
+            | Self::Outdated { api, .. }
+            | Self::Remove { api, .. }
+            | Self::Verify { api, .. }
             | Self::Trust { api, .. }
             | Self::Untrust { api, .. }
             | Self::Trusted { api, .. }
@@ -383,7 +471,7 @@ impl Command {
             | Self::Pin { api, .. }
             | Self::Unpin { api, .. }
             | Self::Pins { api, .. } => api.json,
-            Self::Pack { json, .. } | Self::Whoami { json } => *json,
+            Self::Pack { json, .. } | Self::Whoami { json } | Self::List { json } => *json,
             _ => false,
         }
     }

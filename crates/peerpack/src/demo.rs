@@ -159,10 +159,7 @@ pub async fn run(n: usize, keep: bool, packs: Option<PathBuf>) -> Result<()> {
                 peerpack_node::install::InstallRequest {
                     packages: vec![name.clone()],
                     to: to.clone(),
-                    lock: None,
-                    locked: false,
-                    owner: None,
-                    force: false,
+                    ..Default::default()
                 },
                 std::sync::Arc::default(),
             )

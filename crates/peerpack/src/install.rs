@@ -2,42 +2,126 @@
 //! lock file.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use peerpack_api::{Client, InstallProgress, InstallRequest, LOCK_FILE as FILE_NAME};
+use peerpack_api::{
+    Change, Client, DEFAULT_INSTALL_DIR, InstallProgress, InstallRequest, LOCK_FILE as FILE_NAME,
+    Lockfile, RemoveRequest, VerifyRequest,
+};
 
-use crate::client;
 use crate::output::bytes;
 
-pub async fn run(
-    client: &Client,
-    packages: Vec<String>,
-    to: &Path,
-    locked: bool,
-    owner: Option<String>,
-    force: bool,
-    json: bool,
-) -> Result<()> {
-    let to = client::absolute(to)?;
-    let lock_path = std::env::current_dir()
-        .context("cannot read the current directory")?
-        .join(FILE_NAME);
-    let lock = match std::fs::read_to_string(&lock_path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => bail!("cannot read {}: {e}", lock_path.display()),
-    };
+/// The project `peerpack install` runs in: the current directory and its lock file.
+pub struct Project {
+    dir: PathBuf,
+    lock_path: PathBuf,
+    text: Option<String>,
+    lock: Option<Lockfile>,
+}
+
+impl Project {
+    /// The current directory's project.
+    pub fn here() -> Result<Self> {
+        let dir = std::env::current_dir().context("cannot read the current directory")?;
+        let lock_path = dir.join(FILE_NAME);
+        let text = match std::fs::read_to_string(&lock_path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => bail!("cannot read {}: {e}", lock_path.display()),
+        };
+        let lock = text
+            .as_deref()
+            .map(Lockfile::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", lock_path.display()))?;
+        Ok(Self {
+            dir,
+            lock_path,
+            text,
+            lock,
+        })
+    }
+
+    /// The lock, or an error that says there is none here.
+    pub fn lock(&self) -> Result<&Lockfile> {
+        self.lock.as_ref().ok_or_else(|| {
+            crate::exit::not_found(format!(
+                "there is no {FILE_NAME} in {}; `peerpack install NAME` creates one",
+                self.dir.display()
+            ))
+        })
+    }
+
+    /// The install directory: `flag`, else the lock's, else the default. Returns the absolute
+    /// path for the node and the text to record in the lock (relative to the project when it
+    /// lies inside it).
+    pub fn to(&self, flag: Option<&Path>) -> (PathBuf, String) {
+        let chosen = flag.map(Path::to_path_buf).unwrap_or_else(|| {
+            PathBuf::from(
+                self.lock
+                    .as_ref()
+                    .and_then(|l| l.to.clone())
+                    .unwrap_or_else(|| DEFAULT_INSTALL_DIR.to_owned()),
+            )
+        });
+        let abs = std::path::absolute(self.dir.join(&chosen)).unwrap_or(chosen);
+        let text = abs
+            .strip_prefix(&self.dir)
+            .ok()
+            .filter(|r| !r.as_os_str().is_empty())
+            .map_or_else(|| abs.to_string_lossy(), |r| r.to_string_lossy())
+            .into_owned();
+        (abs, text)
+    }
+
+    /// Replace the lock file with `text` (with `to` recorded), atomically: a crash leaves the
+    /// old one or the new one. Unchanged text is not rewritten.
+    pub fn write(&self, text: &str, to: &str) -> Result<()> {
+        let mut lock = Lockfile::parse(text).map_err(anyhow::Error::msg)?;
+        lock.to = Some(to.to_owned());
+        let text = lock.to_text();
+        if self.text.as_deref() == Some(text.as_str()) {
+            return Ok(());
+        }
+        peerpack_core::fs::atomic_write(&self.lock_path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", self.lock_path.display()))
+    }
+
+    /// Where the lock file is.
+    pub fn lock_path(&self) -> &Path {
+        &self.lock_path
+    }
+}
+
+/// What `install` and `update` are asked.
+pub struct Ask {
+    pub packages: Vec<String>,
+    pub to: Option<PathBuf>,
+    pub locked: bool,
+    pub owner: Option<String>,
+    pub force: bool,
+    pub repair: bool,
+    pub update: bool,
+    pub dry_run: bool,
+}
+
+pub async fn run(client: &Client, ask: Ask, json: bool) -> Result<()> {
+    let project = Project::here()?;
+    let (to, to_text) = project.to(ask.to.as_deref());
     let request = InstallRequest {
-        packages,
+        packages: ask.packages,
         to,
-        lock: lock.clone(),
-        locked,
-        owner,
-        force,
+        lock: project.text.clone(),
+        locked: ask.locked,
+        owner: ask.owner,
+        force: ask.force,
+        update: ask.update,
+        dry_run: ask.dry_run,
+        repair: ask.repair,
     };
-    let show_progress = !json && std::io::stderr().is_terminal();
+    let show_progress = !json && !ask.dry_run && std::io::stderr().is_terminal();
     let started = Instant::now();
     let mut drew = false;
     let result = client
@@ -53,23 +137,33 @@ pub async fn run(
         eprint!("\r\x1b[2K");
     }
     let report = result?;
-    // The lock file is replaced atomically: a crash leaves the old one or the new one.
-    if !locked || lock.as_deref() != Some(report.lock.as_str()) {
-        peerpack_core::fs::atomic_write(&lock_path, report.lock.as_bytes())
-            .with_context(|| format!("cannot write {}", lock_path.display()))?;
+    // --locked installs what the lock says and leaves the file alone.
+    if !ask.dry_run && !ask.locked {
+        project.write(&report.lock, &to_text)?;
     }
     if json {
         let value = serde_json::json!({
             "installed": report.installed,
-            "lock_file": lock_path,
+            "changes": report.changes,
+            "dry_run": ask.dry_run,
+            "lock_file": project.lock_path(),
         });
         println!("{value}");
+        return Ok(());
+    }
+    print_changes(&report.changes, ask.dry_run);
+    if ask.dry_run {
+        if report.changes.is_empty() {
+            println!("nothing would change");
+        }
         return Ok(());
     }
     let secs = started.elapsed().as_secs_f64();
     let fetched: u64 = report.installed.iter().map(|i| i.fetched_bytes).sum();
     for i in &report.installed {
-        let how = if i.unchanged {
+        let how = if i.repaired {
+            "restored: it differed from its archive".to_owned()
+        } else if i.unchanged {
             "unchanged".to_owned()
         } else if i.cached {
             "from the local store".to_owned()
@@ -90,10 +184,240 @@ pub async fn run(
         "{} package(s) in {secs:.2}s, {} downloaded; wrote {}",
         report.installed.len(),
         bytes(fetched),
-        lock_path.display()
+        project.lock_path().display()
     );
     Ok(())
 }
+
+/// "updated NAME A → B", "added NAME B", "dropped NAME A".
+fn print_changes(changes: &[Change], dry_run: bool) {
+    let would = if dry_run { "would be " } else { "" };
+    for c in changes {
+        match (&c.from, &c.to) {
+            (Some(a), Some(b)) => println!("{would}updated {} {a} → {b}", c.name),
+            (None, Some(b)) => println!("{would}added {} {b}", c.name),
+            (Some(a), None) => println!("{would}dropped {} {a} (no longer needed)", c.name),
+            (None, None) => {}
+        }
+    }
+}
+
+/// `peerpack outdated`: the update a dry run would make, beside what is locked and latest.
+pub async fn outdated(client: &Client, json: bool) -> Result<()> {
+    let project = Project::here()?;
+    let lock = project.lock()?;
+    let (to, _) = project.to(None);
+    let report = client
+        .install(&InstallRequest {
+            to,
+            lock: project.text.clone(),
+            update: true,
+            dry_run: true,
+            ..InstallRequest::default()
+        })
+        .await?;
+    let wanted = Lockfile::parse(&report.lock).map_err(anyhow::Error::msg)?;
+    let mut rows = Vec::new();
+    for p in &lock.packages {
+        let w = wanted.get(&p.name).map(|w| w.version.clone());
+        let latest = report
+            .changes
+            .iter()
+            .find(|c| c.name == p.name)
+            .and_then(|c| c.latest.clone());
+        let latest = match latest {
+            Some(l) => Some(l),
+            None => client
+                .info(&p.name)
+                .await
+                .ok()
+                .and_then(|i| latest_release(i.versions.iter().map(|v| v.version.as_str()))),
+        };
+        let behind = w.as_deref() != Some(p.version.as_str())
+            || latest.as_deref().is_some_and(|l| l != p.version);
+        if behind {
+            rows.push(serde_json::json!({
+                "name": p.name,
+                "current": p.version,
+                "wanted": w,
+                "latest": latest,
+                "root": lock.is_root(&p.name),
+            }));
+        }
+    }
+    if json {
+        println!("{}", serde_json::Value::Array(rows));
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("every locked package is at its latest version");
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:<12} {:<12} {:<12}",
+        "package", "current", "wanted", "latest"
+    );
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    for r in &rows {
+        println!(
+            "{:<24} {:<12} {:<12} {:<12}",
+            s(&r["name"]),
+            s(&r["current"]),
+            s(&r["wanted"]),
+            s(&r["latest"])
+        );
+    }
+    println!("`peerpack update` moves each package to its wanted version");
+    Ok(())
+}
+
+/// The highest release among `versions`, else the highest pre-release.
+fn latest_release<'a>(versions: impl Iterator<Item = &'a str>) -> Option<String> {
+    versions
+        .filter_map(|v| peerpack_core::Version::parse(v).ok())
+        .max_by(|a, b| {
+            (a.pre.is_empty(), a)
+                .partial_cmp(&(b.pre.is_empty(), b))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .map(|v| v.to_string())
+}
+
+/// `peerpack remove NAME...`.
+pub async fn remove(client: &Client, packages: Vec<String>, json: bool) -> Result<()> {
+    let project = Project::here()?;
+    project.lock()?;
+    let (to, to_text) = project.to(None);
+    let report = client
+        .remove(&RemoveRequest {
+            packages,
+            to,
+            lock: project.text.clone().unwrap_or_default(),
+        })
+        .await?;
+    project.write(&report.lock, &to_text)?;
+    if json {
+        println!("{}", serde_json::to_string(&report.removed)?);
+        return Ok(());
+    }
+    for r in &report.removed {
+        if r.deleted {
+            println!("removed {} {} ({} deleted)", r.name, r.version, r.path);
+        } else if std::fs::symlink_metadata(&r.path).is_ok() {
+            println!(
+                "removed {} {} from the lock; left {} alone: peerpack did not install it there",
+                r.name, r.version, r.path
+            );
+        } else {
+            println!("removed {} {} (it was not installed)", r.name, r.version);
+        }
+    }
+    Ok(())
+}
+
+/// `peerpack list`: the lock, read locally.
+pub fn list(json: bool) -> Result<()> {
+    let project = Project::here()?;
+    let lock = project.lock()?;
+    let (to, _) = project.to(None);
+    let rows: Vec<serde_json::Value> = lock
+        .packages
+        .iter()
+        .map(|p| {
+            let path = to.join(&p.name);
+            serde_json::json!({
+                "name": p.name,
+                "version": p.version,
+                "root": lock.is_root(&p.name),
+                "path": path,
+                "installed": path.is_dir(),
+                "content_id": p.content_id,
+                "publisher": p.publisher,
+            })
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::Value::Array(rows));
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("{} locks no package", project.lock_path().display());
+    }
+    for (p, r) in lock.packages.iter().zip(&rows) {
+        let how = if lock.is_root(&p.name) {
+            "".to_owned()
+        } else {
+            let by: Vec<&str> = lock
+                .dependents(&p.name)
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect();
+            format!("  (dependency of {})", by.join(", "))
+        };
+        let missing = if r["installed"] == true {
+            ""
+        } else {
+            "  [not installed: run `peerpack install`]"
+        };
+        println!("{} {}{how}{missing}", p.name, p.version);
+    }
+    Ok(())
+}
+
+/// `peerpack verify [NAME...]`: exits 1 when a tree drifted.
+pub async fn verify(client: &Client, packages: Vec<String>, json: bool) -> Result<()> {
+    let project = Project::here()?;
+    project.lock()?;
+    let (to, _) = project.to(None);
+    let report = client
+        .verify(&VerifyRequest {
+            to,
+            lock: project.text.clone().unwrap_or_default(),
+            packages,
+        })
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        for p in &report.packages {
+            match p.state.as_str() {
+                "ok" => println!("ok       {} {}", p.name, p.version),
+                "missing" => println!(
+                    "missing  {} {}: {} does not exist",
+                    p.name, p.version, p.path
+                ),
+                "foreign" => println!(
+                    "foreign  {} {}: {} holds something peerpack did not install for this version",
+                    p.name, p.version, p.path
+                ),
+                _ => {
+                    println!(
+                        "drifted  {} {}: {} change(s)",
+                        p.name,
+                        p.version,
+                        p.drift.len()
+                    );
+                    for d in &p.drift {
+                        println!("           {:<8} {}", d.kind, d.path);
+                    }
+                }
+            }
+        }
+    }
+    if !report.clean() {
+        let bad = report.packages.iter().filter(|p| p.state != "ok").count();
+        return Err(Drifted(format!(
+            "{bad} package(s) differ from the lock; `peerpack install --repair` restores them"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// `verify` found trees that differ from the lock.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Drifted(pub String);
 
 fn draw(p: &InstallProgress, started: Instant) {
     let (done, total) = (p.bytes_done, p.bytes_total);

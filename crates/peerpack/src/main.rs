@@ -204,10 +204,53 @@ async fn run(cli: Cli) -> Result<()> {
             locked,
             owner,
             force,
+            repair,
+            dry_run,
             api,
         } => {
             let client = client::find(api.api.as_deref(), &dir()?)?;
-            install::run(&client, packages, &to, locked, owner, force, api.json).await
+            let ask = install::Ask {
+                packages,
+                to,
+                locked,
+                owner,
+                force,
+                repair,
+                update: false,
+                dry_run,
+            };
+            install::run(&client, ask, api.json).await
+        }
+        Command::Update {
+            packages,
+            dry_run,
+            api,
+        } => {
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let ask = install::Ask {
+                packages,
+                to: None,
+                locked: false,
+                owner: None,
+                force: false,
+                repair: false,
+                update: true,
+                dry_run,
+            };
+            install::run(&client, ask, api.json).await
+        }
+        Command::Outdated { api } => {
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            install::outdated(&client, api.json).await
+        }
+        Command::Remove { packages, api } => {
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            install::remove(&client, packages, api.json).await
+        }
+        Command::List { json } => install::list(json),
+        Command::Verify { packages, api } => {
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            install::verify(&client, packages, api.json).await
         }
         Command::Trust { name, key, api } => {
             let client = client::find(api.api.as_deref(), &dir()?)?;

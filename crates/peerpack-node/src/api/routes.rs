@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use peerpack_api::{
     ApiError, BootstrapRequest, CurateRequest, CuratorView, Dialled, ErrorDetail, GcReport,
     GcRequest, Info, InstallLine, InstallQuery, InstallReport, InstallRequest, PeerView,
-    PeersQuery, Pin, PinRequest, PublishRequest, Published, Search, SearchHit, StatusView,
-    TrustRequest, TrustView, Unblocked, Untrusted,
+    PeersQuery, Pin, PinRequest, PublishRequest, Published, RemoveReport, RemoveRequest, Search,
+    SearchHit, StatusView, TrustRequest, TrustView, Unblocked, Untrusted, VerifyReport,
+    VerifyRequest,
 };
 
 use super::{
@@ -307,6 +308,63 @@ pub(super) async fn install(
         axum::body::Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// Drop root packages from a lock file and delete the trees nothing else needs.
+#[utoipa::path(
+    post,
+    path = "/v1/remove",
+    operation_id = "remove",
+    request_body(
+        content = RemoveRequest,
+        example = json!({"packages": ["rust-cli"], "to": "/abs/project/peerpack_packages", "lock": "version = 2\n"}),
+    ),
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "The packages dropped, and the new lock file", body = RemoveReport),
+        (status = 400, description = "A malformed body, a relative `to`, no package named or a bad lock file (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 404, description = "A package the lock does not hold (`not_found`).", body = ApiError),
+        (status = 409, description = "A package that is only a dependency of another (`conflict`).", body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
+pub(super) async fn remove(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
+    let request: RemoveRequest = parse_body(
+        body,
+        r#"{"packages": ["NAME", ...], "to": "/abs/dir", "lock": "..."}"#,
+    )?;
+    Ok(Json(inner.remove(request).await?))
+}
+
+/// Compare installed trees with their archives.
+#[utoipa::path(
+    post,
+    path = "/v1/verify",
+    operation_id = "verify",
+    request_body(
+        content = VerifyRequest,
+        example = json!({"to": "/abs/project/peerpack_packages", "lock": "version = 2\n"}),
+    ),
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "Each package's state and drift", body = VerifyReport),
+        (status = 400, description = "A malformed body, a relative `to` or a bad lock file (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 404, description = "A package the lock does not hold (`not_found`).", body = ApiError),
+        (status = 409, description = "An archive that cannot be read (`conflict`).", body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+        (status = 503, description = "An archive no longer here that no provider could serve (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(super) async fn verify(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
+    let request: VerifyRequest = parse_body(
+        body,
+        r#"{"to": "/abs/dir", "lock": "...", "packages": ["NAME", ...]}"#,
+    )?;
+    Ok(Json(inner.verify(request).await?))
 }
 
 /// Remove cached archives that nothing protects, least recently used first, until the rest fit

@@ -4,25 +4,23 @@
 //! what to install and fetches it.
 
 mod place;
+mod plan;
+mod verify;
 
 pub use place::{DISCARDED, MARKER, Marker, REPLACED, STAGED};
 use place::{check_replaceable, place, sweep_leftovers};
 
-use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use peerpack_core::resolve::ResolveError;
-use peerpack_core::{ContentId, PackageName, PackageRecord, Version, VersionReq};
+use peerpack_api::{Locked, Lockfile};
+use peerpack_core::{PackageName, PackageRecord, Version};
 
 use crate::context::Context;
 use crate::download::{self, Progress};
 use crate::error::Error;
-use crate::lockfile::{Locked, Lockfile};
-use crate::lookup::Lookup;
 use crate::names::parse_spec;
-use peerpack_store::NameState;
 
 /// Default install directory, relative to where the user runs `peerpack install`.
 pub const DEFAULT_DIR: &str = peerpack_api::DEFAULT_INSTALL_DIR;
@@ -88,24 +86,18 @@ impl Context {
             let (name, _) = parse_spec(spec)?;
             self.trust(name.as_str(), owner).await?;
         }
-        let plan = match (&lock, request.locked, request.packages.is_empty()) {
-            (None, true, _) => {
-                return Err(Error::BadRequest(format!(
-                    "--locked needs a {} in the current directory; run install without --locked first",
-                    crate::lockfile::FILE_NAME
-                )));
-            }
-            (Some(lock), true, _) | (Some(lock), false, true) => {
-                self.plan_locked(lock, &request.packages).await?
-            }
-            (None, false, true) => {
-                return Err(Error::BadRequest(format!(
-                    "name at least one package to install (NAME or NAME@REQ), or run install where a {} is",
-                    crate::lockfile::FILE_NAME
-                )));
-            }
-            (_, false, false) => self.plan(&request.packages).await?,
+        let (plan, new_lock) = self.choose(&request, lock.as_ref()).await?;
+        let changes = match (&lock, request.locked) {
+            (Some(_), true) => Vec::new(),
+            _ => self.changes(lock.as_ref(), &plan).await?,
         };
+        if request.dry_run {
+            return Ok(InstallReport {
+                installed: Vec::new(),
+                changes,
+                lock: new_lock.to_text(),
+            });
+        }
 
         progress
             .packages
@@ -136,224 +128,85 @@ impl Context {
         let mut installed = Vec::with_capacity(plan.len());
         for record in &plan {
             installed.push(
-                self.install_one(record, &request.to, request.force, &progress)
-                    .await?,
+                self.install_one(
+                    record,
+                    &request.to,
+                    request.force,
+                    request.repair,
+                    &progress,
+                )
+                .await?,
             );
             progress.packages_done.fetch_add(1, Ordering::Relaxed);
         }
-        let mut lock = lock.unwrap_or_default();
-        lock.merge(plan.iter().map(|r| {
-            Locked {
-                name: r.name().to_string(),
-                version: r.version().to_string(),
-                content_id: r.content_id.to_string(),
-                publisher: r.publisher.to_string(),
-                dependencies: r
-                    .manifest
-                    .dependencies
-                    .keys()
-                    .map(ToString::to_string)
-                    .collect(),
-            }
-        }));
         Ok(InstallReport {
             installed,
-            lock: lock.to_text(),
+            changes,
+            lock: new_lock.to_text(),
         })
     }
 
-    /// The records to install for `specs`, dependencies first.
-    async fn plan(self: &Arc<Self>, specs: &[String]) -> Result<Vec<PackageRecord>, Error> {
-        let mut roots = Vec::new();
-        for spec in specs {
-            let (name, req) = parse_spec(spec)?;
-            roots.push((name, req.unwrap_or(VersionReq::STAR)));
-        }
-        let mut looked_up = HashSet::new();
-        loop {
-            let r = roots.clone();
-            let result = self
-                .catalogue
-                .with_store(move |s| {
-                    let failed = std::cell::RefCell::new(None);
-                    let out = peerpack_core::resolve::resolve(&r, |name| match s.versions(name) {
-                        Ok(v) => v.to_vec(),
-                        Err(e) => {
-                            *failed.borrow_mut() = Some(e);
-                            Vec::new()
-                        }
-                    });
-                    match failed.into_inner() {
-                        Some(e) => Err(e.into()),
-                        None => Ok(out),
-                    }
-                })
-                .await?;
-            match result {
-                Ok(plan) => return Ok(plan),
-                Err(ResolveError::Unknown { name, required_by }) => {
-                    // A contested name installs nothing until the user chooses.
-                    if let (NameState::Contested, claims) = self.name_state(&name).await? {
-                        return Err(crate::names::contested(&name, &claims));
-                    }
-                    // Not in the catalogue: ask the DHT once per name.
-                    let found = if looked_up.insert(name.clone()) {
-                        crate::lookup::lookup(self, &name).await?
-                    } else {
-                        Lookup::Missing
-                    };
-                    match found {
-                        Lookup::Found => {}
-                        Lookup::Contested(claims) => {
-                            return Err(crate::names::contested(&name, &claims));
-                        }
-                        Lookup::Missing => {
-                            return Err(Error::NotFound(
-                                ResolveError::Unknown { name, required_by }.to_string(),
-                            ));
-                        }
-                    }
-                }
-                Err(e) => return Err(Error::BadRequest(e.to_string())),
-            }
-        }
-    }
-
-    /// The records the lock file names (all of them, or `specs` and their dependencies),
-    /// dependencies first, each checked against the lock.
-    async fn plan_locked(
+    /// The records to install, dependencies first, and the lock to write afterwards.
+    async fn choose(
         self: &Arc<Self>,
-        lock: &Lockfile,
-        specs: &[String],
-    ) -> Result<Vec<PackageRecord>, Error> {
-        let file = crate::lockfile::FILE_NAME;
-        let mut wanted: Vec<String> = Vec::new();
-        if specs.is_empty() {
-            wanted.extend(lock.packages.iter().map(|p| p.name.clone()));
-        }
-        for spec in specs {
-            let (name, req) = parse_spec(spec)?;
-            let entry = lock.get(name.as_str()).ok_or_else(|| {
+        request: &InstallRequest,
+        lock: Option<&Lockfile>,
+    ) -> Result<(Vec<PackageRecord>, Lockfile), Error> {
+        let file = peerpack_api::lockfile::FILE_NAME;
+        let specs = &request.packages;
+        if request.locked {
+            let lock = lock.ok_or_else(|| {
                 Error::BadRequest(format!(
-                    "{name} is not in {file}; run install without --locked to add it"
+                    "--locked needs a {file} in the current directory; run install without --locked first"
                 ))
             })?;
-            if let Some(req) = req {
-                let v = Version::parse(&entry.version).map_err(|e| {
-                    Error::BadRequest(format!(
-                        "{file}: {name} has version {:?}: {e}",
-                        entry.version
-                    ))
-                })?;
-                if !req.matches(&v) {
-                    return Err(Error::BadRequest(format!(
-                        "{file} locks {name} at {v}, which does not satisfy {req}"
+            return Ok((self.plan_locked(lock, specs).await?, lock.clone()));
+        }
+        let to = lock.and_then(|l| l.to.clone());
+        if request.update {
+            let lock = lock.ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "nothing to update: there is no {file} in the current directory; install packages first"
+                ))
+            })?;
+            let mut free = Vec::new();
+            for spec in specs {
+                let (name, _) = parse_spec(spec)?;
+                if lock.get(name.as_str()).is_none() {
+                    return Err(Error::NotFound(format!(
+                        "{name} is not in {file}; install it first"
                     )));
                 }
+                free.push(name.to_string());
             }
-            wanted.push(name.to_string());
+            let keep: Vec<Locked> = lock
+                .packages
+                .iter()
+                .filter(|p| !specs.is_empty() && !free.contains(&p.name))
+                .cloned()
+                .collect();
+            let plan = self.plan(&lock.roots, &keep).await?;
+            let new_lock = plan::lock_of(lock.roots.clone(), to, &plan);
+            return Ok((plan, new_lock));
         }
-        // Dependencies first: depth-first over the lock's dependency lists.
-        let mut order: Vec<&Locked> = Vec::new();
-        let mut state: BTreeMap<&str, bool> = BTreeMap::new();
-        fn visit<'a>(
-            lock: &'a Lockfile,
-            name: &str,
-            state: &mut BTreeMap<&'a str, bool>,
-            order: &mut Vec<&'a Locked>,
-            path: &mut Vec<String>,
-        ) -> Result<(), Error> {
-            let entry = lock.get(name).ok_or_else(|| {
-                Error::BadRequest(format!(
-                    "{}: {} needs {name}, which is not locked; the lock file is incomplete",
-                    crate::lockfile::FILE_NAME,
-                    path.last().map_or("the command line", String::as_str)
-                ))
-            })?;
-            match state.get(entry.name.as_str()) {
-                Some(true) => return Ok(()),
-                Some(false) => {
-                    path.push(name.to_owned());
-                    return Err(Error::BadRequest(format!(
-                        "{}: dependency cycle: {}",
-                        crate::lockfile::FILE_NAME,
-                        path.join(" -> ")
-                    )));
-                }
-                None => {}
+        match lock {
+            Some(lock) if specs.is_empty() => {
+                Ok((self.plan_locked(lock, &[]).await?, lock.clone()))
             }
-            state.insert(&entry.name, false);
-            path.push(name.to_owned());
-            for d in &entry.dependencies {
-                visit(lock, d, state, order, path)?;
+            None if specs.is_empty() => Err(Error::BadRequest(format!(
+                "name at least one package to install (NAME or NAME@REQ), or run install where a {file} is"
+            ))),
+            _ => {
+                let roots = lock.map_or_else(
+                    || Lockfile::default().roots_with(specs),
+                    |l| l.roots_with(specs),
+                );
+                let keep = lock.map(|l| l.packages.clone()).unwrap_or_default();
+                let plan = self.plan(&roots, &keep).await?;
+                let new_lock = plan::lock_of(roots, to, &plan);
+                Ok((plan, new_lock))
             }
-            path.pop();
-            state.insert(&entry.name, true);
-            order.push(entry);
-            Ok(())
         }
-        for name in &wanted {
-            visit(lock, name, &mut state, &mut order, &mut Vec::new())?;
-        }
-
-        let mut plan = Vec::with_capacity(order.len());
-        for entry in order {
-            let bad = |what: &str| Error::BadRequest(format!("{file}: {}: {what}", entry.name));
-            let name = PackageName::new(&entry.name).map_err(|e| bad(&e.to_string()))?;
-            let version = Version::parse(&entry.version).map_err(|e| bad(&e.to_string()))?;
-            let id: ContentId = entry
-                .content_id
-                .parse()
-                .map_err(|e: peerpack_core::content_id::ContentIdError| bad(&e.to_string()))?;
-            let locked_key =
-                crate::names::parse_key(&entry.publisher).map_err(|e| bad(&e.to_string()))?;
-            // The lock names the key: it settles a name this node has no owner for (or a
-            // contested one), and it never installs a record by another key.
-            let (n, k) = (name.clone(), locked_key);
-            let state = self
-                .catalogue
-                .with_store(move |s| {
-                    let state = s.db.adopt_owner(&n, &k)?;
-                    s.refresh(std::slice::from_ref(&n))?;
-                    Ok(state)
-                })
-                .await?;
-            self.catalogue.refresh_names(vec![name.clone()]).await;
-            if let Some(owner) = state.owner().filter(|o| *o != locked_key) {
-                return Err(Error::Conflict(format!(
-                    "{file} says {name} is published by {locked_key}, but this node trusts {owner} as its owner; if the lock is right, run `peerpack trust {name} {locked_key}` and install again"
-                )));
-            }
-            let mut record = self.record_of(&name, &version).await?;
-            if record.is_none()
-                && matches!(crate::lookup::lookup(self, &name).await?, Lookup::Found)
-            {
-                record = self.record_of(&name, &version).await?;
-            }
-            // Older than the versions a lookup reads: ask for this one.
-            if record.is_none() && crate::lookup::fetch_version(self, &name, &version).await? {
-                record = self.record_of(&name, &version).await?;
-            }
-            let record = record.ok_or_else(|| {
-                Error::NotFound(format!(
-                    "{file} locks {name} {version}, which is neither in the catalogue nor in the DHT"
-                ))
-            })?;
-            if record.content_id != id {
-                return Err(Error::Conflict(format!(
-                    "{file} locks {name} {version} to {id}, but its signed record says {}; refusing to install other bytes",
-                    record.content_id
-                )));
-            }
-            if record.publisher.to_string() != entry.publisher {
-                return Err(Error::Conflict(format!(
-                    "{file} says {name} {version} was signed by {}, but its record is signed by {}",
-                    entry.publisher, record.publisher
-                )));
-            }
-            plan.push(record);
-        }
-        Ok(plan)
     }
 
     /// Flag `record`'s archive as unsafe: it matched its content id, so its publisher signed
@@ -411,6 +264,7 @@ impl Context {
         record: &PackageRecord,
         to: &Path,
         force: bool,
+        repair: bool,
         progress: &InstallProgress,
     ) -> Result<Installed, Error> {
         let name = record.name().clone();
@@ -473,6 +327,18 @@ impl Context {
             .await?
             && Marker::read(&target)
                 .is_some_and(|m| m.name == name.as_str() && m.content_id == id.to_string());
+        // Repair: a tree that is ours but drifted from its archive is put back whole.
+        let repaired = unchanged && repair && {
+            let (blobs, t, l) = (self.catalogue.blobs.clone(), target.clone(), label.clone());
+            let drift = tokio::task::spawn_blocking(move || verify::compare(&blobs, &id, &t, &l))
+                .await
+                .map_err(|e| Error::task("checking the installed tree", e))??;
+            if !drift.is_empty() {
+                tracing::info!(%name, %version, changes = drift.len(), "restoring a drifted tree");
+            }
+            !drift.is_empty()
+        };
+        let unchanged = unchanged && !repaired;
         if !unchanged {
             let blobs = self.catalogue.blobs.clone();
             let marker = Marker::new(&name, &version, &id);
@@ -510,6 +376,7 @@ impl Context {
             resumed_bytes: fetched.resumed_bytes,
             cached: fetched.cached,
             unchanged,
+            repaired,
         })
     }
 }

@@ -121,7 +121,7 @@ pub const REPLACED: &str = ".peerpack-old-";
 pub const DISCARDED: &str = ".peerpack-del-";
 
 /// Remove a directory tree, or a file or symlink (never what a symlink points to).
-fn remove_tree(path: &Path) -> std::io::Result<()> {
+pub(super) fn remove_tree(path: &Path) -> std::io::Result<()> {
     if std::fs::symlink_metadata(path)?.is_dir() {
         std::fs::remove_dir_all(path)
     } else {

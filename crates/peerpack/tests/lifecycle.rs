@@ -1,0 +1,196 @@
+//! The life of an installed package across real processes: install into a chosen directory,
+//! a lock that keeps versions, outdated, update, verify and repair, list and remove.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+fn lock_version(project: &Path, name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(project.join("peerpack.lock")).unwrap();
+    let lock: toml::Value = toml::from_str(&text).unwrap();
+    lock.get("package")?
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"].as_str() == Some(name))
+        .map(|p| p["version"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn install_update_verify_repair_and_remove() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pub_dir, user_dir) = (tmp.path().join("pub"), tmp.path().join("user"));
+    let publisher = NodeProc::start(&pub_dir);
+    let _user = NodeProc::start(&user_dir);
+    ok(&user_dir, &["bootstrap", &publisher.addr()]);
+    let src = tmp.path().join("src");
+    let lib1 = package(&src, "lib", "1.0.0", &[], "lib one\n");
+    let app = package(&src, "app", "1.0.0", &[("lib", "^1")], "app\n");
+    for p in [&lib1, &app] {
+        ok(&pub_dir, &["publish", p.to_str().unwrap()]);
+    }
+    wait_until("the user's node to know app", || {
+        run(&user_dir, &["info", "app", "--json"]).status.success()
+    });
+
+    // Install into a directory of our choosing: the lock remembers it and the root.
+    let project = tmp.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let text = ok_in(&project, &user_dir, &["install", "--to", "vendor", "app"]);
+    assert!(
+        text.contains("added app 1.0.0") && text.contains("added lib 1.0.0"),
+        "{text}"
+    );
+    let lock = std::fs::read_to_string(project.join("peerpack.lock")).unwrap();
+    assert!(
+        lock.contains("roots = [\"app\"]") && lock.contains("to = \"vendor\""),
+        "{lock}"
+    );
+    assert!(project.join("vendor/lib/files/template.txt").is_file());
+
+    // A newer lib appears; a bare install and a repeated `install app` keep the locked one.
+    let lib2 = package(&src, "lib", "1.1.0", &[], "lib two\n");
+    ok(&pub_dir, &["publish", lib2.to_str().unwrap()]);
+    wait_until("the user's node to know lib 1.1.0", || {
+        run(&user_dir, &["info", "lib@1.1.0", "--json"])
+            .status
+            .success()
+    });
+    let text = ok_in(&project, &user_dir, &["install"]);
+    assert!(text.contains("installed lib 1.0.0"), "{text}");
+    assert!(
+        !project.join("peerpack_packages").exists(),
+        "a bare install ignored the lock's directory"
+    );
+    let text = ok_in(&project, &user_dir, &["install", "app"]);
+    assert!(!text.contains("updated"), "{text}");
+    assert_eq!(lock_version(&project, "lib").as_deref(), Some("1.0.0"));
+
+    // outdated and update name the move; a dry run changes nothing.
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok_in(&project, &user_dir, &["outdated", "--json"])).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "lib")
+        .unwrap();
+    assert_eq!(
+        (
+            row["current"].as_str(),
+            row["wanted"].as_str(),
+            row["latest"].as_str()
+        ),
+        (Some("1.0.0"), Some("1.1.0"), Some("1.1.0")),
+        "{rows}"
+    );
+    let text = ok_in(&project, &user_dir, &["update", "--dry-run"]);
+    assert!(
+        text.contains("would be updated lib 1.0.0 → 1.1.0"),
+        "{text}"
+    );
+    assert_eq!(lock_version(&project, "lib").as_deref(), Some("1.0.0"));
+    let text = ok_in(&project, &user_dir, &["update"]);
+    assert!(text.contains("updated lib 1.0.0 → 1.1.0"), "{text}");
+    assert_eq!(lock_version(&project, "lib").as_deref(), Some("1.1.0"));
+    assert_eq!(
+        std::fs::read_to_string(project.join("vendor/lib/files/template.txt")).unwrap(),
+        "lib two\n"
+    );
+    let text = ok_in(&project, &user_dir, &["outdated"]);
+    assert!(
+        text.contains("every locked package is at its latest version"),
+        "{text}"
+    );
+
+    // verify finds each kind of drift; install --repair restores the tree.
+    assert!(ok_in(&project, &user_dir, &["verify"]).contains("ok       lib 1.1.0"));
+    let tree = project.join("vendor/lib/files");
+    std::fs::remove_file(tree.join("template.txt")).unwrap();
+    std::fs::write(tree.join("notes.md"), "edited\n").unwrap();
+    std::fs::write(tree.join("extra.txt"), "mine\n").unwrap();
+    let o = run_in(&project, &user_dir, &["verify", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lib = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "lib")
+        .unwrap();
+    assert_eq!(lib["state"], "drifted");
+    let drift: Vec<(String, String)> = lib["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["path"].as_str().unwrap().to_owned(),
+                d["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for want in [
+        ("files/template.txt", "missing"),
+        ("files/notes.md", "modified"),
+        ("files/extra.txt", "added"),
+    ] {
+        assert!(
+            drift.contains(&(want.0.to_owned(), want.1.to_owned())),
+            "{want:?} not in {drift:?}"
+        );
+    }
+    let text = ok_in(&project, &user_dir, &["install", "--repair"]);
+    assert!(
+        text.contains("installed lib 1.1.0") && text.contains("restored"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(tree.join("template.txt")).unwrap(),
+        "lib two\n"
+    );
+    assert!(!tree.join("extra.txt").exists());
+    ok_in(&project, &user_dir, &["verify"]);
+
+    // list reads the lock; remove refuses a mere dependency, then drops a root and its closure.
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok_in(&project, &user_dir, &["list", "--json"])).unwrap();
+    let roots: Vec<(&str, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["root"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(roots, [("app", true), ("lib", false)]);
+    let o = run_in(&project, &user_dir, &["remove", "lib"]);
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("dependency of app 1.0.0"));
+    let text = ok_in(&project, &user_dir, &["remove", "app"]);
+    assert!(
+        text.contains("removed app 1.0.0") && text.contains("removed lib 1.1.0"),
+        "{text}"
+    );
+    assert!(!project.join("vendor/app").exists() && !project.join("vendor/lib").exists());
+    assert!(lock_version(&project, "lib").is_none());
+    let o = run_in(&project, &user_dir, &["remove", "app"]);
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
