@@ -1,7 +1,8 @@
 """Schemathesis hooks for the API fuzzing step of .ci/run.
 
-POST /v1/install writes packages under its `to`, and POST /v1/publish reads the directory its
-`path` names. Fuzzed values are paths on the CI machine, so before any request goes out this
+POST /v1/install writes packages under its `to`, POST /v1/remove deletes trees under its `to`,
+POST /v1/verify extracts archives beside the trees under its `to`, and POST /v1/publish reads
+the directory its `path` names. Fuzzed values are paths on the CI machine, so before any request goes out this
 hook moves every absolute path it finds there into the run's scratch directory
 ($PEERPACK_FUZZ_SANDBOX): `/etc/../x/./y` becomes `$PEERPACK_FUZZ_SANDBOX/x/y`. The shape of a
 path is kept (odd characters, depth, a trailing slash is dropped); only where it points changes.
@@ -19,7 +20,12 @@ if not os.path.isabs(SANDBOX) or os.path.realpath(SANDBOX) != SANDBOX.rstrip("/"
 
 # The endpoints that take a path on this machine, and the body field that holds it. Matched
 # on the path alone, whatever the method, so that no request to them escapes the rewrite.
-PATH_FIELDS = {"/v1/install": "to", "/v1/publish": "path"}
+PATH_FIELDS = {
+    "/v1/install": "to",
+    "/v1/remove": "to",
+    "/v1/verify": "to",
+    "/v1/publish": "path",
+}
 
 
 def confine(value):

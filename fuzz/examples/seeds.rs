@@ -310,9 +310,19 @@ python-package = "~2.1.0-beta"
     // Index records: one per example, an empty one and a long one.
     for r in &records[..pack_dirs.len()] {
         let versions = (0..4)
-            .map(|minor| IndexEntry {
-                version: Version::new(r.version().major, minor, r.version().patch),
-                record_hash: r.hash(),
+            .map(|minor| {
+                let mut e = IndexEntry::new(
+                    Version::new(r.version().major, minor, r.version().patch),
+                    r.hash(),
+                );
+                // The second form: one version yanked, one deprecated.
+                if minor == 1 {
+                    e.yanked = Some("published by mistake".into());
+                }
+                if minor == 2 {
+                    e.deprecated = Some("use the 3.x line".into());
+                }
+                e
             })
             .collect();
         let index = IndexRecord::sign(r.name().clone(), versions, 3, 1_790_000_000, &publisher)?;
@@ -321,11 +331,13 @@ python-package = "~2.1.0-beta"
     let empty = IndexRecord::sign(name("empty")?, Vec::new(), 0, 0, &publisher)?;
     out.add("index_decode", "empty", &empty.encode())?;
     let versions = (0..200u64)
-        .map(|i| IndexEntry {
-            version: format!("{}.{}.{}-pre.{i}", i / 50, i % 7, i % 3)
-                .parse()
-                .unwrap_or(Version::new(i, 0, 0)),
-            record_hash: peerpack_core::RecordHash([i as u8; 32]),
+        .map(|i| {
+            IndexEntry::new(
+                format!("{}.{}.{}-pre.{i}", i / 50, i % 7, i % 3)
+                    .parse()
+                    .unwrap_or(Version::new(i, 0, 0)),
+                peerpack_core::RecordHash([i as u8; 32]),
+            )
         })
         .collect();
     let long = IndexRecord::sign(

@@ -86,6 +86,13 @@ pub struct VersionInfo {
     /// refused it); such a version is never installed here.
     #[serde(default)]
     pub unsafe_reason: Option<String>,
+    /// Yanked by its owner, with the reason (possibly empty): installs skip it unless a lock
+    /// file names it.
+    #[serde(default)]
+    pub yanked: Option<String>,
+    /// Deprecated by its owner, with the owner's message.
+    #[serde(default)]
+    pub deprecated: Option<String>,
 }
 
 /// Everything known about a package.
@@ -165,6 +172,48 @@ pub struct Published {
     pub republished: bool,
     /// Remote peers that stored the package record in the DHT.
     pub dht_peers: usize,
+    /// Peers subscribed to announcements when it went out.
+    pub announced_to: usize,
+}
+
+/// The body of `POST /v1/yank`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct YankRequest {
+    /// `NAME@VERSION`: one exact version.
+    #[cfg_attr(feature = "openapi", schema(example = "rust-cli@1.2.0"))]
+    pub package: String,
+    /// Why, shown to those who look (at most 512 characters).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Take the yank back.
+    #[serde(default)]
+    pub undo: bool,
+}
+
+/// The body of `POST /v1/deprecate`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeprecateRequest {
+    /// `NAME` (every version) or `NAME@REQ` (the versions that match).
+    #[cfg_attr(feature = "openapi", schema(example = "rust-cli@<1.2"))]
+    pub package: String,
+    /// The message for those who install it (at most 512 characters); none takes the
+    /// deprecation back.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// What a yank or a deprecation changed: the owner's new signed index.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Amended {
+    /// Package name.
+    pub name: String,
+    /// The versions whose state changed.
+    pub versions: Vec<String>,
+    /// The new index record's sequence number.
+    pub index_seq: u64,
     /// Peers subscribed to announcements when it went out.
     pub announced_to: usize,
 }

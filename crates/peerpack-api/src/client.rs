@@ -10,10 +10,11 @@ use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use crate::{
-    ApiError, BootstrapRequest, CurateRequest, CuratorView, Dialled, GcReport, GcRequest, Info,
-    InstallLine, InstallProgress, InstallReport, InstallRequest, PeerView, PeersQuery, Pin,
-    PinRequest, PublishRequest, Published, RemoveReport, RemoveRequest, Search, SearchHit,
-    StatusView, TrustRequest, TrustView, Unblocked, Untrusted, VerifyReport, VerifyRequest,
+    Amended, ApiError, BootstrapRequest, CurateRequest, CuratorView, DeprecateRequest, Dialled,
+    GcReport, GcRequest, Info, InstallLine, InstallProgress, InstallReport, InstallRequest,
+    PeerView, PeersQuery, Pin, PinRequest, PublishRequest, Published, RemoveReport, RemoveRequest,
+    Search, SearchHit, StatusView, TrustRequest, TrustView, Unblocked, Untrusted, VerifyReport,
+    VerifyRequest, YankRequest,
 };
 
 /// How long an ordinary call may take.
@@ -255,6 +256,18 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// `POST /v1/yank`.
+    pub async fn yank(&self, request: &YankRequest) -> Result<Amended, ClientError> {
+        self.call(self.request(Method::POST, &["yank"])?.json(request))
+            .await
+    }
+
+    /// `POST /v1/deprecate`.
+    pub async fn deprecate(&self, request: &DeprecateRequest) -> Result<Amended, ClientError> {
+        self.call(self.request(Method::POST, &["deprecate"])?.json(request))
+            .await
     }
 
     /// `POST /v1/remove`.

@@ -77,6 +77,9 @@ pub struct Installed {
     /// restored.
     #[serde(default)]
     pub repaired: bool,
+    /// The owner deprecated this version, with this message.
+    #[serde(default)]
+    pub deprecated: Option<String>,
 }
 
 /// What an install did.

@@ -39,7 +39,10 @@ pub mod lockfile;
 pub mod names;
 pub mod peers;
 
-pub use catalogue::{ClaimView, Info, PublishRequest, Published, Search, SearchHit, VersionInfo};
+pub use catalogue::{
+    Amended, ClaimView, DeprecateRequest, Info, PublishRequest, Published, Search, SearchHit,
+    VersionInfo, YankRequest,
+};
 pub use client::{Client, ClientError};
 pub use error::{ApiError, ErrorDetail};
 pub use install::{

@@ -30,6 +30,8 @@ pub const MAX_REQ_LEN: usize = 128;
 pub const MAX_RECORD_SIZE: usize = 64 * 1024;
 /// Most versions listed in one package index record.
 pub const MAX_INDEX_VERSIONS: usize = 1024;
+/// Characters in a yank reason or a deprecation message of an index entry.
+pub const MAX_NOTICE_LEN: usize = 512;
 /// Default cap on the total size of the files an archive may expand to (4 GiB).
 pub const DEFAULT_MAX_UNPACKED_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// Default cap on the number of entries (files, directories, links) in an archive.

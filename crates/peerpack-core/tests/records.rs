@@ -165,10 +165,7 @@ fn record_for_another_name_is_refused() {
 fn index(key: &PublisherKey, seq: u64, versions: &[(&str, &PackageRecord)]) -> IndexRecord {
     let entries = versions
         .iter()
-        .map(|(v, r)| IndexEntry {
-            version: Version::parse(v).unwrap(),
-            record_hash: r.hash(),
-        })
+        .map(|(v, r)| IndexEntry::new(Version::parse(v).unwrap(), r.hash()))
         .collect();
     IndexRecord::sign(name("axum-service"), entries, seq, 1_790_000_000 + seq, key).unwrap()
 }
@@ -182,6 +179,51 @@ fn index_record_round_trips_sorted() {
     let back = IndexRecord::decode_verified(&idx.encode()).unwrap();
     assert_eq!(back, idx);
     assert!(back.entry(&Version::new(0, 10, 0)).is_some());
+}
+
+#[test]
+fn yanks_and_deprecations_take_the_second_form_and_only_then() {
+    let r = record(&key(1));
+    let plain = index(&key(1), 1, &[("0.3.1", &r), ("0.4.0", &r)]);
+    assert!(plain.encode().starts_with(b"\0\0\0\x11peerpack/index/v1"));
+    let mut entries = plain.versions.clone();
+    entries[0].yanked = Some("leaks a token".into());
+    entries[1].deprecated = Some(String::new());
+    let marked =
+        IndexRecord::sign(name("axum-service"), entries, 2, 1_790_000_002, &key(1)).unwrap();
+    let bytes = marked.encode();
+    assert!(bytes.starts_with(b"\0\0\0\x11peerpack/index/v2"));
+    let back = IndexRecord::decode_verified(&bytes).unwrap();
+    assert_eq!(back.versions[0].yanked.as_deref(), Some("leaks a token"));
+    assert_eq!(back.versions[1].deprecated.as_deref(), Some(""));
+    assert_eq!(back, marked);
+    assert_eq!(plain.check_successor(&marked).unwrap(), IndexUpdate::Newer);
+
+    // The second form with nothing yanked or deprecated is not canonical.
+    let mut v2_plain = b"\0\0\0\x11peerpack/index/v2".to_vec();
+    let body = &plain.encode()[21..plain.encode().len() - 64];
+    let head = body.len() - 2 * (4 + 5 + 32);
+    v2_plain.extend_from_slice(&body[..head]);
+    for e in &plain.versions {
+        let v = e.version.to_string();
+        v2_plain.extend_from_slice(&(v.len() as u32).to_be_bytes());
+        v2_plain.extend_from_slice(v.as_bytes());
+        v2_plain.extend_from_slice(&e.record_hash.0);
+        v2_plain.extend_from_slice(&[0, 0]);
+    }
+    v2_plain.extend_from_slice(&[0; 64]);
+    assert_eq!(
+        IndexRecord::decode(&v2_plain).unwrap_err(),
+        DecodeError::NonCanonical
+    );
+
+    // Notices are bounded and free of control characters, when signing and when decoding.
+    let mut long = plain.versions.clone();
+    long[0].deprecated = Some("x".repeat(513));
+    assert!(IndexRecord::sign(name("axum-service"), long, 3, 3, &key(1)).is_err());
+    let mut ctl = plain.versions.clone();
+    ctl[0].yanked = Some("bad\u{1b}[31m".into());
+    assert!(IndexRecord::sign(name("axum-service"), ctl, 3, 3, &key(1)).is_err());
 }
 
 #[test]

@@ -155,10 +155,7 @@ fn index() -> impl Strategy<Value = IndexRecord> {
         .prop_map(|(name, versions, seq, updated_at, key)| {
             let versions = versions
                 .into_iter()
-                .map(|(version, hash)| IndexEntry {
-                    version,
-                    record_hash: RecordHash(hash),
-                })
+                .map(|(version, hash)| IndexEntry::new(version, RecordHash(hash)))
                 .collect();
             IndexRecord::sign(name, versions, seq, updated_at, &key).unwrap()
         })

@@ -27,6 +27,7 @@
 //! - [`api`]: the HTTP API under `/v1`.
 //! - [`error`]: node errors and their HTTP mapping.
 
+pub mod amend;
 pub mod api;
 pub mod catalogue;
 pub mod config;

@@ -116,13 +116,19 @@ pub async fn publish_with(
             let index = match (s.db.index_record(record.name())?, republished) {
                 (Some(idx), true) => idx,
                 (known, _) => {
+                    // A new version keeps what the owner said of the others (yanks,
+                    // deprecations).
                     let entries = s
                         .db
                         .versions(record.name())?
                         .into_iter()
-                        .map(|r| IndexEntry {
-                            version: r.version().clone(),
-                            record_hash: r.hash(),
+                        .map(|r| {
+                            let mut e = IndexEntry::new(r.version().clone(), r.hash());
+                            if let Some(old) = known.as_ref().and_then(|k| k.entry(r.version())) {
+                                e.yanked.clone_from(&old.yanked);
+                                e.deprecated.clone_from(&old.deprecated);
+                            }
+                            e
                         })
                         .collect();
                     let seq = known.map_or(1, |i| i.seq + 1);

@@ -242,13 +242,21 @@ impl Context {
             curator,
             claims: claims.iter().map(crate::names::claim_view).collect(),
             owner_unsafe_archives: owner_unsafe,
-            index_seq: index.map(|i| i.seq),
+            index_seq: index.as_ref().map(|i| i.seq),
             source: source.into(),
             versions: versions
                 .into_iter()
                 .zip(providers)
                 .zip(unsafe_reasons)
                 .map(|((r, providers), unsafe_reason)| VersionInfo {
+                    yanked: index
+                        .as_ref()
+                        .and_then(|i| i.entry(r.version()))
+                        .and_then(|e| e.yanked.clone()),
+                    deprecated: index
+                        .as_ref()
+                        .and_then(|i| i.entry(r.version()))
+                        .and_then(|e| e.deprecated.clone()),
                     version: r.version().to_string(),
                     content_id: r.content_id.to_string(),
                     archive_size: r.archive_size,

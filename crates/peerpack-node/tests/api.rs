@@ -454,6 +454,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/bootstrap", &["post"]),
     ("/v1/install", &["post"]),
     ("/v1/remove", &["post"]),
+    ("/v1/yank", &["post"]),
+    ("/v1/deprecate", &["post"]),
     ("/v1/verify", &["post"]),
     ("/v1/gc", &["post"]),
     ("/v1/pins", &["get", "post"]),

@@ -48,10 +48,7 @@ fn index(records: &[&PackageRecord], seq: u64, key: &PublisherKey) -> IndexRecor
         records[0].name().clone(),
         records
             .iter()
-            .map(|r| IndexEntry {
-                version: r.version().clone(),
-                record_hash: r.hash(),
-            })
+            .map(|r| IndexEntry::new(r.version().clone(), r.hash()))
             .collect(),
         seq,
         seq,
@@ -685,4 +682,168 @@ async fn a_lookup_reads_a_bounded_number_of_versions() {
     );
     m.handle.shutdown().await.unwrap();
     net.shutdown().await;
+}
+
+/// A package directory for `name` `version` with one file.
+fn package_dir(name: &str, version: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("peerpack.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"{version}\"\ndescription = \"{name} test\"\nlicense = \"MIT\"\nauthors = [\"t\"]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("README.md"), format!("{name} {version}\n")).unwrap();
+    dir
+}
+
+//   A ── B ── M    A owns `yank-me` (1.0.0, 1.1.0). M, under another key, gossips an index
+//                  for it that yanks 1.1.0; B ignores it. A yanks 1.1.0 for real: B's
+//                  resolver skips it unless a lock names it; M's replay of A's older index
+//                  does not take the yank back, and B cannot yank what A owns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_owner_yanks_and_the_resolver_honours_it_unless_locked() {
+    let net = TestNet::new(2).await; // 0 = A, 1 = B
+    net.connect(1, 0).await;
+    let (a, b) = (net.inner(0).clone(), net.inner(1).clone());
+    for v in ["1.0.0", "1.1.0"] {
+        let dir = package_dir("yank-me", v);
+        publish(&a, dir.path().to_owned()).await.unwrap();
+    }
+    wait_for("B to know yank-me 1.1.0", TIMEOUT, || async {
+        b.info("yank-me")
+            .await
+            .ok()
+            .filter(|i| i.versions.iter().any(|v| v.version == "1.1.0"))
+    })
+    .await;
+    let old_index = a.info("yank-me").await.unwrap().index_seq;
+    let m_key = identity::Keypair::generate_ed25519();
+    let m_id = m_key.public().to_peer_id().to_string();
+    let m = bare_peer(m_key, &net, 1).await;
+    identified(&b, &m_id).await;
+    tokio::time::sleep(Duration::from_secs(2)).await; // M joins B's gossip mesh
+
+    // M's forged yank: a valid index for the name, signed by the squatter's key.
+    let records: Vec<PackageRecord> = {
+        let n = name("yank-me");
+        let info = a.info("yank-me").await.unwrap();
+        assert_eq!(info.versions.len(), 2);
+        let s = squatter();
+        let v = [
+            signed(manifest(n.as_str(), "1.0.0", "x"), &s, 1, b"x"),
+            signed(manifest(n.as_str(), "1.1.0", "y"), &s, 1, b"y"),
+        ];
+        v.to_vec()
+    };
+    let mut entries: Vec<IndexEntry> = records
+        .iter()
+        .map(|r| IndexEntry::new(r.version().clone(), r.hash()))
+        .collect();
+    entries[1].yanked = Some("forged".into());
+    let forged = IndexRecord::sign(name("yank-me"), entries, 50, 50, &squatter()).unwrap();
+    m.handle.announce(forged.encode()).await.unwrap();
+    m.handle
+        .put_record(protocol::index_key(&name("yank-me")), forged.encode())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let info = b.info("yank-me").await.unwrap();
+    assert!(info.versions.iter().all(|v| v.yanked.is_none()), "{info:?}");
+    let to = tempfile::tempdir().unwrap();
+    let got = install(&b, &["yank-me"], to.path(), None, None)
+        .await
+        .unwrap();
+    assert_eq!(got.installed[0].version, "1.1.0");
+    let lock = got.lock;
+
+    // A non-owner cannot yank.
+    let err = b.yank("yank-me@1.0.0", None, false).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err}");
+    assert!(err.to_string().contains("only its owner"), "{err}");
+
+    // A's index as it is before the yank, for M to replay later.
+    let a_key = a.publisher();
+    let before_yank = m
+        .handle
+        .get_record_from(protocol::index_key(&name("yank-me")), TIMEOUT)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.value)
+        .find(|v| IndexRecord::decode_verified(v).is_ok_and(|i| i.publisher == a_key))
+        .expect("A's index in the DHT");
+    assert_eq!(
+        IndexRecord::decode(&before_yank).unwrap().seq,
+        old_index.unwrap()
+    );
+
+    // The owner's yank reaches B by gossip.
+    let amended = a
+        .yank("yank-me@1.1.0", Some("ships a broken file".into()), false)
+        .await
+        .unwrap();
+    assert_eq!(amended.versions, ["1.1.0"]);
+    wait_for("B to see the yank", TIMEOUT, || async {
+        b.info("yank-me").await.ok().filter(|i| {
+            i.versions
+                .iter()
+                .any(|v| v.version == "1.1.0" && v.yanked.as_deref() == Some("ships a broken file"))
+        })
+    })
+    .await;
+
+    // A fresh install skips the yanked version; an exact request for it says why it failed.
+    let fresh = tempfile::tempdir().unwrap();
+    let got = install(&b, &["yank-me"], fresh.path(), None, None)
+        .await
+        .unwrap();
+    assert_eq!(got.installed[0].version, "1.0.0");
+    let err = install(&b, &["yank-me@=1.1.0"], fresh.path(), None, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("yanked by the owner: 1.1.0"), "{err}");
+    // A lock that names it keeps it, exactly or as a preference.
+    let locked = install(&b, &[], to.path(), Some(&lock), None)
+        .await
+        .unwrap();
+    assert_eq!(locked.installed[0].version, "1.1.0");
+    let kept = b
+        .install(
+            InstallRequest {
+                packages: vec!["yank-me".into()],
+                to: to.path().to_owned(),
+                lock: Some(lock.clone()),
+                ..Default::default()
+            },
+            Arc::new(InstallProgress::default()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept.installed[0].version, "1.1.0");
+    assert!(kept.changes.is_empty(), "{:?}", kept.changes);
+
+    // A replay of A's index from before the yank does not take it back.
+    m.handle.announce(before_yank.clone()).await.unwrap();
+    m.handle
+        .put_record(protocol::index_key(&name("yank-me")), before_yank)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let info = b.info("yank-me").await.unwrap();
+    assert!(
+        info.versions
+            .iter()
+            .any(|v| v.version == "1.1.0" && v.yanked.is_some()),
+        "{info:?}"
+    );
+    assert_eq!(
+        b.peer_view(&m_id).unwrap().invalid_messages,
+        0,
+        "valid bytes, only stale"
+    );
+    net.shutdown().await;
+    m.handle.shutdown().await.unwrap();
 }

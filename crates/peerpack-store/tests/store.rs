@@ -429,10 +429,7 @@ fn store_survives_reopen_and_index_loss() {
         let rec = record(&CATALOGUE[0], &key(1), 1);
         let idx = IndexRecord::sign(
             rec.name().clone(),
-            vec![IndexEntry {
-                version: rec.version().clone(),
-                record_hash: rec.hash(),
-            }],
+            vec![IndexEntry::new(rec.version().clone(), rec.hash())],
             1,
             1,
             &key(1),

@@ -311,6 +311,48 @@ pub(crate) enum Command {
         #[command(flatten)]
         api: Api,
     },
+    /// Yank a version you published: installs skip it from now on, unless a lock file names
+    /// it (so projects that locked it keep building). The archive stays available.
+    ///
+    /// The yank is part of the name's index record, signed with this node's key, put in the
+    /// DHT and gossiped. Only the name's owner can yank.
+    ///
+    /// Examples:
+    ///   peerpack yank rust-cli@1.2.0 --reason "ships a broken workflow"
+    ///   peerpack yank rust-cli@1.2.0 --undo
+    Yank {
+        /// NAME@VERSION: one exact version.
+        #[arg(value_name = "NAME@VERSION")]
+        package: String,
+        /// Why, shown by `info` (at most 512 characters).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Take the yank back.
+        #[arg(long, conflicts_with = "reason")]
+        undo: bool,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Deprecate versions you published, with a message that `info` shows and `install`
+    /// prints as a warning. They still install.
+    ///
+    /// Examples:
+    ///   peerpack deprecate rust-cli "use axum-service instead"
+    ///   peerpack deprecate rust-cli@<1.2 "1.1 and older miss the CI cache"
+    ///   peerpack deprecate rust-cli --undo
+    Deprecate {
+        /// NAME (every version) or NAME@REQ (the versions that match).
+        #[arg(value_name = "NAME[@REQ]")]
+        package: String,
+        /// The message (at most 512 characters).
+        #[arg(required_unless_present = "undo")]
+        message: Option<String>,
+        /// Take the deprecation back.
+        #[arg(long, conflicts_with = "message")]
+        undo: bool,
+        #[command(flatten)]
+        api: Api,
+    },
     /// Pin the owner of a name: only records signed by KEY are installed under NAME here.
     ///
     /// A node decides who owns a name from what it trusts, in this order: a key pinned with
@@ -463,6 +505,8 @@ impl Command {
             | Self::Outdated { api, .. }
             | Self::Remove { api, .. }
             | Self::Verify { api, .. }
+            | Self::Yank { api, .. }
+            | Self::Deprecate { api, .. }
             | Self::Trust { api, .. }
             | Self::Untrust { api, .. }
             | Self::Trusted { api, .. }

@@ -179,6 +179,14 @@ pub async fn run(client: &Client, ask: Ask, json: bool) -> Result<()> {
             s
         };
         println!("installed {} {} -> {} ({how})", i.name, i.version, i.path);
+        if let Some(message) = &i.deprecated {
+            eprintln!(
+                "warning: {} {} is deprecated by its owner{}",
+                i.name,
+                i.version,
+                crate::output::notice(message)
+            );
+        }
     }
     println!(
         "{} package(s) in {secs:.2}s, {} downloaded; wrote {}",

@@ -21,8 +21,9 @@ use anyhow::{Context, Result};
 use args::{Cli, Command, NodeArgs};
 use clap::Parser;
 use peerpack_api::{
-    BootstrapRequest, Client, CurateEntry, CurateRequest, CuratorView, DataDir, Dialled, GcRequest,
-    Info, PeerView, PeersQuery, Pin, PinRequest, PublishRequest, Search, TrustRequest,
+    BootstrapRequest, Client, CurateEntry, CurateRequest, CuratorView, DataDir, DeprecateRequest,
+    Dialled, GcRequest, Info, PeerView, PeersQuery, Pin, PinRequest, PublishRequest, Search,
+    TrustRequest, YankRequest,
 };
 
 fn main() -> ExitCode {
@@ -251,6 +252,74 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Verify { packages, api } => {
             let client = client::find(api.api.as_deref(), &dir()?)?;
             install::verify(&client, packages, api.json).await
+        }
+        Command::Yank {
+            package,
+            reason,
+            undo,
+            api,
+        } => {
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let a = client
+                .yank(&YankRequest {
+                    package: package.clone(),
+                    reason,
+                    undo,
+                })
+                .await?;
+            print(api.json, &a, |a| {
+                let verb = if undo {
+                    "took back the yank of"
+                } else {
+                    "yanked"
+                };
+                if a.versions.is_empty() {
+                    println!(
+                        "{package} was already {}",
+                        if undo { "not yanked" } else { "yanked" }
+                    );
+                } else {
+                    println!(
+                        "{verb} {} {} (index seq {}, announced to {} peer(s))",
+                        a.name,
+                        a.versions.join(", "),
+                        a.index_seq,
+                        a.announced_to
+                    );
+                }
+            })
+        }
+        Command::Deprecate {
+            package,
+            message,
+            undo,
+            api,
+        } => {
+            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let a = client
+                .deprecate(&DeprecateRequest {
+                    package: package.clone(),
+                    message: if undo { None } else { message },
+                })
+                .await?;
+            print(api.json, &a, |a| {
+                if a.versions.is_empty() {
+                    println!("nothing changed for {package}");
+                } else {
+                    let verb = if undo {
+                        "took back the deprecation of"
+                    } else {
+                        "deprecated"
+                    };
+                    println!(
+                        "{verb} {} {} (index seq {}, announced to {} peer(s))",
+                        a.name,
+                        a.versions.join(", "),
+                        a.index_seq,
+                        a.announced_to
+                    );
+                }
+            })
         }
         Command::Trust { name, key, api } => {
             let client = client::find(api.api.as_deref(), &dir()?)?;

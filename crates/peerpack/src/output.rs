@@ -132,6 +132,24 @@ pub fn info(i: &Info) {
                 .collect();
             println!("               depends on {}", deps.join(", "));
         }
+        if let Some(reason) = &v.yanked {
+            println!("               YANKED{}", notice(reason));
+        }
+        if let Some(message) = &v.deprecated {
+            println!("               deprecated{}", notice(message));
+        }
+        if let Some(reason) = &v.unsafe_reason {
+            println!("               UNSAFE: {reason}");
+        }
+    }
+}
+
+/// ": TEXT", or nothing for an empty text.
+pub fn notice(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
     }
 }
 

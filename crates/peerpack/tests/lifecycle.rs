@@ -194,3 +194,89 @@ fn install_update_verify_repair_and_remove() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn yank_and_deprecate_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pub_dir, user_dir) = (tmp.path().join("pub"), tmp.path().join("user"));
+    let publisher = NodeProc::start(&pub_dir);
+    let _user = NodeProc::start(&user_dir);
+    ok(&user_dir, &["bootstrap", &publisher.addr()]);
+    let src = tmp.path().join("src");
+    for v in ["1.0.0", "1.1.0"] {
+        let p = package(&src, "tool", v, &[], v);
+        ok(&pub_dir, &["publish", p.to_str().unwrap()]);
+    }
+    wait_until("the user's node to know tool 1.1.0", || {
+        run(&user_dir, &["info", "tool@1.1.0", "--json"])
+            .status
+            .success()
+    });
+
+    // Only the owner may yank; the user's node holds no key that owns `tool`.
+    let o = run(&user_dir, &["yank", "tool@1.1.0"]);
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("only its owner"));
+    let o = run(&pub_dir, &["yank", "tool@^1"]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let text = ok(
+        &pub_dir,
+        &["yank", "tool@1.1.0", "--reason", "broken template"],
+    );
+    assert!(text.contains("yanked tool 1.1.0"), "{text}");
+    ok(&pub_dir, &["deprecate", "tool@<1.1", "use 2.x"]);
+    wait_until(
+        "the user's node to see the yank and the deprecation",
+        || {
+            let info = json(&user_dir, &["info", "tool", "--json"]);
+            let v = |ver: &str| {
+                info["versions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|v| v["version"] == ver)
+                    .cloned()
+                    .unwrap()
+            };
+            v("1.1.0")["yanked"] == "broken template" && v("1.0.0")["deprecated"] == "use 2.x"
+        },
+    );
+    let text = ok(&user_dir, &["info", "tool"]);
+    assert!(
+        text.contains("YANKED: broken template") && text.contains("deprecated: use 2.x"),
+        "{text}"
+    );
+
+    // A fresh project gets 1.0.0, with the deprecation as a warning.
+    let project = tmp.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let o = run_in(&project, &user_dir, &["install", "tool"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("installed tool 1.0.0"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("warning: tool 1.0.0 is deprecated by its owner: use 2.x"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // The yank can be taken back; then the resolver may pick 1.1.0 again.
+    ok(&pub_dir, &["yank", "tool@1.1.0", "--undo"]);
+    wait_until("the user's node to see the undo", || {
+        let info = json(&user_dir, &["info", "tool@1.1.0", "--json"]);
+        info["versions"][0]["yanked"].is_null()
+    });
+    let text = ok_in(&project, &user_dir, &["update"]);
+    assert!(text.contains("updated tool 1.0.0 → 1.1.0"), "{text}");
+}

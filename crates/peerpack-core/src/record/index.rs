@@ -9,6 +9,44 @@ pub struct IndexEntry {
     pub version: Version,
     /// Hash of that version's package record.
     pub record_hash: RecordHash,
+    /// Yanked by its owner, with the reason (possibly empty): resolvers skip it unless a lock
+    /// file names it.
+    pub yanked: Option<String>,
+    /// Deprecated by its owner, with a message for those who install it.
+    pub deprecated: Option<String>,
+}
+
+impl IndexEntry {
+    /// A listed version, neither yanked nor deprecated.
+    pub fn new(version: Version, record_hash: RecordHash) -> Self {
+        Self {
+            version,
+            record_hash,
+            yanked: None,
+            deprecated: None,
+        }
+    }
+
+    fn has_notice(&self) -> bool {
+        self.yanked.is_some() || self.deprecated.is_some()
+    }
+}
+
+/// Check a yank reason or deprecation message.
+fn check_notice(field: &'static str, text: &str) -> Result<(), DecodeError> {
+    if text.chars().count() > MAX_NOTICE_LEN {
+        return Err(DecodeError::Invalid {
+            field,
+            reason: format!("longer than {MAX_NOTICE_LEN} characters"),
+        });
+    }
+    if text.chars().any(char::is_control) {
+        return Err(DecodeError::Invalid {
+            field,
+            reason: "contains a control character".into(),
+        });
+    }
+    Ok(())
 }
 
 /// The owner's signed list of every version of one name.
@@ -65,6 +103,13 @@ impl IndexRecord {
                 max: MAX_INDEX_VERSIONS,
             }));
         }
+        for e in &record.versions {
+            for (field, text) in [("yanked", &e.yanked), ("deprecated", &e.deprecated)] {
+                if let Some(t) = text {
+                    check_notice(field, t).map_err(RecordError::Decode)?;
+                }
+            }
+        }
         let body = record.body();
         if body.len() + 64 > MAX_RECORD_SIZE {
             return Err(RecordError::TooLarge(body.len() + 64));
@@ -73,8 +118,14 @@ impl IndexRecord {
         Ok(record)
     }
 
+    /// Whether some version is yanked or deprecated: then the record takes the second form.
+    fn has_notices(&self) -> bool {
+        self.versions.iter().any(IndexEntry::has_notice)
+    }
+
     fn body(&self) -> Vec<u8> {
-        let mut w = Writer::with_tag(INDEX_TAG);
+        let v2 = self.has_notices();
+        let mut w = Writer::with_tag(if v2 { INDEX_TAG_V2 } else { INDEX_TAG });
         w.str(self.name.as_str());
         w.fixed(self.publisher.as_bytes());
         w.u64(self.seq);
@@ -83,6 +134,10 @@ impl IndexRecord {
         for e in &self.versions {
             w.str(&e.version.to_string());
             w.fixed(&e.record_hash.0);
+            if v2 {
+                w.opt_str(e.yanked.as_deref());
+                w.opt_str(e.deprecated.as_deref());
+            }
         }
         w.finish()
     }
@@ -105,7 +160,9 @@ impl IndexRecord {
             return Err(DecodeError::RecordTooLarge(bytes.len()));
         }
         let mut r = Reader::new(bytes);
-        r.tag(INDEX_TAG)?;
+        // Both forms start with a tag of the same length; try the first, then the second.
+        let v2 = Reader::new(bytes).tag(INDEX_TAG).is_err();
+        r.tag(if v2 { INDEX_TAG_V2 } else { INDEX_TAG })?;
         let name = decode_name(r.str("name", MAX_NAME_LEN)?, "name")?;
         let publisher = decode_key(&r.fixed("publisher")?)?;
         let seq = r.u64("seq")?;
@@ -115,16 +172,29 @@ impl IndexRecord {
         for _ in 0..n {
             let version = decode_version(r.str("versions", MAX_REQ_LEN)?)?;
             let record_hash = RecordHash(r.fixed("versions")?);
-            if versions.last().is_some_and(|prev| prev.version >= version) {
+            let mut entry = IndexEntry::new(version, record_hash);
+            if v2 {
+                entry.yanked = r.opt_str("yanked", MAX_NOTICE_LEN * 4)?.map(str::to_owned);
+                entry.deprecated = r
+                    .opt_str("deprecated", MAX_NOTICE_LEN * 4)?
+                    .map(str::to_owned);
+                for (field, text) in [("yanked", &entry.yanked), ("deprecated", &entry.deprecated)]
+                {
+                    if let Some(t) = text {
+                        check_notice(field, t)?;
+                    }
+                }
+            }
+            if versions
+                .last()
+                .is_some_and(|prev: &IndexEntry| prev.version >= entry.version)
+            {
                 return Err(DecodeError::Invalid {
                     field: "versions",
                     reason: "versions are not strictly ascending".into(),
                 });
             }
-            versions.push(IndexEntry {
-                version,
-                record_hash,
-            });
+            versions.push(entry);
         }
         let signature = r.fixed::<64>("signature")?;
         r.finish()?;

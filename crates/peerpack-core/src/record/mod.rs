@@ -19,7 +19,10 @@
 //!
 //! Index record fields, in order: tag `peerpack/index/v1`, name, publisher key (32 bytes), seq
 //! (u64), updated_at (u64), versions (list of version, record hash (32 bytes); strictly
-//! ascending by semver precedence), signature (64 bytes).
+//! ascending by semver precedence), signature (64 bytes). An index in which some version is
+//! yanked or deprecated is tagged `peerpack/index/v2` instead, and each of its versions also
+//! carries two optional strings: the yank reason and the deprecation message. Only such an
+//! index takes the second form, so every index still has exactly one encoding.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -43,6 +46,8 @@ pub use package::{PackageRecord, RecordFields};
 pub const RECORD_TAG: &str = "peerpack/record/v1";
 /// Domain tag of package index records.
 pub const INDEX_TAG: &str = "peerpack/index/v1";
+/// Domain tag of package index records in which some version is yanked or deprecated.
+pub const INDEX_TAG_V2: &str = "peerpack/index/v2";
 
 /// BLAKE3 of a record's encoded bytes (signature included).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -73,7 +73,8 @@ const COOKIE: &str = "api_token_cookie";
     ),
     paths(
         routes::openapi_json, routes::status, routes::search, routes::info, routes::publish,
-        routes::peers, routes::peer, routes::bootstrap, routes::install, routes::remove,
+        routes::peers, routes::peer, routes::bootstrap, routes::yank, routes::deprecate,
+        routes::install, routes::remove,
         routes::verify, routes::gc,
         routes::pins, routes::pin, routes::unpin, routes::blocks, routes::unblock,
         routes::trusted, routes::trust, routes::untrust, routes::curator_list, routes::curate,
@@ -134,6 +135,8 @@ pub fn router(inner: Arc<Context>) -> Router {
         .route("/v1/peers/{peer_id}", get(peer))
         .route("/v1/bootstrap", post(bootstrap))
         .route("/v1/install", post(install))
+        .route("/v1/yank", post(yank))
+        .route("/v1/deprecate", post(deprecate))
         .route("/v1/remove", post(remove))
         .route("/v1/verify", post(verify))
         .route("/v1/gc", post(gc))

@@ -7,11 +7,11 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use peerpack_api::{
-    ApiError, BootstrapRequest, CurateRequest, CuratorView, Dialled, ErrorDetail, GcReport,
-    GcRequest, Info, InstallLine, InstallQuery, InstallReport, InstallRequest, PeerView,
-    PeersQuery, Pin, PinRequest, PublishRequest, Published, RemoveReport, RemoveRequest, Search,
-    SearchHit, StatusView, TrustRequest, TrustView, Unblocked, Untrusted, VerifyReport,
-    VerifyRequest,
+    Amended, ApiError, BootstrapRequest, CurateRequest, CuratorView, DeprecateRequest, Dialled,
+    ErrorDetail, GcReport, GcRequest, Info, InstallLine, InstallQuery, InstallReport,
+    InstallRequest, PeerView, PeersQuery, Pin, PinRequest, PublishRequest, Published, RemoveReport,
+    RemoveRequest, Search, SearchHit, StatusView, TrustRequest, TrustView, Unblocked, Untrusted,
+    VerifyReport, VerifyRequest, YankRequest,
 };
 
 use super::{
@@ -308,6 +308,64 @@ pub(super) async fn install(
         axum::body::Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// Yank one version of a package this node's key owns, or take the yank back: a new signed
+/// index, stored, put in the DHT and gossiped.
+#[utoipa::path(
+    post,
+    path = "/v1/yank",
+    operation_id = "yank",
+    request_body(
+        content = YankRequest,
+        example = json!({"package": "rust-cli@1.2.0", "reason": "leaks a token"}),
+    ),
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "The versions changed and the new index's `seq`", body = Amended),
+        (status = 400, description = "A malformed body, no exact version, or a reason too long (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 404, description = "An unknown name or version (`not_found`).", body = ApiError),
+        (status = 409, description = "A name another key owns (`conflict`).", body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
+pub(super) async fn yank(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
+    let r: YankRequest = parse_body(
+        body,
+        r#"{"package": "NAME@VERSION", "reason": "...", "undo": false}"#,
+    )?;
+    Ok(Json(inner.yank(&r.package, r.reason, r.undo).await?))
+}
+
+/// Deprecate the versions of a package this node's key owns, with a message, or take the
+/// deprecation back.
+#[utoipa::path(
+    post,
+    path = "/v1/deprecate",
+    operation_id = "deprecate",
+    request_body(
+        content = DeprecateRequest,
+        example = json!({"package": "rust-cli@<1.2", "message": "use 1.2 or later"}),
+    ),
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "The versions changed and the new index's `seq`", body = Amended),
+        (status = 400, description = "A malformed body or spec, or a message too long (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 404, description = "An unknown name, or no version that matches (`not_found`).", body = ApiError),
+        (status = 409, description = "A name another key owns (`conflict`).", body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
+pub(super) async fn deprecate(
+    State(inner): Shared,
+    body: Body,
+) -> Result<impl IntoResponse, Error> {
+    let r: DeprecateRequest = parse_body(body, r#"{"package": "NAME[@REQ]", "message": "..."}"#)?;
+    Ok(Json(inner.deprecate(&r.package, r.message).await?))
 }
 
 /// Drop root packages from a lock file and delete the trees nothing else needs.

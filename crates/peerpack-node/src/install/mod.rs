@@ -274,10 +274,15 @@ impl Context {
         record
             .verify()
             .map_err(|e| Error::Conflict(format!("{label}: {e}")))?;
-        let n = name.clone();
-        let owner = self
+        let (n, v) = (name.clone(), version.clone());
+        let (owner, deprecated) = self
             .catalogue
-            .with_store(move |s| Ok(s.db.owner(&n)?))
+            .with_store(move |s| {
+                let deprecated =
+                    s.db.index_record(&n)?
+                        .and_then(|i| i.entry(&v).and_then(|e| e.deprecated.clone()));
+                Ok((s.db.owner(&n)?, deprecated))
+            })
             .await?;
         if owner != Some(record.publisher) {
             return Err(Error::Conflict(format!(
@@ -377,6 +382,7 @@ impl Context {
             cached: fetched.cached,
             unchanged,
             repaired,
+            deprecated,
         })
     }
 }

@@ -43,10 +43,25 @@ impl Context {
                 .catalogue
                 .with_store(move |s| {
                     let failed = std::cell::RefCell::new(None);
+                    // A yanked version is never chosen, unless the lock holds it.
                     let out = peerpack_core::resolve::resolve_preferring(
                         &r,
-                        |name| match s.versions(name) {
-                            Ok(v) => v.to_vec(),
+                        |name| match s.versions(name).and_then(|v| {
+                            let index = s.db.index_record(name)?;
+                            let yanked = |v: &Version| {
+                                index
+                                    .as_ref()
+                                    .and_then(|i| i.entry(v))
+                                    .is_some_and(|e| e.yanked.is_some())
+                            };
+                            Ok(v.iter()
+                                .filter(|r| {
+                                    p.get(name) == Some(r.version()) || !yanked(r.version())
+                                })
+                                .cloned()
+                                .collect::<Vec<_>>())
+                        }) {
+                            Ok(v) => v,
                             Err(e) => {
                                 *failed.borrow_mut() = Some(e);
                                 Vec::new()
@@ -85,8 +100,37 @@ impl Context {
                         }
                     }
                 }
-                Err(e) => return Err(Error::BadRequest(e.to_string())),
+                Err(e) => return Err(Error::BadRequest(self.with_yanked(e).await)),
             }
+        }
+    }
+
+    /// A resolution error, with the versions of its name that were left out as yanked.
+    async fn with_yanked(self: &Arc<Self>, e: ResolveError) -> String {
+        let ResolveError::Unsatisfiable { name, .. } = &e else {
+            return e.to_string();
+        };
+        let n = name.clone();
+        let yanked: Vec<String> = self
+            .catalogue
+            .with_store(move |s| {
+                Ok(s.db
+                    .index_record(&n)?
+                    .map(|i| {
+                        i.versions
+                            .iter()
+                            .filter(|e| e.yanked.is_some())
+                            .map(|e| e.version.to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default())
+            })
+            .await
+            .unwrap_or_default();
+        if yanked.is_empty() {
+            e.to_string()
+        } else {
+            format!("{e}; yanked by the owner: {}", yanked.join(", "))
         }
     }
 
