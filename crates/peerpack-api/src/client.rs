@@ -11,10 +11,10 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     Amended, ApiError, BootstrapRequest, CurateRequest, CuratorView, DeprecateRequest, Dialled,
-    GcReport, GcRequest, Info, InstallLine, InstallProgress, InstallReport, InstallRequest,
-    PeerView, PeersQuery, Pin, PinRequest, PublishRequest, Published, RemoveReport, RemoveRequest,
-    Search, SearchHit, StatusView, TrustRequest, TrustView, Unblocked, Untrusted, VerifyReport,
-    VerifyRequest, YankRequest,
+    GcReport, GcRequest, Info, InstallCancelled, InstallLine, InstallProgress, InstallReport,
+    InstallRequest, PeerView, PeersQuery, Pin, PinRequest, PublishRequest, Published, RemoveReport,
+    RemoveRequest, Search, SearchHit, StatusView, TrustRequest, TrustView, Unblocked, Untrusted,
+    VerifyReport, VerifyRequest, YankRequest,
 };
 
 /// How long an ordinary call may take.
@@ -256,6 +256,13 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// `DELETE /v1/install/{id}`: cancel a streamed install (its id is in every progress
+    /// line). It stops before it changes the target, or finishes placing what it has begun to.
+    pub async fn cancel_install(&self, id: u64) -> Result<InstallCancelled, ClientError> {
+        self.call(self.request(Method::DELETE, &["install", &id.to_string()])?)
+            .await
     }
 
     /// `POST /v1/yank`.

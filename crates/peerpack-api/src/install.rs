@@ -263,6 +263,9 @@ pub struct InstallQuery {
 /// Live figures of a streamed install.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallProgress {
+    /// The install's id, for `DELETE /v1/install/{id}`.
+    #[serde(default)]
+    pub id: u64,
     /// Packages to install.
     pub packages: u64,
     /// Packages done.
@@ -313,4 +316,12 @@ pub struct PinRequest {
     /// `NAME` (its latest version) or `NAME@VERSION`.
     #[cfg_attr(feature = "openapi", schema(example = "rust-cli@1.2.0"))]
     pub package: String,
+}
+
+/// The answer of `DELETE /v1/install/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstallCancelled {
+    /// The install.
+    pub id: u64,
 }

@@ -46,9 +46,10 @@ pub use catalogue::{
 pub use client::{Client, ClientError};
 pub use error::{ApiError, ErrorDetail};
 pub use install::{
-    Change, DEFAULT_INSTALL_DIR, Drift, GcReport, GcRequest, InstallLine, InstallProgress,
-    InstallQuery, InstallReport, InstallRequest, Installed, LOCK_FILE, Pin, PinRequest,
-    RemoveReport, RemoveRequest, Removed, Uninstalled, Verified, VerifyReport, VerifyRequest,
+    Change, DEFAULT_INSTALL_DIR, Drift, GcReport, GcRequest, InstallCancelled, InstallLine,
+    InstallProgress, InstallQuery, InstallReport, InstallRequest, Installed, LOCK_FILE, Pin,
+    PinRequest, RemoveReport, RemoveRequest, Removed, Uninstalled, Verified, VerifyReport,
+    VerifyRequest,
 };
 pub use local::{DataDir, RuntimeInfo};
 pub use lockfile::{Locked, Lockfile};

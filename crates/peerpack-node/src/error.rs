@@ -25,6 +25,8 @@ pub enum Kind {
     Forbidden,
     /// The network could not do it now; try again.
     Unavailable,
+    /// The caller cancelled it.
+    Cancelled,
     /// A fault inside the node; see its log.
     Internal,
 }
@@ -40,6 +42,7 @@ impl Kind {
             Self::Unauthorized => "unauthorized",
             Self::UnsafeArchive => "unsafe_archive",
             Self::Unavailable => "unavailable",
+            Self::Cancelled => "cancelled",
             Self::Internal => "internal",
         }
     }
@@ -74,6 +77,9 @@ pub enum Error {
     /// The network could not do it now.
     #[error("{0}")]
     Unavailable(String),
+    /// The caller cancelled the work.
+    #[error("{0}")]
+    Cancelled(String),
     /// A fault inside the node that has no typed cause (a broken invariant, a stopped task).
     #[error("{0}")]
     Internal(String),
@@ -118,6 +124,7 @@ impl Error {
             Self::Unauthorized(_) => Kind::Unauthorized,
             Self::Forbidden(_) => Kind::Forbidden,
             Self::Unavailable(_) => Kind::Unavailable,
+            Self::Cancelled(_) => Kind::Cancelled,
             Self::Internal(_) | Self::Io { .. } | Self::Task { .. } => Kind::Internal,
             Self::Refused(_) => Kind::Conflict,
             Self::Store(_) => Kind::Internal,

@@ -28,6 +28,8 @@ pub struct Transfers {
     pub(crate) downloads: Arc<Downloads>,
     /// Transfer counters.
     pub(crate) counters: Counters,
+    /// Installs under way, which a client may cancel.
+    pub installs: Arc<Installs>,
     /// Providers scoring below this are not asked for archives.
     pub(crate) min_provider_score: f64,
 }
@@ -51,8 +53,69 @@ impl Transfers {
             fetching: Mutex::default(),
             downloads: Arc::default(),
             counters: Counters::default(),
+            installs: Arc::default(),
             min_provider_score,
         }
+    }
+}
+
+/// Installs under way, by id, with the token that cancels each.
+#[derive(Debug, Default)]
+pub struct Installs {
+    next: AtomicU64,
+    running: Mutex<HashMap<u64, tokio_util::sync::CancellationToken>>,
+}
+
+impl Installs {
+    /// Register an install cancelled by `token`; it is known by the answered ticket's id until
+    /// the ticket is dropped. Dropping the ticket before [`InstallTicket::finish`] cancels the
+    /// install: its client went away.
+    pub fn register(self: &Arc<Self>, token: tokio_util::sync::CancellationToken) -> InstallTicket {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        peerpack_core::sync::lock(&self.running).insert(id, token.clone());
+        InstallTicket {
+            id,
+            installs: Arc::clone(self),
+            token,
+            finished: false,
+        }
+    }
+
+    /// Cancel install `id`; false if no such install runs.
+    pub fn cancel(&self, id: u64) -> bool {
+        match peerpack_core::sync::lock(&self.running).get(&id) {
+            Some(t) => {
+                t.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// An install's registration; see [`Installs::register`].
+#[derive(Debug)]
+pub struct InstallTicket {
+    /// The id a client cancels it by.
+    pub id: u64,
+    installs: Arc<Installs>,
+    token: tokio_util::sync::CancellationToken,
+    finished: bool,
+}
+
+impl InstallTicket {
+    /// The install answered: dropping the ticket no longer cancels it.
+    pub fn finish(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for InstallTicket {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.token.cancel();
+        }
+        peerpack_core::sync::lock(&self.installs.running).remove(&self.id);
     }
 }
 

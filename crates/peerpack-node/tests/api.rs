@@ -453,6 +453,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/peers/{peer_id}", &["get"]),
     ("/v1/bootstrap", &["post"]),
     ("/v1/install", &["post"]),
+    ("/v1/install/{id}", &["delete"]),
     ("/v1/remove", &["post"]),
     ("/v1/yank", &["post"]),
     ("/v1/deprecate", &["post"]),

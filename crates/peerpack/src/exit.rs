@@ -10,6 +10,7 @@
 //! | 5 | `conflict`, `unsafe_archive` | it conflicts with what the node holds (a name owned by another key, a contested name, a changed version, an unsafe archive) |
 //! | 6 | `unreachable`, `unavailable` | no node answers, or the network could not do it now |
 //! | 7 | `unauthorized`, `forbidden` | the node does not take orders from this caller |
+//! | 130 | `cancelled` | Ctrl-C: the install was cancelled (or left without waiting) |
 
 use peerpack_api::ClientError;
 
@@ -26,6 +27,7 @@ pub fn classify(err: &anyhow::Error) -> (u8, &'static str) {
                     "unavailable" => (6, "unavailable"),
                     "unauthorized" => (7, "unauthorized"),
                     "forbidden" => (7, "forbidden"),
+                    "cancelled" => (130, "cancelled"),
                     _ => (1, "failed"),
                 },
                 ClientError::Unreachable { .. } | ClientError::Request { .. } => (6, "unreachable"),
@@ -38,9 +40,17 @@ pub fn classify(err: &anyhow::Error) -> (u8, &'static str) {
         if cause.downcast_ref::<NoNode>().is_some() {
             return (6, "unreachable");
         }
+        if cause.downcast_ref::<Interrupted>().is_some() {
+            return (130, "cancelled");
+        }
     }
     (1, "failed")
 }
+
+/// The user pressed Ctrl-C and did not wait for the node's answer.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted; the node finishes or cancels the install on its own")]
+pub struct Interrupted;
 
 /// No node runs with the data directory, and no `--api` names one.
 #[derive(Debug, thiserror::Error)]

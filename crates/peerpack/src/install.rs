@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -123,20 +124,56 @@ pub async fn run(client: &Client, ask: Ask, json: bool) -> Result<()> {
     };
     let show_progress = !json && !ask.dry_run && std::io::stderr().is_terminal();
     let started = Instant::now();
-    let mut drew = false;
-    let result = client
-        .install_with_progress(&request, |p| {
-            if show_progress {
-                draw(p, started);
-                drew = true;
+    let drew = AtomicBool::new(false);
+    let id = AtomicU64::new(0);
+    let install = client.install_with_progress(&request, |p| {
+        id.store(p.id, Ordering::Relaxed);
+        if show_progress {
+            draw(p, started);
+            drew.store(true, Ordering::Relaxed);
+        }
+    });
+    tokio::pin!(install);
+    // Ctrl-C asks the node to cancel, then waits for its answer: the install stops before it
+    // changes the target, or finishes placing the trees it has begun to place (and then the
+    // lock is written as usual). A second Ctrl-C leaves without waiting.
+    let mut interrupted = false;
+    let result = loop {
+        tokio::select! {
+            r = &mut install => break r,
+            _ = tokio::signal::ctrl_c() => {
+                if interrupted {
+                    return Err(crate::exit::Interrupted.into());
+                }
+                interrupted = true;
+                eprintln!("\ncancelling the install; Ctrl-C again to leave without waiting");
+                match id.load(Ordering::Relaxed) {
+                    0 => return Err(crate::exit::Interrupted.into()),
+                    id => {
+                        if let Err(e) = client.cancel_install(id).await {
+                            eprintln!("warning: the node did not take the cancel: {e}");
+                        }
+                    }
+                }
             }
-        })
-        .await;
-    if drew {
+        }
+    };
+    if drew.load(Ordering::Relaxed) {
         // Clear the progress line.
         eprint!("\r\x1b[2K");
     }
-    let report = result?;
+    let report = result.map_err(|e| match &e {
+        peerpack_api::ClientError::Api { code, .. } if code == "cancelled" => anyhow::Error::new(e)
+            .context(format!(
+                "cancelled: nothing in {} changed, and {} is as it was",
+                request.to.display(),
+                project.lock_path().display()
+            )),
+        _ => e.into(),
+    })?;
+    if interrupted {
+        eprintln!("the node had already begun to place the packages, so it finished");
+    }
     // --locked installs what the lock says and leaves the file alone.
     if !ask.dry_run && !ask.locked {
         project.write(&report.lock, &to_text)?;

@@ -280,3 +280,93 @@ fn yank_and_deprecate_from_the_command_line() {
     let text = ok_in(&project, &user_dir, &["update"]);
     assert!(text.contains("updated tool 1.0.0 → 1.1.0"), "{text}");
 }
+
+/// Bytes zstd cannot shrink.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+#[test]
+fn ctrl_c_cancels_an_install_on_the_node_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pub_dir, user_dir) = (tmp.path().join("pub"), tmp.path().join("user"));
+    // 8 MiB served at 256 KiB/s: the download takes half a minute unless cancelled.
+    let publisher = NodeProc::start_with(&pub_dir, &["--upload-limit", "262144"]);
+    let _user = NodeProc::start(&user_dir);
+    ok(&user_dir, &["bootstrap", &publisher.addr()]);
+    let src = tmp.path().join("src");
+    let small = package(&src, "small", "1.0.0", &[], "small\n");
+    let big = package(&src, "big", "1.0.0", &[], "big\n");
+    std::fs::write(big.join("files/blob.bin"), noise(8 << 20)).unwrap();
+    for p in [&small, &big] {
+        ok(&pub_dir, &["publish", p.to_str().unwrap()]);
+    }
+    wait_until("the user's node to know big", || {
+        run(&user_dir, &["info", "big", "--json"]).status.success()
+    });
+    let project = tmp.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    ok_in(&project, &user_dir, &["install", "small"]);
+    let lock_before = std::fs::read_to_string(project.join("peerpack.lock")).unwrap();
+
+    let mut cli = bin()
+        .current_dir(&project)
+        .arg("--data-dir")
+        .arg(&user_dir)
+        .args(["install", "big"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the download to be under way", || {
+        let s = json(&user_dir, &["status", "--json"]);
+        s["downloading"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|x| x[1].as_u64().unwrap_or(0) > 0))
+    });
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &cli.id().to_string()])
+        .status();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = cli.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "the CLI did not stop after Ctrl-C"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = cli.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("cancelled: nothing in"), "{stderr}");
+
+    // The node stopped downloading; the target and the lock are as they were.
+    wait_until("the node to stop downloading", || {
+        json(&user_dir, &["status", "--json"])["downloading"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    });
+    let mut left: Vec<String> = std::fs::read_dir(project.join("peerpack_packages"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["small"]);
+    assert_eq!(
+        std::fs::read_to_string(project.join("peerpack.lock")).unwrap(),
+        lock_before
+    );
+    ok_in(&project, &user_dir, &["verify"]);
+}

@@ -36,7 +36,7 @@ impl IntoResponse for Error {
         // The one place that decides the status of an error.
         let status = match self.kind() {
             Kind::BadRequest => StatusCode::BAD_REQUEST,
-            Kind::Conflict | Kind::UnsafeArchive => StatusCode::CONFLICT,
+            Kind::Conflict | Kind::UnsafeArchive | Kind::Cancelled => StatusCode::CONFLICT,
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::Forbidden => StatusCode::FORBIDDEN,
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -73,7 +73,7 @@ const COOKIE: &str = "api_token_cookie";
     ),
     paths(
         routes::openapi_json, routes::status, routes::search, routes::info, routes::publish,
-        routes::peers, routes::peer, routes::bootstrap, routes::yank, routes::deprecate,
+        routes::peers, routes::peer, routes::bootstrap, routes::cancel_install, routes::yank, routes::deprecate,
         routes::install, routes::remove,
         routes::verify, routes::gc,
         routes::pins, routes::pin, routes::unpin, routes::blocks, routes::unblock,
@@ -135,6 +135,7 @@ pub fn router(inner: Arc<Context>) -> Router {
         .route("/v1/peers/{peer_id}", get(peer))
         .route("/v1/bootstrap", post(bootstrap))
         .route("/v1/install", post(install))
+        .route("/v1/install/{id}", axum::routing::delete(cancel_install))
         .route("/v1/yank", post(yank))
         .route("/v1/deprecate", post(deprecate))
         .route("/v1/remove", post(remove))

@@ -8,10 +8,10 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use peerpack_api::{
     Amended, ApiError, BootstrapRequest, CurateRequest, CuratorView, DeprecateRequest, Dialled,
-    ErrorDetail, GcReport, GcRequest, Info, InstallLine, InstallQuery, InstallReport,
-    InstallRequest, PeerView, PeersQuery, Pin, PinRequest, PublishRequest, Published, RemoveReport,
-    RemoveRequest, Search, SearchHit, StatusView, TrustRequest, TrustView, Unblocked, Untrusted,
-    VerifyReport, VerifyRequest, YankRequest,
+    ErrorDetail, GcReport, GcRequest, Info, InstallCancelled, InstallLine, InstallQuery,
+    InstallReport, InstallRequest, PeerView, PeersQuery, Pin, PinRequest, PublishRequest,
+    Published, RemoveReport, RemoveRequest, Search, SearchHit, StatusView, TrustRequest, TrustView,
+    Unblocked, Untrusted, VerifyReport, VerifyRequest, YankRequest,
 };
 
 use super::{
@@ -260,11 +260,9 @@ pub(super) async fn install(
         r#"{"packages": ["NAME[@REQ]", ...], "to": "/abs/dir", "lock": "...", "locked": false}"#,
     )?;
     let progress = Arc::new(crate::install::InstallProgress::default());
-    if q.progress.as_deref() != Some("ndjson") {
-        return Ok(Json(inner.install(request, progress).await?).into_response());
-    }
-    // Streamed: the install runs on its own task (it finishes even if the client leaves);
-    // the response carries a progress line every PROGRESS_EVERY and the result last.
+    // The install runs on its own task. It is registered under an id a client can cancel it
+    // by; a client that goes away cancels it too (the ticket is dropped with the response).
+    let mut ticket = inner.transfers.installs.register(progress.cancel.clone());
     let task = {
         let (inner, progress) = (inner.clone(), progress.clone());
         let inner2 = inner.clone();
@@ -272,13 +270,30 @@ pub(super) async fn install(
             .supervisor
             .spawn(async move { inner2.install(request, progress).await })
     };
+    if q.progress.as_deref() != Some("ndjson") {
+        let done = task.await;
+        ticket.finish();
+        return match done {
+            Ok(Some(result)) => Ok(Json(result?).into_response()),
+            Ok(None) => Err(Error::Unavailable("the node is shutting down".into())),
+            Err(e) => Err(Error::task("installing", e)),
+        };
+    }
+    // Streamed: a progress line at once and every PROGRESS_EVERY, the result last.
     let started = std::time::Instant::now();
-    let stream = futures::stream::unfold(Some(task), move |task| {
+    let first = Some((task, ticket, true));
+    let stream = futures::stream::unfold(first, move |state| {
         let progress = progress.clone();
         async move {
-            let mut task = task?;
+            let (mut task, mut ticket, first) = state?;
+            let wait = if first {
+                std::time::Duration::ZERO
+            } else {
+                PROGRESS_EVERY
+            };
             let line = tokio::select! {
                 done = &mut task => {
+                    ticket.finish();
                     let line = match done {
                         Ok(Some(Ok(report))) => InstallLine::Result(report),
                         Ok(Some(Err(e))) => InstallLine::Error(ErrorDetail { code: e.code().to_owned(), message: e.to_string() }),
@@ -287,9 +302,10 @@ pub(super) async fn install(
                     };
                     return Some((Ok::<_, std::convert::Infallible>(ndjson(&line)), None));
                 }
-                () = tokio::time::sleep(PROGRESS_EVERY) => {
+                () = tokio::time::sleep(wait) => {
                     let current = progress.current();
                     InstallLine::Progress(peerpack_api::InstallProgress {
+                        id: ticket.id,
                         packages: progress.packages.load(std::sync::atomic::Ordering::Relaxed),
                         packages_done: progress.packages_done.load(std::sync::atomic::Ordering::Relaxed),
                         bytes_total: progress.bytes_total.load(std::sync::atomic::Ordering::Relaxed),
@@ -300,7 +316,7 @@ pub(super) async fn install(
                     })
                 }
             };
-            Some((Ok(ndjson(&line)), Some(task)))
+            Some((Ok(ndjson(&line)), Some((task, ticket, false))))
         }
     });
     Ok((
@@ -308,6 +324,35 @@ pub(super) async fn install(
         axum::body::Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// Cancel an install under way, by the id its progress lines carry. It stops before it
+/// changes anything in the target; one that has begun to place trees finishes placing them.
+/// Either way its answer says which.
+#[utoipa::path(
+    delete,
+    path = "/v1/install/{id}",
+    operation_id = "cancel_install",
+    params(("id" = u64, Path, description = "The install's id")),
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "The install was told to stop", body = InstallCancelled),
+        (status = 400, description = "An id that is not a number (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 404, description = "No install with that id is under way (`not_found`).", body = ApiError),
+    ),
+)]
+pub(super) async fn cancel_install(
+    State(inner): Shared,
+    id: Result<Path<u64>, PathRejection>,
+) -> Result<impl IntoResponse, Error> {
+    let Path(id) = id.map_err(bad_path)?;
+    if inner.transfers.installs.cancel(id) {
+        Ok(Json(InstallCancelled { id }))
+    } else {
+        Err(Error::NotFound(format!("no install {id} is under way")))
+    }
 }
 
 /// Yank one version of a package this node's key owns, or take the yank back: a new signed

@@ -27,9 +27,12 @@ pub const DEFAULT_DIR: &str = peerpack_api::DEFAULT_INSTALL_DIR;
 
 pub use peerpack_api::{InstallReport, InstallRequest, Installed};
 
-/// Live figures of an install, for progress displays.
+/// Live figures of an install, for progress displays, and the token that cancels it.
 #[derive(Debug, Default)]
 pub struct InstallProgress {
+    /// Cancelled: the install stops before it changes anything in the target, or, once it
+    /// has begun to place trees, finishes placing them.
+    pub cancel: tokio_util::sync::CancellationToken,
     /// Packages to install.
     pub packages: AtomicU64,
     /// Packages done.
@@ -55,6 +58,10 @@ impl InstallProgress {
             .as_ref()
             .map(|(n, p)| (n.clone(), p.sources.load(Ordering::Relaxed)))
     }
+}
+
+fn cancelled() -> Error {
+    Error::Cancelled("the install was cancelled before it changed anything in the target".into())
 }
 
 impl Context {
@@ -125,19 +132,34 @@ impl Context {
         })
         .await
         .map_err(|e| Error::task("checking the install directory", e))??;
-        let mut installed = Vec::with_capacity(plan.len());
+        // Fetch everything first: until every archive is here the install can be cancelled
+        // and nothing in the target has changed. Then place every tree, uncancelled: each
+        // swap is quick, and stopping between two would leave the target half updated.
+        let mut ready = Vec::with_capacity(plan.len());
         for record in &plan {
+            let fetched = tokio::select! {
+                r = self.fetch_one(record, &progress) => r?,
+                () = progress.cancel.cancelled() => return Err(cancelled()),
+            };
+            ready.push(fetched);
+            progress.packages_done.fetch_add(1, Ordering::Relaxed);
+        }
+        if progress.cancel.is_cancelled() {
+            return Err(cancelled());
+        }
+        let mut installed = Vec::with_capacity(plan.len());
+        for (record, (fetched, deprecated)) in plan.iter().zip(ready) {
             installed.push(
-                self.install_one(
+                self.place_one(
                     record,
+                    fetched,
+                    deprecated,
                     &request.to,
                     request.force,
                     request.repair,
-                    &progress,
                 )
                 .await?,
             );
-            progress.packages_done.fetch_add(1, Ordering::Relaxed);
         }
         Ok(InstallReport {
             installed,
@@ -259,14 +281,13 @@ impl Context {
         Ok(versions.iter().find(|r| r.version() == version).cloned())
     }
 
-    async fn install_one(
+    /// Check `record` and fetch its archive; answers the fetch and the owner's deprecation
+    /// message for the version.
+    async fn fetch_one(
         self: &Arc<Self>,
         record: &PackageRecord,
-        to: &Path,
-        force: bool,
-        repair: bool,
         progress: &InstallProgress,
-    ) -> Result<Installed, Error> {
+    ) -> Result<(download::Fetched, Option<String>), Error> {
         let name = record.name().clone();
         let version = record.version().clone();
         let label = format!("{name} {version}");
@@ -316,7 +337,24 @@ impl Context {
                 .bytes_finished
                 .fetch_add(fetched.size, Ordering::Relaxed);
         }
+        Ok((fetched, deprecated))
+    }
 
+    /// Put `record`'s fetched archive in place as `TO/NAME`, unless the tree there is already
+    /// it (and, with `repair`, still matches it).
+    async fn place_one(
+        self: &Arc<Self>,
+        record: &PackageRecord,
+        fetched: download::Fetched,
+        deprecated: Option<String>,
+        to: &Path,
+        force: bool,
+        repair: bool,
+    ) -> Result<Installed, Error> {
+        let name = record.name().clone();
+        let version = record.version().clone();
+        let label = format!("{name} {version}");
+        let id = record.content_id;
         let target = to.join(name.as_str());
         let path_text = target.to_string_lossy().into_owned();
         let (p, i) = (path_text.clone(), id);
