@@ -202,6 +202,12 @@ impl PublisherKey {
             Err(e) => return Err(KeyError::Io(path.to_owned(), e)),
         };
         check_permissions(path)?;
+        Self::from_text(&text, path)
+    }
+
+    /// Read a key file's text (as [`PublisherKey::save`] writes it) without looking at the
+    /// file's permissions: for importing a key; `path` names it in errors.
+    pub fn from_text(text: &str, path: &Path) -> Result<Self, KeyError> {
         let malformed = |why| KeyError::Malformed(path.to_owned(), why);
         let mut lines = text.lines();
         if lines.next() != Some(KEY_FILE_HEADER) {

@@ -40,6 +40,37 @@ pub use search::{Hit, SearchIndex, SearchQuery};
 
 /// File name of the database inside a data directory.
 pub const DB_FILE: &str = "peerpack.db";
+
+/// The names `owner` owns in the store in `dir` (its first-seen owner), read without opening
+/// the store for writing: safe beside a running node. An empty list when there is no store.
+pub fn names_owned_by(dir: &Path, owner: &peerpack_core::PublicKey) -> Result<Vec<String>, Error> {
+    let path = dir.join(DB_FILE);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let err = |source| {
+        Error::Db(db::Error::Sqlite {
+            path: path.clone(),
+            source,
+        })
+    };
+    let conn = rusqlite::Connection::open_with_flags(
+        &path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(err)?;
+    let mut stmt = conn
+        .prepare("SELECT name FROM packages WHERE owner = ?1 ORDER BY name")
+        .map_err(err)?;
+    let names = stmt
+        .query_map([owner.as_bytes().as_slice()], |r| r.get::<_, String>(0))
+        .map_err(err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    Ok(names)
+}
 /// Directory of the search index inside a data directory.
 pub const INDEX_DIR: &str = "index";
 /// Directory of the blob store inside a data directory.

@@ -68,10 +68,27 @@ pub(crate) enum Command {
     /// The file is written with mode 0600. An existing key is never replaced unless --force
     /// is given. (`peerpack node` creates one on first start if there is none.)
     Keygen {
-        /// Replace an existing key. The old key is lost, and with it the ownership of every
-        /// name it published.
+        /// Replace an existing key. The old key is kept beside it as
+        /// publisher.key.replaced-TIME, but names it published stay its own: a new key cannot
+        /// publish them. Refused while a node runs with this data directory.
         #[arg(long)]
         force: bool,
+        /// With --force: replace a key that owns names (they are listed otherwise). Export the
+        /// old key first with `peerpack key export`.
+        #[arg(long, requires = "force")]
+        abandon_names: bool,
+    },
+    /// Export or import the publisher key.
+    ///
+    /// The publisher key is the only proof that you own your names: keep a copy offline, and
+    /// use `key import` to publish from another machine (a CI runner, a new laptop).
+    ///
+    /// Examples:
+    ///   peerpack key export ~/safe/peerpack-publisher.key
+    ///   peerpack key import ~/safe/peerpack-publisher.key
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
     },
     /// Show the publisher key in the data directory: the key that signs what this data
     /// directory's node publishes, and that owns the names it published first.
@@ -447,6 +464,35 @@ pub(crate) enum Command {
     },
 }
 
+/// `peerpack key` actions.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyAction {
+    /// Write the publisher secret key to FILE (mode 0600; an existing file is never
+    /// replaced), or to stdout with `-`. Anyone who has it can publish, yank and deprecate as
+    /// you.
+    Export {
+        /// Where to write it, or `-` for stdout.
+        file: PathBuf,
+    },
+    /// Make the key in FILE (as `key export` writes it) this data directory's publisher key.
+    Import {
+        /// The exported key.
+        file: PathBuf,
+        /// Replace an existing, different key (kept as publisher.key.replaced-TIME).
+        #[arg(long)]
+        force: bool,
+        /// With --force: replace a key that owns names.
+        #[arg(long, requires = "force")]
+        abandon_names: bool,
+    },
+    /// Show the publisher key (as `whoami`).
+    Show {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// `peerpack node` flags.
 #[derive(Debug, clap::Args)]
 pub(crate) struct NodeArgs {
@@ -515,7 +561,12 @@ impl Command {
             | Self::Pin { api, .. }
             | Self::Unpin { api, .. }
             | Self::Pins { api, .. } => api.json,
-            Self::Pack { json, .. } | Self::Whoami { json } | Self::List { json } => *json,
+            Self::Pack { json, .. }
+            | Self::Whoami { json }
+            | Self::List { json }
+            | Self::Key {
+                action: KeyAction::Show { json },
+            } => *json,
             _ => false,
         }
     }

@@ -7,12 +7,152 @@ use peerpack_api::DataDir;
 use peerpack_core::PublisherKey;
 use peerpack_core::archive;
 
-pub fn keygen(data_dir: &DataDir, force: bool) -> Result<()> {
+pub fn keygen(data_dir: &DataDir, force: bool, abandon_names: bool) -> Result<()> {
     let path = data_dir.publisher_key();
     let key = PublisherKey::generate()?;
+    let kept = make_room(data_dir, force, abandon_names, &key)?;
     key.save(&path, force)?;
     println!("created publisher key {}", key.public());
     println!("  saved to {} (mode 0600)", path.display());
+    if let Some(old) = kept {
+        println!("  the old key is kept in {}", old.display());
+    }
+    Ok(())
+}
+
+/// Before `new` replaces the data directory's publisher key: refuse while a node runs with it
+/// or, unless `abandon_names`, while it owns names; keep a copy of it. Answers where the copy
+/// is (none when there was no key). Without `force` an existing key is never replaced.
+fn make_room(
+    data_dir: &DataDir,
+    force: bool,
+    abandon_names: bool,
+    new: &PublisherKey,
+) -> Result<Option<PathBuf>> {
+    let path = data_dir.publisher_key();
+    let old = match PublisherKey::load(&path) {
+        Ok(k) => k,
+        Err(peerpack_core::keys::KeyError::NotFound(_)) => return Ok(None),
+        Err(e) if force => {
+            // An unreadable key can still be replaced on purpose; it is kept all the same.
+            eprintln!("warning: replacing an unreadable key: {e}");
+            return keep_copy(&path).map(Some);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if old.public() == new.public() {
+        return Ok(None);
+    }
+    if !force {
+        return Err(conflict(format!(
+            "{} already holds the publisher key {}; pass --force to replace it",
+            path.display(),
+            old.public()
+        )));
+    }
+    if let Some(info) = peerpack_api::RuntimeInfo::read(data_dir).filter(|i| i.process_alive()) {
+        return Err(conflict(format!(
+            "a node (pid {}) runs with {} and signs with the key it loaded; stop it first",
+            info.pid,
+            data_dir.root().display()
+        )));
+    }
+    let names = peerpack_store::names_owned_by(data_dir.root(), &old.public())
+        .with_context(|| format!("cannot read the names {} owns", old.public()))?;
+    if !names.is_empty() && !abandon_names {
+        let shown: Vec<&str> = names.iter().take(10).map(String::as_str).collect();
+        return Err(conflict(format!(
+            "the key {} owns {} name(s) ({}{}); a new key can never publish them. Keep the old key with `peerpack key export FILE`, then pass --abandon-names",
+            old.public(),
+            names.len(),
+            shown.join(", "),
+            if names.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            }
+        )));
+    }
+    keep_copy(&path).map(Some)
+}
+
+/// Copy the key at `path` to `path.replaced-UNIXTIME` (mode 0600).
+fn keep_copy(path: &Path) -> Result<PathBuf> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".replaced-{stamp}"));
+    let copy = PathBuf::from(name);
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    peerpack_core::fs::atomic_write(&copy, &bytes)
+        .with_context(|| format!("cannot keep a copy of the old key in {}", copy.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot make {} private", copy.display()))?;
+    }
+    Ok(copy)
+}
+
+/// A refusal scripts can tell apart: exit status 5, code `conflict`.
+fn conflict(message: String) -> anyhow::Error {
+    peerpack_api::ClientError::Api {
+        status: 409,
+        code: "conflict".to_owned(),
+        message,
+    }
+    .into()
+}
+
+const EXPORT_WARNING: &str = "warning: this is your publisher SECRET key: anyone who has it can publish, yank and deprecate as you, and nobody can take that back. Keep it offline, never commit it.";
+
+/// `peerpack key export FILE|-`.
+pub fn key_export(data_dir: &DataDir, file: &Path) -> Result<()> {
+    let path = data_dir.publisher_key();
+    let key = PublisherKey::load(&path)?;
+    eprintln!("{EXPORT_WARNING}");
+    if file == Path::new("-") {
+        print!("{}", std::fs::read_to_string(&path)?);
+        return Ok(());
+    }
+    key.save(file, false)?;
+    println!(
+        "exported publisher key {} to {} (mode 0600)",
+        key.public(),
+        file.display()
+    );
+    Ok(())
+}
+
+/// `peerpack key import FILE`.
+pub fn key_import(data_dir: &DataDir, file: &Path, force: bool, abandon_names: bool) -> Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let key = PublisherKey::from_text(&text, file)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(file)
+            && m.permissions().mode() & 0o077 != 0
+        {
+            eprintln!(
+                "warning: {} can be read by other users; it holds a secret key: delete it or `chmod 600` it",
+                file.display()
+            );
+        }
+    }
+    let kept = make_room(data_dir, force, abandon_names, &key)?;
+    key.save(&data_dir.publisher_key(), true)?;
+    println!("imported publisher key {}", key.public());
+    println!(
+        "  saved to {} (mode 0600)",
+        data_dir.publisher_key().display()
+    );
+    if let Some(old) = kept {
+        println!("  the old key is kept in {}", old.display());
+    }
     Ok(())
 }
 

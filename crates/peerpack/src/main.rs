@@ -18,7 +18,7 @@ mod node;
 mod output;
 
 use anyhow::{Context, Result};
-use args::{Cli, Command, NodeArgs};
+use args::{Cli, Command, KeyAction, NodeArgs};
 use clap::Parser;
 use peerpack_api::{
     BootstrapRequest, Client, CurateEntry, CurateRequest, CuratorView, DataDir, DeprecateRequest,
@@ -61,7 +61,19 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     let dir = || data_dir(cli.data_dir.as_deref());
     match cli.command {
-        Command::Keygen { force } => local::keygen(&dir()?, force),
+        Command::Keygen {
+            force,
+            abandon_names,
+        } => local::keygen(&dir()?, force, abandon_names),
+        Command::Key { action } => match action {
+            KeyAction::Export { file } => local::key_export(&dir()?, &file),
+            KeyAction::Import {
+                file,
+                force,
+                abandon_names,
+            } => local::key_import(&dir()?, &file, force, abandon_names),
+            KeyAction::Show { json } => local::whoami(&dir()?, json),
+        },
         Command::Whoami { json } => local::whoami(&dir()?, json),
         Command::Init {
             dir,

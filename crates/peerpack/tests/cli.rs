@@ -66,7 +66,7 @@ fn keygen_creates_a_private_key_and_never_overwrites_it_silently() {
     }
     // ...and before it.
     let o = peerpack(&["--data-dir", "d", "keygen"], tmp.path());
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(5));
     let err = stderr(&o);
     assert!(
         err.starts_with("error: ") && err.contains("--force"),
@@ -76,8 +76,17 @@ fn keygen_creates_a_private_key_and_never_overwrites_it_silently() {
     assert_eq!(fs::read(&key).unwrap(), first, "key untouched");
 
     let o = peerpack(&["--data-dir", "d", "keygen", "--force"], tmp.path());
-    assert!(o.status.success());
+    assert!(o.status.success(), "{}", stderr(&o));
     assert_ne!(fs::read(&key).unwrap(), first);
+    // The old key is kept, privately.
+    let kept: Vec<_> = fs::read_dir(tmp.path().join("d"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("publisher.key.replaced-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(fs::read(&kept[0]).unwrap(), first);
+    assert!(stdout(&o).contains("the old key is kept in"));
 }
 
 #[test]

@@ -370,3 +370,69 @@ fn ctrl_c_cancels_an_install_on_the_node_and_changes_nothing() {
     );
     ok_in(&project, &user_dir, &["verify"]);
 }
+
+#[test]
+fn a_key_that_owns_names_is_exported_before_it_is_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("n");
+    let node = NodeProc::start(&dir);
+    let p = package(&tmp.path().join("src"), "mine", "1.0.0", &[], "mine\n");
+    ok(&dir, &["publish", p.to_str().unwrap()]);
+    let original = json(&dir, &["whoami", "--json"])["publisher"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Not while the node runs: it signs with the key it loaded.
+    let o = run(&dir, &["keygen", "--force"]);
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("stop it first"));
+    node.stop();
+
+    // Not while it owns names, unless told so; the refusal names them.
+    let o = run(&dir, &["keygen", "--force"]);
+    assert_eq!(o.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("owns 1 name(s) (mine)") && err.contains("key export"),
+        "{err}"
+    );
+
+    // Export (with a warning), replace, and import it back.
+    let saved = tmp.path().join("saved.key");
+    let o = run(&dir, &["key", "export", saved.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("SECRET key"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let o = run(&dir, &["key", "export", saved.to_str().unwrap()]);
+    assert!(!o.status.success(), "export replaced a file");
+    ok(&dir, &["keygen", "--force", "--abandon-names"]);
+    let replaced = json(&dir, &["whoami", "--json"])["publisher"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(replaced, original);
+    let o = run(&dir, &["key", "import", saved.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "an import replaced a key without --force"
+    );
+    ok(&dir, &["key", "import", saved.to_str().unwrap(), "--force"]);
+    assert_eq!(
+        json(&dir, &["key", "show", "--json"])["publisher"],
+        original.as_str()
+    );
+}
