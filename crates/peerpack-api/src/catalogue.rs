@@ -154,6 +154,10 @@ pub struct PublishRequest {
     /// it such a package is refused with the list of those files.
     #[serde(default)]
     pub allow_secrets: bool,
+    /// Publish even when the dependencies cannot be resolved on this node; without it such a
+    /// package is refused (`bad_request`) with the resolver's reason.
+    #[serde(default)]
+    pub allow_unresolved: bool,
 }
 
 /// What a publish did.

@@ -9,7 +9,7 @@ use peerpack_net::protocol;
 use peerpack_store::db::now;
 
 use crate::context::Context;
-use crate::error::Error;
+use crate::error::{Error, Kind};
 
 /// What a publish did.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -36,6 +36,8 @@ pub struct Published {
 pub struct PublishOptions {
     /// Publish even files that look like secrets (private keys, credential files).
     pub allow_secrets: bool,
+    /// Publish even when the dependencies cannot be resolved on this node.
+    pub allow_unresolved: bool,
 }
 
 /// Publish the package in `dir`, refusing files that look like secrets.
@@ -50,6 +52,9 @@ pub async fn publish_with(
     dir: PathBuf,
     options: PublishOptions,
 ) -> Result<Published, Error> {
+    if !options.allow_unresolved {
+        check_dependencies(inner, &dir).await?;
+    }
     let key = inner.publisher.clone();
     let self_id = inner.peer_id.to_string();
     let (record, index, republished) = inner.catalogue
@@ -180,6 +185,34 @@ pub async fn publish_with(
         dht_peers,
         announced_to,
     })
+}
+
+/// Refuse a package whose dependencies cannot be resolved here (as an install would resolve
+/// them, asking the DHT for names the catalogue lacks): a published version can never change,
+/// so a dependency that can never be met breaks it for good. A manifest that does not parse
+/// is left for packing to report.
+async fn check_dependencies(inner: &Arc<Context>, dir: &std::path::Path) -> Result<(), Error> {
+    let Ok(manifest) = peerpack_core::Manifest::from_dir(dir) else {
+        return Ok(());
+    };
+    if manifest.dependencies.is_empty() {
+        return Ok(());
+    }
+    let specs: Vec<String> = manifest
+        .dependencies
+        .iter()
+        .map(|(n, r)| format!("{n}@{r}"))
+        .collect();
+    match inner.plan(&specs, &[]).await {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.kind(), Kind::NotFound | Kind::BadRequest | Kind::Conflict) => {
+            Err(Error::BadRequest(format!(
+                "{} {} has dependencies that cannot be resolved on this node: {e}. A published version can never change; publish the dependencies first, or pass --allow-unresolved",
+                manifest.name, manifest.version
+            )))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Refuse a package some of whose files look like secrets: a published version can never be

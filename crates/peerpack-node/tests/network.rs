@@ -16,7 +16,7 @@ async fn a_publish_on_one_node_is_searchable_on_every_other() {
     net.connect(0, 1).await;
     net.connect(2, 1).await;
     let published = net.inner(0).clone();
-    let p = peerpack_node::publish::publish(&published, example("axum-service"))
+    let p = common::publish_alone(&published, example("axum-service"))
         .await
         .unwrap();
     assert_eq!(p.name, "axum-service");
@@ -50,7 +50,7 @@ async fn in_a_line_a_package_published_on_x_reaches_z() {
         (net.inner(1).status().await.unwrap().connected_peers == 2).then_some(())
     })
     .await;
-    peerpack_node::publish::publish(net.inner(0), example("python-package"))
+    common::publish_alone(net.inner(0), example("python-package"))
         .await
         .unwrap();
     wait_searchable(net.inner(2), "pytest", "python-package").await;
@@ -187,7 +187,7 @@ async fn a_restarted_node_keeps_its_catalogue_and_peers() {
         .bootstrap(&[net.node(0).listen_addrs()[0].to_string()])
         .await
         .unwrap();
-    peerpack_node::publish::publish(net.inner(0), example("rust-cli"))
+    common::publish_alone(net.inner(0), example("rust-cli"))
         .await
         .unwrap();
     wait_searchable(b.inner(), "clap", "rust-cli").await;
@@ -218,7 +218,7 @@ async fn archive_ranges_are_served_to_peers() {
 
     let net = TestNet::new(2).await;
     net.connect(1, 0).await;
-    let p = peerpack_node::publish::publish(net.inner(0), example("axum-service"))
+    let p = common::publish_alone(net.inner(0), example("axum-service"))
         .await
         .unwrap();
     let (archive, _) = peerpack_core::archive::pack(&example("axum-service")).unwrap();

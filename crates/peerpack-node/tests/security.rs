@@ -37,7 +37,7 @@ async fn forged_announcements_are_rejected_by_the_first_receiver_and_not_forward
     let net = TestNet::new(3).await; // 0 = L, 1 = B, 2 = C
     net.connect(0, 1).await;
     net.connect(2, 1).await;
-    peerpack_node::publish::publish(net.inner(0), example("axum-service"))
+    common::publish_alone(net.inner(0), example("axum-service"))
         .await
         .unwrap();
     wait_searchable(net.inner(2), "axum", "axum-service").await;
@@ -111,7 +111,7 @@ async fn forged_announcements_are_rejected_by_the_first_receiver_and_not_forward
 
     // A later honest publish reaches C through B: had B forwarded M's messages, they would
     // have arrived before it.
-    peerpack_node::publish::publish(net.inner(0), example("rust-cli"))
+    common::publish_alone(net.inner(0), example("rust-cli"))
         .await
         .unwrap();
     wait_searchable(net.inner(2), "clap", "rust-cli").await;
@@ -205,7 +205,7 @@ async fn a_peer_advertising_a_private_address_is_not_dialled_there() {
 async fn info_of_a_name_missing_locally_is_answered_from_the_dht() {
     let net = TestNet::new(2).await;
     net.connect(0, 1).await;
-    let p = peerpack_node::publish::publish(net.inner(0), example("github-actions-ci"))
+    let p = common::publish_alone(net.inner(0), example("github-actions-ci"))
         .await
         .unwrap();
     wait_searchable(net.inner(1), "dependabot", "github-actions-ci").await;
@@ -297,7 +297,7 @@ async fn forged_dht_writes_are_not_stored_and_cost_reputation() {
 async fn search_min_reputation_drops_packages_only_a_bad_peer_provides() {
     let net = TestNet::new(2).await; // 0 = L, 1 = B
     net.connect(0, 1).await;
-    peerpack_node::publish::publish(net.inner(0), example("python-package"))
+    common::publish_alone(net.inner(0), example("python-package"))
         .await
         .unwrap();
     let b = net.inner(1);

@@ -137,6 +137,11 @@ pub(crate) enum Command {
         /// never be withdrawn.
         #[arg(long)]
         allow_secrets: bool,
+        /// Publish even when a dependency cannot be resolved on this node (an unknown name, or
+        /// no version that satisfies the requirement). Without it such a package is refused:
+        /// a published version can never change.
+        #[arg(long)]
+        allow_unresolved: bool,
         #[command(flatten)]
         api: Api,
     },

@@ -43,7 +43,11 @@ pub async fn run(n: usize, keep: bool, packs: Option<PathBuf>) -> Result<()> {
         .filter(|p| p.join("peerpack.toml").is_file())
         .map(|p| std::path::absolute(&p).unwrap_or(p))
         .collect();
-    packs.sort();
+    // Dependencies first: a package whose dependencies cannot be resolved is refused.
+    packs.sort_by_cached_key(|p| {
+        let deps = peerpack_core::Manifest::from_dir(p).map_or(0, |m| m.dependencies.len());
+        (deps, p.clone())
+    });
     if packs.is_empty() {
         bail!(
             "no packs (directories with peerpack.toml) in {}",

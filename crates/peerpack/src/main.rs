@@ -99,10 +99,16 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Publish {
             dir: pkg,
             allow_secrets,
+            allow_unresolved,
             api,
         } => {
             let client = client::find(api.api.as_deref(), &dir()?)?;
-            publish(&client, &pkg, allow_secrets, api.json).await
+            let request = PublishRequest {
+                path: client::absolute(&pkg)?,
+                allow_secrets,
+                allow_unresolved,
+            };
+            publish(&client, request, api.json).await
         }
         Command::Search {
             query,
@@ -437,14 +443,8 @@ fn print<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce(&T)) -> 
     Ok(())
 }
 
-async fn publish(client: &Client, pkg: &Path, allow_secrets: bool, json: bool) -> Result<()> {
-    let path = client::absolute(pkg)?;
-    let p = client
-        .publish(&PublishRequest {
-            path,
-            allow_secrets,
-        })
-        .await?;
+async fn publish(client: &Client, request: PublishRequest, json: bool) -> Result<()> {
+    let p = client.publish(&request).await?;
     if json {
         // As a JSON value: keys in the order this command has always printed them.
         println!("{}", serde_json::to_value(&p)?);

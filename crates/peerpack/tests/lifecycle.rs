@@ -436,3 +436,37 @@ fn a_key_that_owns_names_is_exported_before_it_is_replaced() {
         original.as_str()
     );
 }
+
+#[test]
+fn publish_refuses_dependencies_that_cannot_resolve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("n");
+    let _node = NodeProc::start(&dir);
+    let src = tmp.path().join("src");
+    let lib = package(&src, "lib", "1.0.0", &[], "lib\n");
+    ok(&dir, &["publish", lib.to_str().unwrap()]);
+    for (name, deps, needle) in [
+        ("app", [("lib", "^9")], "no version of `lib` satisfies ^9"),
+        ("other", [("ghost", "^1")], "no version of `ghost` is known"),
+    ] {
+        let p = package(&src, name, "1.0.0", &deps, "x\n");
+        let o = run(&dir, &["publish", p.to_str().unwrap(), "--json"]);
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(needle) && err.contains("--allow-unresolved"),
+            "{err}"
+        );
+        let o = run(&dir, &["info", name]);
+        assert_eq!(o.status.code(), Some(4), "a refused package was stored");
+        ok(
+            &dir,
+            &["publish", p.to_str().unwrap(), "--allow-unresolved"],
+        );
+    }
+}

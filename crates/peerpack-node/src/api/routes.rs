@@ -143,6 +143,7 @@ pub(super) async fn publish(State(inner): Shared, body: Body) -> Result<impl Int
     }
     let options = crate::publish::PublishOptions {
         allow_secrets: body.allow_secrets,
+        allow_unresolved: body.allow_unresolved,
     };
     let p = crate::publish::publish_with(&inner, body.path, options).await?;
     Ok(Json(Published {

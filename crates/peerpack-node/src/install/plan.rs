@@ -19,7 +19,7 @@ impl Context {
     /// The records to install for the root specs `roots`, dependencies first. A name in
     /// `keep` stays at that version (an entry of the lock) whenever it satisfies every
     /// requirement on it.
-    pub(super) async fn plan(
+    pub(crate) async fn plan(
         self: &Arc<Self>,
         roots: &[String],
         keep: &[Locked],

@@ -34,7 +34,11 @@ pub fn examples() -> Vec<PathBuf> {
             .unwrap()
             .map(|e| e.unwrap().path().canonicalize().unwrap())
             .collect();
-    v.sort();
+    // Dependencies first: a package whose dependencies cannot be resolved is refused.
+    v.sort_by_cached_key(|p| {
+        let deps = peerpack_core::Manifest::from_dir(p).map_or(0, |m| m.dependencies.len());
+        (deps, p.clone())
+    });
     v
 }
 
@@ -205,4 +209,17 @@ pub async fn listener(
         .await
         .unwrap();
     (spawned.handle, heard)
+}
+
+/// Publish `dir` whether or not its dependencies resolve: for tests about how one package
+/// travels, which publish it without what it depends on.
+pub async fn publish_alone(
+    inner: &Arc<Inner>,
+    dir: PathBuf,
+) -> Result<peerpack_node::publish::Published, peerpack_node::error::Error> {
+    let options = peerpack_node::publish::PublishOptions {
+        allow_unresolved: true,
+        ..Default::default()
+    };
+    peerpack_node::publish::publish_with(inner, dir, options).await
 }
