@@ -26,6 +26,11 @@ pub struct SearchHit {
     /// The name has an owner here, and other keys claim it too (`info` shows them).
     #[serde(default)]
     pub disputed: bool,
+    /// Peers that hold the latest version's archive and can serve it now: this node if it
+    /// holds it, and the known providers connected now. 0: nobody online has it, so an
+    /// install would have to wait for a provider.
+    #[serde(default)]
+    pub providers_online: u64,
 }
 
 /// A search request.

@@ -28,6 +28,22 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
+    /// "did you mean A or B?" for an unknown `name`, from the names the index knows; none
+    /// when no name is near.
+    pub async fn did_you_mean(&self, name: &str) -> Option<String> {
+        let (index, n) = (self.index.clone(), name.to_owned());
+        let names = tokio::task::spawn_blocking(move || index.similar_names(&n, 3))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        match names.as_slice() {
+            [] => None,
+            [one] => Some(format!("did you mean {one}?")),
+            [rest @ .., last] => Some(format!("did you mean {} or {last}?", rest.join(", "))),
+        }
+    }
+
     /// Wrap an open store, reading the names in dispute and the unsafe archives.
     pub fn new(store: Store) -> Result<Self, Error> {
         let disputes = Disputes::load(&store.db)?;

@@ -77,23 +77,19 @@ impl Context {
             .await
             .map_err(|e| Error::task("search task", e))?
             .map_err(peerpack_store::Error::from)?;
-        // Provider lists come from SQLite; fetch them only when a reputation filter needs them.
-        let providers = match s.min_reputation {
-            None => vec![Vec::new(); hits.len()],
-            Some(_) => {
-                let ids: Vec<String> = hits.iter().map(|h| h.content_id.clone()).collect();
-                self.catalogue
-                    .with_store(move |st| {
-                        ids.iter()
-                            .map(|id| {
-                                let id = id.parse().map_err(|e| Error::Internal(format!("{e}")))?;
-                                Ok(st.db.providers(&id)?)
-                            })
-                            .collect()
+        // Provider lists come from SQLite, one indexed read per hit.
+        let ids: Vec<String> = hits.iter().map(|h| h.content_id.clone()).collect();
+        let providers: Vec<Vec<String>> = self
+            .catalogue
+            .with_store(move |st| {
+                ids.iter()
+                    .map(|id| {
+                        let id = id.parse().map_err(|e| Error::Internal(format!("{e}")))?;
+                        Ok(st.db.providers(&id)?)
                     })
-                    .await?
-            }
-        };
+                    .collect()
+            })
+            .await?;
         let me = self.peer_id.to_string();
         let mut out = Vec::new();
         // A package whose latest archive was found unsafe is not offered. (No copy of the
@@ -117,7 +113,20 @@ impl Context {
             let disputed = self
                 .catalogue
                 .with_disputes(|d| d.disputed.contains(&h.name));
+            let here = h
+                .content_id
+                .parse()
+                .is_ok_and(|id| self.catalogue.blobs.contains(&id));
+            let online = self.peers.with(|b| {
+                provs
+                    .iter()
+                    .filter(|p| **p != me)
+                    .filter_map(|p| p.parse().ok())
+                    .filter(|p| b.get(p).is_some_and(|x| x.connected))
+                    .count()
+            });
             out.push(SearchHit {
+                providers_online: u64::from(here) + online as u64,
                 name: h.name,
                 version: h.version,
                 description: h.description,
@@ -157,6 +166,7 @@ impl Context {
                     score: 0.0,
                     contested: true,
                     disputed: false,
+                    providers_online: 0,
                 };
                 if exact {
                     out.insert(0, hit);
@@ -182,7 +192,12 @@ impl Context {
                 crate::lookup::Lookup::Found | crate::lookup::Lookup::Contested(_) => {}
                 crate::lookup::Lookup::Missing => {
                     return Err(Error::NotFound(format!(
-                        "no package named {name} in the local catalogue or the DHT"
+                        "no package named {name} in the local catalogue or the DHT{}",
+                        self.catalogue
+                            .did_you_mean(name.as_str())
+                            .await
+                            .map(|h| format!("; {h}"))
+                            .unwrap_or_default()
                     )));
                 }
             }

@@ -2,9 +2,12 @@
 //!
 //! One document per package name, holding its latest version. Searched fields: name (boost
 //! 3), tags (2), categories (1.5), description and authors (1), ranked by BM25; every word of
-//! the query must match somewhere (conjunction). A package whose name equals the query (with
-//! spaces read as `-`) is boosted far above the rest, so `rust cli` finds `rust-cli` first.
-//! `category` and `tag` filters match exactly.
+//! the query must match somewhere (conjunction). The query read as a name (lower case, spaces
+//! as `-`) also matches names on its own: exactly (boosted far above the rest, so `rust cli`
+//! finds `rust-cli` first), as a prefix (`ax` and `axum-serv` find `axum-service`), and with
+//! typos (one edit for names of up to 5 characters, two above; a swap of two letters is one).
+//! `category` and `tag` filters match exactly. [`SearchIndex::similar_names`] answers the
+//! names nearest to an unknown one, for "did you mean".
 //!
 //! The index is derived data: [`SearchIndex::rebuild`] recreates it from the records in
 //! SQLite, so deleting its directory loses nothing.
@@ -14,7 +17,9 @@ use std::sync::Mutex;
 
 use peerpack_core::{PackageName, PackageRecord};
 use tantivy::collector::TopDocs;
-use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, QueryParser, TermQuery,
+};
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TEXT, TextFieldIndexing, TextOptions, Value,
 };
@@ -24,6 +29,10 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 /// Boost given to an exact name match.
 const EXACT_NAME_BOOST: f32 = 100.0;
+/// Boost given to a name that starts with the query.
+const PREFIX_NAME_BOOST: f32 = 20.0;
+/// Boost given to a name within a few typos of the query.
+const FUZZY_NAME_BOOST: f32 = 5.0;
 /// Most results one query may ask for.
 pub const MAX_LIMIT: usize = 1000;
 
@@ -261,20 +270,14 @@ impl SearchIndex {
             must.push((Occur::Must, Box::new(AllQuery)));
         } else {
             let (parsed, _errors) = self.parser.parse_query_lenient(text);
-            let exact = text
-                .to_lowercase()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join("-");
-            let exact = Box::new(BoostQuery::new(
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.name_exact, &exact),
-                    IndexRecordOption::Basic,
-                )),
-                EXACT_NAME_BOOST,
-            ));
-            let either = BooleanQuery::new(vec![(Occur::Should, parsed), (Occur::Should, exact)]);
-            must.push((Occur::Must, Box::new(either)));
+            let key = name_key(text);
+            let mut either: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, parsed)];
+            either.extend(
+                self.name_queries(&key)
+                    .into_iter()
+                    .map(|q| (Occur::Should, q)),
+            );
+            must.push((Occur::Must, Box::new(BooleanQuery::new(either))));
         }
         if let Some(c) = &q.category {
             must.push((Occur::Must, term(f.category, c)));
@@ -303,6 +306,88 @@ impl SearchIndex {
             });
         }
         Ok(hits)
+    }
+}
+
+/// The query read as a package name: lower case, words joined by `-`.
+fn name_key(text: &str) -> String {
+    text.to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Typos forgiven in a name of `len` characters.
+fn typos_for(len: usize) -> u8 {
+    match len {
+        0..=2 => 0,
+        3..=5 => 1,
+        _ => 2,
+    }
+}
+
+impl SearchIndex {
+    /// The name matches of `key`: exact, prefix and within a few typos, boosted in that order.
+    fn name_queries(&self, key: &str) -> Vec<Box<dyn Query>> {
+        let f = self.fields.name_exact;
+        let term = Term::from_field_text(f, key);
+        let mut out: Vec<Box<dyn Query>> = vec![Box::new(BoostQuery::new(
+            Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)),
+            EXACT_NAME_BOOST,
+        ))];
+        // Only what could be part of a name: anything else matches no name anyway, and long
+        // input would only make the automata larger.
+        let plausible = !key.is_empty()
+            && key.len() <= peerpack_core::limits::MAX_NAME_LEN
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !plausible {
+            return out;
+        }
+        out.push(Box::new(BoostQuery::new(
+            Box::new(FuzzyTermQuery::new_prefix(term.clone(), 0, false)),
+            PREFIX_NAME_BOOST,
+        )));
+        let typos = typos_for(key.chars().count());
+        if typos > 0 {
+            out.push(Box::new(BoostQuery::new(
+                Box::new(FuzzyTermQuery::new(term, typos, true)),
+                FUZZY_NAME_BOOST,
+            )));
+        }
+        out
+    }
+
+    /// Up to `limit` known names nearest to `name` (within a few typos, or starting with it),
+    /// best first; never `name` itself.
+    pub fn similar_names(&self, name: &str, limit: usize) -> Result<Vec<String>, Error> {
+        let key = name_key(name);
+        let queries: Vec<(Occur, Box<dyn Query>)> = self
+            .name_queries(&key)
+            .into_iter()
+            .skip(1)
+            .map(|q| (Occur::Should, q))
+            .collect();
+        if queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let searcher = self.reader.searcher();
+        let top = searcher.search(
+            &BooleanQuery::new(queries),
+            &TopDocs::with_limit(limit + 1).order_by_score(),
+        )?;
+        let mut names = Vec::with_capacity(top.len());
+        for (_, addr) in top {
+            let doc: TantivyDocument = searcher.doc(addr)?;
+            if let Some(n) = doc.get_first(self.fields.name).and_then(|v| v.as_str())
+                && n != key
+            {
+                names.push(n.to_owned());
+            }
+        }
+        names.truncate(limit);
+        Ok(names)
     }
 }
 

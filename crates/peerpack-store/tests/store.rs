@@ -488,6 +488,29 @@ fn search_finds_by_word_tag_and_category() {
 }
 
 #[test]
+fn names_match_by_prefix_and_with_typos_and_unknown_names_get_suggestions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = filled_store(dir.path());
+    let first = |q: &str| search(&store, q, None, &[]).first().cloned();
+    // Prefixes of a name, whole words or not.
+    assert_eq!(first("ax").as_deref(), Some("axum-service"));
+    assert_eq!(first("axum-serv").as_deref(), Some("axum-service"));
+    // Typos: a substitution, a swap, a missing letter.
+    assert_eq!(first("axum-servise").as_deref(), Some("axum-service"));
+    assert_eq!(first("pyhton-package").as_deref(), Some("python-package"));
+    assert_eq!(first("rust-cl").as_deref(), Some("rust-cli"));
+    // Too far from any name, and no word matches: nothing.
+    assert!(search(&store, "zzqxw", None, &[]).is_empty());
+    // "Did you mean": the nearest names, never the name itself.
+    let similar = |n: &str| store.index.similar_names(n, 3).unwrap();
+    assert_eq!(similar("axum-servise"), ["axum-service"]);
+    assert!(similar("rust-clj").contains(&"rust-cli".to_owned()));
+    assert!(!similar("rust-cli").contains(&"rust-cli".to_owned()));
+    assert!(similar("zzqxw").is_empty());
+    assert!(similar("NOT A NAME!").is_empty());
+}
+
+#[test]
 fn exact_name_match_ranks_first() {
     let dir = tempfile::tempdir().unwrap();
     let store = filled_store(dir.path());

@@ -35,6 +35,8 @@ pub fn search(hits: &[SearchHit]) {
             ("CONTESTED", "")
         } else if h.disputed {
             (h.version.as_str(), "[disputed] ")
+        } else if h.providers_online == 0 {
+            (h.version.as_str(), "[offline: no provider connected] ")
         } else {
             (h.version.as_str(), "")
         };

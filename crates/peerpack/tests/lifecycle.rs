@@ -470,3 +470,54 @@ fn publish_refuses_dependencies_that_cannot_resolve() {
         );
     }
 }
+
+#[test]
+fn search_finds_prefixes_and_typos_suggests_names_and_marks_offline_packages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pub_dir, user_dir) = (tmp.path().join("pub"), tmp.path().join("user"));
+    let publisher = NodeProc::start(&pub_dir);
+    let _user = NodeProc::start(&user_dir);
+    ok(&user_dir, &["bootstrap", &publisher.addr()]);
+    let p = package(&tmp.path().join("src"), "axum-service", "1.0.0", &[], "a\n");
+    ok(&pub_dir, &["publish", p.to_str().unwrap()]);
+    wait_until("the user's node to know axum-service", || {
+        run(&user_dir, &["info", "axum-service", "--json"])
+            .status
+            .success()
+    });
+    let names = |q: &str| -> Vec<serde_json::Value> {
+        json(&user_dir, &["search", q, "--json"])
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    for q in ["ax", "axum-serv", "axum-servise"] {
+        let hits = names(q);
+        assert_eq!(
+            hits.first().map(|h| h["name"].clone()),
+            Some("axum-service".into()),
+            "{q}"
+        );
+        assert_eq!(hits[0]["providers_online"], 1, "{hits:?}");
+    }
+    for cmd in [["info", "axum-servise"], ["install", "axum-servise"]] {
+        let o = run_in(tmp.path(), &user_dir, &cmd);
+        assert_eq!(
+            o.status.code(),
+            Some(4),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("did you mean axum-service?"), "{err}");
+    }
+
+    // Its only provider goes away: search says so.
+    publisher.stop();
+    wait_until("the user's node to see the publisher gone", || {
+        json(&user_dir, &["status", "--json"])["connected_peers"] == 0
+    });
+    assert_eq!(names("axum")[0]["providers_online"], 0);
+    let text = ok(&user_dir, &["search", "axum"]);
+    assert!(text.contains("[offline: no provider connected]"), "{text}");
+}

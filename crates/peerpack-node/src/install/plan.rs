@@ -94,9 +94,12 @@ impl Context {
                             return Err(crate::names::contested(&name, &claims));
                         }
                         Lookup::Missing => {
-                            return Err(Error::NotFound(
-                                ResolveError::Unknown { name, required_by }.to_string(),
-                            ));
+                            let hint = self.catalogue.did_you_mean(name.as_str()).await;
+                            let err = ResolveError::Unknown { name, required_by };
+                            return Err(Error::NotFound(match hint {
+                                Some(h) => format!("{err} ({h})"),
+                                None => err.to_string(),
+                            }));
                         }
                     }
                 }
