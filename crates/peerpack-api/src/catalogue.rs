@@ -163,6 +163,14 @@ pub struct PublishRequest {
     /// package is refused (`bad_request`) with the resolver's reason.
     #[serde(default)]
     pub allow_unresolved: bool,
+    /// Answer only once this many other peers provide the archive (a mirror, or peers that
+    /// installed it), so that a short-lived publisher can exit. 0: do not wait.
+    #[serde(default)]
+    pub wait_replicas: u32,
+    /// How long to wait for them, in seconds (default 300); then the answer is
+    /// `unavailable`, and the package stays published.
+    #[serde(default)]
+    pub wait_timeout_s: Option<u64>,
 }
 
 /// What a publish did.
@@ -176,13 +184,17 @@ pub struct Published {
     /// Content id of the archive.
     pub content_id: String,
     /// Archive size in bytes.
-    pub size: u64,
+    pub archive_size: u64,
     /// Whether this exact version was already published (a re-announce).
     pub republished: bool,
     /// Remote peers that stored the package record in the DHT.
     pub dht_peers: usize,
     /// Peers subscribed to announcements when it went out.
     pub announced_to: usize,
+    /// Other peers providing the archive when the answer was sent (only with
+    /// `wait_replicas`).
+    #[serde(default)]
+    pub replicas: Option<usize>,
 }
 
 /// The body of `POST /v1/yank`.

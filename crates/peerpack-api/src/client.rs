@@ -12,9 +12,9 @@ use serde::de::DeserializeOwned;
 use crate::{
     Amended, ApiError, BootstrapRequest, CurateRequest, CuratorView, DeprecateRequest, Dialled,
     GcReport, GcRequest, Info, InstallCancelled, InstallLine, InstallProgress, InstallReport,
-    InstallRequest, PeerView, PeersQuery, Pin, PinRequest, PublishRequest, Published, RemoveReport,
-    RemoveRequest, Search, SearchHit, StatusView, TrustRequest, TrustView, Unblocked, Untrusted,
-    VerifyReport, VerifyRequest, YankRequest,
+    InstallRequest, MirrorReport, MirrorRequest, MirrorView, PeerView, PeersQuery, Pin, PinRequest,
+    PublishRequest, Published, RemoveReport, RemoveRequest, Search, SearchHit, StatusView,
+    TrustRequest, TrustView, Unblocked, Untrusted, VerifyReport, VerifyRequest, YankRequest,
 };
 
 /// How long an ordinary call may take.
@@ -170,8 +170,17 @@ impl Client {
 
     /// `POST /v1/publish`.
     pub async fn publish(&self, request: &PublishRequest) -> Result<Published, ClientError> {
-        self.call(self.request(Method::POST, &["publish"])?.json(request))
-            .await
+        // Waiting for replicas takes up to the request's own timeout (at most a day).
+        let timeout = match request.wait_replicas {
+            0 => TIMEOUT,
+            _ => INSTALL_TIMEOUT,
+        };
+        self.call(
+            self.request(Method::POST, &["publish"])?
+                .timeout(timeout)
+                .json(request),
+        )
+        .await
     }
 
     /// `GET /v1/peers`.
@@ -265,6 +274,27 @@ impl Client {
             .await
     }
 
+    /// `GET /v1/mirrors`.
+    pub async fn mirrors(&self) -> Result<Vec<MirrorView>, ClientError> {
+        self.call(self.request(Method::GET, &["mirrors"])?).await
+    }
+
+    /// `POST /v1/mirrors`.
+    pub async fn mirror(&self, request: &MirrorRequest) -> Result<MirrorReport, ClientError> {
+        self.call(
+            self.request(Method::POST, &["mirrors"])?
+                .timeout(INSTALL_TIMEOUT)
+                .json(request),
+        )
+        .await
+    }
+
+    /// `DELETE /v1/mirrors/{rule}`.
+    pub async fn unmirror(&self, rule: &str) -> Result<MirrorView, ClientError> {
+        self.call(self.request(Method::DELETE, &["mirrors", rule])?)
+            .await
+    }
+
     /// `POST /v1/yank`.
     pub async fn yank(&self, request: &YankRequest) -> Result<Amended, ClientError> {
         self.call(self.request(Method::POST, &["yank"])?.json(request))
@@ -304,10 +334,15 @@ impl Client {
         self.call(self.request(Method::GET, &["pins"])?).await
     }
 
-    /// `POST /v1/pins`.
-    pub async fn pin(&self, request: &PinRequest) -> Result<Pin, ClientError> {
-        self.call(self.request(Method::POST, &["pins"])?.json(request))
-            .await
+    /// `POST /v1/pins`: the pin added, as a list like `unpin`'s.
+    pub async fn pin(&self, request: &PinRequest) -> Result<Vec<Pin>, ClientError> {
+        // It may fetch the archive.
+        self.call(
+            self.request(Method::POST, &["pins"])?
+                .timeout(INSTALL_TIMEOUT)
+                .json(request),
+        )
+        .await
     }
 
     /// `DELETE /v1/pins/{spec}`.

@@ -212,8 +212,8 @@ impl VerifyReport {
 pub struct Removed {
     /// Its content id.
     pub content_id: String,
-    /// Its size.
-    pub size: u64,
+    /// The archive's size in bytes.
+    pub archive_size: u64,
     /// The package versions it holds, `name@version`.
     pub packages: Vec<String>,
     /// Last used, Unix seconds (0 if never recorded).
@@ -324,4 +324,53 @@ pub struct PinRequest {
 pub struct InstallCancelled {
     /// The install.
     pub id: u64,
+}
+
+/// The body of `POST /v1/mirrors`: exactly one of `name` and `owner`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MirrorRequest {
+    /// Mirror every version of this name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Mirror every version of every name this key owns here (`ed25519:<hex>`).
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+/// A mirror rule: `name` or `owner`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MirrorView {
+    /// The name mirrored.
+    pub name: Option<String>,
+    /// The owner key whose names are mirrored.
+    pub owner: Option<String>,
+}
+
+/// One version a mirror rule covers, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Mirrored {
+    /// Package name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// `fetched` (downloaded now), `held` (already here), `skipped` (it would take the
+    /// mirrored archives past the cache quota) or `failed` (see `reason`).
+    pub state: String,
+    /// Why it was skipped or failed.
+    pub reason: Option<String>,
+}
+
+/// What `POST /v1/mirrors` did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MirrorReport {
+    /// The rule.
+    pub rule: MirrorView,
+    /// False when the rule was there already.
+    pub added: bool,
+    /// Every version the rule covers now. New versions are fetched as they arrive.
+    pub versions: Vec<Mirrored>,
 }

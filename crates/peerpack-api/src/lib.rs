@@ -47,9 +47,9 @@ pub use client::{Client, ClientError};
 pub use error::{ApiError, ErrorDetail};
 pub use install::{
     Change, DEFAULT_INSTALL_DIR, Drift, GcReport, GcRequest, InstallCancelled, InstallLine,
-    InstallProgress, InstallQuery, InstallReport, InstallRequest, Installed, LOCK_FILE, Pin,
-    PinRequest, RemoveReport, RemoveRequest, Removed, Uninstalled, Verified, VerifyReport,
-    VerifyRequest,
+    InstallProgress, InstallQuery, InstallReport, InstallRequest, Installed, LOCK_FILE,
+    MirrorReport, MirrorRequest, MirrorView, Mirrored, Pin, PinRequest, RemoveReport,
+    RemoveRequest, Removed, Uninstalled, Verified, VerifyReport, VerifyRequest,
 };
 pub use local::{DataDir, RuntimeInfo};
 pub use lockfile::{Locked, Lockfile};

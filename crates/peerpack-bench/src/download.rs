@@ -333,7 +333,7 @@ async fn one_size(size_mib: u64, rounds_n: usize, work: &Path) -> Result<(Vec<Ro
     let pkg = dir.join("package");
     package(&pkg, &name, size)?;
     let published = peerpack_node::publish::publish(providers[0].inner(), pkg.clone()).await?;
-    let archive_size = published.size;
+    let archive_size = published.archive_size;
     let archive = providers[0]
         .data_dir()
         .root()

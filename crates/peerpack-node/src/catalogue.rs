@@ -25,6 +25,11 @@ pub struct Catalogue {
     disputes: Mutex<Disputes>,
     /// Content ids of archives flagged unsafe (as text), hidden from search.
     unsafe_archives: Mutex<HashSet<String>>,
+    /// Whether any mirror rule exists: only then are new versions noted for the mirror task.
+    pub(crate) mirroring: std::sync::atomic::AtomicBool,
+    /// Names with versions new to the catalogue, for the mirror task.
+    added: Mutex<BTreeSet<PackageName>>,
+    added_notify: tokio::sync::Notify,
 }
 
 impl Catalogue {
@@ -44,9 +49,35 @@ impl Catalogue {
         }
     }
 
+    /// Note names that gained versions, for the mirror task; nothing while nothing is
+    /// mirrored.
+    pub(crate) fn note_added(&self, names: impl IntoIterator<Item = PackageName>) {
+        if !self.mirroring.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let mut added = lock(&self.added);
+        let before = added.len();
+        added.extend(names);
+        if added.len() > before {
+            self.added_notify.notify_one();
+        }
+    }
+
+    /// Wait for names noted by [`Catalogue::note_added`], and take them.
+    pub(crate) async fn next_added(&self) -> BTreeSet<PackageName> {
+        loop {
+            let taken = std::mem::take(&mut *lock(&self.added));
+            if !taken.is_empty() {
+                return taken;
+            }
+            self.added_notify.notified().await;
+        }
+    }
+
     /// Wrap an open store, reading the names in dispute and the unsafe archives.
     pub fn new(store: Store) -> Result<Self, Error> {
         let disputes = Disputes::load(&store.db)?;
+        let mirroring = !store.db.mirrors()?.is_empty();
         let unsafe_archives = store
             .db
             .unsafe_archives()?
@@ -60,6 +91,9 @@ impl Catalogue {
             store: Arc::new(Mutex::new(store)),
             disputes: Mutex::new(disputes),
             unsafe_archives: Mutex::new(unsafe_archives),
+            mirroring: std::sync::atomic::AtomicBool::new(mirroring),
+            added: Mutex::default(),
+            added_notify: tokio::sync::Notify::new(),
         })
     }
 

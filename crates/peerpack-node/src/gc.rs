@@ -1,7 +1,8 @@
 //! Garbage collection of the archive cache, and pins.
 //!
 //! Kept always: archives of versions this node's publisher key owns, archives installed in a
-//! directory that still exists, and archives of pinned versions. The rest is the cache: while
+//! directory that still exists, archives of pinned versions, and archives of mirrored names
+//! (which `mirror` keeps within the quota itself). The rest is the cache: while
 //! it is larger than the quota, the least recently used archive goes first.
 
 use std::collections::HashSet;
@@ -27,6 +28,7 @@ impl Context {
                 let mut protected: HashSet<ContentId> =
                     s.db.content_owned_by(&publisher)?.into_iter().collect();
                 protected.extend(s.db.pinned_content()?);
+                protected.extend(s.db.mirrored_content()?);
                 for install in s.db.installs()? {
                     if std::path::Path::new(&install.path).is_dir() {
                         protected.insert(install.content_id);
@@ -76,7 +78,7 @@ impl Context {
                     ids.push(id);
                     removed.push(Removed {
                         content_id: id.to_string(),
-                        size,
+                        archive_size: size,
                         packages,
                         last_used,
                     });
@@ -113,6 +115,21 @@ impl Context {
         self.catalogue
             .with_store(move |s| Ok(s.db.pin(&n, &v)?))
             .await?;
+        // A pin keeps an archive here: fetch it if it is not here yet.
+        if let Some(record) = self.record_of(&name, &version).await?
+            && !self.catalogue.blobs.contains(&record.content_id)
+        {
+            let (id, size) = (record.content_id, record.archive_size);
+            let (progress, _tracked) = self.transfers.downloads.track(id, size);
+            crate::download::fetch(self, id, size, progress)
+                .await
+                .map_err(|e| match e.kind() {
+                    crate::error::Kind::Unavailable => Error::Unavailable(format!(
+                        "pinned {name}@{version}, but its archive could not be fetched yet: {e}"
+                    )),
+                    _ => e,
+                })?;
+        }
         Ok(Pin {
             name: name.to_string(),
             version: version.to_string(),

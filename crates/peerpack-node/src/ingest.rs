@@ -68,6 +68,7 @@ pub async fn records(
     // credited for, once per distinct record.
     let mut creditable = Vec::with_capacity(valid.len());
     let mut disputed_names = Vec::new();
+    let mut added = Vec::new();
     if !valid.is_empty() {
         let sender = from.map(|p| p.to_string());
         let net = inner.net.clone();
@@ -95,6 +96,9 @@ pub async fn records(
             ) {
                 creditable.push(*hash);
             }
+            if matches!(result, Ok(Inserted::New)) {
+                added.push(record.name().clone());
+            }
             match result {
                 Ok(i) if i.changed() => batch.changed += 1,
                 Ok(Inserted::Disputed) => {
@@ -119,6 +123,7 @@ pub async fn records(
     disputed_names.sort();
     disputed_names.dedup();
     inner.catalogue.refresh_names(disputed_names).await;
+    inner.catalogue.note_added(added);
     Ok(batch)
 }
 

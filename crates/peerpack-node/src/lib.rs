@@ -39,6 +39,7 @@ pub mod gc;
 pub mod ingest;
 pub mod install;
 pub mod lookup;
+pub mod mirror;
 pub mod names;
 pub mod node;
 pub mod publish;

@@ -188,6 +188,7 @@ impl Node {
         let mut core = CoreTasks::default();
         core.spawn("network events", event_task(inner.clone(), spawned.events));
         core.spawn("periodic", periodic_task(inner.clone()));
+        core.spawn("mirror", crate::mirror::task(inner.clone()));
         let router = crate::api::router(inner.clone());
         let api_stop = inner.supervisor.token();
         core.spawn("API", async move {

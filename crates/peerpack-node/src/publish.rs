@@ -22,13 +22,15 @@ pub struct Published {
     #[schema(value_type = String)]
     pub content_id: ContentId,
     /// Archive size in bytes.
-    pub size: u64,
+    pub archive_size: u64,
     /// Whether this exact version was already published (a re-announce).
     pub republished: bool,
     /// Remote peers that stored the package record in the DHT.
     pub dht_peers: usize,
     /// Peers subscribed to announcements when it went out.
     pub announced_to: usize,
+    /// Other peers providing the archive (only when asked to wait for them).
+    pub replicas: Option<usize>,
 }
 
 /// How to publish.
@@ -38,7 +40,14 @@ pub struct PublishOptions {
     pub allow_secrets: bool,
     /// Publish even when the dependencies cannot be resolved on this node.
     pub allow_unresolved: bool,
+    /// Return only once this many other peers provide the archive.
+    pub wait_replicas: usize,
+    /// How long to wait for them.
+    pub wait_timeout: std::time::Duration,
 }
+
+/// Default [`PublishOptions::wait_timeout`].
+pub const WAIT_REPLICAS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Publish the package in `dir`, refusing files that look like secrets.
 pub async fn publish(inner: &Arc<Context>, dir: PathBuf) -> Result<Published, Error> {
@@ -176,15 +185,54 @@ pub async fn publish_with(
         tracing::info!(error = %e, "announcement not gossiped; peers will learn it by sync");
         0
     });
+    let replicas = if options.wait_replicas > 0 {
+        Some(wait_for_replicas(inner, &record, options).await?)
+    } else {
+        None
+    };
     Ok(Published {
+        replicas,
         name: record.name().to_string(),
         version: record.version().to_string(),
         content_id: record.content_id,
-        size: record.archive_size,
+        archive_size: record.archive_size,
         republished,
         dht_peers,
         announced_to,
     })
+}
+
+/// Wait until `options.wait_replicas` other peers provide `record`'s archive, as the DHT
+/// says; answer how many do.
+async fn wait_for_replicas(
+    inner: &Arc<Context>,
+    record: &PackageRecord,
+    options: PublishOptions,
+) -> Result<usize, Error> {
+    let deadline = tokio::time::Instant::now() + options.wait_timeout;
+    let key = protocol::provider_key(&record.content_id);
+    loop {
+        let providers = inner
+            .net
+            .get_providers(key.clone(), std::time::Duration::from_secs(5))
+            .await
+            .unwrap_or_default();
+        let seen = providers.iter().filter(|p| **p != inner.peer_id).count();
+        if seen >= options.wait_replicas {
+            tracing::info!(replicas = seen, "replicated");
+            return Ok(seen);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::Unavailable(format!(
+                "published {} {}, but {seen} of the {} other peer(s) asked for provide it after {} s; it stays published here, and reaches others as they sync or mirror it",
+                record.name(),
+                record.version(),
+                options.wait_replicas,
+                options.wait_timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 /// Refuse a package whose dependencies cannot be resolved here (as an install would resolve

@@ -461,6 +461,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/gc", &["post"]),
     ("/v1/pins", &["get", "post"]),
     ("/v1/pins/{spec}", &["delete"]),
+    ("/v1/mirrors", &["get", "post"]),
+    ("/v1/mirrors/{rule}", &["delete"]),
     ("/v1/blocks", &["get"]),
     ("/v1/blocks/{peer_id}", &["delete"]),
     ("/v1/trust", &["get", "post"]),

@@ -291,10 +291,10 @@ async fn an_interrupted_download_resumes_from_what_is_on_disk() {
         .unwrap();
     let i = &report.installed[0];
     assert_eq!(i.content_id, published.content_id.to_string());
-    assert!(i.resumed_bytes >= published.size / 2, "{i:?}");
+    assert!(i.resumed_bytes >= published.archive_size / 2, "{i:?}");
     assert_eq!(
         i.resumed_bytes + i.fetched_bytes,
-        published.size,
+        published.archive_size,
         "nothing fetched twice: {i:?}"
     );
     assert_eq!(tree(&out.path().join("slow-template")), tree(pkg.path()));
@@ -627,7 +627,10 @@ async fn two_installs_at_once_download_the_archive_once() {
     );
     let (r1, r2) = (r1.unwrap(), r2.unwrap());
     let fetched = r1.installed[0].fetched_bytes + r2.installed[0].fetched_bytes;
-    assert_eq!(fetched, published.size, "one download, one cache hit");
+    assert_eq!(
+        fetched, published.archive_size,
+        "one download, one cache hit"
+    );
     assert_eq!(
         tree(&one.path().join("twice-template")),
         tree(&two.path().join("twice-template"))

@@ -23,6 +23,7 @@
 pub mod blobs;
 pub mod cache;
 pub mod db;
+pub mod mirrors;
 pub mod record_cache;
 pub mod search;
 
@@ -33,6 +34,7 @@ use peerpack_core::{PackageName, PackageRecord};
 pub use blobs::BlobStore;
 pub use db::{Db, Inserted};
 pub use db::{names, peers};
+pub use mirrors::Mirror;
 pub use names::{Claim, NameState, OwnerSource};
 pub use peers::PeerRow;
 pub use record_cache::{CacheStats, RecordCache};

@@ -261,9 +261,21 @@ impl SearchIndex {
     }
 
     /// Run a search.
+    ///
+    /// Prefix and typo matches on names are a second pass, run only when the words and the
+    /// exact name fill fewer than `limit` results: they cost most on the commonest words,
+    /// which fill the page on their own.
     pub fn search(&self, q: &SearchQuery) -> Result<Vec<Hit>, Error> {
-        let f = &self.fields;
         let limit = q.limit.clamp(1, MAX_LIMIT);
+        let hits = self.search_pass(q, limit, false)?;
+        if hits.len() >= limit || q.text.trim().is_empty() {
+            return Ok(hits);
+        }
+        self.search_pass(q, limit, true)
+    }
+
+    fn search_pass(&self, q: &SearchQuery, limit: usize, near: bool) -> Result<Vec<Hit>, Error> {
+        let f = &self.fields;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let text = q.text.trim();
         if text.is_empty() {
@@ -271,12 +283,12 @@ impl SearchIndex {
         } else {
             let (parsed, _errors) = self.parser.parse_query_lenient(text);
             let key = name_key(text);
+            let mut names = self.name_queries(&key);
+            if !near {
+                names.truncate(1);
+            }
             let mut either: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, parsed)];
-            either.extend(
-                self.name_queries(&key)
-                    .into_iter()
-                    .map(|q| (Occur::Should, q)),
-            );
+            either.extend(names.into_iter().map(|q| (Occur::Should, q)));
             must.push((Occur::Must, Box::new(BooleanQuery::new(either))));
         }
         if let Some(c) = &q.category {

@@ -22,19 +22,18 @@ pub(crate) struct Cli {
     #[arg(long, global = true, env = "PEERPACK_DATA_DIR", value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
 
+    /// URL of the node's API, for the commands that talk to a node [default: read from
+    /// DATA_DIR/node.json]
+    #[arg(long, global = true, env = "PEERPACK_API", value_name = "URL")]
+    pub(crate) api: Option<String>,
+
+    /// Print JSON instead of text. A failure is then `{"error": {"code", "message"}}` on
+    /// stdout, and a line of text on stderr.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
     #[command(subcommand)]
     pub(crate) command: Command,
-}
-
-/// How a client command finds its node.
-#[derive(Debug, clap::Args)]
-pub(crate) struct Api {
-    /// URL of the node's API [default: read from DATA_DIR/node.json]
-    #[arg(long, env = "PEERPACK_API", value_name = "URL")]
-    pub(crate) api: Option<String>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,11 +91,7 @@ pub(crate) enum Command {
     },
     /// Show the publisher key in the data directory: the key that signs what this data
     /// directory's node publishes, and that owns the names it published first.
-    Whoami {
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Whoami,
     /// Validate a package directory and write its deterministic archive.
     ///
     /// Reads DIR/peerpack.toml, checks it, and writes a tar + zstd archive whose bytes depend
@@ -116,9 +111,6 @@ pub(crate) enum Command {
         /// Print what would ship (path and size of each entry) and write nothing.
         #[arg(long)]
         list: bool,
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Run a node in the foreground until SIGINT or SIGTERM.
     ///
@@ -142,8 +134,20 @@ pub(crate) enum Command {
         /// a published version can never change.
         #[arg(long)]
         allow_unresolved: bool,
-        #[command(flatten)]
-        api: Api,
+        /// Return only once N other peers provide the archive (a mirror, or peers that
+        /// installed it): how a short-lived publisher, such as a CI job, hands its package to
+        /// the network before it exits.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        wait_replicas: u32,
+        /// How long --wait-replicas waits, in seconds; then the command fails (exit 6) and
+        /// the package stays published.
+        #[arg(
+            long,
+            value_name = "SECS",
+            default_value_t = 300,
+            requires = "wait_replicas"
+        )]
+        wait_timeout: u64,
     },
     /// Search the node's catalogue (every package any reachable peer published).
     Search {
@@ -162,8 +166,6 @@ pub(crate) enum Command {
         /// Leave out packages whose known providers all have a reputation below R (0 to 1).
         #[arg(long, value_name = "R", value_parser = score)]
         min_reputation: Option<f64>,
-        #[command(flatten)]
-        api: Api,
     },
     /// Show every known version of a package and its record details. Asks the DHT when the
     /// local catalogue does not know the name.
@@ -171,52 +173,36 @@ pub(crate) enum Command {
         /// NAME, NAME@VERSION, or NAME@REQ (a semver requirement such as ^1.2: the versions
         /// that match).
         package: String,
-        #[command(flatten)]
-        api: Api,
     },
     /// List connected and known peers with their addresses, agent, latency and reputation.
     Peers {
         /// Only peers with at least this score (0 to 1).
         #[arg(long, value_name = "R", value_parser = score)]
         min_reputation: Option<f64>,
-        #[command(flatten)]
-        api: Api,
     },
     /// Show one peer in full.
     Peer {
         /// The peer id.
         peer_id: String,
-        #[command(flatten)]
-        api: Api,
     },
     /// List peers blocked for sending invalid data, and until when.
     ///
     /// A peer that scores below 0.15 after at least 5 invalid messages or pieces is
     /// disconnected and refused for an hour; the block survives a restart.
-    Blocked {
-        #[command(flatten)]
-        api: Api,
-    },
+    Blocked,
     /// Lift a peer's block now and forgive the invalid data it was blocked for.
     Unblock {
         /// The peer id.
         peer_id: String,
-        #[command(flatten)]
-        api: Api,
     },
     /// Dial more peers now. Each address must end in /p2p/<peer id>.
     Bootstrap {
         /// Addresses, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
         #[arg(required = true, value_name = "MULTIADDR")]
         addrs: Vec<String>,
-        #[command(flatten)]
-        api: Api,
     },
     /// Show the node's peer id, addresses, peers, catalogue size, routing table and uptime.
-    Status {
-        #[command(flatten)]
-        api: Api,
-    },
+    Status,
     /// Install packages and their dependencies from the peers that hold them.
     ///
     /// Resolves the highest version matching each requirement (semver; default the latest)
@@ -264,8 +250,6 @@ pub(crate) enum Command {
         /// Show what would change in the lock, and install nothing.
         #[arg(long)]
         dry_run: bool,
-        #[command(flatten)]
-        api: Api,
     },
     /// Move locked packages to the highest versions their requirements allow.
     ///
@@ -283,18 +267,13 @@ pub(crate) enum Command {
         /// Show what would change, and change nothing.
         #[arg(long)]
         dry_run: bool,
-        #[command(flatten)]
-        api: Api,
     },
     /// List locked packages for which a newer version is known: the version locked, the
     /// one `update` would pick (wanted) and the latest release.
     ///
     /// Example:
     ///   peerpack outdated
-    Outdated {
-        #[command(flatten)]
-        api: Api,
-    },
+    Outdated,
     /// Remove packages asked for by name from ./peerpack.lock, and delete from the install
     /// directory every tree no remaining package needs.
     ///
@@ -307,19 +286,13 @@ pub(crate) enum Command {
         /// Names to remove (each a root of the lock, not only a dependency).
         #[arg(required = true, value_name = "NAME")]
         packages: Vec<String>,
-        #[command(flatten)]
-        api: Api,
     },
     /// List the packages in ./peerpack.lock: version, whether asked for by name, and whether
     /// its tree is in the install directory. Needs no node.
     ///
     /// Example:
     ///   peerpack list --json
-    List {
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    List,
     /// Check installed trees against their archives: every file's bytes and executable bit,
     /// missing and added files. Exits 1 when anything drifted; `peerpack install --repair`
     /// restores it.
@@ -330,8 +303,6 @@ pub(crate) enum Command {
         /// Only these names [default: every locked package].
         #[arg(value_name = "NAME")]
         packages: Vec<String>,
-        #[command(flatten)]
-        api: Api,
     },
     /// Yank a version you published: installs skip it from now on, unless a lock file names
     /// it (so projects that locked it keep building). The archive stays available.
@@ -352,8 +323,6 @@ pub(crate) enum Command {
         /// Take the yank back.
         #[arg(long, conflicts_with = "reason")]
         undo: bool,
-        #[command(flatten)]
-        api: Api,
     },
     /// Deprecate versions you published, with a message that `info` shows and `install`
     /// prints as a warning. They still install.
@@ -372,8 +341,6 @@ pub(crate) enum Command {
         /// Take the deprecation back.
         #[arg(long, conflicts_with = "message")]
         undo: bool,
-        #[command(flatten)]
-        api: Api,
     },
     /// Pin the owner of a name: only records signed by KEY are installed under NAME here.
     ///
@@ -389,22 +356,15 @@ pub(crate) enum Command {
         /// The owner's publisher key, ed25519:<64 hex digits> (`peerpack info NAME` lists
         /// the claimants' keys).
         key: String,
-        #[command(flatten)]
-        api: Api,
     },
     /// Remove the pin on a name's owner. The current owner stays, as if first seen, unless a
     /// trusted curator names another.
     Untrust {
         /// The package name.
         name: String,
-        #[command(flatten)]
-        api: Api,
     },
     /// List the owners pinned with `trust`.
-    Trusted {
-        #[command(flatten)]
-        api: Api,
-    },
+    Trusted,
     /// Vouch for name owners as a curator: sign a curator list with this node's publisher
     /// key, put it in the DHT and gossip it.
     ///
@@ -418,8 +378,6 @@ pub(crate) enum Command {
         /// Drop NAME from the list (repeatable).
         #[arg(long, value_name = "NAME")]
         remove: Vec<String>,
-        #[command(flatten)]
-        api: Api,
     },
     /// Remove cached archives the node does not need, least recently used first.
     ///
@@ -430,30 +388,45 @@ pub(crate) enum Command {
         /// Only list what would be removed.
         #[arg(long)]
         dry_run: bool,
-        #[command(flatten)]
-        api: Api,
     },
-    /// Pin a package version so that `gc` keeps its archive.
+    /// Mirror a package, or every package an owner key owns: this node fetches and provides
+    /// every version now, and each new version as it is announced, within the cache quota
+    /// ([cache] quota), and gc keeps them. A package then stays installable while its
+    /// publisher is offline.
+    ///
+    /// Examples:
+    ///   peerpack mirror rust-cli
+    ///   peerpack mirror --owner ed25519:9f2c...   (everything that key publishes)
+    Mirror {
+        /// The package name.
+        #[arg(required_unless_present = "owner", conflicts_with = "owner")]
+        name: Option<String>,
+        /// An owner key, ed25519:<64 hex digits>: mirror every name it owns here.
+        #[arg(long, value_name = "KEY")]
+        owner: Option<String>,
+    },
+    /// Stop mirroring a name or an owner key; its archives become ordinary cache.
+    Unmirror {
+        /// The name, or the owner key.
+        #[arg(value_name = "NAME|KEY")]
+        rule: String,
+    },
+    /// List the mirror rules.
+    Mirrors,
+    /// Pin a package version so that `gc` keeps its archive, fetching it if it is not here.
     Pin {
         /// NAME (its latest known version) or NAME@VERSION.
         #[arg(value_name = "NAME[@VERSION]")]
         package: String,
-        #[command(flatten)]
-        api: Api,
     },
     /// Remove a pin (NAME@VERSION), or every pin of NAME.
     Unpin {
         /// NAME or NAME@VERSION.
         #[arg(value_name = "NAME[@VERSION]")]
         package: String,
-        #[command(flatten)]
-        api: Api,
     },
     /// List pinned package versions.
-    Pins {
-        #[command(flatten)]
-        api: Api,
-    },
+    Pins,
     /// Start a local network of N nodes in this process, publish the example packs from
     /// different nodes, search from a node that published nothing, and report timings.
     Demo {
@@ -491,11 +464,7 @@ pub(crate) enum KeyAction {
         abandon_names: bool,
     },
     /// Show the publisher key (as `whoami`).
-    Show {
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Show,
 }
 
 /// `peerpack node` flags.
@@ -507,11 +476,11 @@ pub(crate) struct NodeArgs {
     /// Peer to join through, with /p2p/<peer id> (repeatable).
     #[arg(long, value_name = "MULTIADDR")]
     pub(crate) bootstrap: Vec<String>,
-    /// Address for the HTTP API [default: 127.0.0.1:0, a free port]. Only loopback addresses
-    /// are accepted unless --api-public is given.
+    /// Address the HTTP API listens on [default: 127.0.0.1:0, a free port]. Only loopback
+    /// addresses are accepted unless --api-public is given.
     #[arg(long, value_name = "ADDR")]
-    pub(crate) api: Option<std::net::SocketAddr>,
-    /// Allow --api on a non-loopback address. Anyone who can reach it can then read the node's
+    pub(crate) api_listen: Option<std::net::SocketAddr>,
+    /// Allow --api-listen on a non-loopback address. Anyone who can reach it can then read the node's
     /// state; calls that change something still need the token in DATA_DIR/api-token.
     #[arg(long)]
     pub(crate) api_public: bool,
@@ -536,45 +505,6 @@ pub(crate) struct NodeArgs {
     /// priority first, after those of the config file's [trust] curators.
     #[arg(long, value_name = "KEY")]
     pub(crate) curator: Vec<String>,
-}
-
-impl Command {
-    /// Whether the command was asked for JSON output (then its errors are JSON too).
-    pub(crate) fn json(&self) -> bool {
-        match self {
-            Self::Publish { api, .. }
-            | Self::Search { api, .. }
-            | Self::Info { api, .. }
-            | Self::Peers { api, .. }
-            | Self::Peer { api, .. }
-            | Self::Blocked { api, .. }
-            | Self::Unblock { api, .. }
-            | Self::Bootstrap { api, .. }
-            | Self::Status { api, .. }
-            | Self::Install { api, .. }
-            | Self::Update { api, .. }
-            | Self::Outdated { api, .. }
-            | Self::Remove { api, .. }
-            | Self::Verify { api, .. }
-            | Self::Yank { api, .. }
-            | Self::Deprecate { api, .. }
-            | Self::Trust { api, .. }
-            | Self::Untrust { api, .. }
-            | Self::Trusted { api, .. }
-            | Self::Curate { api, .. }
-            | Self::Gc { api, .. }
-            | Self::Pin { api, .. }
-            | Self::Unpin { api, .. }
-            | Self::Pins { api, .. } => api.json,
-            Self::Pack { json, .. }
-            | Self::Whoami { json }
-            | Self::List { json }
-            | Self::Key {
-                action: KeyAction::Show { json },
-            } => *json,
-            _ => false,
-        }
-    }
 }
 
 /// A reputation threshold: a number from 0 to 1.

@@ -320,7 +320,7 @@ pub fn pack(dir: &Path, out: Option<&Path>, json: bool) -> Result<()> {
             "name": summary.manifest.name,
             "version": summary.manifest.version.to_string(),
             "content_id": summary.content_id.to_string(),
-            "size": summary.size,
+            "archive_size": summary.size,
             "entries": summary.entries,
             "unpacked_size": summary.unpacked_size,
             "path": out,

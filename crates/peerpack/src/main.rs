@@ -1,8 +1,9 @@
 //! The `peerpack` command-line tool.
 //!
 //! Exit codes (see [`exit`]): 0 on success; 2 for invalid usage; 3 to 7 when the node refused
-//! or could not be reached, by kind; 1 for any other failure. The reason is printed on stderr
-//! as one line starting with `error:`, or with `--json` as `{"error": {"code", "message"}}`.
+//! or could not be reached, by kind; 130 for a cancelled install; 1 for any other failure. The
+//! reason is printed on stderr as one line starting with `error:`, and with `--json` also on
+//! stdout as `{"error": {"code", "message"}}`.
 
 use std::io::Write;
 use std::path::Path;
@@ -22,8 +23,8 @@ use args::{Cli, Command, KeyAction, NodeArgs};
 use clap::Parser;
 use peerpack_api::{
     BootstrapRequest, Client, CurateEntry, CurateRequest, CuratorView, DataDir, DeprecateRequest,
-    Dialled, GcRequest, Info, PeerView, PeersQuery, Pin, PinRequest, PublishRequest, Search,
-    TrustRequest, YankRequest,
+    Dialled, GcRequest, Info, MirrorRequest, PeerView, PeersQuery, Pin, PinRequest, PublishRequest,
+    Search, TrustRequest, YankRequest,
 };
 
 fn main() -> ExitCode {
@@ -41,18 +42,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let json = cli.command.json();
+    let json = cli.json;
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let (status, code) = exit::classify(&err);
             let message = format!("{err:#}");
-            let line = if json {
-                serde_json::json!({ "error": { "code": code, "message": message } }).to_string()
-            } else {
-                format!("error: {message}")
-            };
-            let _ = writeln!(std::io::stderr(), "{line}");
+            // With --json a script reads the error where it reads results; a person still
+            // sees the line on stderr.
+            // `verify` printed its report, which says what drifted: that is the answer.
+            let reported = err.downcast_ref::<install::Drifted>().is_some();
+            if json && !reported {
+                let value = serde_json::json!({ "error": { "code": code, "message": message } });
+                let _ = writeln!(std::io::stdout(), "{value}");
+            }
+            let _ = writeln!(std::io::stderr(), "error: {message}");
             ExitCode::from(status)
         }
     }
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     let dir = || data_dir(cli.data_dir.as_deref());
+    let (api, json) = (cli.api.clone(), cli.json);
     match cli.command {
         Command::Keygen {
             force,
@@ -72,9 +77,9 @@ async fn run(cli: Cli) -> Result<()> {
                 force,
                 abandon_names,
             } => local::key_import(&dir()?, &file, force, abandon_names),
-            KeyAction::Show { json } => local::whoami(&dir()?, json),
+            KeyAction::Show => local::whoami(&dir()?, json),
         },
-        Command::Whoami { json } => local::whoami(&dir()?, json),
+        Command::Whoami => local::whoami(&dir()?, json),
         Command::Init {
             dir,
             name,
@@ -82,33 +87,38 @@ async fn run(cli: Cli) -> Result<()> {
             license,
             author,
         } => local::init(&dir, name, description, license, author),
-        Command::Pack {
-            dir,
-            out,
-            list,
-            json,
-        } => {
+        Command::Pack { dir, out, list } => {
             if list {
                 local::list(&dir, json)
             } else {
                 local::pack(&dir, out.as_deref(), json)
             }
         }
-        Command::Node(args) => node::run(dir()?, node::args_to_config(args)?).await,
+        Command::Node(args) => {
+            if api.is_some() {
+                anyhow::bail!(
+                    "--api is the URL client commands use to reach a node; `peerpack node` takes --api-listen ADDR for the address its API listens on"
+                );
+            }
+            node::run(dir()?, node::args_to_config(args)?).await
+        }
         Command::Demo { nodes, keep, packs } => demo::run(nodes, keep, packs).await,
         Command::Publish {
             dir: pkg,
             allow_secrets,
             allow_unresolved,
-            api,
+            wait_replicas,
+            wait_timeout,
         } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api.as_deref(), &dir()?)?;
             let request = PublishRequest {
                 path: client::absolute(&pkg)?,
                 allow_secrets,
                 allow_unresolved,
+                wait_replicas,
+                wait_timeout_s: Some(wait_timeout),
             };
-            publish(&client, request, api.json).await
+            publish(&client, request, json).await
         }
         Command::Search {
             query,
@@ -116,9 +126,8 @@ async fn run(cli: Cli) -> Result<()> {
             tags,
             limit,
             min_reputation,
-            api,
         } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api.as_deref(), &dir()?)?;
             let q = Search {
                 q: query.join(" "),
                 category,
@@ -127,10 +136,10 @@ async fn run(cli: Cli) -> Result<()> {
                 min_reputation,
             };
             let hits = client.search(&q).await?;
-            print(api.json, &hits, |h| output::search(h))
+            print(json, &hits, |h| output::search(h))
         }
-        Command::Info { package, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+        Command::Info { package } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
             let (name, version) = match package.split_once('@') {
                 Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
                 None => (package.clone(), None),
@@ -156,25 +165,22 @@ async fn run(cli: Cli) -> Result<()> {
                     )));
                 }
             }
-            print(api.json, &info, output::info)
+            print(json, &info, output::info)
         }
-        Command::Peers {
-            min_reputation,
-            api,
-        } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+        Command::Peers { min_reputation } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
             let peers = client.peers(&PeersQuery { min_reputation }).await?;
-            print(api.json, &peers, |p| output::peers(p))
+            print(json, &peers, |p| output::peers(p))
         }
-        Command::Peer { peer_id, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+        Command::Peer { peer_id } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
             let p = client.peer(&peer_id).await?;
-            print(api.json, &p, output::peer)
+            print(json, &p, output::peer)
         }
-        Command::Blocked { api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+        Command::Blocked => {
+            let client = client::find(api.as_deref(), &dir()?)?;
             let peers: Vec<PeerView> = client.blocked().await?;
-            print(api.json, &peers, |ps| {
+            print(json, &peers, |ps| {
                 if ps.is_empty() {
                     println!("no peer is blocked");
                 }
@@ -192,10 +198,10 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             })
         }
-        Command::Unblock { peer_id, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+        Command::Unblock { peer_id } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
             let v = client.unblock(&peer_id).await?;
-            print(api.json, &v, |v| {
+            print(json, &v, |v| {
                 if v.was_blocked {
                     println!("unblocked {peer_id}");
                 } else {
@@ -203,19 +209,19 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             })
         }
-        Command::Bootstrap { addrs, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+        Command::Bootstrap { addrs } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
             let dialled = client.bootstrap(&BootstrapRequest { addrs }).await?;
-            print(api.json, &dialled, |ds: &Vec<Dialled>| {
+            print(json, &dialled, |ds: &Vec<Dialled>| {
                 for d in ds {
                     println!("dialling {} at {}", d.peer_id, d.address);
                 }
             })
         }
-        Command::Status { api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+        Command::Status => {
+            let client = client::find(api.as_deref(), &dir()?)?;
             let s = client.status().await?;
-            print(api.json, &s, output::status)
+            print(json, &s, output::status)
         }
         Command::Install {
             packages,
@@ -225,9 +231,8 @@ async fn run(cli: Cli) -> Result<()> {
             force,
             repair,
             dry_run,
-            api,
         } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api.as_deref(), &dir()?)?;
             let ask = install::Ask {
                 packages,
                 to,
@@ -238,14 +243,10 @@ async fn run(cli: Cli) -> Result<()> {
                 update: false,
                 dry_run,
             };
-            install::run(&client, ask, api.json).await
+            install::run(&client, ask, json).await
         }
-        Command::Update {
-            packages,
-            dry_run,
-            api,
-        } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+        Command::Update { packages, dry_run } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
             let ask = install::Ask {
                 packages,
                 to: None,
@@ -256,28 +257,27 @@ async fn run(cli: Cli) -> Result<()> {
                 update: true,
                 dry_run,
             };
-            install::run(&client, ask, api.json).await
+            install::run(&client, ask, json).await
         }
-        Command::Outdated { api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
-            install::outdated(&client, api.json).await
+        Command::Outdated => {
+            let client = client::find(api.as_deref(), &dir()?)?;
+            install::outdated(&client, json).await
         }
-        Command::Remove { packages, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
-            install::remove(&client, packages, api.json).await
+        Command::Remove { packages } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
+            install::remove(&client, packages, json).await
         }
-        Command::List { json } => install::list(json),
-        Command::Verify { packages, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
-            install::verify(&client, packages, api.json).await
+        Command::List => install::list(json),
+        Command::Verify { packages } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
+            install::verify(&client, packages, json).await
         }
         Command::Yank {
             package,
             reason,
             undo,
-            api,
         } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api.as_deref(), &dir()?)?;
             let a = client
                 .yank(&YankRequest {
                     package: package.clone(),
@@ -285,7 +285,7 @@ async fn run(cli: Cli) -> Result<()> {
                     undo,
                 })
                 .await?;
-            print(api.json, &a, |a| {
+            print(json, &a, |a| {
                 let verb = if undo {
                     "took back the yank of"
                 } else {
@@ -311,16 +311,15 @@ async fn run(cli: Cli) -> Result<()> {
             package,
             message,
             undo,
-            api,
         } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+            let client = client::find(api.as_deref(), &dir()?)?;
             let a = client
                 .deprecate(&DeprecateRequest {
                     package: package.clone(),
                     message: if undo { None } else { message },
                 })
                 .await?;
-            print(api.json, &a, |a| {
+            print(json, &a, |a| {
                 if a.versions.is_empty() {
                     println!("nothing changed for {package}");
                 } else {
@@ -339,10 +338,10 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             })
         }
-        Command::Trust { name, key, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+        Command::Trust { name, key } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
             let t = client.trust(&TrustRequest { name, owner: key }).await?;
-            print(api.json, &t, |t| {
+            print(json, &t, |t| {
                 println!("{} is now owned by {} on this node", t.name, t.owner);
                 if t.versions_known == 0 {
                     println!("  no version signed by that key is known yet");
@@ -351,10 +350,10 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             })
         }
-        Command::Untrust { name, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+        Command::Untrust { name } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
             let v = client.untrust(&name).await?;
-            print(api.json, &v, |v| {
+            print(json, &v, |v| {
                 if v.removed {
                     println!("removed the pin on {name}");
                 } else {
@@ -362,10 +361,10 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             })
         }
-        Command::Trusted { api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+        Command::Trusted => {
+            let client = client::find(api.as_deref(), &dir()?)?;
             let ts = client.trusted().await?;
-            print(api.json, &ts, |ts| {
+            print(json, &ts, |ts| {
                 if ts.is_empty() {
                     println!("no pinned owners; pin one with `peerpack trust NAME KEY`");
                 }
@@ -374,12 +373,8 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             })
         }
-        Command::Curate {
-            entries,
-            remove,
-            api,
-        } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+        Command::Curate { entries, remove } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
             let view: CuratorView = if entries.is_empty() && remove.is_empty() {
                 client.curator_list().await?
             } else {
@@ -395,33 +390,61 @@ async fn run(cli: Cli) -> Result<()> {
                 }
                 client.curate(&CurateRequest { add, remove }).await?
             };
-            print(api.json, &view, output::curator)
+            print(json, &view, output::curator)
         }
-        Command::Gc { dry_run, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+        Command::Gc { dry_run } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
             let report = client.gc(&GcRequest { dry_run }).await?;
-            print(api.json, &report, output::gc)
+            print(json, &report, output::gc)
         }
-        Command::Pin { package, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
-            let pin = client.pin(&PinRequest { package }).await?;
-            print(api.json, &pin, |p| {
-                println!("pinned {}@{}", p.name, p.version)
+        Command::Pin { package } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
+            let pins: Vec<Pin> = client.pin(&PinRequest { package }).await?;
+            print(json, &pins, |ps| {
+                for p in ps {
+                    println!("pinned {}@{}; its archive is here", p.name, p.version);
+                }
             })
         }
-        Command::Unpin { package, api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+        Command::Unpin { package } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
             let pins: Vec<Pin> = client.unpin(&package).await?;
-            print(api.json, &pins, |ps| {
+            print(json, &pins, |ps| {
                 for p in ps {
                     println!("unpinned {}@{}", p.name, p.version);
                 }
             })
         }
-        Command::Pins { api } => {
-            let client = client::find(api.api.as_deref(), &dir()?)?;
+        Command::Mirror { name, owner } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
+            let report = client.mirror(&MirrorRequest { name, owner }).await?;
+            print(json, &report, output::mirror)
+        }
+        Command::Unmirror { rule } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
+            let v = client.unmirror(&rule).await?;
+            print(json, &v, |_| println!("no longer mirroring {rule}"))
+        }
+        Command::Mirrors => {
+            let client = client::find(api.as_deref(), &dir()?)?;
+            let rules = client.mirrors().await?;
+            print(json, &rules, |rs| {
+                if rs.is_empty() {
+                    println!("nothing is mirrored; `peerpack mirror NAME` keeps a package here");
+                }
+                for r in rs {
+                    match (&r.name, &r.owner) {
+                        (Some(n), _) => println!("{n}"),
+                        (_, Some(k)) => println!("every package of {k}"),
+                        _ => {}
+                    }
+                }
+            })
+        }
+        Command::Pins => {
+            let client = client::find(api.as_deref(), &dir()?)?;
             let pins = client.pins().await?;
-            print(api.json, &pins, |ps| {
+            print(json, &pins, |ps| {
                 if ps.is_empty() {
                     println!("no pins");
                 }
@@ -462,11 +485,14 @@ async fn publish(client: &Client, request: PublishRequest, json: bool) -> Result
     };
     println!("{verb} {} {}", p.name, p.version);
     println!("  content id  {}", p.content_id);
-    println!("  size        {} bytes", p.size);
+    println!("  size        {} bytes", p.archive_size);
     println!(
         "  announced to {} peer(s); stored on {} DHT peer(s)",
         p.announced_to, p.dht_peers
     );
+    if let Some(n) = p.replicas {
+        println!("  provided by {n} other peer(s)");
+    }
     Ok(())
 }
 

@@ -117,7 +117,7 @@ pub fn args_to_config(args: NodeArgs) -> Result<NodeConfigParts> {
         listen: parse(&args.listen, "--listen")?,
         bootstrap: parse(&args.bootstrap, "--bootstrap")?,
         external: parse(&args.external, "--external")?,
-        api: args.api,
+        api: args.api_listen,
         config: args.config,
         policy,
         no_catalogue_sync: args.no_catalogue_sync,

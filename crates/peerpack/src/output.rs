@@ -308,7 +308,7 @@ pub fn gc(r: &GcReport) {
         println!(
             "{verb} {} ({}) {}",
             x.content_id,
-            bytes(x.size),
+            bytes(x.archive_size),
             x.packages.join(", ")
         );
     }
@@ -334,5 +334,27 @@ pub fn curator(c: &CuratorView) {
     }
     if c.seq > 0 && !c.trusted_here {
         println!("  (this node does not follow its own list: add the key under [trust] curators)");
+    }
+}
+
+/// What `mirror` did.
+pub fn mirror(r: &peerpack_api::MirrorReport) {
+    let what = match (&r.rule.name, &r.rule.owner) {
+        (Some(n), _) => n.clone(),
+        (_, Some(k)) => format!("every package of {k}"),
+        _ => String::new(),
+    };
+    let already = if r.added { "" } else { " (already mirrored)" };
+    println!("mirroring {what}{already}; new versions are fetched as they are announced");
+    if r.versions.is_empty() {
+        println!("  no version is known yet");
+    }
+    for v in &r.versions {
+        let why = v
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        println!("  {:<8} {} {}{why}", v.state, v.name, v.version);
     }
 }

@@ -131,7 +131,7 @@ fn every_example_pack_is_valid_and_packs_deterministically() {
             fs::read(tmp.path().join("b.tar.zst")).unwrap()
         );
         let bytes = fs::read(tmp.path().join("a.tar.zst")).unwrap();
-        assert_eq!(a["size"], bytes.len());
+        assert_eq!(a["archive_size"], bytes.len());
         assert_eq!(
             a["content_id"],
             peerpack_core::ContentId::of(&bytes).to_string()
@@ -304,14 +304,26 @@ fn an_unreachable_node_exits_6_and_says_so_in_json() {
         "{}",
         stderr(&o)
     );
-    let o = peerpack(
-        &["status", "--api", "http://127.0.0.1:1", "--json"],
-        tmp.path(),
-    );
-    assert_eq!(o.status.code(), Some(6));
-    let err: serde_json::Value = serde_json::from_str(stderr(&o).trim()).unwrap();
-    assert_eq!(err["error"]["code"], "unreachable", "{err}");
-    assert!(o.stdout.is_empty());
+    // Global flags go before or after the subcommand; the JSON error is on stdout, the text on
+    // stderr.
+    for args in [
+        &["status", "--api", "http://127.0.0.1:1", "--json"][..],
+        &["--api", "http://127.0.0.1:1", "--json", "status"][..],
+    ] {
+        let o = peerpack(args, tmp.path());
+        assert_eq!(o.status.code(), Some(6));
+        let err: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        assert_eq!(err["error"]["code"], "unreachable", "{err}");
+        assert!(
+            stderr(&o).starts_with("error: cannot reach the node"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // `node` takes --api-listen; --api there is a mistake worth naming.
+    let o = peerpack(&["node", "--api", "127.0.0.1:0"], tmp.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--api-listen"), "{}", stderr(&o));
 }
 
 /// `whoami` shows the key `keygen` made; without one it says how to make one (exit 4).

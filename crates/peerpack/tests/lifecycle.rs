@@ -521,3 +521,76 @@ fn search_finds_prefixes_and_typos_suggests_names_and_marks_offline_packages() {
     let text = ok(&user_dir, &["search", "axum"]);
     assert!(text.contains("[offline: no provider connected]"), "{text}");
 }
+
+/// A CI-like publisher hands its package to a mirror with `--wait-replicas` and exits; users
+/// then install from the mirror, and `pin` fetches what it pins.
+#[test]
+fn a_mirror_keeps_packages_installable_after_a_short_lived_publisher_exits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (m_dir, u_dir, p_dir) = (
+        tmp.path().join("m"),
+        tmp.path().join("u"),
+        tmp.path().join("p"),
+    );
+    ok(&p_dir, &["keygen"]);
+    let p_key = json(&p_dir, &["whoami", "--json"])["publisher"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mirror = NodeProc::start(&m_dir);
+    let _user = NodeProc::start(&u_dir);
+    let report = json(&m_dir, &["mirror", "--owner", &p_key, "--json"]);
+    assert_eq!(report["added"], true, "{report}");
+    assert_eq!(
+        json(&m_dir, &["mirrors", "--json"])[0]["owner"],
+        p_key.as_str()
+    );
+
+    let ci = NodeProc::start(&p_dir);
+    ok(&p_dir, &["bootstrap", &mirror.addr()]);
+    ok(&u_dir, &["bootstrap", &mirror.addr()]);
+    let src = tmp.path().join("src");
+    for name in ["tool", "extra"] {
+        let p = package(&src, name, "1.0.0", &[], name);
+        let published = json(
+            &p_dir,
+            &[
+                "publish",
+                p.to_str().unwrap(),
+                "--wait-replicas",
+                "1",
+                "--wait-timeout",
+                "60",
+                "--json",
+            ],
+        );
+        assert!(published["replicas"].as_u64().unwrap() >= 1, "{published}");
+    }
+    // The mirror holds both archives now; the publisher can go.
+    ci.stop();
+    wait_until("the user's node to know both packages", || {
+        run(&u_dir, &["info", "extra", "--json"]).status.success()
+    });
+
+    let project = tmp.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let out: serde_json::Value =
+        serde_json::from_str(&ok_in(&project, &u_dir, &["install", "tool", "--json"])).unwrap();
+    let m_id = mirror.info()["peer_id"].as_str().unwrap().to_owned();
+    assert_eq!(out["installed"][0]["sources"][0], m_id.as_str(), "{out}");
+
+    // `pin` fetches the archive it pins.
+    let before = json(&u_dir, &["status", "--json"])["archives"]
+        .as_u64()
+        .unwrap();
+    let pins = json(&u_dir, &["pin", "extra", "--json"]);
+    assert_eq!(pins[0]["name"], "extra", "{pins}");
+    let after = json(&u_dir, &["status", "--json"])["archives"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(after, before + 1);
+
+    // Unmirror removes the rule; a second time there is none.
+    ok(&m_dir, &["unmirror", &p_key]);
+    assert_eq!(run(&m_dir, &["unmirror", &p_key]).status.code(), Some(4));
+}

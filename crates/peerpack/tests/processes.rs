@@ -101,9 +101,9 @@ fn three_processes_publish_search_info() {
     // With --json, the error is JSON too, with the code scripts match on.
     let missing = run(&dirs[2], &["info", "no-such-package", "--json"]);
     assert_eq!(missing.status.code(), Some(4));
-    let err: serde_json::Value = serde_json::from_slice(&missing.stderr).unwrap();
+    let err: serde_json::Value = serde_json::from_slice(&missing.stdout).unwrap();
     assert_eq!(err["error"]["code"], "not_found", "{err}");
-    assert!(missing.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&missing.stderr).starts_with("error: "));
 
     let status = json(&dirs[2], &["status", "--json"]);
     assert!(status["connected_peers"].as_u64().unwrap() >= 1, "{status}");

@@ -76,7 +76,8 @@ const COOKIE: &str = "api_token_cookie";
         routes::peers, routes::peer, routes::bootstrap, routes::cancel_install, routes::yank, routes::deprecate,
         routes::install, routes::remove,
         routes::verify, routes::gc,
-        routes::pins, routes::pin, routes::unpin, routes::blocks, routes::unblock,
+        routes::pins, routes::pin, routes::unpin, routes::mirrors, routes::mirror,
+        routes::unmirror, routes::blocks, routes::unblock,
         routes::trusted, routes::trust, routes::untrust, routes::curator_list, routes::curate,
     ),
     components(schemas(ApiError, ErrorDetail)),
@@ -143,6 +144,8 @@ pub fn router(inner: Arc<Context>) -> Router {
         .route("/v1/gc", post(gc))
         .route("/v1/pins", get(pins).post(pin))
         .route("/v1/pins/{spec}", axum::routing::delete(unpin))
+        .route("/v1/mirrors", get(mirrors).post(mirror))
+        .route("/v1/mirrors/{rule}", axum::routing::delete(unmirror))
         .route("/v1/blocks", get(blocks))
         .route("/v1/blocks/{peer_id}", axum::routing::delete(unblock))
         .route("/v1/trust", get(trusted).post(trust))

@@ -9,9 +9,10 @@ use axum::response::{IntoResponse, Response};
 use peerpack_api::{
     Amended, ApiError, BootstrapRequest, CurateRequest, CuratorView, DeprecateRequest, Dialled,
     ErrorDetail, GcReport, GcRequest, Info, InstallCancelled, InstallLine, InstallQuery,
-    InstallReport, InstallRequest, PeerView, PeersQuery, Pin, PinRequest, PublishRequest,
-    Published, RemoveReport, RemoveRequest, Search, SearchHit, StatusView, TrustRequest, TrustView,
-    Unblocked, Untrusted, VerifyReport, VerifyRequest, YankRequest,
+    InstallReport, InstallRequest, MirrorReport, MirrorRequest, MirrorView, PeerView, PeersQuery,
+    Pin, PinRequest, PublishRequest, Published, RemoveReport, RemoveRequest, Search, SearchHit,
+    StatusView, TrustRequest, TrustView, Unblocked, Untrusted, VerifyReport, VerifyRequest,
+    YankRequest,
 };
 
 use super::{
@@ -144,16 +145,22 @@ pub(super) async fn publish(State(inner): Shared, body: Body) -> Result<impl Int
     let options = crate::publish::PublishOptions {
         allow_secrets: body.allow_secrets,
         allow_unresolved: body.allow_unresolved,
+        wait_replicas: body.wait_replicas as usize,
+        wait_timeout: body.wait_timeout_s.map_or(
+            crate::publish::WAIT_REPLICAS_TIMEOUT,
+            std::time::Duration::from_secs,
+        ),
     };
     let p = crate::publish::publish_with(&inner, body.path, options).await?;
     Ok(Json(Published {
         name: p.name,
         version: p.version,
         content_id: p.content_id.to_string(),
-        size: p.size,
+        archive_size: p.archive_size,
         republished: p.republished,
         dht_peers: p.dht_peers,
         announced_to: p.announced_to,
+        replicas: p.replicas,
     }))
 }
 
@@ -515,7 +522,8 @@ pub(super) async fn pins(State(inner): Shared) -> Result<impl IntoResponse, Erro
     Ok(Json(inner.pins().await?))
 }
 
-/// Pin a version, so that garbage collection keeps its archive.
+/// Pin a version, so that garbage collection keeps its archive, fetching the archive if this
+/// node does not hold it.
 #[utoipa::path(
     post,
     path = "/v1/pins",
@@ -523,17 +531,18 @@ pub(super) async fn pins(State(inner): Shared) -> Result<impl IntoResponse, Erro
     request_body = PinRequest,
     security(("api_token" = []), ("api_token_cookie" = [])),
     responses(
-        (status = 200, description = "The pin", body = Pin),
+        (status = 200, description = "The pins added (one), as `DELETE` answers the pins removed", body = Vec<Pin>),
         (status = 400, description = "A malformed body or spec (`bad_request`).", body = ApiError),
         (status = 401, description = UNAUTHORIZED, body = ApiError),
         (status = 403, description = FORBIDDEN, body = ApiError),
         (status = 404, description = "No such package or version is known (`not_found`).", body = ApiError),
         (status = 500, description = INTERNAL, body = ApiError),
+        (status = 503, description = "The archive is not here and no provider could serve it; the pin is kept (`unavailable`).", body = ApiError),
     ),
 )]
 pub(super) async fn pin(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
     let body: PinRequest = parse_body(body, r#"{"package": "NAME[@VERSION]"}"#)?;
-    Ok(Json(inner.pin(&body.package).await?))
+    Ok(Json(vec![inner.pin(&body.package).await?]))
 }
 
 /// Remove the pins of `NAME@VERSION`, or of every version of `NAME`.
@@ -558,6 +567,68 @@ pub(super) async fn unpin(
 ) -> Result<impl IntoResponse, Error> {
     let Path(spec) = spec.map_err(bad_path)?;
     Ok(Json(inner.unpin(&spec).await?))
+}
+
+/// The mirror rules.
+#[utoipa::path(
+    get,
+    path = "/v1/mirrors",
+    operation_id = "mirrors",
+    responses(
+        (status = 200, description = "Every rule", body = Vec<MirrorView>),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
+pub(super) async fn mirrors(State(inner): Shared) -> Result<impl IntoResponse, Error> {
+    Ok(Json(inner.mirrors().await?))
+}
+
+/// Mirror a name, or every name an owner key owns: fetch and provide every version now, and
+/// each new version as it arrives, within the cache quota.
+#[utoipa::path(
+    post,
+    path = "/v1/mirrors",
+    operation_id = "mirror",
+    request_body(content = MirrorRequest, example = json!({"name": "rust-cli"})),
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "The rule and what became of each version it covers", body = MirrorReport),
+        (status = 400, description = "A malformed body, name or key, or not exactly one of `name` and `owner` (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 409, description = "A contested name (`conflict`).", body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
+pub(super) async fn mirror(State(inner): Shared, body: Body) -> Result<impl IntoResponse, Error> {
+    let body: MirrorRequest =
+        parse_body(body, r#"{"name": "NAME"} or {"owner": "ed25519:<hex>"}"#)?;
+    Ok(Json(inner.mirror(body).await?))
+}
+
+/// Stop mirroring a name or an owner key.
+#[utoipa::path(
+    delete,
+    path = "/v1/mirrors/{rule}",
+    operation_id = "unmirror",
+    params(("rule" = String, Path, description = "A name, or an owner key `ed25519:<hex>`", example = "rust-cli")),
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "The rule removed", body = MirrorView),
+        (status = 400, description = "A malformed name or key (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 404, description = "No such rule (`not_found`).", body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
+pub(super) async fn unmirror(
+    State(inner): Shared,
+    rule: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, Error> {
+    let Path(rule) = rule.map_err(bad_path)?;
+    Ok(Json(inner.unmirror(&rule).await?))
 }
 
 /// Peers blocked for misbehaving, soonest to end first.

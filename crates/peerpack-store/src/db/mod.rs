@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_blocks.sql"),
     include_str!("../../migrations/0006_unsafe.sql"),
     include_str!("../../migrations/0007_summary.sql"),
+    include_str!("../../migrations/0008_mirrors.sql"),
 ];
 
 /// Store errors.
