@@ -44,6 +44,9 @@ pub(crate) enum Command {
     /// into `-`; the author to git's user.name and user.email. An existing peerpack.toml is
     /// never replaced. Then add the template's files, check what ships with
     /// `peerpack pack DIR --list`, and publish with `peerpack publish DIR`.
+    #[command(
+        after_help = "Example:\n  peerpack init my-template --description \"An axum service with CI\""
+    )]
     Init {
         /// The package directory, created if missing.
         #[arg(default_value = ".")]
@@ -66,6 +69,7 @@ pub(crate) enum Command {
     /// The key signs every package you publish; the first key to publish a name owns it.
     /// The file is written with mode 0600. An existing key is never replaced unless --force
     /// is given. (`peerpack node` creates one on first start if there is none.)
+    #[command(after_help = "Example:\n  peerpack keygen")]
     Keygen {
         /// Replace an existing key. The old key is kept beside it as
         /// publisher.key.replaced-TIME, but names it published stay its own: a new key cannot
@@ -81,16 +85,16 @@ pub(crate) enum Command {
     ///
     /// The publisher key is the only proof that you own your names: keep a copy offline, and
     /// use `key import` to publish from another machine (a CI runner, a new laptop).
-    ///
-    /// Examples:
-    ///   peerpack key export ~/safe/peerpack-publisher.key
-    ///   peerpack key import ~/safe/peerpack-publisher.key
+    #[command(
+        after_help = "Examples:\n  peerpack key export ~/safe/peerpack-publisher.key\n  peerpack key import ~/safe/peerpack-publisher.key"
+    )]
     Key {
         #[command(subcommand)]
         action: KeyAction,
     },
     /// Show the publisher key in the data directory: the key that signs what this data
     /// directory's node publishes, and that owns the names it published first.
+    #[command(after_help = "Example:\n  peerpack whoami --json")]
     Whoami,
     /// Validate a package directory and write its deterministic archive.
     ///
@@ -102,6 +106,9 @@ pub(crate) enum Command {
     /// Left out: .git, .hg, .svn, .DS_Store; by default also .env, .env.*, node_modules/ and
     /// archives in DIR itself (/*.tar.zst); and whatever DIR/.peerpackignore names (gitignore
     /// syntax; a `!pattern` line takes a default back). `--list` shows what ships.
+    #[command(
+        after_help = "Examples:\n  peerpack pack . --list\n  peerpack pack my-template --out /tmp/my-template.tar.zst"
+    )]
     Pack {
         /// The package directory (it must contain peerpack.toml).
         dir: PathBuf,
@@ -118,9 +125,15 @@ pub(crate) enum Command {
     /// every package it hears of, serves its own packages, and answers the other commands over
     /// an HTTP API on 127.0.0.1. Once ready it writes DATA_DIR/node.json (peer id, addresses,
     /// API URL), which the other commands read; it removes the file on a clean exit.
+    #[command(
+        after_help = "Example:\n  peerpack node --listen /ip4/0.0.0.0/tcp/4001 --bootstrap /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW..."
+    )]
     Node(NodeArgs),
     /// Publish the package in DIR: pack, sign with the node's publisher key, store, put in
     /// the DHT, provide and announce it.
+    #[command(
+        after_help = "Examples:\n  peerpack publish ./my-template\n  peerpack publish . --wait-replicas 1   (in CI, with a mirror running)"
+    )]
     Publish {
         /// The package directory (relative to where you run this command).
         dir: PathBuf,
@@ -150,6 +163,9 @@ pub(crate) enum Command {
         wait_timeout: u64,
     },
     /// Search the node's catalogue (every package any reachable peer published).
+    #[command(
+        after_help = "Examples:\n  peerpack search axum\n  peerpack search --category web --tag rust --limit 5"
+    )]
     Search {
         /// Words to look for in names, descriptions, tags, categories and authors; every word
         /// must match. Empty lists everything (then filters decide).
@@ -169,18 +185,23 @@ pub(crate) enum Command {
     },
     /// Show every known version of a package and its record details. Asks the DHT when the
     /// local catalogue does not know the name.
+    #[command(after_help = "Example:\n  peerpack info rust-cli@^1.2")]
     Info {
         /// NAME, NAME@VERSION, or NAME@REQ (a semver requirement such as ^1.2: the versions
         /// that match).
         package: String,
     },
     /// List connected and known peers with their addresses, agent, latency and reputation.
+    #[command(after_help = "Example:\n  peerpack peers --min-reputation 0.5")]
     Peers {
         /// Only peers with at least this score (0 to 1).
         #[arg(long, value_name = "R", value_parser = score)]
         min_reputation: Option<f64>,
     },
     /// Show one peer in full.
+    #[command(
+        after_help = "Example:\n  peerpack peer 12D3KooWRmMv1pAAvaGLy4Sayd43NCzid6ErcRLSD6T2owYouyuN"
+    )]
     Peer {
         /// The peer id.
         peer_id: String,
@@ -189,19 +210,27 @@ pub(crate) enum Command {
     ///
     /// A peer that scores below 0.15 after at least 5 invalid messages or pieces is
     /// disconnected and refused for an hour; the block survives a restart.
+    #[command(after_help = "Example:\n  peerpack blocked --json")]
     Blocked,
     /// Lift a peer's block now and forgive the invalid data it was blocked for.
+    #[command(
+        after_help = "Example:\n  peerpack unblock 12D3KooWRmMv1pAAvaGLy4Sayd43NCzid6ErcRLSD6T2owYouyuN"
+    )]
     Unblock {
         /// The peer id.
         peer_id: String,
     },
     /// Dial more peers now. Each address must end in /p2p/<peer id>.
+    #[command(
+        after_help = "Example:\n  peerpack bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW..."
+    )]
     Bootstrap {
         /// Addresses, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
         #[arg(required = true, value_name = "MULTIADDR")]
         addrs: Vec<String>,
     },
     /// Show the node's peer id, addresses, peers, catalogue size, routing table and uptime.
+    #[command(after_help = "Example:\n  peerpack status --json")]
     Status,
     /// Install packages and their dependencies from the peers that hold them.
     ///
@@ -217,12 +246,9 @@ pub(crate) enum Command {
     /// unless `peerpack update` is asked, or a requirement on the command line excludes it;
     /// each move is printed as "updated NAME A → B". With no NAME, installs exactly what
     /// ./peerpack.lock says.
-    ///
-    /// Examples:
-    ///   peerpack install rust-cli@^1.2
-    ///   peerpack install --to vendor rust-cli ci-workflow
-    ///   peerpack install --locked        (in CI: exactly the lock, or fail)
-    ///   peerpack install --repair        (restore trees `verify` finds changed)
+    #[command(
+        after_help = "Examples:\n  peerpack install rust-cli@^1.2\n  peerpack install --to vendor rust-cli ci-workflow\n  peerpack install --locked        (in CI: exactly the lock, or fail)\n  peerpack install --repair        (restore trees `verify` finds changed)"
+    )]
     Install {
         /// NAME or NAME@REQ, e.g. rust-cli, rust-cli@^1.2, rust-cli@=1.2.0.
         #[arg(value_name = "NAME[@REQ]")]
@@ -256,10 +282,7 @@ pub(crate) enum Command {
     /// With no NAME, every package in ./peerpack.lock may move; with names, only those (their
     /// dependencies stay unless they must move). Prints each change as "updated NAME A → B"
     /// and rewrites the lock.
-    ///
-    /// Examples:
-    ///   peerpack update
-    ///   peerpack update ci-workflow --dry-run
+    #[command(after_help = "Examples:\n  peerpack update\n  peerpack update ci-workflow --dry-run")]
     Update {
         /// Names of locked packages to update [default: all].
         #[arg(value_name = "NAME")]
@@ -270,18 +293,14 @@ pub(crate) enum Command {
     },
     /// List locked packages for which a newer version is known: the version locked, the
     /// one `update` would pick (wanted) and the latest release.
-    ///
-    /// Example:
-    ///   peerpack outdated
+    #[command(after_help = "Example:\n  peerpack outdated")]
     Outdated,
     /// Remove packages asked for by name from ./peerpack.lock, and delete from the install
     /// directory every tree no remaining package needs.
     ///
     /// Only trees peerpack installed are deleted; anything else at their path is left alone
     /// and named.
-    ///
-    /// Example:
-    ///   peerpack remove rust-cli
+    #[command(after_help = "Example:\n  peerpack remove rust-cli")]
     Remove {
         /// Names to remove (each a root of the lock, not only a dependency).
         #[arg(required = true, value_name = "NAME")]
@@ -289,16 +308,12 @@ pub(crate) enum Command {
     },
     /// List the packages in ./peerpack.lock: version, whether asked for by name, and whether
     /// its tree is in the install directory. Needs no node.
-    ///
-    /// Example:
-    ///   peerpack list --json
+    #[command(after_help = "Example:\n  peerpack list --json")]
     List,
     /// Check installed trees against their archives: every file's bytes and executable bit,
     /// missing and added files. Exits 1 when anything drifted; `peerpack install --repair`
     /// restores it.
-    ///
-    /// Example:
-    ///   peerpack verify
+    #[command(after_help = "Example:\n  peerpack verify")]
     Verify {
         /// Only these names [default: every locked package].
         #[arg(value_name = "NAME")]
@@ -309,10 +324,9 @@ pub(crate) enum Command {
     ///
     /// The yank is part of the name's index record, signed with this node's key, put in the
     /// DHT and gossiped. Only the name's owner can yank.
-    ///
-    /// Examples:
-    ///   peerpack yank rust-cli@1.2.0 --reason "ships a broken workflow"
-    ///   peerpack yank rust-cli@1.2.0 --undo
+    #[command(
+        after_help = "Examples:\n  peerpack yank rust-cli@1.2.0 --reason \"ships a broken workflow\"\n  peerpack yank rust-cli@1.2.0 --undo"
+    )]
     Yank {
         /// NAME@VERSION: one exact version.
         #[arg(value_name = "NAME@VERSION")]
@@ -326,11 +340,9 @@ pub(crate) enum Command {
     },
     /// Deprecate versions you published, with a message that `info` shows and `install`
     /// prints as a warning. They still install.
-    ///
-    /// Examples:
-    ///   peerpack deprecate rust-cli "use axum-service instead"
-    ///   peerpack deprecate rust-cli@<1.2 "1.1 and older miss the CI cache"
-    ///   peerpack deprecate rust-cli --undo
+    #[command(
+        after_help = "Examples:\n  peerpack deprecate rust-cli \"use axum-service instead\"\n  peerpack deprecate rust-cli@<1.2 \"1.1 and older miss the CI cache\"\n  peerpack deprecate rust-cli --undo"
+    )]
     Deprecate {
         /// NAME (every version) or NAME@REQ (the versions that match).
         #[arg(value_name = "NAME[@REQ]")]
@@ -350,6 +362,7 @@ pub(crate) enum Command {
     /// are kept and shown by `info`, never used. When a node with no owner yet sees several
     /// keys claim a name at once, the name is contested and nothing installs until you choose.
     /// Records of the previous owner leave the catalogue; KEY's are looked up in the DHT.
+    #[command(after_help = "Example:\n  peerpack trust rust-cli ed25519:9f2c...")]
     Trust {
         /// The package name.
         name: String,
@@ -359,11 +372,13 @@ pub(crate) enum Command {
     },
     /// Remove the pin on a name's owner. The current owner stays, as if first seen, unless a
     /// trusted curator names another.
+    #[command(after_help = "Example:\n  peerpack untrust rust-cli")]
     Untrust {
         /// The package name.
         name: String,
     },
     /// List the owners pinned with `trust`.
+    #[command(after_help = "Example:\n  peerpack trusted")]
     Trusted,
     /// Vouch for name owners as a curator: sign a curator list with this node's publisher
     /// key, put it in the DHT and gossip it.
@@ -371,6 +386,9 @@ pub(crate) enum Command {
     /// Nodes whose operators name this key under [trust] curators (or with `node --curator`)
     /// take its word on who owns each listed name, above what they saw first. With no
     /// arguments, shows the current list.
+    #[command(
+        after_help = "Examples:\n  peerpack curate rust-cli=ed25519:9f2c... axum-service=ed25519:41d0...\n  peerpack curate --remove rust-cli"
+    )]
     Curate {
         /// NAME=KEY: vouch that KEY owns NAME (repeatable).
         #[arg(value_name = "NAME=KEY")]
@@ -384,6 +402,7 @@ pub(crate) enum Command {
     /// Archives this node published, archives installed in a directory that still exists,
     /// and pinned versions are always kept. Of the rest, the least recently used are removed
     /// until they fit the cache quota ([cache] quota in the node's config file, default 1 GiB).
+    #[command(after_help = "Example:\n  peerpack gc --dry-run")]
     Gc {
         /// Only list what would be removed.
         #[arg(long)]
@@ -393,10 +412,9 @@ pub(crate) enum Command {
     /// every version now, and each new version as it is announced, within the cache quota
     /// ([cache] quota), and gc keeps them. A package then stays installable while its
     /// publisher is offline.
-    ///
-    /// Examples:
-    ///   peerpack mirror rust-cli
-    ///   peerpack mirror --owner ed25519:9f2c...   (everything that key publishes)
+    #[command(
+        after_help = "Examples:\n  peerpack mirror rust-cli\n  peerpack mirror --owner ed25519:9f2c...   (everything that key publishes)"
+    )]
     Mirror {
         /// The package name.
         #[arg(required_unless_present = "owner", conflicts_with = "owner")]
@@ -406,29 +424,46 @@ pub(crate) enum Command {
         owner: Option<String>,
     },
     /// Stop mirroring a name or an owner key; its archives become ordinary cache.
+    #[command(after_help = "Example:\n  peerpack unmirror rust-cli")]
     Unmirror {
         /// The name, or the owner key.
         #[arg(value_name = "NAME|KEY")]
         rule: String,
     },
     /// List the mirror rules.
+    #[command(after_help = "Example:\n  peerpack mirrors --json")]
     Mirrors,
     /// Pin a package version so that `gc` keeps its archive, fetching it if it is not here.
+    #[command(after_help = "Example:\n  peerpack pin rust-cli@1.2.0")]
     Pin {
         /// NAME (its latest known version) or NAME@VERSION.
         #[arg(value_name = "NAME[@VERSION]")]
         package: String,
     },
     /// Remove a pin (NAME@VERSION), or every pin of NAME.
+    #[command(after_help = "Example:\n  peerpack unpin rust-cli")]
     Unpin {
         /// NAME or NAME@VERSION.
         #[arg(value_name = "NAME[@VERSION]")]
         package: String,
     },
     /// List pinned package versions.
+    #[command(after_help = "Example:\n  peerpack pins")]
     Pins,
     /// Start a local network of N nodes in this process, publish the example packs from
     /// different nodes, search from a node that published nothing, and report timings.
+    /// Print the shell completion script for SHELL on stdout.
+    #[command(
+        after_help = "Examples:\n  peerpack completions bash > ~/.local/share/bash-completion/completions/peerpack\n  peerpack completions zsh > \"${fpath[1]}/_peerpack\"\n  peerpack completions fish > ~/.config/fish/completions/peerpack.fish"
+    )]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    #[command(after_help = "Example:\n  peerpack man > peerpack.1 && man ./peerpack.1")]
+    Man,
+    #[command(after_help = "Examples:\n  peerpack demo\n  peerpack demo --nodes 20 --keep")]
     Demo {
         /// Number of nodes (at least 2).
         #[arg(long, default_value_t = 5)]

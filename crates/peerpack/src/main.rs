@@ -102,6 +102,19 @@ async fn run(cli: Cli) -> Result<()> {
             }
             node::run(dir()?, node::args_to_config(args)?).await
         }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "peerpack", &mut out);
+            write_stdout(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .context("cannot render the man page")?;
+            write_stdout(&out)
+        }
         Command::Demo { nodes, keep, packs } => demo::run(nodes, keep, packs).await,
         Command::Publish {
             dir: pkg,
@@ -453,6 +466,16 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             })
         }
+    }
+}
+
+/// Write generated text to stdout; a reader that stopped early (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to stdout"))
+        }
+        _ => Ok(()),
     }
 }
 

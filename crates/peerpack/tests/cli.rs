@@ -394,3 +394,41 @@ fn a_bad_manifest_is_named_and_nothing_is_written() {
         stderr(&o)
     );
 }
+
+/// Every subcommand's `--help` ends with an example; completions and the man page are
+/// generated from the same definitions.
+#[test]
+fn every_command_shows_an_example_and_completions_and_man_page_exist() {
+    let tmp = tempfile::tempdir().unwrap();
+    let help = stdout(&peerpack(&["--help"], tmp.path()));
+    let commands: Vec<String> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        // A description that wraps goes on under deeper indentation.
+        .filter(|l| !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() > 30, "{commands:?}");
+    for c in &commands {
+        let o = peerpack(&[c, "--help"], tmp.path());
+        assert!(o.status.success(), "{c} --help");
+        let text = stdout(&o);
+        assert!(
+            text.contains("Example:\n  peerpack") || text.contains("Examples:\n  peerpack"),
+            "`peerpack {c} --help` shows no example:\n{text}"
+        );
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let script = stdout(&peerpack(&["completions", shell], tmp.path()));
+        assert!(
+            script.contains("install") && script.contains("mirror"),
+            "{shell}"
+        );
+    }
+    let man = stdout(&peerpack(&["man"], tmp.path()));
+    assert!(man.contains(".TH peerpack 1"), "{man}");
+    assert!(man.contains("verify"), "{man}");
+}
