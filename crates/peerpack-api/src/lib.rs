@@ -55,5 +55,6 @@ pub use local::{DataDir, RuntimeInfo};
 pub use lockfile::{Locked, Lockfile};
 pub use names::{CurateEntry, CurateRequest, CuratorView, TrustRequest, TrustView, Untrusted};
 pub use peers::{
-    BootstrapRequest, CacheStats, Dialled, PeerView, PeersQuery, StatusView, Unblocked,
+    BootstrapRequest, BootstrapView, CacheStats, Dialled, PeerView, PeersQuery, StatusView,
+    Unblocked,
 };

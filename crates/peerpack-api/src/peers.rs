@@ -92,6 +92,10 @@ pub struct StatusView {
     pub downloads_failed: u64,
     /// Downloads under way: content id, total bytes, bytes done.
     pub downloading: Vec<(String, u64, u64)>,
+    /// The bootstrap peers from the command line and the config file, and whether each is
+    /// reached.
+    #[serde(default)]
+    pub bootstrap: Vec<BootstrapView>,
     /// The record cache's hit and miss counters.
     pub record_cache: CacheStats,
     /// Upload limit in bytes per second, if any.
@@ -106,6 +110,28 @@ pub struct Dialled {
     pub address: String,
     /// The peer it names.
     pub peer_id: String,
+    /// A connection to the peer is open.
+    #[serde(default)]
+    pub connected: bool,
+    /// Why not, when not.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// A bootstrap peer the node keeps dialling until it answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BootstrapView {
+    /// The address, with `/p2p/<peer id>`.
+    pub address: String,
+    /// Connected now.
+    pub connected: bool,
+    /// Failed dials since the last success.
+    pub failures: u32,
+    /// The last dial's error.
+    pub last_error: Option<String>,
+    /// Seconds to the next dial, when not connected and not dialling now.
+    pub retry_in_s: Option<u64>,
 }
 
 /// Hit and miss counters.

@@ -47,6 +47,9 @@ use crate::sync::SyncResponse;
 /// How often deadlines are checked and pending announcements retried.
 const TICK: Duration = Duration::from_millis(100);
 
+/// A caller waiting for a connection, and its deadline.
+type PendingConnect = (oneshot::Sender<Result<PeerId, Error>>, Instant);
+
 /// The event loop.
 pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -69,6 +72,8 @@ pub(crate) struct EventLoop {
     /// Announcements waiting for a subscribed peer, by a counter.
     pending_announces: Pending<u64, gossip::PendingAnnounce>,
     next_announce: u64,
+    /// Callers waiting for a connection to a peer, each with its deadline.
+    pending_connects: HashMap<PeerId, Vec<PendingConnect>>,
     dropped_events: u64,
     /// Provider records accepted from each peer in the current window, and when it began.
     provider_quota: HashMap<PeerId, (u32, Instant)>,
@@ -103,6 +108,7 @@ impl EventLoop {
             pending_chunks: Pending::default(),
             pending_announces: Pending::default(),
             next_announce: 0,
+            pending_connects: HashMap::new(),
             dropped_events: 0,
             provider_quota: HashMap::new(),
             refused_provider_records: 0,
@@ -159,6 +165,11 @@ impl EventLoop {
             Command::Dial { addr, reply } => {
                 let _ = reply.send(self.dial(addr));
             }
+            Command::Connect {
+                addr,
+                timeout,
+                reply,
+            } => self.connect(addr, timeout, reply),
             Command::Disconnect { peer } => {
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
@@ -248,5 +259,6 @@ impl EventLoop {
         self.expire_requests(now);
         self.expire_announces(now);
         self.retry_announces();
+        self.expire_connects(now);
     }
 }

@@ -42,6 +42,14 @@ pub enum Error {
     /// A dial could not start.
     #[error("cannot dial: {0}")]
     Dial(#[source] Arc<DialError>),
+    /// A dial started but no connection came of it.
+    #[error("cannot connect to {peer}: {reason}")]
+    Connect {
+        /// The peer.
+        peer: PeerId,
+        /// Why (the transport's error, or the deadline).
+        reason: String,
+    },
     /// Listening failed.
     #[error("cannot listen on {addr}: {reason}")]
     Listen {
@@ -89,6 +97,11 @@ pub enum ListenError {
     /// The listener failed.
     #[error(transparent)]
     Listener(Arc<io::Error>),
+    /// Another socket holds the port.
+    #[error(
+        "the port is taken ({0}); is another peerpack node running there? Choose another port, or tcp/0 for a free one"
+    )]
+    InUse(#[source] Arc<io::Error>),
 }
 
 /// How a closed listener's reason has always been shown: the `Debug` text of its `Result`.

@@ -30,6 +30,15 @@ pub enum Command {
         /// Answered once the dial is under way (or refused).
         reply: oneshot::Sender<Result<PeerId, Error>>,
     },
+    /// Dial an address (with `/p2p/<id>`) and answer once connected, failed, or `timeout`.
+    Connect {
+        /// The address.
+        addr: Multiaddr,
+        /// Deadline.
+        timeout: Duration,
+        /// The peer once connected, or why not.
+        reply: oneshot::Sender<Result<PeerId, Error>>,
+    },
     /// Collect every value the DHT holds under `key`, until the query ends or `timeout`.
     GetRecord {
         /// The key.
@@ -207,6 +216,16 @@ impl NetHandle {
         let (reply, rx) = oneshot::channel();
         self.send(make(reply)).await?;
         rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Dial `addr` (with `/p2p/<id>`) and wait for the connection, at most `timeout`.
+    pub async fn connect(&self, addr: Multiaddr, timeout: Duration) -> Result<PeerId, Error> {
+        self.ask(|reply| Command::Connect {
+            addr,
+            timeout,
+            reply,
+        })
+        .await?
     }
 
     /// Dial `addr` (with `/p2p/<id>`).

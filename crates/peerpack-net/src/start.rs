@@ -108,6 +108,7 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
         .build();
 
     for addr in &config.listen {
+        refuse_taken_port(addr)?;
         swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
             addr: addr.clone(),
             reason: ListenError::Transport(Arc::new(e)),
@@ -165,4 +166,49 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
         listen_addrs,
         policy,
     })
+}
+
+/// The TCP listener sets `SO_REUSEPORT`, so binding a port another process listens on with it
+/// too succeeds, and two nodes would share one port. Probe a fixed port first with a socket
+/// that does not set it: its bind fails while another socket listens there.
+fn refuse_taken_port(addr: &Multiaddr) -> Result<(), Error> {
+    use libp2p::multiaddr::Protocol;
+    let mut ip = None;
+    let mut port = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    let (Some(ip), Some(port)) = (ip, port) else {
+        return Ok(());
+    };
+    if port == 0 {
+        return Ok(());
+    }
+    // SO_REUSEADDR, as the real listener sets it, so that connections of a node that just
+    // stopped (TIME_WAIT) do not count; but no SO_REUSEPORT, so that a live listener does.
+    let probe = || -> std::io::Result<()> {
+        let sa = std::net::SocketAddr::new(ip, port);
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(sa),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&sa.into())?;
+        socket.listen(1)
+    };
+    match probe() {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(Error::Listen {
+            addr: addr.clone(),
+            reason: ListenError::InUse(Arc::new(e)),
+        }),
+        // Anything else (no such address here, no permission) is for the listener to report.
+        Err(_) => Ok(()),
+    }
 }

@@ -50,6 +50,8 @@ pub struct Context {
     pub(crate) curators_fetched: AtomicBool,
     /// Spawned work, cancelled and awaited on shutdown.
     pub(crate) supervisor: Supervisor,
+    /// The bootstrap peers and the redialling of known peers.
+    pub(crate) health: crate::health::Health,
 }
 
 impl Context {

@@ -36,6 +36,7 @@ pub mod data_dir;
 pub mod download;
 pub mod error;
 pub mod gc;
+pub mod health;
 pub mod ingest;
 pub mod install;
 pub mod lookup;

@@ -179,6 +179,7 @@ impl Node {
             curators: config.curators.clone(),
             curators_fetched: std::sync::atomic::AtomicBool::new(false),
             supervisor: Supervisor::default(),
+            health: crate::health::Health::new(&config.bootstrap),
         });
 
         restore_dht(&inner).await?;
@@ -189,6 +190,8 @@ impl Node {
         core.spawn("network events", event_task(inner.clone(), spawned.events));
         core.spawn("periodic", periodic_task(inner.clone()));
         core.spawn("mirror", crate::mirror::task(inner.clone()));
+        // Dials the bootstrap peers at once, then retries the unreachable ones with backoff.
+        core.spawn("health", crate::health::task(inner.clone()));
         let router = crate::api::router(inner.clone());
         let api_stop = inner.supervisor.token();
         core.spawn("API", async move {
@@ -206,12 +209,6 @@ impl Node {
             data_dir,
             api_addr,
         };
-        for addr in &config.bootstrap {
-            if let Err(e) = node.inner.net.dial(addr.clone()).await {
-                node.shutdown().await;
-                return Err(Error::from(e));
-            }
-        }
         let runtime = RuntimeInfo {
             peer_id: node.inner.peer_id.to_string(),
             listen_addrs: node

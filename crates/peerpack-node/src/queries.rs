@@ -358,6 +358,7 @@ impl Context {
             bytes_downloaded,
             downloads_ok,
             downloads_failed,
+            bootstrap: self.bootstrap_views(),
             downloading: self
                 .transfers
                 .downloads
@@ -438,14 +439,33 @@ impl Context {
             }
             parsed.push(m);
         }
-        let mut out = Vec::new();
-        for m in parsed {
-            let peer = self.net.dial(m.clone()).await?;
-            out.push(Dialled {
-                address: m.to_string(),
-                peer_id: peer.to_string(),
-            });
-        }
-        Ok(out)
+        // Every address at once; each answers when connected, refused or timed out.
+        let tries = parsed.into_iter().map(|m| async move {
+            let peer = peerpack_net::peer_id_of(&m)
+                .map(|p| p.to_string())
+                .unwrap_or_default();
+            match self
+                .net
+                .connect(m.clone(), crate::health::DIAL_TIMEOUT)
+                .await
+            {
+                Ok(p) => Ok(Dialled {
+                    address: m.to_string(),
+                    peer_id: p.to_string(),
+                    connected: true,
+                    error: None,
+                }),
+                Err(e @ (peerpack_net::Error::Connect { .. } | peerpack_net::Error::Dial(_))) => {
+                    Ok(Dialled {
+                        address: m.to_string(),
+                        peer_id: peer,
+                        connected: false,
+                        error: Some(e.to_string()),
+                    })
+                }
+                Err(e) => Err(Error::from(e)),
+            }
+        });
+        futures::future::join_all(tries).await.into_iter().collect()
     }
 }

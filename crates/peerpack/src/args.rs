@@ -450,8 +450,6 @@ pub(crate) enum Command {
     /// List pinned package versions.
     #[command(after_help = "Example:\n  peerpack pins")]
     Pins,
-    /// Start a local network of N nodes in this process, publish the example packs from
-    /// different nodes, search from a node that published nothing, and report timings.
     /// Print the shell completion script for SHELL on stdout.
     #[command(
         after_help = "Examples:\n  peerpack completions bash > ~/.local/share/bash-completion/completions/peerpack\n  peerpack completions zsh > \"${fpath[1]}/_peerpack\"\n  peerpack completions fish > ~/.config/fish/completions/peerpack.fish"
@@ -463,6 +461,8 @@ pub(crate) enum Command {
     /// Print the man page (roff) on stdout.
     #[command(after_help = "Example:\n  peerpack man > peerpack.1 && man ./peerpack.1")]
     Man,
+    /// Start a local network of N nodes in this process, publish the example packs from
+    /// different nodes, search from a node that published nothing, and report timings.
     #[command(after_help = "Examples:\n  peerpack demo\n  peerpack demo --nodes 20 --keep")]
     Demo {
         /// Number of nodes (at least 2).

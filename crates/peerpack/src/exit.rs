@@ -57,6 +57,17 @@ pub struct Interrupted;
 #[error("{0}")]
 pub struct NoNode(pub String);
 
+/// A failure the CLI finds itself but that means what a node's `unavailable` means: the
+/// network could not do it (exit 6).
+pub fn unreachable(message: String) -> anyhow::Error {
+    ClientError::Api {
+        status: 503,
+        code: "unavailable".to_owned(),
+        message,
+    }
+    .into()
+}
+
 /// A failure the CLI finds itself but that means what a node's `not_found` means.
 pub fn not_found(message: String) -> anyhow::Error {
     ClientError::Api {

@@ -227,9 +227,19 @@ async fn run(cli: Cli) -> Result<()> {
             let dialled = client.bootstrap(&BootstrapRequest { addrs }).await?;
             print(json, &dialled, |ds: &Vec<Dialled>| {
                 for d in ds {
-                    println!("dialling {} at {}", d.peer_id, d.address);
+                    match &d.error {
+                        None => println!("connected to {} at {}", d.peer_id, d.address),
+                        Some(e) => println!("could not connect to {}: {e}", d.address),
+                    }
                 }
-            })
+            })?;
+            if dialled.iter().any(|d| d.connected) {
+                Ok(())
+            } else {
+                Err(exit::unreachable(
+                    "no address answered; check that the node there runs and that the address is its current one".into(),
+                ))
+            }
         }
         Command::Status => {
             let client = client::find(api.as_deref(), &dir()?)?;

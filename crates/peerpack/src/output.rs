@@ -256,6 +256,21 @@ pub fn status(s: &StatusView) {
         s.catalogue_size, s.packages
     );
     println!("routing table    {} peers", s.routing_table_size);
+    for b in &s.bootstrap {
+        if b.connected {
+            println!("bootstrap        {} (connected)", b.address);
+        } else {
+            let when = b
+                .retry_in_s
+                .map_or("dialling now".to_owned(), |s| format!("retrying in {s}s"));
+            println!(
+                "bootstrap        {} UNREACHABLE after {} attempt(s), {when}: {}",
+                b.address,
+                b.failures,
+                b.last_error.as_deref().unwrap_or("-")
+            );
+        }
+    }
     println!(
         "address policy   {} ({} dials refused)",
         s.policy, s.refused_dials

@@ -388,3 +388,67 @@ fn publishing_alone_warns_that_no_peer_received_it() {
     assert!(err.contains("no peer received it"), "{err}");
     node.stop();
 }
+
+/// A dead bootstrap peer is reported and retried; when it comes back (same key, same port) the
+/// node reconnects by itself. A second node on a taken port is refused, and `bootstrap` to a
+/// dead address fails.
+#[test]
+fn nodes_report_dead_peers_retry_them_and_refuse_a_taken_port() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir, c_dir) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    let port = free_port();
+    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
+    let a = NodeProc::start_on(&a_dir, &listen, &[]);
+    let a_addr = a.addr();
+
+    // The port is taken: a second node there is refused, and says why.
+    let o = bin()
+        .args(["node", "--data-dir"])
+        .arg(&c_dir)
+        .args(["--listen", &listen])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("port is taken") && err.contains(&port.to_string()),
+        "{err}"
+    );
+
+    let b = NodeProc::start_with(&b_dir, &["--bootstrap", &a_addr]);
+    wait_until("b to reach a", || {
+        json(&b_dir, &["status", "--json"])["connected_peers"] == 1
+    });
+    a.stop();
+    wait_until("b to report a unreachable", || {
+        let s = json(&b_dir, &["status", "--json"]);
+        s["connected_peers"] == 0 && s["bootstrap"][0]["failures"].as_u64().unwrap_or(0) >= 1
+    });
+    let text = ok(&b_dir, &["status"]);
+    assert!(text.contains("UNREACHABLE"), "{text}");
+    // `bootstrap` to it now fails, per address.
+    let o = run(&b_dir, &["bootstrap", &a_addr]);
+    assert_eq!(
+        o.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("could not connect"));
+
+    // A comes back on its port with its key: B redials it without being told.
+    let _a = NodeProc::start_on(&a_dir, &listen, &[]);
+    wait_until("b to reconnect to a", || {
+        let s = json(&b_dir, &["status", "--json"]);
+        s["connected_peers"] == 1 && s["bootstrap"][0]["connected"] == true
+    });
+    let o = run(&b_dir, &["bootstrap", &a_addr, "--json"]);
+    assert!(o.status.success());
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(d[0]["connected"], true, "{d}");
+    b.stop();
+}

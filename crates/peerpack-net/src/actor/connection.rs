@@ -56,6 +56,56 @@ impl EventLoop {
         Ok(peer)
     }
 
+    /// Dial `addr` and answer once a connection to its peer is open, it failed, or `timeout`
+    /// passed.
+    pub(super) fn connect(
+        &mut self,
+        addr: Multiaddr,
+        timeout: std::time::Duration,
+        reply: tokio::sync::oneshot::Sender<Result<PeerId, Error>>,
+    ) {
+        let peer = match self.dial(addr) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        if self.swarm.is_connected(&peer) {
+            let _ = reply.send(Ok(peer));
+            return;
+        }
+        self.pending_connects
+            .entry(peer)
+            .or_default()
+            .push((reply, std::time::Instant::now() + timeout));
+    }
+
+    /// Answer the callers whose connection did not come in time.
+    pub(super) fn expire_connects(&mut self, now: std::time::Instant) {
+        for (peer, waiting) in self.pending_connects.iter_mut() {
+            for (reply, _) in waiting.extract_if(.., |(_, deadline)| *deadline <= now) {
+                let _ = reply.send(Err(Error::Connect {
+                    peer: *peer,
+                    reason: "no connection before the deadline".into(),
+                }));
+            }
+        }
+        self.pending_connects.retain(|_, w| !w.is_empty());
+    }
+
+    fn answer_connects(&mut self, peer: PeerId, result: Result<(), String>) {
+        for (reply, _) in self.pending_connects.remove(&peer).unwrap_or_default() {
+            let _ = reply.send(match &result {
+                Ok(()) => Ok(peer),
+                Err(reason) => Err(Error::Connect {
+                    peer,
+                    reason: reason.clone(),
+                }),
+            });
+        }
+    }
+
     pub(super) fn block(&mut self, peer: PeerId) {
         self.swarm.behaviour_mut().blocked.block_peer(peer);
         self.swarm.behaviour_mut().kad.remove_peer(&peer);
@@ -104,6 +154,7 @@ impl EventLoop {
                 ..
             } => {
                 let address = endpoint.get_remote_address().clone();
+                self.answer_connects(peer_id, Ok(()));
                 self.connections
                     .entry(peer_id)
                     .or_default()
@@ -129,6 +180,11 @@ impl EventLoop {
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(?peer_id, %error, "outgoing connection failed");
+                if let Some(peer) = peer_id
+                    && !self.swarm.is_connected(&peer)
+                {
+                    self.answer_connects(peer, Err(error.to_string()));
+                }
             }
             SwarmEvent::IncomingConnectionError { error, .. } => {
                 tracing::debug!(%error, "incoming connection failed");

@@ -48,11 +48,16 @@ impl NodeProc {
     }
 
     pub fn start_with(dir: &Path, extra: &[&str]) -> Self {
+        Self::start_on(dir, "/ip4/127.0.0.1/tcp/0", extra)
+    }
+
+    /// A node listening on `listen`.
+    pub fn start_on(dir: &Path, listen: &str, extra: &[&str]) -> Self {
         let child = bin()
             .arg("node")
             .arg("--data-dir")
             .arg(dir)
-            .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+            .args(["--listen", listen])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -162,4 +167,13 @@ pub fn package(
     std::fs::write(dir.join("files/template.txt"), body).unwrap();
     std::fs::write(dir.join("files/notes.md"), format!("# {name} {version}\n")).unwrap();
     dir
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
