@@ -90,9 +90,14 @@ pub enum ClientError {
     /// A name, spec or peer id that cannot be part of a URL path (empty, or only dots).
     #[error("{0:?} is not a package name, spec or peer id")]
     BadSegment(String),
-    /// A streamed install ended without its result line.
-    #[error("the node ended the install without a result")]
-    NoResult,
+    /// The node went away in the middle of a streamed answer.
+    #[error(
+        "the node at {url} stopped answering in the middle of the install (did it stop or crash?); run the install again: finished downloads are kept and partial ones resume"
+    )]
+    Gone {
+        /// The node's base URL.
+        url: String,
+    },
 }
 
 impl ClientError {
@@ -242,12 +247,13 @@ impl Client {
         }
         let mut buf = Vec::new();
         loop {
-            let chunk = resp.chunk().await.map_err(|source| ClientError::Request {
+            // A connection that breaks, or ends before the result line, means the node went.
+            let gone = || ClientError::Gone {
                 url: self.base().to_owned(),
-                source,
-            })?;
+            };
+            let chunk = resp.chunk().await.map_err(|_| gone())?;
             let Some(chunk) = chunk else {
-                return Err(ClientError::NoResult);
+                return Err(gone());
             };
             buf.extend_from_slice(&chunk);
             while let Some(i) = buf.iter().position(|b| *b == b'\n') {

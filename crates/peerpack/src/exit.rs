@@ -30,7 +30,9 @@ pub fn classify(err: &anyhow::Error) -> (u8, &'static str) {
                     "cancelled" => (130, "cancelled"),
                     _ => (1, "failed"),
                 },
-                ClientError::Unreachable { .. } | ClientError::Request { .. } => (6, "unreachable"),
+                ClientError::Unreachable { .. }
+                | ClientError::Request { .. }
+                | ClientError::Gone { .. } => (6, "unreachable"),
                 ClientError::BadUrl { .. }
                 | ClientError::BadToken(_)
                 | ClientError::BadSegment(_) => (3, "bad_request"),

@@ -98,7 +98,16 @@ pub fn info(i: &Info) {
     if i.source == "dht" {
         println!("  (fetched from the DHT just now)");
     }
-    if let Some(latest) = i.versions.first() {
+    // The headline is the version install picks: the highest release, else the highest
+    // pre-release.
+    let is_pre = |v: &str| peerpack_core::Version::parse(v).is_ok_and(|v| !v.pre.is_empty());
+    let headline = i
+        .versions
+        .iter()
+        .find(|v| !is_pre(&v.version) && v.yanked.is_none())
+        .or_else(|| i.versions.first());
+    if let Some(latest) = headline {
+        println!("  latest    {}", latest.version);
         println!("  about     {}", latest.description);
         println!("  license   {}", latest.license);
         println!("  authors   {}", latest.authors.join(", "));
@@ -120,11 +129,16 @@ pub fn info(i: &Info) {
     println!("  versions:");
     for v in &i.versions {
         println!(
-            "    {:<10} {}  {} bytes  {} provider(s)",
+            "    {:<10} {}  {} bytes  {} provider(s){}",
             v.version,
             v.content_id,
             v.archive_size,
-            v.providers.len()
+            v.providers.len(),
+            if is_pre(&v.version) {
+                "  (pre-release)"
+            } else {
+                ""
+            }
         );
         if !v.dependencies.is_empty() {
             let deps: Vec<String> = v

@@ -594,3 +594,41 @@ fn a_mirror_keeps_packages_installable_after_a_short_lived_publisher_exits() {
     ok(&m_dir, &["unmirror", &p_key]);
     assert_eq!(run(&m_dir, &["unmirror", &p_key]).status.code(), Some(4));
 }
+
+#[test]
+fn a_node_that_dies_mid_install_gets_a_one_line_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pub_dir, user_dir) = (tmp.path().join("pub"), tmp.path().join("user"));
+    let publisher = NodeProc::start_with(&pub_dir, &["--upload-limit", "262144"]);
+    let mut user = NodeProc::start(&user_dir);
+    ok(&user_dir, &["bootstrap", &publisher.addr()]);
+    let big = package(&tmp.path().join("src"), "big", "1.0.0", &[], "big\n");
+    std::fs::write(big.join("files/blob.bin"), noise(8 << 20)).unwrap();
+    ok(&pub_dir, &["publish", big.to_str().unwrap()]);
+    wait_until("the user's node to know big", || {
+        run(&user_dir, &["info", "big", "--json"]).status.success()
+    });
+    let cli = bin()
+        .current_dir(tmp.path())
+        .arg("--data-dir")
+        .arg(&user_dir)
+        .args(["install", "big"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the download to be under way", || {
+        json(&user_dir, &["status", "--json"])["downloading"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|x| x[1].as_u64().unwrap_or(0) > 0))
+    });
+    user.child.kill().unwrap();
+    let out = cli.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(
+        err.contains("stopped answering in the middle of the install"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

@@ -452,3 +452,93 @@ fn nodes_report_dead_peers_retry_them_and_refuse_a_taken_port() {
     assert_eq!(d[0]["connected"], true, "{d}");
     b.stop();
 }
+
+/// Every documented exit status comes from the case it names, and with `--json` every failure
+/// is one JSON object on stdout with its code (130, a cancelled install, is in
+/// lifecycle.rs).
+#[test]
+fn every_exit_status_and_json_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("n");
+    let _node = NodeProc::start(&dir);
+    let bad_pack = tmp.path().join("bad");
+    std::fs::create_dir(&bad_pack).unwrap();
+    std::fs::write(
+        bad_pack.join("peerpack.toml"),
+        "[package]\nname = \"Bad Name\"\n",
+    )
+    .unwrap();
+    /// Arguments, environment, exit status, error code.
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, i32, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["pack".into(), bad_pack.display().to_string()],
+            vec![],
+            1,
+            "failed",
+        ),
+        (
+            vec!["bootstrap".into(), "/ip4/127.0.0.1/tcp/9".into()],
+            vec![],
+            3,
+            "bad_request",
+        ),
+        (
+            vec!["info".into(), "no-such-package".into()],
+            vec![],
+            4,
+            "not_found",
+        ),
+        (vec!["keygen".into()], vec![], 5, "conflict"),
+        (
+            vec!["status".into(), "--api".into(), "http://127.0.0.1:1".into()],
+            vec![],
+            6,
+            "unreachable",
+        ),
+        (
+            vec!["pin".into(), "anything".into()],
+            vec![("PEERPACK_API_TOKEN", "00")],
+            7,
+            "unauthorized",
+        ),
+    ];
+    for (args, env, status, code) in cases {
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.push("--json");
+        let o = bin()
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(&args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(status),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: stdout is not JSON ({e}): {}",
+                String::from_utf8_lossy(&o.stdout)
+            )
+        });
+        assert_eq!(v["error"]["code"], code, "{args:?}: {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{v}"
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.starts_with("error: ") && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+    // Usage errors are clap's: status 2, before any JSON is possible.
+    let o = run(&dir, &["search", "--limit", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+}
