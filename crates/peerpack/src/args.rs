@@ -14,7 +14,8 @@ use clap::{Parser, Subcommand};
     name = "peerpack",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = "Exit status:\n  0    success\n  1    failed: a local error, a fault in the node, or `verify` found drift\n  2    invalid usage\n  3    bad request: the node refused the input\n  4    not found: no such package, version, peer or pin\n  5    conflict or refused: another key's name, a changed version, an unsafe archive\n  6    unreachable or unavailable: no node answers, or the network could not do it now\n  7    unauthorized or forbidden: the node takes no orders from this caller\n  130  cancelled (Ctrl-C during an install)\nWith --json a failure is {\"error\": {\"code\", \"message\"}} on stdout. Every command: docs/CLI.md."
 )]
 pub(crate) struct Cli {
     /// Directory holding the node's state: publisher key, database, search index and
