@@ -80,6 +80,10 @@ pub struct Installed {
     /// The owner deprecated this version, with this message.
     #[serde(default)]
     pub deprecated: Option<String>,
+    /// The owner yanked this version (it was installed because the lock names it), with the
+    /// reason.
+    #[serde(default)]
+    pub yanked: Option<String>,
 }
 
 /// What an install did.

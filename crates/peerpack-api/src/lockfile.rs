@@ -47,7 +47,7 @@ pub struct Lockfile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     /// The packages, sorted by name.
-    #[serde(default, rename = "package")]
+    #[serde(default, rename = "package", skip_serializing_if = "Vec::is_empty")]
     pub packages: Vec<Locked>,
 }
 

@@ -79,15 +79,16 @@ impl Project {
 
     /// Replace the lock file with `text` (with `to` recorded), atomically: a crash leaves the
     /// old one or the new one. Unchanged text is not rewritten.
-    pub fn write(&self, text: &str, to: &str) -> Result<()> {
+    pub fn write(&self, text: &str, to: &str) -> Result<bool> {
         let mut lock = Lockfile::parse(text).map_err(anyhow::Error::msg)?;
         lock.to = Some(to.to_owned());
         let text = lock.to_text();
         if self.text.as_deref() == Some(text.as_str()) {
-            return Ok(());
+            return Ok(false);
         }
         peerpack_core::fs::atomic_write(&self.lock_path, text.as_bytes())
-            .with_context(|| format!("cannot write {}", self.lock_path.display()))
+            .with_context(|| format!("cannot write {}", self.lock_path.display()))?;
+        Ok(true)
     }
 
     /// Where the lock file is.
@@ -175,9 +176,7 @@ pub async fn run(client: &Client, ask: Ask, json: bool) -> Result<()> {
         eprintln!("the node had already begun to place the packages, so it finished");
     }
     // --locked installs what the lock says and leaves the file alone.
-    if !ask.dry_run && !ask.locked {
-        project.write(&report.lock, &to_text)?;
-    }
+    let wrote = !ask.dry_run && !ask.locked && project.write(&report.lock, &to_text)?;
     if json {
         let value = serde_json::json!({
             "installed": report.installed,
@@ -216,6 +215,15 @@ pub async fn run(client: &Client, ask: Ask, json: bool) -> Result<()> {
             s
         };
         println!("installed {} {} -> {} ({how})", i.name, i.version, i.path);
+        if let Some(reason) = &i.yanked {
+            eprintln!(
+                "warning: {} {} is yanked by its owner{}; the lock keeps it, `peerpack update {}` moves off it",
+                i.name,
+                i.version,
+                crate::output::notice(reason),
+                i.name
+            );
+        }
         if let Some(message) = &i.deprecated {
             eprintln!(
                 "warning: {} {} is deprecated by its owner{}",
@@ -226,9 +234,10 @@ pub async fn run(client: &Client, ask: Ask, json: bool) -> Result<()> {
         }
     }
     println!(
-        "{} package(s) in {secs:.2}s, {} downloaded; wrote {}",
+        "{} package(s) in {secs:.2}s, {} downloaded; {} {}",
         report.installed.len(),
         bytes(fetched),
+        if wrote { "wrote" } else { "unchanged:" },
         project.lock_path().display()
     );
     Ok(())

@@ -230,6 +230,10 @@ fn yank_and_deprecate_from_the_command_line() {
         String::from_utf8_lossy(&o.stderr)
     );
 
+    // A project that locked 1.1.0 before the yank.
+    let early = tmp.path().join("early");
+    std::fs::create_dir(&early).unwrap();
+    ok_in(&early, &user_dir, &["install", "tool"]);
     let text = ok(
         &pub_dir,
         &["yank", "tool@1.1.0", "--reason", "broken template"],
@@ -256,6 +260,17 @@ fn yank_and_deprecate_from_the_command_line() {
     assert!(
         text.contains("YANKED: broken template") && text.contains("deprecated: use 2.x"),
         "{text}"
+    );
+
+    // The early project keeps its locked 1.1.0, and is told it is yanked.
+    let o = run_in(&early, &user_dir, &["install"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("installed tool 1.1.0"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("warning: tool 1.1.0 is yanked by its owner: broken template"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
 
     // A fresh project gets 1.0.0, with the deprecation as a warning.

@@ -60,6 +60,9 @@ impl InstallProgress {
     }
 }
 
+/// The owner's deprecation message and yank reason for a version.
+type Notices = (Option<String>, Option<String>);
+
 fn cancelled() -> Error {
     Error::Cancelled("the install was cancelled before it changed anything in the target".into())
 }
@@ -148,12 +151,12 @@ impl Context {
             return Err(cancelled());
         }
         let mut installed = Vec::with_capacity(plan.len());
-        for (record, (fetched, deprecated)) in plan.iter().zip(ready) {
+        for (record, (fetched, notices)) in plan.iter().zip(ready) {
             installed.push(
                 self.place_one(
                     record,
                     fetched,
-                    deprecated,
+                    notices,
                     &request.to,
                     request.force,
                     request.repair,
@@ -207,6 +210,15 @@ impl Context {
                 .filter(|p| !specs.is_empty() && !free.contains(&p.name))
                 .cloned()
                 .collect();
+            // What may move is read afresh from the DHT first: gossip reaches only the nodes
+            // online when a version or a yank went out.
+            for p in lock.packages.iter().filter(|p| !keep.contains(p)) {
+                if let Ok(name) = PackageName::new(&p.name)
+                    && let Err(e) = crate::lookup::lookup(self, &name).await
+                {
+                    tracing::info!(%name, error = %e, "could not refresh a name before an update");
+                }
+            }
             let plan = self.plan(&lock.roots, &keep).await?;
             let new_lock = plan::lock_of(lock.roots.clone(), to, &plan);
             return Ok((plan, new_lock));
@@ -287,7 +299,7 @@ impl Context {
         self: &Arc<Self>,
         record: &PackageRecord,
         progress: &InstallProgress,
-    ) -> Result<(download::Fetched, Option<String>), Error> {
+    ) -> Result<(download::Fetched, Notices), Error> {
         let name = record.name().clone();
         let version = record.version().clone();
         let label = format!("{name} {version}");
@@ -296,13 +308,17 @@ impl Context {
             .verify()
             .map_err(|e| Error::Conflict(format!("{label}: {e}")))?;
         let (n, v) = (name.clone(), version.clone());
-        let (owner, deprecated) = self
+        let (owner, notices) = self
             .catalogue
             .with_store(move |s| {
-                let deprecated =
+                let notices =
                     s.db.index_record(&n)?
-                        .and_then(|i| i.entry(&v).and_then(|e| e.deprecated.clone()));
-                Ok((s.db.owner(&n)?, deprecated))
+                        .and_then(|i| {
+                            i.entry(&v)
+                                .map(|e| (e.deprecated.clone(), e.yanked.clone()))
+                        })
+                        .unwrap_or_default();
+                Ok((s.db.owner(&n)?, notices))
             })
             .await?;
         if owner != Some(record.publisher) {
@@ -337,7 +353,7 @@ impl Context {
                 .bytes_finished
                 .fetch_add(fetched.size, Ordering::Relaxed);
         }
-        Ok((fetched, deprecated))
+        Ok((fetched, notices))
     }
 
     /// Put `record`'s fetched archive in place as `TO/NAME`, unless the tree there is already
@@ -346,7 +362,7 @@ impl Context {
         self: &Arc<Self>,
         record: &PackageRecord,
         fetched: download::Fetched,
-        deprecated: Option<String>,
+        (deprecated, yanked): Notices,
         to: &Path,
         force: bool,
         repair: bool,
@@ -421,6 +437,7 @@ impl Context {
             unchanged,
             repaired,
             deprecated,
+            yanked,
         })
     }
 }
