@@ -62,7 +62,7 @@ pub(crate) struct EventLoop {
     /// Kademlia's query timeout: DHT writes are given up a margin after it.
     query_timeout: Duration,
     started: Instant,
-    topics: [(Topic, IdentTopic); 2],
+    topics: [(Topic, IdentTopic); 3],
     connections: HashMap<PeerId, Vec<Multiaddr>>,
     pending_gets: Pending<QueryId, kad::PendingGet>,
     pending_puts: Pending<QueryId, oneshot::Sender<Result<usize, Error>>>,
@@ -99,7 +99,8 @@ impl EventLoop {
             operator,
             query_timeout,
             started: Instant::now(),
-            topics: [Topic::Packages, Topic::Curators].map(|t| (t, IdentTopic::new(t.name()))),
+            topics: [Topic::Packages, Topic::Curators, Topic::Indexes]
+                .map(|t| (t, IdentTopic::new(t.name()))),
             connections: HashMap::new(),
             pending_gets: Pending::default(),
             pending_puts: Pending::default(),
@@ -167,9 +168,10 @@ impl EventLoop {
             }
             Command::Connect {
                 addr,
+                learned,
                 timeout,
                 reply,
-            } => self.connect(addr, timeout, reply),
+            } => self.connect(addr, learned, timeout, reply),
             Command::Disconnect { peer } => {
                 let _ = self.swarm.disconnect_peer_id(peer);
             }

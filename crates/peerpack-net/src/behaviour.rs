@@ -13,7 +13,9 @@ use libp2p::{
 };
 
 use crate::blob::{self, BlobCodec};
-use crate::protocol::{ANNOUNCE_TOPIC, CURATOR_TOPIC, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
+use crate::protocol::{
+    ANNOUNCE_TOPIC, CURATOR_TOPIC, IDENTIFY_PROTOCOL, INDEX_TOPIC, KAD_PROTOCOL,
+};
 use crate::sync::{self, SyncRequest, SyncResponse};
 
 /// How long opening a connection (TCP, Noise and Yamux) may take.
@@ -76,7 +78,7 @@ fn score_params() -> gossipsub::PeerScoreParams {
         ip_colocation_factor_weight: 0.0,
         ..Default::default()
     };
-    for topic in [ANNOUNCE_TOPIC, CURATOR_TOPIC] {
+    for topic in [ANNOUNCE_TOPIC, CURATOR_TOPIC, INDEX_TOPIC] {
         params.topics.insert(
             gossipsub::IdentTopic::new(topic).hash(),
             gossipsub::TopicScoreParams {
@@ -150,6 +152,10 @@ impl Behaviour {
                 GOSSIP_MAX_TOPIC_MESSAGE,
                 gossipsub::IdentTopic::new(CURATOR_TOPIC).hash(),
             )
+            .max_transmit_size_for_topic(
+                GOSSIP_MAX_TOPIC_MESSAGE,
+                gossipsub::IdentTopic::new(INDEX_TOPIC).hash(),
+            )
             .heartbeat_interval(Duration::from_secs(1))
             .build()
             .map_err(|e| format!("gossipsub config: {e}"))?;
@@ -165,6 +171,9 @@ impl Behaviour {
             .map_err(|e| format!("gossipsub subscribe: {e}"))?;
         gossipsub
             .subscribe(&gossipsub::IdentTopic::new(CURATOR_TOPIC))
+            .map_err(|e| format!("gossipsub subscribe: {e}"))?;
+        gossipsub
+            .subscribe(&gossipsub::IdentTopic::new(INDEX_TOPIC))
             .map_err(|e| format!("gossipsub subscribe: {e}"))?;
 
         let identify = identify::Behaviour::new(

@@ -34,6 +34,9 @@ pub enum Command {
     Connect {
         /// The address.
         addr: Multiaddr,
+        /// A peer advertised it (a redial), rather than the operator naming it: it must pass
+        /// the policy's rules for learned addresses, and is added to nothing.
+        learned: bool,
         /// Deadline.
         timeout: Duration,
         /// The peer once connected, or why not.
@@ -222,6 +225,19 @@ impl NetHandle {
     pub async fn connect(&self, addr: Multiaddr, timeout: Duration) -> Result<PeerId, Error> {
         self.ask(|reply| Command::Connect {
             addr,
+            learned: false,
+            timeout,
+            reply,
+        })
+        .await?
+    }
+
+    /// Redial a peer at an address it once advertised (held to the policy's rules for learned
+    /// addresses), and wait for the connection, at most `timeout`.
+    pub async fn reconnect(&self, addr: Multiaddr, timeout: Duration) -> Result<PeerId, Error> {
+        self.ask(|reply| Command::Connect {
+            addr,
+            learned: true,
             timeout,
             reply,
         })

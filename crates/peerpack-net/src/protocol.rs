@@ -11,6 +11,9 @@ pub const IDENTIFY_PROTOCOL: &str = "/peerpack/id/1.0.0";
 pub const ANNOUNCE_TOPIC: &str = "peerpack/announce/1";
 /// Gossipsub topic for curator lists.
 pub const CURATOR_TOPIC: &str = "peerpack/curators/1";
+/// Gossipsub topic for owners' amended index records (yanks, deprecations). A topic of its
+/// own, so that a node that does not know it never receives one.
+pub const INDEX_TOPIC: &str = "peerpack/indexes/1";
 
 /// The gossip topics peerpack uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +22,8 @@ pub enum Topic {
     Packages,
     /// [`CURATOR_TOPIC`]: curator lists.
     Curators,
+    /// [`INDEX_TOPIC`]: package index records.
+    Indexes,
 }
 
 impl Topic {
@@ -27,6 +32,7 @@ impl Topic {
         match self {
             Self::Packages => ANNOUNCE_TOPIC,
             Self::Curators => CURATOR_TOPIC,
+            Self::Indexes => INDEX_TOPIC,
         }
     }
 }

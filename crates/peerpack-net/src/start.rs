@@ -199,6 +199,10 @@ fn refuse_taken_port(addr: &Multiaddr) -> Result<(), Error> {
             Some(socket2::Protocol::TCP),
         )?;
         socket.set_reuse_address(true)?;
+        // As the listener does: an IPv6 socket does not take the IPv4 port too.
+        if sa.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
         socket.bind(&sa.into())?;
         socket.listen(1)
     };

@@ -88,6 +88,11 @@ impl Context {
         name: PackageName,
         change: impl FnOnce(&mut Vec<IndexEntry>) -> Result<Vec<Version>, Error> + Send + 'static,
     ) -> Result<Amended, Error> {
+        // Sign on top of the newest index the network holds, not only this node's copy: the
+        // key may publish from several machines.
+        if let Err(e) = crate::lookup::lookup(self, &name).await {
+            tracing::info!(%name, error = %e, "could not read the name's index before amending it");
+        }
         let key = self.publisher.clone();
         let n = name.clone();
         let (index, changed) = self
@@ -133,7 +138,8 @@ impl Context {
             let (put, announced) = futures::join!(
                 self.net
                     .put_record(protocol::index_key(&name), bytes.clone()),
-                self.net.announce(bytes),
+                self.net
+                    .announce_on(peerpack_net::protocol::Topic::Indexes, bytes),
             );
             if let Err(e) = put {
                 tracing::warn!(error = %e, "DHT put of the amended index failed");

@@ -220,7 +220,7 @@ fn redial_known(inner: &Arc<Context>) {
         inner.supervisor.spawn(async move {
             let mut ok = false;
             for addr in addrs {
-                if inner2.net.connect(addr, DIAL_TIMEOUT).await.is_ok() {
+                if inner2.net.reconnect(addr, DIAL_TIMEOUT).await.is_ok() {
                     ok = true;
                     break;
                 }

@@ -133,30 +133,6 @@ pub async fn announcement(
     data: Vec<u8>,
     source: PeerId,
 ) -> MessageAcceptance {
-    // An owner's amended index (a yank or a deprecation) travels on the same topic; it is
-    // checked exactly as if the peer had asked us to hold it in the DHT.
-    if let Ok(index) = IndexRecord::decode(&data) {
-        let record = Record::new(protocol::index_key(&index.name), data);
-        return match validate_dht_record(inner, source, &record).await {
-            Ok(Verdict::Hold | Verdict::Held(_)) => {
-                inner.peers.with(|b| b.valid(source, 1));
-                MessageAcceptance::Accept
-            }
-            Ok(Verdict::Skip(why)) => {
-                tracing::info!(peer = %source, reason = %why, "did not take a gossiped index");
-                MessageAcceptance::Ignore
-            }
-            Ok(Verdict::Invalid(why)) => {
-                tracing::info!(peer = %source, error = %why, "refused a gossiped index");
-                inner.peers.with(|b| b.invalid(source));
-                MessageAcceptance::Reject
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not process a gossiped index");
-                MessageAcceptance::Ignore
-            }
-        };
-    }
     match records(inner, vec![data], Some(source)).await {
         Ok(b) if b.invalid > 0 => MessageAcceptance::Reject,
         // Valid, but not for this node to pass on: another key's claim, or a conflict.
@@ -168,6 +144,43 @@ pub async fn announcement(
         Ok(_) => MessageAcceptance::Accept,
         Err(e) => {
             tracing::warn!(error = %e, "could not process an announcement");
+            MessageAcceptance::Ignore
+        }
+    }
+}
+
+/// Validate an owner's amended index (a yank or a deprecation) gossiped on its own topic,
+/// exactly as if the peer had asked this node to hold it in the DHT.
+pub async fn index_announcement(
+    inner: &Arc<Context>,
+    data: Vec<u8>,
+    source: PeerId,
+) -> MessageAcceptance {
+    let index = match IndexRecord::decode(&data) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::info!(peer = %source, error = %e, "refused a gossiped index");
+            inner.peers.with(|b| b.invalid(source));
+            return MessageAcceptance::Reject;
+        }
+    };
+    let record = Record::new(protocol::index_key(&index.name), data);
+    match validate_dht_record(inner, source, &record).await {
+        Ok(Verdict::Hold | Verdict::Held(_)) => {
+            inner.peers.with(|b| b.valid(source, 1));
+            MessageAcceptance::Accept
+        }
+        Ok(Verdict::Skip(why)) => {
+            tracing::info!(peer = %source, reason = %why, "did not take a gossiped index");
+            MessageAcceptance::Ignore
+        }
+        Ok(Verdict::Invalid(why)) => {
+            tracing::info!(peer = %source, error = %why, "refused a gossiped index");
+            inner.peers.with(|b| b.invalid(source));
+            MessageAcceptance::Reject
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not process a gossiped index");
             MessageAcceptance::Ignore
         }
     }

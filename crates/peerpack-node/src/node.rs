@@ -338,6 +338,9 @@ async fn on_event(inner: &Arc<Context>, event: Event) {
         } => {
             let verdict = match topic {
                 protocol::Topic::Packages => crate::ingest::announcement(inner, data, source).await,
+                protocol::Topic::Indexes => {
+                    crate::ingest::index_announcement(inner, data, source).await
+                }
                 protocol::Topic::Curators => {
                     let (verdict, owners_changed) =
                         crate::ingest::curator_announcement(inner, data, source).await;

@@ -251,7 +251,7 @@ async fn check_dependencies(inner: &Arc<Context>, dir: &std::path::Path) -> Resu
         .iter()
         .map(|(n, r)| format!("{n}@{r}"))
         .collect();
-    match inner.plan(&specs, &[]).await {
+    match inner.plan(&specs, &[], false).await {
         Ok(_) => Ok(()),
         Err(e) if matches!(e.kind(), Kind::NotFound | Kind::BadRequest | Kind::Conflict) => {
             Err(Error::BadRequest(format!(

@@ -743,7 +743,10 @@ async fn only_the_owner_yanks_and_the_resolver_honours_it_unless_locked() {
         .collect();
     entries[1].yanked = Some("forged".into());
     let forged = IndexRecord::sign(name("yank-me"), entries, 50, 50, &squatter()).unwrap();
-    m.handle.announce(forged.encode()).await.unwrap();
+    m.handle
+        .announce_on(Topic::Indexes, forged.encode())
+        .await
+        .unwrap();
     m.handle
         .put_record(protocol::index_key(&name("yank-me")), forged.encode())
         .await
@@ -826,7 +829,10 @@ async fn only_the_owner_yanks_and_the_resolver_honours_it_unless_locked() {
     assert!(kept.changes.is_empty(), "{:?}", kept.changes);
 
     // A replay of A's index from before the yank does not take it back.
-    m.handle.announce(before_yank.clone()).await.unwrap();
+    m.handle
+        .announce_on(Topic::Indexes, before_yank.clone())
+        .await
+        .unwrap();
     m.handle
         .put_record(protocol::index_key(&name("yank-me")), before_yank)
         .await

@@ -59,6 +59,16 @@ pub struct Interrupted;
 #[error("{0}")]
 pub struct NoNode(pub String);
 
+/// A refusal the CLI decides itself, as a node's `conflict` (exit 5).
+pub fn refused(message: String) -> anyhow::Error {
+    ClientError::Api {
+        status: 409,
+        code: "conflict".to_owned(),
+        message,
+    }
+    .into()
+}
+
 /// A failure the CLI finds itself but that means what a node's `unavailable` means: the
 /// network could not do it (exit 6).
 pub fn unreachable(message: String) -> anyhow::Error {

@@ -58,23 +58,63 @@ impl Project {
     /// The install directory: `flag`, else the lock's, else the default. Returns the absolute
     /// path for the node and the text to record in the lock (relative to the project when it
     /// lies inside it).
-    pub fn to(&self, flag: Option<&Path>) -> (PathBuf, String) {
-        let chosen = flag.map(Path::to_path_buf).unwrap_or_else(|| {
-            PathBuf::from(
-                self.lock
-                    .as_ref()
-                    .and_then(|l| l.to.clone())
-                    .unwrap_or_else(|| DEFAULT_INSTALL_DIR.to_owned()),
-            )
-        });
-        let abs = std::path::absolute(self.dir.join(&chosen)).unwrap_or(chosen);
+    ///
+    /// A directory the user did not name on the command line (the lock's, or the default) must
+    /// lie inside the project, symlinks resolved: a lock file comes with a repository, and a
+    /// hostile one must not make `install` write, or `remove` delete, anywhere else.
+    pub fn to(&self, flag: Option<&Path>) -> Result<(PathBuf, String)> {
+        let from_lock = self.lock.as_ref().and_then(|l| l.to.clone());
+        let chosen = match (flag, &from_lock) {
+            (Some(f), _) => f.to_path_buf(),
+            (None, Some(t)) => PathBuf::from(t),
+            (None, None) => PathBuf::from(DEFAULT_INSTALL_DIR),
+        };
+        let abs = std::path::absolute(self.dir.join(&chosen)).unwrap_or_else(|_| chosen.clone());
+        if flag.is_none() {
+            self.check_inside(&chosen, &abs, from_lock.is_some())?;
+        }
         let text = abs
             .strip_prefix(&self.dir)
             .ok()
             .filter(|r| !r.as_os_str().is_empty())
             .map_or_else(|| abs.to_string_lossy(), |r| r.to_string_lossy())
             .into_owned();
-        (abs, text)
+        Ok((abs, text))
+    }
+
+    /// Refuse an install directory outside the project: absolute, climbing with `..`, or
+    /// leading out through a symlink.
+    fn check_inside(&self, chosen: &Path, abs: &Path, from_lock: bool) -> Result<()> {
+        use std::path::Component;
+        let climbs = chosen
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+        let project = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+        // The deepest part of the path that exists, resolved.
+        let mut probe = abs.to_path_buf();
+        let resolved = loop {
+            if let Ok(r) = std::fs::canonicalize(&probe) {
+                break Some(r);
+            }
+            if !probe.pop() {
+                break None;
+            }
+        };
+        let outside = climbs || resolved.is_some_and(|r| !r.starts_with(&project));
+        if outside {
+            let whose = if from_lock {
+                format!("{} names the install directory", self.lock_path.display())
+            } else {
+                "the default install directory".to_owned()
+            };
+            return Err(crate::exit::refused(format!(
+                "{whose} {}, which is outside this project ({}); if you mean it, pass --to {} yourself",
+                chosen.display(),
+                self.dir.display(),
+                chosen.display()
+            )));
+        }
+        Ok(())
     }
 
     /// Replace the lock file with `text` (with `to` recorded), atomically: a crash leaves the
@@ -111,7 +151,7 @@ pub struct Ask {
 
 pub async fn run(client: &Client, ask: Ask, json: bool) -> Result<()> {
     let project = Project::here()?;
-    let (to, to_text) = project.to(ask.to.as_deref());
+    let (to, to_text) = project.to(ask.to.as_deref())?;
     let request = InstallRequest {
         packages: ask.packages,
         to,
@@ -260,7 +300,7 @@ fn print_changes(changes: &[Change], dry_run: bool) {
 pub async fn outdated(client: &Client, json: bool) -> Result<()> {
     let project = Project::here()?;
     let lock = project.lock()?;
-    let (to, _) = project.to(None);
+    let (to, _) = project.to(None)?;
     let report = client
         .install(&InstallRequest {
             to,
@@ -341,7 +381,7 @@ fn latest_release<'a>(versions: impl Iterator<Item = &'a str>) -> Option<String>
 pub async fn remove(client: &Client, packages: Vec<String>, json: bool) -> Result<()> {
     let project = Project::here()?;
     project.lock()?;
-    let (to, to_text) = project.to(None);
+    let (to, to_text) = project.to(None)?;
     let report = client
         .remove(&RemoveRequest {
             packages,
@@ -373,7 +413,7 @@ pub async fn remove(client: &Client, packages: Vec<String>, json: bool) -> Resul
 pub fn list(json: bool) -> Result<()> {
     let project = Project::here()?;
     let lock = project.lock()?;
-    let (to, _) = project.to(None);
+    let (to, _) = project.to(None)?;
     let rows: Vec<serde_json::Value> = lock
         .packages
         .iter()
@@ -422,7 +462,7 @@ pub fn list(json: bool) -> Result<()> {
 pub async fn verify(client: &Client, packages: Vec<String>, json: bool) -> Result<()> {
     let project = Project::here()?;
     project.lock()?;
-    let (to, _) = project.to(None);
+    let (to, _) = project.to(None)?;
     let report = client
         .verify(&VerifyRequest {
             to,

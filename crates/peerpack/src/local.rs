@@ -44,14 +44,14 @@ fn make_room(
         return Ok(None);
     }
     if !force {
-        return Err(conflict(format!(
+        return Err(crate::exit::refused(format!(
             "{} already holds the publisher key {}; pass --force to replace it",
             path.display(),
             old.public()
         )));
     }
     if let Some(info) = peerpack_api::RuntimeInfo::read(data_dir).filter(|i| i.process_alive()) {
-        return Err(conflict(format!(
+        return Err(crate::exit::refused(format!(
             "a node (pid {}) runs with {} and signs with the key it loaded; stop it first",
             info.pid,
             data_dir.root().display()
@@ -61,7 +61,7 @@ fn make_room(
         .with_context(|| format!("cannot read the names {} owns", old.public()))?;
     if !names.is_empty() && !abandon_names {
         let shown: Vec<&str> = names.iter().take(10).map(String::as_str).collect();
-        return Err(conflict(format!(
+        return Err(crate::exit::refused(format!(
             "the key {} owns {} name(s) ({}{}); a new key can never publish them. Keep the old key with `peerpack key export FILE`, then pass --abandon-names",
             old.public(),
             names.len(),
@@ -80,12 +80,19 @@ fn make_room(
 fn keep_copy(path: &Path) -> Result<PathBuf> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+        .map_or(0, |d| d.as_nanos());
     let mut name = path.as_os_str().to_owned();
     name.push(format!(".replaced-{stamp}"));
     let copy = PathBuf::from(name);
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    peerpack_core::fs::atomic_write(&copy, &bytes)
+    // Never over an earlier copy: each may be the only one of its key.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&copy)
+        .with_context(|| format!("cannot keep a copy of the old key in {}", copy.display()))?;
+    std::io::Write::write_all(&mut file, &bytes)
+        .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot keep a copy of the old key in {}", copy.display()))?;
     #[cfg(unix)]
     {
@@ -94,16 +101,6 @@ fn keep_copy(path: &Path) -> Result<PathBuf> {
             .with_context(|| format!("cannot make {} private", copy.display()))?;
     }
     Ok(copy)
-}
-
-/// A refusal scripts can tell apart: exit status 5, code `conflict`.
-fn conflict(message: String) -> anyhow::Error {
-    peerpack_api::ClientError::Api {
-        status: 409,
-        code: "conflict".to_owned(),
-        message,
-    }
-    .into()
 }
 
 const EXPORT_WARNING: &str = "warning: this is your publisher SECRET key: anyone who has it can publish, yank and deprecate as you, and nobody can take that back. Keep it offline, never commit it.";

@@ -20,10 +20,22 @@ impl EventLoop {
     // ---- commands ----
 
     pub(super) fn dial(&mut self, addr: Multiaddr) -> Result<PeerId, Error> {
+        self.dial_as(addr, true)
+    }
+
+    /// Dial `addr`: as the operator's choice (`operator`: it joins the operator's addresses
+    /// and the routing table), or as an address a peer once advertised (held to the learned
+    /// rules of the policy, and added nowhere).
+    fn dial_as(&mut self, addr: Multiaddr, operator: bool) -> Result<PeerId, Error> {
         let Some(peer) = peer_id_of(&addr) else {
             return Err(Error::MissingPeerId(addr));
         };
-        if !self.policy.allows(&addr) {
+        let allowed = if operator {
+            self.policy.allows(&addr)
+        } else {
+            self.policy.allows_learned(&addr)
+        };
+        if !allowed {
             return Err(Error::AddressNotAllowed {
                 addr,
                 policy: self.policy,
@@ -34,14 +46,16 @@ impl EventLoop {
         }
         let mut transport_addr = addr.clone();
         transport_addr.pop();
-        // The operator asked for this address: it may be anywhere in the policy's range.
-        if let Ok(mut set) = self.operator.lock() {
-            set.insert(transport_addr.clone());
+        if operator {
+            // The operator asked for this address: it may be anywhere in the policy's range.
+            if let Ok(mut set) = self.operator.lock() {
+                set.insert(transport_addr.clone());
+            }
+            self.swarm
+                .behaviour_mut()
+                .kad
+                .add_address(&peer, transport_addr.clone());
         }
-        self.swarm
-            .behaviour_mut()
-            .kad
-            .add_address(&peer, transport_addr.clone());
         // Already connected (or dialling): nothing to do, and not an error for the caller.
         if self.swarm.is_connected(&peer) {
             return Ok(peer);
@@ -56,16 +70,30 @@ impl EventLoop {
         Ok(peer)
     }
 
-    /// Dial `addr` and answer once a connection to its peer is open, it failed, or `timeout`
-    /// passed.
+    /// Dial `addr` (as the operator's, or as a learned address) and answer once a connection
+    /// to its peer is open, it failed, or `timeout` passed.
     pub(super) fn connect(
         &mut self,
         addr: Multiaddr,
+        learned: bool,
         timeout: std::time::Duration,
         reply: tokio::sync::oneshot::Sender<Result<PeerId, Error>>,
     ) {
-        let peer = match self.dial(addr) {
+        let peer = match self.dial_as(addr.clone(), !learned) {
             Ok(p) => p,
+            // A dial to the peer is under way already (Kademlia's, another caller's): wait
+            // for its outcome like any other.
+            Err(Error::Dial(e))
+                if matches!(*e, libp2p::swarm::DialError::DialPeerConditionFalse(_)) =>
+            {
+                match peer_id_of(&addr) {
+                    Some(p) => p,
+                    None => {
+                        let _ = reply.send(Err(Error::Dial(e)));
+                        return;
+                    }
+                }
+            }
             Err(e) => {
                 let _ = reply.send(Err(e));
                 return;

@@ -115,6 +115,17 @@ async fn fetch_once(
     progress: &Arc<Progress>,
 ) -> Result<Fetched, Error> {
     progress.total.store(size, Ordering::Relaxed);
+    // An archive found unsafe once is never fetched (or provided) again, whoever asks: an
+    // install, a pin, a mirror or a verify.
+    if let Some(reason) = inner
+        .catalogue
+        .with_store(move |s| Ok(s.db.unsafe_reason(&id)?))
+        .await?
+    {
+        return Err(Error::UnsafeArchive(format!(
+            "{id} is flagged unsafe and will not be fetched: {reason}"
+        )));
+    }
     if inner.catalogue.blobs.contains(&id) {
         progress.done.store(size, Ordering::Relaxed);
         let _ = inner

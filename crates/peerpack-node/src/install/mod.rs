@@ -219,7 +219,7 @@ impl Context {
                     tracing::info!(%name, error = %e, "could not refresh a name before an update");
                 }
             }
-            let plan = self.plan(&lock.roots, &keep).await?;
+            let plan = self.plan(&lock.roots, &keep, !request.dry_run).await?;
             let new_lock = plan::lock_of(lock.roots.clone(), to, &plan);
             return Ok((plan, new_lock));
         }
@@ -236,7 +236,7 @@ impl Context {
                     |l| l.roots_with(specs),
                 );
                 let keep = lock.map(|l| l.packages.clone()).unwrap_or_default();
-                let plan = self.plan(&roots, &keep).await?;
+                let plan = self.plan(&roots, &keep, !request.dry_run).await?;
                 let new_lock = plan::lock_of(roots, to, &plan);
                 Ok((plan, new_lock))
             }

@@ -18,11 +18,13 @@ use crate::names::parse_spec;
 impl Context {
     /// The records to install for the root specs `roots`, dependencies first. A name in
     /// `keep` stays at that version (an entry of the lock) whenever it satisfies every
-    /// requirement on it.
+    /// requirement on it; with `adopt`, the lock's keys settle names this node has no owner
+    /// for.
     pub(crate) async fn plan(
         self: &Arc<Self>,
         roots: &[String],
         keep: &[Locked],
+        adopt: bool,
     ) -> Result<Vec<PackageRecord>, Error> {
         let mut parsed = Vec::new();
         for spec in roots {
@@ -33,7 +35,7 @@ impl Context {
         // checked against the lock as an exact install would.
         let mut preferred = BTreeMap::new();
         for entry in keep {
-            let record = self.locked_record(entry).await?;
+            let record = self.locked_record(entry, adopt).await?;
             preferred.insert(record.name().clone(), record.version().clone());
         }
         let mut looked_up = HashSet::new();
@@ -172,7 +174,7 @@ impl Context {
         }
         let mut plan = Vec::new();
         for entry in locked_order(lock, &wanted)? {
-            plan.push(self.locked_record(entry).await?);
+            plan.push(self.locked_record(entry, true).await?);
         }
         Ok(plan)
     }
@@ -180,7 +182,11 @@ impl Context {
     /// The signed record of a lock entry: its key is adopted as the name's owner where this
     /// node has none, the record is fetched when the catalogue lacks it, and it must have the
     /// lock's content id and publisher.
-    async fn locked_record(self: &Arc<Self>, entry: &Locked) -> Result<PackageRecord, Error> {
+    async fn locked_record(
+        self: &Arc<Self>,
+        entry: &Locked,
+        adopt: bool,
+    ) -> Result<PackageRecord, Error> {
         let bad = |what: &str| Error::BadRequest(format!("{FILE_NAME}: {}: {what}", entry.name));
         let name = PackageName::new(&entry.name).map_err(|e| bad(&e.to_string()))?;
         let version = Version::parse(&entry.version).map_err(|e| bad(&e.to_string()))?;
@@ -192,16 +198,22 @@ impl Context {
             crate::names::parse_key(&entry.publisher).map_err(|e| bad(&e.to_string()))?;
         // The lock names the key: it settles a name this node has no owner for (or a
         // contested one), and it never installs a record by another key.
+        // Only an install adopts; a dry run (`outdated`, `--dry-run`) changes nothing.
         let (n, k) = (name.clone(), locked_key);
         let state = self
             .catalogue
             .with_store(move |s| {
+                if !adopt {
+                    return Ok(s.db.name_state(&n)?);
+                }
                 let state = s.db.adopt_owner(&n, &k)?;
                 s.refresh(std::slice::from_ref(&n))?;
                 Ok(state)
             })
             .await?;
-        self.catalogue.refresh_names(vec![name.clone()]).await;
+        if adopt {
+            self.catalogue.refresh_names(vec![name.clone()]).await;
+        }
         if let Some(owner) = state.owner().filter(|o| *o != locked_key) {
             return Err(Error::Conflict(format!(
                 "{FILE_NAME} says {name} is published by {locked_key}, but this node trusts {owner} as its owner; if the lock is right, run `peerpack trust {name} {locked_key}` and install again"

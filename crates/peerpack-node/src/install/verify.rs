@@ -223,9 +223,16 @@ impl Context {
                         })
                         .await?;
                     if !self.catalogue.blobs.contains(&id) {
-                        let (progress, _tracked) =
-                            self.transfers.downloads.track(id, size.unwrap_or(0));
-                        download::fetch(self, id, size.unwrap_or(0), progress).await?;
+                        // Only an archive a signed record describes is fetched: its size is
+                        // what providers are held to.
+                        let size = size.ok_or_else(|| {
+                            Error::NotFound(format!(
+                                "{name} {}: this node has no record of {id}; `peerpack install` fetches it",
+                                entry.version
+                            ))
+                        })?;
+                        let (progress, _tracked) = self.transfers.downloads.track(id, size);
+                        download::fetch(self, id, size, progress).await?;
                     }
                     let (blobs, t, l) = (self.catalogue.blobs.clone(), target.clone(), label);
                     let drift = tokio::task::spawn_blocking(move || compare(&blobs, &id, &t, &l))
@@ -290,6 +297,11 @@ impl Context {
             .packages
             .drain(..)
             .partition(|p| !needed.contains(&p.name));
+        // A name is a path segment below `to`: only a valid one may name a tree to delete.
+        for p in &gone {
+            PackageName::new(&p.name)
+                .map_err(|e| Error::BadRequest(format!("{FILE_NAME}: {:?}: {e}", p.name)))?;
+        }
         lock.packages = kept;
         let to = request.to.clone();
         let removed = tokio::task::spawn_blocking(move || {
