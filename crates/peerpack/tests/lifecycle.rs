@@ -647,3 +647,42 @@ fn a_node_that_dies_mid_install_gets_a_one_line_error() {
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// A lock file comes with a repository: the install directory it names, or the default one
+/// through a symlink, must not lead out of the project.
+#[test]
+fn a_lock_cannot_send_an_install_outside_the_project() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("n");
+    let _node = NodeProc::start(&dir);
+    let project = tmp.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    for to in ["../outside", "/tmp/elsewhere"] {
+        std::fs::write(
+            project.join("peerpack.lock"),
+            format!("version = 2\nroots = [\"x\"]\nto = \"{to}\"\n"),
+        )
+        .unwrap();
+        for cmd in [&["install"][..], &["verify"], &["remove", "x"]] {
+            let o = run_in(&project, &dir, cmd);
+            assert_eq!(o.status.code(), Some(5), "{cmd:?} {to}");
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains("outside this project") && err.contains("--to"),
+                "{err}"
+            );
+        }
+    }
+    assert!(!tmp.path().join("outside").exists());
+    // The default directory as a symlink out of the project.
+    std::fs::remove_file(project.join("peerpack.lock")).unwrap();
+    std::fs::create_dir(tmp.path().join("target")).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(tmp.path().join("target"), project.join("peerpack_packages"))
+            .unwrap();
+        let o = run_in(&project, &dir, &["install", "x"]);
+        assert_eq!(o.status.code(), Some(5));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("outside this project"));
+    }
+}
