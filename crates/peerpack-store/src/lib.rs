@@ -91,6 +91,15 @@ pub enum Error {
     /// The blob store.
     #[error(transparent)]
     Blobs(#[from] blobs::Error),
+    /// Another process holds the store.
+    #[error(
+        "the store in {} is in use by another peerpack process (a node running with this data directory?); stop it, or use another --data-dir",
+        path.display()
+    )]
+    InUse {
+        /// The data directory.
+        path: PathBuf,
+    },
     /// The data directory itself.
     #[error("data directory {}", path.display())]
     Io {
@@ -111,7 +120,13 @@ pub struct Store {
     pub blobs: BlobStore,
     /// The hot record cache. Shared: lookups that hit need no lock on the store.
     pub records: std::sync::Arc<RecordCache>,
+    /// [`LOCK_FILE`], locked for as long as the store is open.
+    _lock: std::fs::File,
 }
+
+/// The file a store locks (an advisory, exclusive lock) so that one process at a time opens a
+/// data directory's store.
+pub const LOCK_FILE: &str = "store.lock";
 
 impl Store {
     /// Open the store in `dir`, creating what is missing. A search index that cannot be
@@ -123,6 +138,30 @@ impl Store {
             path: dir.to_owned(),
             source,
         })?;
+        // Two writers would each trust their own caches and index: one process at a time.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(|source| Error::Io {
+                path: dir.join(LOCK_FILE),
+                source,
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::InUse {
+                    path: dir.to_owned(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(Error::Io {
+                    path: dir.join(LOCK_FILE),
+                    source,
+                });
+            }
+        }
         let db = Db::open(&dir.join(DB_FILE))?;
         let blobs = BlobStore::open(&dir.join(BLOBS_DIR))?;
         let index_dir = dir.join(INDEX_DIR);
@@ -139,6 +178,7 @@ impl Store {
             index: std::sync::Arc::new(index),
             blobs,
             records: std::sync::Arc::new(RecordCache::default()),
+            _lock: lock,
         };
         if store.index.len() != store.db.package_count()? {
             store.rebuild_index()?;

@@ -775,3 +775,16 @@ fn search_shows_the_highest_release_over_a_newer_pre_release() {
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(shown(&store, "betas").as_deref(), Some("1.0.0"));
 }
+
+#[test]
+fn one_process_at_a_time_opens_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Store::open(dir.path()).unwrap();
+    let err = match Store::open(dir.path()) {
+        Ok(_) => panic!("a second open of a store in use succeeded"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("in use by another peerpack process"), "{err}");
+    drop(first);
+    Store::open(dir.path()).expect("the store opens again once closed");
+}

@@ -419,6 +419,27 @@ fn nodes_report_dead_peers_retry_them_and_refuse_a_taken_port() {
         "{err}"
     );
 
+    // So is a second node on A's data directory: by node.json, and, with node.json gone, by
+    // the store's lock.
+    let second = || {
+        bin()
+            .args(["node", "--data-dir"])
+            .arg(&a_dir)
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+            .output()
+            .unwrap()
+    };
+    let o = second();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already running"));
+    let runtime = std::fs::read(a_dir.join("node.json")).unwrap();
+    std::fs::remove_file(a_dir.join("node.json")).unwrap();
+    let o = second();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("in use by another peerpack process"), "{err}");
+    std::fs::write(a_dir.join("node.json"), runtime).unwrap();
+
     let b = NodeProc::start_with(&b_dir, &["--bootstrap", &a_addr]);
     wait_until("b to reach a", || {
         json(&b_dir, &["status", "--json"])["connected_peers"] == 1
