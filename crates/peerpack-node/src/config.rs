@@ -1,6 +1,9 @@
 //! Node configuration.
 //!
-//! Precedence: built-in defaults < the `--config` TOML file < command-line flags. Example:
+//! Precedence: built-in defaults < the config file (`--config FILE`, else `DATA_DIR/config.toml`
+//! if present) < command-line flags. A node with no listen address anywhere picks a free port
+//! once and writes it to `DATA_DIR/config.toml` ([`stable_listen`]), so that its peers find it
+//! at the same address after a restart. Example:
 //!
 //! ```toml
 //! [network]
@@ -232,4 +235,87 @@ pub fn loopback_listen() -> Multiaddr {
             [127, 0, 0, 1].into(),
         ))
         .with(peerpack_net::p2p::multiaddr::Protocol::Tcp(0))
+}
+
+/// The config file a node reads when no `--config` is given.
+pub const DEFAULT_FILE: &str = "config.toml";
+
+/// A listen address that stays the same across restarts, for a node that was given none:
+/// `/ip4/IP/tcp/PORT` (the node uses 0.0.0.0) with a port free now, written to `file` (`DATA_DIR/config.toml`)
+/// so that the next start reuses it. A file that exists but has a `[network]` table of its
+/// own is not edited: then the port is chosen afresh (`tcp/0`), with a warning.
+pub fn stable_listen(file: &Path, ip: std::net::IpAddr) -> Multiaddr {
+    let existing = match std::fs::read_to_string(file) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            tracing::warn!(file = %file.display(), error = %e, "cannot read the config file; listening on a new port");
+            return default_listen();
+        }
+    };
+    if existing
+        .as_deref()
+        .is_some_and(|t| t.lines().any(|l| l.trim() == "[network]"))
+    {
+        tracing::warn!(
+            file = %file.display(),
+            "the config file has a [network] table without `listen`: the port changes on every start; add listen = [\"/ip4/0.0.0.0/tcp/PORT\"] to keep one"
+        );
+        return default_listen();
+    }
+    let port = match std::net::TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()) {
+        Ok(a) => a.port(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot pick a port; listening on a new one");
+            return default_listen();
+        }
+    };
+    let addr = Multiaddr::empty()
+        .with(match ip {
+            std::net::IpAddr::V4(v4) => peerpack_net::p2p::multiaddr::Protocol::Ip4(v4),
+            std::net::IpAddr::V6(v6) => peerpack_net::p2p::multiaddr::Protocol::Ip6(v6),
+        })
+        .with(peerpack_net::p2p::multiaddr::Protocol::Tcp(port));
+    let text = format!(
+        "{}\n# Chosen by the first start of this node, and kept so that peers find it again after a\n# restart. Change it here; a --listen flag overrides it.\n[network]\nlisten = [\"{addr}\"]\n",
+        existing
+            .as_deref()
+            .unwrap_or("# peerpack node configuration (see docs/CLI.md).")
+            .trim_end()
+    );
+    if let Err(e) = peerpack_core::fs::atomic_write(file, text.as_bytes()) {
+        tracing::warn!(file = %file.display(), error = %e, "cannot keep the chosen port");
+    } else {
+        tracing::info!(%addr, file = %file.display(), "chose a listen port for good");
+    }
+    addr
+}
+
+#[cfg(test)]
+mod stable_tests {
+    use super::*;
+
+    #[test]
+    fn a_chosen_port_is_written_once_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(DEFAULT_FILE);
+        std::fs::write(&file, "[cache]\nquota = 5\n").unwrap();
+        let addr = stable_listen(&file, [127, 0, 0, 1].into());
+        assert!(
+            addr.to_string().starts_with("/ip4/127.0.0.1/tcp/"),
+            "{addr}"
+        );
+        assert!(!addr.to_string().ends_with("/tcp/0"), "{addr}");
+        let read = File::read(&file).unwrap();
+        assert_eq!(read.network.listen, vec![addr]);
+        assert_eq!(read.cache.quota, Some(5), "the rest of the file is kept");
+        // A [network] table of the operator's own is never edited.
+        let before = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            stable_listen(&file, [127, 0, 0, 1].into())
+                .to_string()
+                .ends_with("/tcp/0")
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+    }
 }

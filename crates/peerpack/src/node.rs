@@ -23,11 +23,26 @@ pub async fn run(data_dir: DataDir, parts: NodeConfigParts) -> Result<()> {
         .init();
 
     let mut config = Config::new(data_dir.root());
-    if let Some(path) = &parts.config {
-        config.apply_file(peerpack_node::config::File::read(path)?);
+    let default_file = data_dir.root().join(peerpack_node::config::DEFAULT_FILE);
+    let file = match &parts.config {
+        Some(path) => Some(peerpack_node::config::File::read(path)?),
+        None if default_file.exists() => Some(peerpack_node::config::File::read(&default_file)?),
+        None => None,
+    };
+    let file_listens = file.as_ref().is_some_and(|f| !f.network.listen.is_empty());
+    if let Some(f) = file {
+        config.apply_file(f);
     }
     if !parts.listen.is_empty() {
         config.listen = parts.listen;
+    } else if !file_listens && parts.config.is_none() {
+        // No address anywhere: pick a port once and keep it in DATA_DIR/config.toml.
+        std::fs::create_dir_all(data_dir.root())
+            .with_context(|| format!("cannot create {}", data_dir.root().display()))?;
+        config.listen = vec![peerpack_node::config::stable_listen(
+            &default_file,
+            std::net::Ipv4Addr::UNSPECIFIED.into(),
+        )];
     }
     config.bootstrap.extend(parts.bootstrap);
     config.external.extend(parts.external);
