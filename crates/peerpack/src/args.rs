@@ -506,7 +506,8 @@ pub(crate) enum KeyAction {
 /// `peerpack node` flags.
 #[derive(Debug, clap::Args)]
 pub(crate) struct NodeArgs {
-    /// Address to listen on (repeatable) [default: /ip4/0.0.0.0/tcp/0].
+    /// Address to listen on (repeatable) [default: the config file's; with none, a free port on
+    /// 0.0.0.0 chosen at the first start and kept in DATA_DIR/config.toml].
     #[arg(long, value_name = "MULTIADDR")]
     pub(crate) listen: Vec<String>,
     /// Peer to join through, with /p2p/<peer id> (repeatable).
@@ -520,7 +521,8 @@ pub(crate) struct NodeArgs {
     /// state; calls that change something still need the token in DATA_DIR/api-token.
     #[arg(long)]
     pub(crate) api_public: bool,
-    /// Configuration file (TOML); flags override it.
+    /// Configuration file (TOML); flags override it [default: DATA_DIR/config.toml when it
+    /// exists].
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// Address to advertise besides the listen addresses, e.g. a public address behind NAT
