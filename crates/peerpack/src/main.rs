@@ -308,27 +308,13 @@ async fn run(cli: Cli) -> Result<()> {
                     undo,
                 })
                 .await?;
-            print(json, &a, |a| {
-                let verb = if undo {
-                    "took back the yank of"
-                } else {
-                    "yanked"
-                };
-                if a.versions.is_empty() {
-                    println!(
-                        "{package} was already {}",
-                        if undo { "not yanked" } else { "yanked" }
-                    );
-                } else {
-                    println!(
-                        "{verb} {} {} (index seq {}, announced to {} peer(s))",
-                        a.name,
-                        a.versions.join(", "),
-                        a.index_seq,
-                        a.announced_to
-                    );
-                }
-            })
+            let (verb, unchanged) = if undo {
+                ("took back the yank of", "not yanked")
+            } else {
+                ("yanked", "yanked")
+            };
+            let nothing = format!("{package} was already {unchanged}");
+            print(json, &a, |a| output::amended(a, verb, &nothing))
         }
         Command::Deprecate {
             package,
@@ -342,24 +328,13 @@ async fn run(cli: Cli) -> Result<()> {
                     message: if undo { None } else { message },
                 })
                 .await?;
-            print(json, &a, |a| {
-                if a.versions.is_empty() {
-                    println!("nothing changed for {package}");
-                } else {
-                    let verb = if undo {
-                        "took back the deprecation of"
-                    } else {
-                        "deprecated"
-                    };
-                    println!(
-                        "{verb} {} {} (index seq {}, announced to {} peer(s))",
-                        a.name,
-                        a.versions.join(", "),
-                        a.index_seq,
-                        a.announced_to
-                    );
-                }
-            })
+            let verb = if undo {
+                "took back the deprecation of"
+            } else {
+                "deprecated"
+            };
+            let nothing = format!("nothing changed for {package}");
+            print(json, &a, |a| output::amended(a, verb, &nothing))
         }
         Command::Trust { name, key } => {
             let client = client::find(api.as_deref(), &dir()?)?;

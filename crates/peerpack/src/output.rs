@@ -387,3 +387,18 @@ pub fn mirror(r: &peerpack_api::MirrorReport) {
         println!("  {:<8} {} {}{why}", v.state, v.name, v.version);
     }
 }
+
+/// What `yank` or `deprecate` changed; `nothing` when it changed nothing.
+pub fn amended(a: &peerpack_api::Amended, verb: &str, nothing: &str) {
+    if a.versions.is_empty() {
+        println!("{nothing}");
+    } else {
+        println!(
+            "{verb} {} {} (index seq {}, announced to {} peer(s))",
+            a.name,
+            a.versions.join(", "),
+            a.index_seq,
+            a.announced_to
+        );
+    }
+}

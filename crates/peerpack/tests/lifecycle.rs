@@ -20,22 +20,56 @@ fn lock_version(project: &Path, name: &str) -> Option<String> {
         .map(|p| p["version"].as_str().unwrap().to_owned())
 }
 
+/// A publisher node (started with `publisher_args`) and a user node that bootstrapped to it,
+/// under `root/pub` and `root/user`.
+fn publisher_and_user(
+    root: &Path,
+    publisher_args: &[&str],
+) -> (std::path::PathBuf, std::path::PathBuf, NodeProc, NodeProc) {
+    let (pub_dir, user_dir) = (root.join("pub"), root.join("user"));
+    let publisher = NodeProc::start_with(&pub_dir, publisher_args);
+    let user = NodeProc::start(&user_dir);
+    ok(&user_dir, &["bootstrap", &publisher.addr()]);
+    (pub_dir, user_dir, publisher, user)
+}
+
+/// A publisher that serves 256 KiB/s: an 8 MiB download takes half a minute.
+const SLOW: &[&str] = &["--upload-limit", "262144"];
+
+/// Wait until the node in `dir` answers `info SPEC`.
+fn wait_known(dir: &Path, spec: &str) {
+    wait_until(&format!("the node to know {spec}"), || {
+        run(dir, &["info", spec, "--json"]).status.success()
+    });
+}
+
+/// Wait until the node in `dir` has received bytes of a download.
+fn wait_downloading(dir: &Path) {
+    wait_until("a download to be under way", || {
+        json(dir, &["status", "--json"])["downloading"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|x| x[1].as_u64().unwrap_or(0) > 0))
+    });
+}
+
+/// `big` 1.0.0 with 8 MiB that zstd cannot shrink.
+fn big_package(root: &Path) -> std::path::PathBuf {
+    let big = package(root, "big", "1.0.0", &[], "big\n");
+    std::fs::write(big.join("files/blob.bin"), noise(8 << 20)).unwrap();
+    big
+}
+
 #[test]
 fn install_update_verify_repair_and_remove() {
     let tmp = tempfile::tempdir().unwrap();
-    let (pub_dir, user_dir) = (tmp.path().join("pub"), tmp.path().join("user"));
-    let publisher = NodeProc::start(&pub_dir);
-    let _user = NodeProc::start(&user_dir);
-    ok(&user_dir, &["bootstrap", &publisher.addr()]);
+    let (pub_dir, user_dir, _publisher, _user) = publisher_and_user(tmp.path(), &[]);
     let src = tmp.path().join("src");
     let lib1 = package(&src, "lib", "1.0.0", &[], "lib one\n");
     let app = package(&src, "app", "1.0.0", &[("lib", "^1")], "app\n");
     for p in [&lib1, &app] {
         ok(&pub_dir, &["publish", p.to_str().unwrap()]);
     }
-    wait_until("the user's node to know app", || {
-        run(&user_dir, &["info", "app", "--json"]).status.success()
-    });
+    wait_known(&user_dir, "app");
 
     // Install into a directory of our choosing: the lock remembers it and the root.
     let project = tmp.path().join("project");
@@ -55,11 +89,7 @@ fn install_update_verify_repair_and_remove() {
     // A newer lib appears; a bare install and a repeated `install app` keep the locked one.
     let lib2 = package(&src, "lib", "1.1.0", &[], "lib two\n");
     ok(&pub_dir, &["publish", lib2.to_str().unwrap()]);
-    wait_until("the user's node to know lib 1.1.0", || {
-        run(&user_dir, &["info", "lib@1.1.0", "--json"])
-            .status
-            .success()
-    });
+    wait_known(&user_dir, "lib@1.1.0");
     let text = ok_in(&project, &user_dir, &["install"]);
     assert!(text.contains("installed lib 1.0.0"), "{text}");
     assert!(
@@ -198,20 +228,13 @@ fn install_update_verify_repair_and_remove() {
 #[test]
 fn yank_and_deprecate_from_the_command_line() {
     let tmp = tempfile::tempdir().unwrap();
-    let (pub_dir, user_dir) = (tmp.path().join("pub"), tmp.path().join("user"));
-    let publisher = NodeProc::start(&pub_dir);
-    let _user = NodeProc::start(&user_dir);
-    ok(&user_dir, &["bootstrap", &publisher.addr()]);
+    let (pub_dir, user_dir, _publisher, _user) = publisher_and_user(tmp.path(), &[]);
     let src = tmp.path().join("src");
     for v in ["1.0.0", "1.1.0"] {
         let p = package(&src, "tool", v, &[], v);
         ok(&pub_dir, &["publish", p.to_str().unwrap()]);
     }
-    wait_until("the user's node to know tool 1.1.0", || {
-        run(&user_dir, &["info", "tool@1.1.0", "--json"])
-            .status
-            .success()
-    });
+    wait_known(&user_dir, "tool@1.1.0");
 
     // Only the owner may yank; the user's node holds no key that owns `tool`.
     let o = run(&user_dir, &["yank", "tool@1.1.0"]);
@@ -313,21 +336,14 @@ fn noise(len: usize) -> Vec<u8> {
 #[test]
 fn ctrl_c_cancels_an_install_on_the_node_and_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let (pub_dir, user_dir) = (tmp.path().join("pub"), tmp.path().join("user"));
-    // 8 MiB served at 256 KiB/s: the download takes half a minute unless cancelled.
-    let publisher = NodeProc::start_with(&pub_dir, &["--upload-limit", "262144"]);
-    let _user = NodeProc::start(&user_dir);
-    ok(&user_dir, &["bootstrap", &publisher.addr()]);
+    let (pub_dir, user_dir, _publisher, _user) = publisher_and_user(tmp.path(), SLOW);
     let src = tmp.path().join("src");
     let small = package(&src, "small", "1.0.0", &[], "small\n");
-    let big = package(&src, "big", "1.0.0", &[], "big\n");
-    std::fs::write(big.join("files/blob.bin"), noise(8 << 20)).unwrap();
+    let big = big_package(&src);
     for p in [&small, &big] {
         ok(&pub_dir, &["publish", p.to_str().unwrap()]);
     }
-    wait_until("the user's node to know big", || {
-        run(&user_dir, &["info", "big", "--json"]).status.success()
-    });
+    wait_known(&user_dir, "big");
     let project = tmp.path().join("project");
     std::fs::create_dir(&project).unwrap();
     ok_in(&project, &user_dir, &["install", "small"]);
@@ -342,12 +358,7 @@ fn ctrl_c_cancels_an_install_on_the_node_and_changes_nothing() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until("the download to be under way", || {
-        let s = json(&user_dir, &["status", "--json"]);
-        s["downloading"]
-            .as_array()
-            .is_some_and(|d| d.iter().any(|x| x[1].as_u64().unwrap_or(0) > 0))
-    });
+    wait_downloading(&user_dir);
     let _ = std::process::Command::new("kill")
         .args(["-INT", &cli.id().to_string()])
         .status();
@@ -489,17 +500,10 @@ fn publish_refuses_dependencies_that_cannot_resolve() {
 #[test]
 fn search_finds_prefixes_and_typos_suggests_names_and_marks_offline_packages() {
     let tmp = tempfile::tempdir().unwrap();
-    let (pub_dir, user_dir) = (tmp.path().join("pub"), tmp.path().join("user"));
-    let publisher = NodeProc::start(&pub_dir);
-    let _user = NodeProc::start(&user_dir);
-    ok(&user_dir, &["bootstrap", &publisher.addr()]);
+    let (pub_dir, user_dir, publisher, _user) = publisher_and_user(tmp.path(), &[]);
     let p = package(&tmp.path().join("src"), "axum-service", "1.0.0", &[], "a\n");
     ok(&pub_dir, &["publish", p.to_str().unwrap()]);
-    wait_until("the user's node to know axum-service", || {
-        run(&user_dir, &["info", "axum-service", "--json"])
-            .status
-            .success()
-    });
+    wait_known(&user_dir, "axum-service");
     let names = |q: &str| -> Vec<serde_json::Value> {
         json(&user_dir, &["search", q, "--json"])
             .as_array()
@@ -583,9 +587,7 @@ fn a_mirror_keeps_packages_installable_after_a_short_lived_publisher_exits() {
     }
     // The mirror holds both archives now; the publisher can go.
     ci.stop();
-    wait_until("the user's node to know both packages", || {
-        run(&u_dir, &["info", "extra", "--json"]).status.success()
-    });
+    wait_known(&u_dir, "extra");
 
     let project = tmp.path().join("project");
     std::fs::create_dir(&project).unwrap();
@@ -613,16 +615,10 @@ fn a_mirror_keeps_packages_installable_after_a_short_lived_publisher_exits() {
 #[test]
 fn a_node_that_dies_mid_install_gets_a_one_line_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let (pub_dir, user_dir) = (tmp.path().join("pub"), tmp.path().join("user"));
-    let publisher = NodeProc::start_with(&pub_dir, &["--upload-limit", "262144"]);
-    let mut user = NodeProc::start(&user_dir);
-    ok(&user_dir, &["bootstrap", &publisher.addr()]);
-    let big = package(&tmp.path().join("src"), "big", "1.0.0", &[], "big\n");
-    std::fs::write(big.join("files/blob.bin"), noise(8 << 20)).unwrap();
+    let (pub_dir, user_dir, _publisher, mut user) = publisher_and_user(tmp.path(), SLOW);
+    let big = big_package(&tmp.path().join("src"));
     ok(&pub_dir, &["publish", big.to_str().unwrap()]);
-    wait_until("the user's node to know big", || {
-        run(&user_dir, &["info", "big", "--json"]).status.success()
-    });
+    wait_known(&user_dir, "big");
     let cli = bin()
         .current_dir(tmp.path())
         .arg("--data-dir")
@@ -632,11 +628,7 @@ fn a_node_that_dies_mid_install_gets_a_one_line_error() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until("the download to be under way", || {
-        json(&user_dir, &["status", "--json"])["downloading"]
-            .as_array()
-            .is_some_and(|d| d.iter().any(|x| x[1].as_u64().unwrap_or(0) > 0))
-    });
+    wait_downloading(&user_dir);
     user.child.kill().unwrap();
     let out = cli.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -120,6 +120,28 @@ pub const REPLACED: &str = ".peerpack-old-";
 /// See [`STAGED`].
 pub const DISCARDED: &str = ".peerpack-del-";
 
+/// `PID-NANOS` of this process now: what follows a mark (see [`STAGED`]).
+pub(super) fn stamp() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
+
+/// `.NAME{mark}{stamp}` beside `target` (`DIR/NAME`): a name [`sweep_leftovers`] knows.
+pub(super) fn beside(target: &Path, mark: &str, stamp: &str) -> std::path::PathBuf {
+    let parent = target.parent().unwrap_or(Path::new("/"));
+    let base = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    parent.join(format!(".{base}{mark}{stamp}"))
+}
+
 /// Remove a directory tree, or a file or symlink (never what a symlink points to).
 pub(super) fn remove_tree(path: &Path) -> std::io::Result<()> {
     if std::fs::symlink_metadata(path)?.is_dir() {
@@ -220,19 +242,8 @@ pub(super) fn place(
     let parent = target.parent().unwrap_or(Path::new("/"));
     std::fs::create_dir_all(parent)
         .map_err(|e| Error::BadRequest(format!("cannot create {}: {e}", parent.display())))?;
-    let base = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let stamp = format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    );
-    let staging = parent.join(format!(".{base}{STAGED}{stamp}"));
+    let stamp = stamp();
+    let staging = beside(target, STAGED, &stamp);
     let file = std::fs::File::open(blobs.path(id))
         .map_err(|e| Error::Internal(format!("{label}: {e}")))?;
     peerpack_core::archive::extract(
@@ -261,7 +272,7 @@ pub(super) fn place(
     if !force {
         check_replaceable(target, &marker.name).map_err(discard_staging)?;
     }
-    let old = parent.join(format!(".{base}{REPLACED}{stamp}"));
+    let old = beside(target, REPLACED, &stamp);
     let had_old = std::fs::symlink_metadata(target).is_ok();
     if had_old {
         std::fs::rename(target, &old).map_err(|e| {
@@ -284,7 +295,7 @@ pub(super) fn place(
     if had_old {
         // Renamed first, so a tree named `old` is always whole: a crash mid-removal leaves a
         // tree the sweep only ever removes.
-        let doomed = parent.join(format!(".{base}{DISCARDED}{stamp}"));
+        let doomed = beside(target, DISCARDED, &stamp);
         let removed = std::fs::rename(&old, &doomed).and_then(|()| remove_tree(&doomed));
         if let Err(e) = removed {
             tracing::warn!(path = %old.display(), error = %e, "could not remove the replaced install");

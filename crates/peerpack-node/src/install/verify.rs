@@ -12,7 +12,7 @@ use peerpack_api::{
 };
 use peerpack_core::{ContentId, PackageName};
 
-use super::place::{DISCARDED, MARKER, Marker, STAGED, remove_tree};
+use super::place::{DISCARDED, MARKER, Marker, STAGED, beside, remove_tree, stamp};
 use crate::context::Context;
 use crate::download;
 use crate::error::Error;
@@ -27,20 +27,7 @@ pub(super) fn compare(
     target: &Path,
     label: &str,
 ) -> Result<Vec<Drift>, Error> {
-    let parent = target.parent().unwrap_or(Path::new("/"));
-    let base = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let stamp = format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    );
-    let expected = parent.join(format!(".{base}{STAGED}{stamp}"));
+    let expected = beside(target, STAGED, &stamp());
     let file = std::fs::File::open(blobs.path(id))
         .map_err(|e| Error::Internal(format!("{label}: cannot open its archive: {e}")))?;
     let extracted = peerpack_core::archive::extract(
@@ -308,8 +295,8 @@ impl Context {
             gone.into_iter()
                 .map(|p| {
                     let target = to.join(&p.name);
-                    let deleted = Marker::read(&target).is_some_and(|m| m.name == p.name)
-                        && discard(&target, &p.name);
+                    let deleted =
+                        Marker::read(&target).is_some_and(|m| m.name == p.name) && discard(&target);
                     Uninstalled {
                         path: target.to_string_lossy().into_owned(),
                         name: p.name,
@@ -330,16 +317,8 @@ impl Context {
 }
 
 /// Move a tree aside under a name the leftover sweep finishes, then delete it.
-fn discard(target: &Path, name: &str) -> bool {
-    let parent = target.parent().unwrap_or(Path::new("/"));
-    let doomed = parent.join(format!(
-        ".{name}{DISCARDED}{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
+fn discard(target: &Path) -> bool {
+    let doomed = beside(target, DISCARDED, &stamp());
     match std::fs::rename(target, &doomed).and_then(|()| remove_tree(&doomed)) {
         Ok(()) => true,
         Err(e) => {
