@@ -13,9 +13,18 @@
 //! ```text
 //! cargo run --release -p peerpack-bench -- download [--size-mib N]... [--rounds R] [--json FILE]
 //! ```
+//!
+//! `peerpack-bench restart` measures the time from starting `peerpack node` on a data directory
+//! holding N packages to its first answered search, and the node's resident memory:
+//!
+//! ```text
+//! cargo build --release -p peerpack -p peerpack-bench
+//! target/release/peerpack-bench restart [--packages N] [--starts S] [--json FILE]
+//! ```
 
 mod corpus;
 mod download;
+mod restart;
 mod search;
 mod stats;
 
@@ -74,6 +83,28 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         work_dir: Option<PathBuf>,
     },
+    /// Restart to serving, and resident memory, of a node holding a large catalogue.
+    ///
+    /// Stores N signed package records in a fresh data directory, then starts the real
+    /// `peerpack node` binary on it S times. Reports, for each start, the time until a search
+    /// through the CLI answers with hits, and the node's RSS (and peak) three seconds later.
+    Restart {
+        /// Packages in the catalogue.
+        #[arg(long = "packages", default_value_t = 100_000)]
+        packages: usize,
+        /// Starts of the node on the same data directory.
+        #[arg(long, default_value_t = 3)]
+        starts: usize,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The peerpack binary (default: beside this one).
+        #[arg(long = "peerpack", value_name = "PATH")]
+        peerpack: Option<PathBuf>,
+        /// Also write the results as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -107,5 +138,12 @@ fn main() -> Result<()> {
                 .build()?
                 .block_on(download::run(&sizes, rounds, json.as_deref(), work_dir))
         }
+        Command::Restart {
+            packages,
+            starts,
+            seed,
+            peerpack,
+            json,
+        } => restart::run(packages, starts, seed, peerpack, json.as_deref()),
     }
 }

@@ -1,0 +1,194 @@
+//! Restart to serving, and memory, of a node holding a large catalogue.
+//!
+//! Fills a data directory with N signed package records through the store the node uses, then
+//! starts the real `peerpack node` binary on it several times. For each start it times the
+//! moment the node answers a search with hits through its CLI (`peerpack search`), and reads
+//! the process's resident memory (VmRSS, and the peak VmHWM) from `/proc` once it has settled.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use peerpack_store::Store;
+
+use crate::corpus::{self, Vocabulary};
+
+/// One start of the node.
+#[derive(Debug, serde::Serialize)]
+pub struct Start {
+    /// Milliseconds from spawning the process to a search answered with hits.
+    pub serving_ms: f64,
+    /// Resident memory once settled, in MiB.
+    pub rss_mib: f64,
+    /// Peak resident memory, in MiB.
+    pub peak_mib: f64,
+}
+
+/// The whole run.
+#[derive(Debug, serde::Serialize)]
+pub struct Run {
+    /// Packages in the catalogue.
+    pub packages: usize,
+    /// Seconds to generate, sign and store them.
+    pub fill_s: f64,
+    /// Each start, in order.
+    pub starts: Vec<Start>,
+}
+
+fn status_kib(pid: u32, field: &str) -> Result<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(field))
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
+    let kib: f64 = line
+        .split_whitespace()
+        .nth(1)
+        .context("malformed /proc status line")?
+        .parse()?;
+    Ok(kib)
+}
+
+fn fill(dir: &Path, n: usize, seed: u64) -> Result<f64> {
+    eprintln!("generating, signing and storing {n} packages...");
+    let t = Instant::now();
+    let vocab = Vocabulary::new();
+    let records = corpus::records(n, seed, &vocab);
+    let mut store = Store::open(dir)?;
+    for chunk in records.chunks(2_000) {
+        for r in store.insert_records(chunk, None)? {
+            r?;
+        }
+    }
+    anyhow::ensure!(
+        store.db.package_count()? == n as u64,
+        "the store holds {} packages, expected {n}",
+        store.db.package_count()?
+    );
+    Ok(t.elapsed().as_secs_f64())
+}
+
+fn start_once(bin: &Path, dir: &Path, settle: Duration) -> Result<Start> {
+    let t = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("PEERPACK_DATA_DIR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot run {}", bin.display()))?;
+    let pid = child.id();
+    let result = (|| {
+        let serving_ms = loop {
+            anyhow::ensure!(
+                t.elapsed() < Duration::from_secs(600),
+                "the node did not answer a search within 10 minutes"
+            );
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("the node exited with {status}");
+            }
+            let out = Command::new(bin)
+                .arg("--data-dir")
+                .arg(dir)
+                .args(["--json", "search", "template"])
+                .stderr(Stdio::null())
+                .output()?;
+            if out.status.success() {
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+                if v.as_array().is_some_and(|a| !a.is_empty())
+                    || v["hits"].as_array().is_some_and(|a| !a.is_empty())
+                {
+                    break t.elapsed().as_secs_f64() * 1e3;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::thread::sleep(settle);
+        Ok(Start {
+            serving_ms,
+            rss_mib: status_kib(pid, "VmRSS:")? / 1024.0,
+            peak_mib: status_kib(pid, "VmHWM:")? / 1024.0,
+        })
+    })();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    result
+}
+
+/// Fill a catalogue of `n` packages, then start `bin` on it `starts` times.
+pub fn run(
+    n: usize,
+    starts: usize,
+    seed: u64,
+    bin: Option<PathBuf>,
+    json: Option<&Path>,
+) -> Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; run with --release for meaningful figures");
+    }
+    let bin = match bin {
+        Some(b) => b,
+        None => std::env::current_exe()?
+            .parent()
+            .context("no directory for the benchmark binary")?
+            .join("peerpack"),
+    };
+    anyhow::ensure!(
+        bin.exists(),
+        "{} not found: build it (cargo build --release -p peerpack) or pass --peerpack PATH",
+        bin.display()
+    );
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let fill_s = fill(dir.path(), n, seed)?;
+    let mut run = Run {
+        packages: n,
+        fill_s,
+        starts: Vec::new(),
+    };
+    for i in 0..starts {
+        let s = start_once(&bin, dir.path(), Duration::from_secs(3))?;
+        eprintln!(
+            "start {}: serving after {:.0} ms, RSS {:.1} MiB (peak {:.1} MiB)",
+            i + 1,
+            s.serving_ms,
+            s.rss_mib,
+            s.peak_mib
+        );
+        run.starts.push(s);
+    }
+    println!(
+        "{} packages (filled in {:.1} s), {} starts",
+        run.packages,
+        run.fill_s,
+        run.starts.len()
+    );
+    println!("start  serving_ms  rss_mib  peak_mib");
+    for (i, s) in run.starts.iter().enumerate() {
+        println!(
+            "{:>5}  {:>10.0}  {:>7.1}  {:>8.1}",
+            i + 1,
+            s.serving_ms,
+            s.rss_mib,
+            s.peak_mib
+        );
+    }
+    if let Some(path) = json {
+        std::fs::write(path, serde_json::to_vec_pretty(&run)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
