@@ -96,7 +96,7 @@ fn run_one(n: usize, n_queries: usize, seed: u64, vocab: &Vocabulary) -> Result<
     eprintln!("building the index...");
     let t = Instant::now();
     let index = SearchIndex::open(dir.path())?;
-    index.rebuild(&records)?;
+    index.rebuild(&records, None)?;
     let build_s = t.elapsed().as_secs_f64();
     anyhow::ensure!(
         index.len() == n as u64,

@@ -39,7 +39,7 @@ pub struct Behaviour {
     /// Peers this node refuses to talk to.
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// Kademlia DHT: records and providers.
-    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub kad: kad::Behaviour<crate::dht_store::DhtStore>,
     /// Gossipsub: announcements of new packages.
     pub gossipsub: gossipsub::Behaviour,
     /// Identify: peer metadata and listen addresses.
@@ -60,6 +60,8 @@ pub struct Settings {
     pub max_connections: u32,
     /// Agent version announced through Identify.
     pub agent_version: String,
+    /// Durable state behind the Kademlia store.
+    pub backing: Box<dyn crate::dht_store::DhtBacking>,
 }
 
 /// The gossip message id: BLAKE3 of the message data (so every implementation computes the
@@ -115,7 +117,7 @@ fn score_thresholds() -> gossipsub::PeerScoreThresholds {
 
 impl Behaviour {
     /// Build the behaviour for `key`.
-    pub fn new(key: &identity::Keypair, s: &Settings) -> Result<Self, String> {
+    pub fn new(key: &identity::Keypair, s: Settings) -> Result<Self, String> {
         let peer_id = key.public().to_peer_id();
 
         let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
@@ -123,15 +125,15 @@ impl Behaviour {
             .set_query_timeout(s.query_timeout)
             .set_max_packet_size(KAD_MAX_PACKET)
             .set_record_filtering(kad::StoreInserts::FilterBoth)
-            .set_provider_publication_interval(Some(Duration::from_secs(6 * 3600)))
-            .set_publication_interval(Some(Duration::from_secs(6 * 3600)));
-        let store_config = kad::store::MemoryStoreConfig {
-            max_records: 1_000_000,
-            max_value_bytes: crate::behaviour::KAD_MAX_PACKET,
-            max_providers_per_key: 64,
-            max_provided_keys: 1_000_000,
-        };
-        let store = kad::store::MemoryStore::with_config(peer_id, store_config);
+            // Kademlia's periodic jobs walk the whole store from the event loop; the node
+            // republishes its own records and re-announces its archives on its own schedule
+            // instead (`peerpack_node::republish`), once it has peers.
+            .set_provider_publication_interval(None)
+            .set_publication_interval(None)
+            .set_replication_interval(None)
+            // Records this node holds are the catalogue it accepted: they do not expire.
+            .set_record_ttl(None);
+        let store = crate::dht_store::DhtStore::new(peer_id, s.backing);
         let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
         // On loopback no external address is ever confirmed, so the automatic switch to server
         // mode never happens; without it peers never store our records.

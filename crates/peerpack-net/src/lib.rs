@@ -22,6 +22,7 @@
 pub mod actor;
 pub mod behaviour;
 pub mod blob;
+pub mod dht_store;
 mod error;
 mod event;
 mod handle;
@@ -33,6 +34,7 @@ mod status;
 pub mod sync;
 pub mod transport;
 
+pub use dht_store::{DhtBacking, DhtStoreStats, MemoryBacking, StoredProvider};
 pub use error::{DhtError, Error, ListenError, RequestError, SetupError};
 pub use event::Event;
 pub use handle::{Command, Found, NetHandle};
@@ -40,5 +42,5 @@ pub use libp2p::gossipsub::{MessageAcceptance, MessageId};
 pub use libp2p::request_response::ResponseChannel;
 pub use libp2p::{self as p2p};
 pub use policy::{AddressPolicy, peer_id_of};
-pub use start::{Config, Spawned, spawn};
+pub use start::{Backing, Config, Spawned, spawn};
 pub use status::{PeerInfo, Status};

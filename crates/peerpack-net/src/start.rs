@@ -36,6 +36,31 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Most established connections.
     pub max_connections: u32,
+    /// Durable state behind the Kademlia store; empty: everything in memory.
+    pub backing: Backing,
+}
+
+/// The [`DhtBacking`](crate::DhtBacking) a network starts with, taken by [`spawn`].
+#[derive(Clone, Default)]
+pub struct Backing(Arc<std::sync::Mutex<Option<Box<dyn crate::DhtBacking>>>>);
+
+impl Backing {
+    /// A network whose Kademlia store reads and writes through `backing`.
+    pub fn new(backing: impl crate::DhtBacking) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(Some(Box::new(backing)))))
+    }
+
+    fn take(&self) -> Box<dyn crate::DhtBacking> {
+        peerpack_core::sync::lock(&self.0)
+            .take()
+            .unwrap_or_else(|| Box::new(crate::MemoryBacking::default()))
+    }
+}
+
+impl std::fmt::Debug for Backing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Backing")
+    }
 }
 
 impl Config {
@@ -50,6 +75,7 @@ impl Config {
             query_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
             max_connections: 512,
+            backing: Backing::default(),
         }
     }
 }
@@ -77,6 +103,7 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
         query_timeout: config.query_timeout,
         max_connections: config.max_connections,
         agent_version: config.agent_version.clone(),
+        backing: config.backing.take(),
     };
     let refused_for_transport = refused.clone();
     let operator = transport::OperatorAddrs::default();
@@ -100,7 +127,7 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
         })
         .map_err(|e| Error::Setup(SetupError::Transport(Arc::new(e))))?
         .with_behaviour(|key| {
-            behaviour::Behaviour::new(key, &settings)
+            behaviour::Behaviour::new(key, settings)
                 .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })
         })
         .map_err(|e| Error::Setup(SetupError::Behaviour(Arc::new(e))))?

@@ -30,6 +30,8 @@ pub struct Catalogue {
     /// Names with versions new to the catalogue, for the mirror task.
     added: Mutex<BTreeSet<PackageName>>,
     added_notify: tokio::sync::Notify,
+    /// The network, once started: told to forget its cached DHT copies of changed names.
+    net: std::sync::OnceLock<peerpack_net::NetHandle>,
 }
 
 impl Catalogue {
@@ -94,7 +96,13 @@ impl Catalogue {
             mirroring: std::sync::atomic::AtomicBool::new(mirroring),
             added: Mutex::default(),
             added_notify: tokio::sync::Notify::new(),
+            net: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Tell `net` from now on which names the catalogue changed.
+    pub(crate) fn attach_net(&self, net: peerpack_net::NetHandle) {
+        let _ = self.net.set(net);
     }
 
     /// Run `f` on the store in the blocking thread pool.
@@ -103,9 +111,23 @@ impl Catalogue {
         f: impl FnOnce(&mut Store) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&mut lock(&store)))
-            .await
-            .map_err(|e| Error::task("store task", e))?
+        let net = self.net.get().cloned();
+        tokio::task::spawn_blocking(move || {
+            let mut s = lock(&store);
+            let out = f(&mut s);
+            // Whatever `f` changed through the database directly reaches the search index and
+            // the record cache now; a failure here is retried by the next write and at open.
+            if let Err(e) = s.catch_up() {
+                tracing::warn!(error = %e, "search index did not catch up with the catalogue");
+            }
+            let changed = s.take_changed();
+            if let Some(net) = net.as_ref().filter(|_| !changed.is_empty()) {
+                forget_dht_copies(net, &changed);
+            }
+            out
+        })
+        .await
+        .map_err(|e| Error::task("store task", e))?
     }
 
     /// Run `f` on the names in dispute.
@@ -245,4 +267,23 @@ pub fn replace_dht(
         records,
     })?;
     Ok(())
+}
+
+/// Make the network forget its cached DHT copies of `names`' records (index and versions):
+/// the catalogue changed them, and the next read goes to the store.
+fn forget_dht_copies(net: &peerpack_net::NetHandle, names: &[PackageName]) {
+    let mut exact = Vec::with_capacity(names.len());
+    let mut prefixes = Vec::with_capacity(names.len());
+    for name in names {
+        let key = peerpack_net::protocol::index_key(name);
+        let mut prefix = key.clone();
+        prefix.push(b'/');
+        exact.push(key);
+        prefixes.push(prefix);
+    }
+    let _ = net.send_blocking(peerpack_net::Command::ReplaceRecords {
+        exact,
+        prefixes,
+        records: Vec::new(),
+    });
 }

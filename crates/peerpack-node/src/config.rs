@@ -22,6 +22,10 @@
 //!
 //! [cache]
 //! quota = 1073741824          # bytes of archives `gc` keeps besides published, installed, pinned
+//!
+//! [dht]
+//! republish_interval = 21600  # seconds between republishing this node's records
+//! reprovide_interval = 43200  # seconds between re-announcing the archives it holds
 //! ```
 
 use std::net::SocketAddr;
@@ -61,6 +65,8 @@ pub struct Config {
     pub curators: Vec<peerpack_core::PublicKey>,
     /// Allow the API on a non-loopback address (it is refused otherwise).
     pub api_public: bool,
+    /// How often the node republishes its records and re-announces its archives.
+    pub republish: crate::republish::Intervals,
 }
 
 /// Default [`Config::min_provider_score`].
@@ -82,6 +88,19 @@ pub struct File {
     pub cache: CacheSection,
     /// `[trust]`.
     pub trust: TrustSection,
+    /// `[dht]`.
+    pub dht: DhtSection,
+}
+
+/// `[dht]` of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DhtSection {
+    /// Seconds between republishing this node's own records; absent means 21600 (6 hours).
+    pub republish_interval: Option<u64>,
+    /// Seconds between re-announcing the archives this node holds; absent means 43200 (12
+    /// hours).
+    pub reprovide_interval: Option<u64>,
 }
 
 /// `[trust]` of the config file.
@@ -172,6 +191,7 @@ impl Config {
             cache_quota: DEFAULT_CACHE_QUOTA,
             curators: Vec::new(),
             api_public: false,
+            republish: crate::republish::Intervals::default(),
         }
     }
 
@@ -210,6 +230,12 @@ impl Config {
         }
         if let Some(quota) = file.cache.quota {
             self.cache_quota = quota;
+        }
+        if let Some(s) = file.dht.republish_interval {
+            self.republish.records = std::time::Duration::from_secs(s.max(1));
+        }
+        if let Some(s) = file.dht.reprovide_interval {
+            self.republish.providers = std::time::Duration::from_secs(s.max(1));
         }
         for c in file.trust.curators {
             if !self.curators.contains(&c) {

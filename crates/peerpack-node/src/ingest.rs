@@ -299,13 +299,13 @@ fn held(result: &Result<Inserted, db::Error>) -> bool {
 }
 
 /// What a DHT key names.
-enum DhtKey {
+pub(crate) enum DhtKey {
     Index(PackageName),
     Record(PackageName, Version),
     Curator(PublicKey),
 }
 
-fn parse_key(key: &[u8]) -> Option<DhtKey> {
+pub(crate) fn parse_key(key: &[u8]) -> Option<DhtKey> {
     let text = std::str::from_utf8(key).ok()?;
     if let Some(hex) = text.strip_prefix("/peerpack/curator/") {
         return format!("ed25519:{hex}")

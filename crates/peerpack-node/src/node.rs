@@ -139,11 +139,23 @@ impl Node {
         // Everything read from the store before anything listens: a bad database stops the
         // start before the network or the API exist.
         let peer_rows = store.db.load_peers()?;
+        // The DHT serves the catalogue's own rows and keeps provider records in the store,
+        // through connections of its own; it provides every archive held.
+        let provided = store
+            .blobs
+            .list()
+            .map_err(peerpack_store::Error::from)?
+            .iter()
+            .map(protocol::provider_key)
+            .collect();
+        let (backing, dht_writer) =
+            crate::dht_backing::StoreBacking::open(data_dir.root(), provided)?;
         let catalogue = Catalogue::new(store)?;
 
         let mut net_config = peerpack_net::Config::new(keypair, config.listen.clone());
         net_config.policy = config.policy;
         net_config.external_addrs = config.external.clone();
+        net_config.backing = peerpack_net::Backing::new(backing);
         let spawned = peerpack_net::spawn(net_config).await?;
         let listener = tokio::net::TcpListener::bind(config.api)
             .await
@@ -154,6 +166,7 @@ impl Node {
             .local_addr()
             .map_err(|e| Error::io("the API's address", e))?;
 
+        catalogue.attach_net(spawned.handle.clone());
         let inner = Arc::new(Context {
             catalogue,
             transfers: Transfers::new(
@@ -180,9 +193,10 @@ impl Node {
             curators_fetched: std::sync::atomic::AtomicBool::new(false),
             supervisor: Supervisor::default(),
             health: crate::health::Health::new(&config.bootstrap),
+            republished: std::sync::Mutex::default(),
+            dht_writer,
         });
 
-        restore_dht(&inner).await?;
         // Peers blocked before a restart stay blocked.
         inner.peers.enforce_blocks().await;
 
@@ -192,6 +206,10 @@ impl Node {
         core.spawn("mirror", crate::mirror::task(inner.clone()));
         // Dials the bootstrap peers at once, then retries the unreachable ones with backoff.
         core.spawn("health", crate::health::task(inner.clone()));
+        core.spawn(
+            "republish",
+            crate::republish::task(inner.clone(), config.republish),
+        );
         let router = crate::api::router(inner.clone());
         let api_stop = inner.supervisor.token();
         core.spawn("API", async move {
@@ -279,46 +297,6 @@ impl Node {
         RuntimeInfo::remove(&self.data_dir);
         tracing::info!(tasks_left = left, "node stopped");
     }
-}
-
-/// Put every stored record back into the DHT's local store, and provide every stored blob:
-/// after a restart the node serves what it served before.
-async fn restore_dht(inner: &Arc<Context>) -> Result<(), Error> {
-    let (records, indexes, blobs) = inner
-        .catalogue
-        .with_store(|s| {
-            let records = s.db.records_after(None, usize::MAX)?;
-            let names: std::collections::BTreeSet<_> =
-                records.iter().map(|r| r.name().clone()).collect();
-            let mut indexes = Vec::new();
-            for name in names {
-                if let Some(idx) = s.db.index_record(&name)? {
-                    indexes.push((name, idx.encode()));
-                }
-            }
-            let blobs = s.blobs.list().map_err(peerpack_store::Error::from)?;
-            Ok((records, indexes, blobs))
-        })
-        .await?;
-    for r in &records {
-        inner
-            .net
-            .store_record(protocol::record_key(r.name(), r.version()), r.encode())
-            .await?;
-    }
-    for (name, bytes) in indexes {
-        inner
-            .net
-            .store_record(protocol::index_key(&name), bytes)
-            .await?;
-    }
-    for id in blobs {
-        inner
-            .net
-            .start_providing(protocol::provider_key(&id))
-            .await?;
-    }
-    Ok(())
 }
 
 async fn event_task(inner: Arc<Context>, mut events: mpsc::Receiver<Event>) {
@@ -452,6 +430,7 @@ async fn periodic_task(inner: Arc<Context>) {
             _ = flush.tick() => {
                 inner.peers.enforce_blocks().await;
                 flush_peers(&inner).await;
+                inner.dht_writer.prune(peerpack_store::db::now());
             }
             _ = resync.tick() => {
                 if !inner.curators.is_empty() {

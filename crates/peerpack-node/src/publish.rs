@@ -100,59 +100,73 @@ pub async fn publish_with(
                 }
                 None => false,
             };
+            // The archive is written first (an orphan archive after a crash is harmless and
+            // rewritten by the next publish); then the record, the index record and the
+            // provider row are stored in one transaction, so a crash leaves all or none.
             s.blobs
                 .put_expecting(&summary.content_id, &bytes)
                 .map_err(peerpack_store::Error::from)?;
-            s.db.touch_blob(&summary.content_id, bytes.len() as u64)?;
-            let record = match existing {
-                Some(prev) => prev,
-                None => {
-                    let record = PackageRecord::sign(
-                        RecordFields {
-                            manifest: m,
-                            content_id: summary.content_id,
-                            archive_size: summary.size,
-                            seq: 1,
-                            published_at: now().max(0) as u64,
-                        },
-                        &key,
-                    )
-                    .map_err(|e| Error::BadRequest(e.to_string()))?;
-                    if s.insert_record(&record)? == peerpack_store::Inserted::Disputed {
-                        return Err(Error::Conflict(format!(
-                            "{} is owned by another key on this node; choose another name",
-                            record.name()
-                        )));
+            let archive_len = bytes.len() as u64;
+            let (record, index) = s.db.atomically(|db| -> Result<_, Error> {
+                db.touch_blob(&summary.content_id, archive_len)?;
+                let record = match existing {
+                    Some(prev) => prev,
+                    None => {
+                        let record = PackageRecord::sign(
+                            RecordFields {
+                                manifest: m,
+                                content_id: summary.content_id,
+                                archive_size: summary.size,
+                                seq: 1,
+                                published_at: now().max(0) as u64,
+                            },
+                            &key,
+                        )
+                        .map_err(|e| Error::BadRequest(e.to_string()))?;
+                        if db.insert_record(&record)? == peerpack_store::Inserted::Disputed {
+                            return Err(Error::Conflict(format!(
+                                "{} is owned by another key on this node; choose another name",
+                                record.name()
+                            )));
+                        }
+                        record
                     }
-                    record
-                }
-            };
-            let index = match (s.db.index_record(record.name())?, republished) {
-                (Some(idx), true) => idx,
-                (known, _) => {
-                    // A new version keeps what the owner said of the others (yanks,
-                    // deprecations).
-                    let entries = s
-                        .db
-                        .versions(record.name())?
-                        .into_iter()
-                        .map(|r| {
-                            let mut e = IndexEntry::new(r.version().clone(), r.hash());
-                            if let Some(old) = known.as_ref().and_then(|k| k.entry(r.version())) {
-                                e.yanked.clone_from(&old.yanked);
-                                e.deprecated.clone_from(&old.deprecated);
-                            }
-                            e
-                        })
-                        .collect();
-                    let seq = known.map_or(1, |i| i.seq + 1);
-                    let idx = IndexRecord::sign(record.name().clone(), entries, seq, now().max(0) as u64, &key)
-                        .map_err(|e| Error::Internal(e.to_string()))?;
-                    s.db.insert_index(&idx)?;
-                    idx
-                }
-            };
-            s.db.add_provider(&record.content_id, &self_id)?;
+                };
+                let known = db.index_record(record.name())?;
+                // A republish reuses the index record when it already lists this version
+                // with this record; otherwise (a new version, or a store from before
+                // publishes were one transaction) the owner signs a new one.
+                let listed = known.as_ref().is_some_and(|k| {
+                    k.entry(record.version())
+                        .is_some_and(|e| e.record_hash == record.hash())
+                });
+                let index = match known {
+                    Some(idx) if listed => idx,
+                    known => {
+                        // A new version keeps what the owner said of the others (yanks,
+                        // deprecations).
+                        let entries = db
+                            .versions(record.name())?
+                            .into_iter()
+                            .map(|r| {
+                                let mut e = IndexEntry::new(r.version().clone(), r.hash());
+                                if let Some(old) = known.as_ref().and_then(|k| k.entry(r.version())) {
+                                    e.yanked.clone_from(&old.yanked);
+                                    e.deprecated.clone_from(&old.deprecated);
+                                }
+                                e
+                            })
+                            .collect();
+                        let seq = known.map_or(1, |i| i.seq + 1);
+                        let idx = IndexRecord::sign(record.name().clone(), entries, seq, now().max(0) as u64, &key)
+                            .map_err(|e| Error::Internal(e.to_string()))?;
+                        db.insert_index(&idx)?;
+                        idx
+                    }
+                };
+                db.add_provider(&record.content_id, &self_id)?;
+                Ok((record, index))
+            })?;
             Ok((record, index, republished))
         })
         .await?;

@@ -23,6 +23,7 @@
 pub mod blobs;
 pub mod cache;
 pub mod db;
+pub mod dht;
 pub mod mirrors;
 pub mod record_cache;
 pub mod search;
@@ -120,6 +121,8 @@ pub struct Store {
     pub blobs: BlobStore,
     /// The hot record cache. Shared: lookups that hit need no lock on the store.
     pub records: std::sync::Arc<RecordCache>,
+    /// Names changed since [`Store::take_changed`] last ran (the node forgets its DHT copies).
+    changed: std::sync::Mutex<Vec<PackageName>>,
     /// [`LOCK_FILE`], locked for as long as the store is open.
     _lock: std::fs::File,
 }
@@ -178,20 +181,72 @@ impl Store {
             index: std::sync::Arc::new(index),
             blobs,
             records: std::sync::Arc::new(RecordCache::default()),
+            changed: std::sync::Mutex::default(),
             _lock: lock,
         };
-        if store.index.len() != store.db.package_count()? {
-            store.rebuild_index()?;
+        // Catch up with what the catalogue changed since the index's last commit (a crash
+        // between the two commits); an index that cannot say, or that still disagrees about
+        // the number of packages, is rebuilt.
+        match store.index.applied() {
+            Some(_) => {
+                let applied = store.catch_up()?;
+                if applied > 0 {
+                    tracing::info!(names = applied, "search index caught up with the catalogue");
+                }
+                if store.index.len() != store.db.package_count()? {
+                    tracing::warn!("search index disagrees with the catalogue; rebuilding it");
+                    store.rebuild_index()?;
+                }
+            }
+            None => {
+                store.rebuild_index()?;
+            }
         }
         Ok(store)
     }
 
     /// Recreate the search index from the database.
     pub fn rebuild_index(&self) -> Result<usize, Error> {
+        let last = self.db.last_search_change()?;
         let latest = self.db.latest_records()?;
-        self.index.rebuild(&latest)?;
+        self.index.rebuild(&latest, Some(last))?;
+        self.db.prune_search_changes(last)?;
         tracing::info!(packages = latest.len(), "rebuilt search index");
         Ok(latest.len())
+    }
+
+    /// Apply to the search index, and to the record cache, every catalogue change it has not
+    /// applied yet. Answers how many names changed. Every write through the store calls it;
+    /// so does [`Store::open`], for changes a crash kept from the index.
+    pub fn catch_up(&self) -> Result<usize, Error> {
+        let Some(applied) = self.index.applied() else {
+            return self.rebuild_index();
+        };
+        let (names, last) = self.db.search_changes_after(applied)?;
+        if names.is_empty() {
+            return Ok(0);
+        }
+        let mut latest = Vec::new();
+        let mut gone = Vec::new();
+        for name in &names {
+            let Ok(name) = PackageName::new(name) else {
+                continue;
+            };
+            self.records.invalidate(&name);
+            peerpack_core::sync::lock(&self.changed).push(name.clone());
+            match self.db.latest(&name)? {
+                Some(r) => latest.push(r),
+                None => gone.push(name),
+            }
+        }
+        self.index.apply(&latest, &gone, last)?;
+        self.db.prune_search_changes(last)?;
+        Ok(names.len())
+    }
+
+    /// The names whose versions or index record changed since the last call.
+    pub fn take_changed(&self) -> Vec<PackageName> {
+        std::mem::take(&mut *peerpack_core::sync::lock(&self.changed))
     }
 
     /// Insert verified records (from peer `from`, if given) and update the search index for
@@ -202,26 +257,7 @@ impl Store {
         from: Option<&str>,
     ) -> Result<Vec<Result<Inserted, db::Error>>, Error> {
         let results = self.db.insert_records(records, from)?;
-        let mut changed: Vec<&PackageName> = records
-            .iter()
-            .zip(&results)
-            .filter(|(_, r)| r.as_ref().is_ok_and(|i| i.changed()))
-            .map(|(rec, _)| rec.name())
-            .collect();
-        changed.sort();
-        changed.dedup();
-        for name in &changed {
-            self.records.invalidate(name);
-        }
-        if !changed.is_empty() {
-            let mut latest = Vec::with_capacity(changed.len());
-            for name in changed {
-                if let Some(r) = self.db.latest(name)? {
-                    latest.push(r);
-                }
-            }
-            self.index.upsert(&latest)?;
-        }
+        self.catch_up()?;
         Ok(results)
     }
 
@@ -244,21 +280,10 @@ impl Store {
     /// Bring the record cache and the search index in step with the catalogue for `names`,
     /// whose owner changed: a name left with no version leaves the index.
     pub fn refresh(&self, names: &[PackageName]) -> Result<(), Error> {
-        let mut latest = Vec::new();
-        let mut gone = Vec::new();
         for name in names {
             self.records.invalidate(name);
-            match self.db.latest(name)? {
-                Some(r) => latest.push(r),
-                None => gone.push(name.clone()),
-            }
         }
-        if !latest.is_empty() {
-            self.index.upsert(&latest)?;
-        }
-        if !gone.is_empty() {
-            self.index.remove(&gone)?;
-        }
+        self.catch_up()?;
         Ok(())
     }
 

@@ -99,9 +99,18 @@ pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
+    /// The last catalogue change applied ([`SearchIndex::applied`]); [`UNKNOWN`] when the
+    /// newest commit records none.
+    applied: std::sync::atomic::AtomicU64,
     fields: Fields,
     parser: QueryParser,
 }
+
+/// How a commit's payload records the last catalogue change applied.
+const APPLIED_PREFIX: &str = "peerpack-applied:";
+
+/// [`SearchIndex::applied`] when the newest commit records no change number.
+const UNKNOWN: u64 = u64::MAX;
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
@@ -168,9 +177,16 @@ impl SearchIndex {
         parser.set_field_boost(fields.name, 3.0);
         parser.set_field_boost(fields.tags, 2.0);
         parser.set_field_boost(fields.categories, 1.5);
+        let applied = index
+            .load_metas()
+            .ok()
+            .and_then(|m| m.payload)
+            .and_then(|p| p.strip_prefix(APPLIED_PREFIX)?.parse().ok())
+            .unwrap_or(UNKNOWN);
         Ok(Self {
             index,
             reader,
+            applied: std::sync::atomic::AtomicU64::new(applied),
             writer: Mutex::new(writer),
             fields,
             parser,
@@ -207,7 +223,8 @@ impl SearchIndex {
     }
 
     /// Make each record the document for its name (the caller passes the latest version of
-    /// each), then commit and make the change visible to searches.
+    /// each), then commit and make the change visible to searches. The commit records no
+    /// applied change: the store uses [`SearchIndex::apply`].
     #[tracing::instrument(skip_all, fields(count = records.len()))]
     pub fn upsert(&self, records: &[PackageRecord]) -> Result<(), Error> {
         let mut writer = self.lock();
@@ -218,7 +235,7 @@ impl SearchIndex {
             ));
             writer.add_document(self.document(r))?;
         }
-        writer.commit()?;
+        self.commit(&mut writer, None)?;
         drop(writer);
         self.reader.reload()?;
         Ok(())
@@ -230,23 +247,72 @@ impl SearchIndex {
         for name in names {
             writer.delete_term(Term::from_field_text(self.fields.name_exact, name.as_str()));
         }
-        writer.commit()?;
+        self.commit(&mut writer, None)?;
         drop(writer);
         self.reader.reload()?;
         Ok(())
     }
 
-    /// Replace the whole index with `records` (the latest version of each package).
+    /// Replace the whole index with `records` (the latest version of each package). With
+    /// `applied`, the commit records it as the last catalogue change applied.
     #[tracing::instrument(skip_all, fields(count = records.len()))]
-    pub fn rebuild(&self, records: &[PackageRecord]) -> Result<(), Error> {
+    pub fn rebuild(&self, records: &[PackageRecord], applied: Option<u64>) -> Result<(), Error> {
         let mut writer = self.lock();
         writer.delete_all_documents()?;
         for r in records {
             writer.add_document(self.document(r))?;
         }
-        writer.commit()?;
+        self.commit(&mut writer, applied)?;
         drop(writer);
         self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Apply catalogue changes up to change number `applied` in one commit, which records
+    /// `applied`: each record in `latest` becomes the document for its name, and the names in
+    /// `gone` leave the index.
+    #[tracing::instrument(skip_all, fields(upserts = latest.len(), removals = gone.len(), applied))]
+    pub fn apply(
+        &self,
+        latest: &[PackageRecord],
+        gone: &[PackageName],
+        applied: u64,
+    ) -> Result<(), Error> {
+        let mut writer = self.lock();
+        for name in gone {
+            writer.delete_term(Term::from_field_text(self.fields.name_exact, name.as_str()));
+        }
+        for r in latest {
+            writer.delete_term(Term::from_field_text(
+                self.fields.name_exact,
+                r.name().as_str(),
+            ));
+            writer.add_document(self.document(r))?;
+        }
+        self.commit(&mut writer, Some(applied))?;
+        drop(writer);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// The last catalogue change the index has applied, as its newest commit records;
+    /// `None` for an index built before changes were numbered, or by [`SearchIndex::upsert`].
+    pub fn applied(&self) -> Option<u64> {
+        let n = self.applied.load(std::sync::atomic::Ordering::Acquire);
+        (n != UNKNOWN).then_some(n)
+    }
+
+    /// Commit, recording `applied` (when given) in the commit and in memory.
+    fn commit(&self, writer: &mut IndexWriter, applied: Option<u64>) -> Result<(), Error> {
+        let mut prepared = writer.prepare_commit()?;
+        if let Some(n) = applied {
+            prepared.set_payload(&format!("{APPLIED_PREFIX}{n}"));
+        }
+        prepared.commit()?;
+        self.applied.store(
+            applied.unwrap_or(UNKNOWN),
+            std::sync::atomic::Ordering::Release,
+        );
         Ok(())
     }
 

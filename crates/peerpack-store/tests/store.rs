@@ -788,3 +788,99 @@ fn one_process_at_a_time_opens_a_store() {
     drop(first);
     Store::open(dir.path()).expect("the store opens again once closed");
 }
+
+/// The version `hits` shows for `name`.
+fn shown_version(store: &Store, name: &str) -> Option<String> {
+    store
+        .search(&SearchQuery {
+            text: name.into(),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .find(|h| h.name == name)
+        .map(|h| h.version)
+}
+
+#[test]
+fn a_version_committed_but_never_indexed_is_indexed_at_the_next_open() {
+    // A crash between the database commit and the index commit: the database has the new
+    // version, the index does not, and both still hold the same number of packages (the old
+    // check by document count could not see it).
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = filled_store(dir.path());
+        let newer = Pkg {
+            version: "1.1.0",
+            ..CATALOGUE[0]
+        };
+        // Through the database alone: what a crash right after its commit leaves.
+        store.db.insert_record(&record(&newer, &key(1), 1)).unwrap();
+        assert_eq!(shown_version(&store, "rust-cli").as_deref(), Some("1.0.0"));
+        assert_eq!(store.index.len(), store.db.package_count().unwrap());
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(shown_version(&store, "rust-cli").as_deref(), Some("1.1.0"));
+    assert_eq!(
+        store.db.search_changes_after(0).unwrap().0,
+        Vec::<String>::new(),
+        "applied changes are pruned"
+    );
+}
+
+#[test]
+fn every_write_through_the_store_reaches_the_index_and_is_numbered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled_store(dir.path());
+    store.take_changed();
+    let before = store.index.applied().unwrap();
+    let newer = Pkg {
+        version: "2.0.0",
+        ..CATALOGUE[1]
+    };
+    store.insert_record(&record(&newer, &key(1), 1)).unwrap();
+    assert!(store.index.applied().unwrap() > before);
+    assert_eq!(
+        shown_version(&store, CATALOGUE[1].name).as_deref(),
+        Some("2.0.0")
+    );
+    // A write made behind the store's back is applied by the next catch-up.
+    let third = Pkg {
+        version: "3.0.0",
+        ..CATALOGUE[1]
+    };
+    store.db.insert_record(&record(&third, &key(1), 1)).unwrap();
+    assert_eq!(store.catch_up().unwrap(), 1);
+    assert_eq!(
+        shown_version(&store, CATALOGUE[1].name).as_deref(),
+        Some("3.0.0")
+    );
+    assert_eq!(store.take_changed().len(), 2);
+}
+
+#[test]
+fn an_atomic_write_that_fails_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled_store(dir.path());
+    let summary = store.db.summary().unwrap();
+    let newer = Pkg {
+        version: "1.5.0",
+        ..CATALOGUE[0]
+    };
+    let rec = record(&newer, &key(1), 1);
+    let result: Result<(), db::Error> = store.db.atomically(|db| {
+        assert_eq!(db.insert_record(&rec).unwrap(), Inserted::New);
+        // Fails after the record went in: a rollback must take the record with it.
+        db.insert_index(&IndexRecord::sign(rec.name().clone(), vec![], 9, 9, &key(1)).unwrap())?;
+        db.insert_index(&IndexRecord::sign(rec.name().clone(), vec![], 8, 8, &key(1)).unwrap())?;
+        Ok(())
+    });
+    assert!(result.is_err());
+    assert_eq!(store.db.record(rec.name(), rec.version()).unwrap(), None);
+    assert_eq!(store.db.index_record(rec.name()).unwrap(), None);
+    assert_eq!(store.db.summary().unwrap(), summary);
+    // And the store is usable afterwards.
+    store.insert_record(&rec).unwrap();
+    assert_eq!(shown_version(&store, "rust-cli").as_deref(), Some("1.5.0"));
+}

@@ -122,19 +122,13 @@ impl EventLoop {
         prefixes: Vec<Vec<u8>>,
         records: Vec<(Vec<u8>, Vec<u8>)>,
     ) {
-        let exact: HashSet<Vec<u8>> = exact.into_iter().collect();
-        let store = self.swarm.behaviour_mut().kad.store_mut();
-        let old: Vec<RecordKey> = store
-            .records()
-            .filter(|r| {
-                let k = r.key.as_ref();
-                exact.contains(k) || prefixes.iter().any(|p| k.starts_with(p))
-            })
-            .map(|r| r.key.clone())
-            .collect();
-        for key in old {
-            store.remove(&key);
-        }
+        // The catalogue changed these records: drop the cached copies (later reads go to the
+        // backing, which reads the catalogue), then hold the new ones.
+        self.swarm
+            .behaviour_mut()
+            .kad
+            .store_mut()
+            .forget(&exact, &prefixes);
         for (key, value) in records {
             self.store_record(key, value);
         }

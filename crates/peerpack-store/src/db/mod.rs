@@ -37,6 +37,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_unsafe.sql"),
     include_str!("../../migrations/0007_summary.sql"),
     include_str!("../../migrations/0008_mirrors.sql"),
+    include_str!("../../migrations/0009_search_changes.sql"),
+    include_str!("../../migrations/0010_dht_providers.sql"),
 ];
 
 /// Store errors.
@@ -216,12 +218,19 @@ impl Db {
     }
 
     /// Run `f` in one immediate (write-locking) transaction; commit if it returns `Ok`.
+    /// Inside [`Db::atomically`] it runs in a savepoint of that transaction instead.
     pub(crate) fn write<T>(
         &mut self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>, &Path) -> Result<T, Error>,
+        f: impl FnOnce(&Connection, &Path) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let err = sqlite(&self.path);
         self.summary.set(None);
+        if !self.conn.is_autocommit() {
+            let sp = self.conn.savepoint().map_err(err)?;
+            let out = f(&sp, &self.path)?;
+            sp.commit().map_err(err)?;
+            return Ok(out);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -229,6 +238,77 @@ impl Db {
         let out = f(&tx, &self.path)?;
         tx.commit().map_err(err)?;
         Ok(out)
+    }
+
+    /// Run `f`, and every write it makes, in one transaction: a crash or an error anywhere in
+    /// `f` leaves none of them behind. Not reentrant.
+    pub fn atomically<T, E: From<Error>>(
+        &mut self,
+        f: impl FnOnce(&mut Db) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let path = self.path.clone();
+        let err = sqlite(&path);
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| E::from(err(e)))?;
+        let out = f(self);
+        self.summary.set(None);
+        match out {
+            Ok(v) => {
+                if let Err(e) = self.conn.execute_batch("COMMIT") {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(E::from(err(e)));
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The names whose versions changed after change number `after`, and the highest change
+    /// number seen (`after` when nothing changed).
+    pub fn search_changes_after(&self, after: u64) -> Result<(Vec<String>, u64), Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, name FROM search_changes WHERE seq > ?1 ORDER BY seq")
+            .map_err(self.sql_err())?;
+        let rows = stmt
+            .query_map([to_i64(after)], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(self.sql_err())?;
+        let mut last = after;
+        let mut names = std::collections::BTreeSet::new();
+        for row in rows {
+            let (seq, name) = row.map_err(self.sql_err())?;
+            last = last.max(u64::try_from(seq).unwrap_or(0));
+            names.insert(name);
+        }
+        Ok((names.into_iter().collect(), last))
+    }
+
+    /// The highest change number ever given out (0 before the first).
+    pub fn last_search_change(&self) -> Result<u64, Error> {
+        let seq: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'search_changes'")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+            .map_err(self.sql_err())?;
+        Ok(seq.map_or(0, |s| u64::try_from(s).unwrap_or(0)))
+    }
+
+    /// Forget the changes up to `upto`, which the search index has applied.
+    pub fn prune_search_changes(&self, upto: u64) -> Result<(), Error> {
+        self.conn
+            .prepare_cached("DELETE FROM search_changes WHERE seq <= ?1")
+            .and_then(|mut s| s.execute([to_i64(upto)]))
+            .map_err(self.sql_err())?;
+        Ok(())
     }
 
     /// The number of records held and the XOR of their hashes: equal summaries mean (with
@@ -304,7 +384,7 @@ fn read_summary(conn: &Connection, path: &Path) -> Result<(u64, [u8; 32]), Error
 /// Apply a change to the catalogue summary inside the write's transaction: `count_delta`
 /// versions added (or removed), and `hashes` XORed into the digest.
 pub(crate) fn bump_summary(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     path: &Path,
     count_delta: i64,
     hashes: &[&[u8]],

@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use peerpack_core::{PackageName, PublicKey, Version};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{Error, now, sqlite};
 
@@ -203,7 +203,7 @@ pub(crate) fn decide(
 /// `key` as the owner on first use and keeping the catalogue in step with a trusted or curated
 /// owner.
 pub(crate) fn decide_for_insert(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     path: &Path,
     curators: &[PublicKey],
     name: &PackageName,
@@ -227,7 +227,7 @@ pub(crate) fn decide_for_insert(
 /// catalogue and are kept as its claim; the name is no longer contested. Returns whether the
 /// recorded owner changed.
 pub(crate) fn reassign(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     path: &Path,
     name: &PackageName,
     owner: &PublicKey,
@@ -322,7 +322,7 @@ pub(crate) fn reassign(
 
 /// Keep (or update) `key`'s claim to `name`. A name keeps at most [`MAX_CLAIMANTS`] claims.
 pub(crate) fn record_claim(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     path: &Path,
     name: &PackageName,
     key: &PublicKey,
@@ -430,7 +430,7 @@ pub(crate) fn record_claim(
 /// Bring the recorded owner of `name` in step with a trusted or curated owner, if there is
 /// one. Returns whether it changed.
 pub(crate) fn settle(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     path: &Path,
     curators: &[PublicKey],
     name: &PackageName,

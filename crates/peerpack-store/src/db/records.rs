@@ -132,6 +132,23 @@ impl Db {
         })
     }
 
+    /// The names `owner` owns here, in name order.
+    pub fn names_of(&self, owner: &PublicKey) -> Result<Vec<PackageName>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name FROM packages WHERE owner = ?1 ORDER BY name")
+            .map_err(self.sql_err())?;
+        let rows = stmt
+            .query_map([owner.as_bytes().as_slice()], |r| r.get::<_, String>(0))
+            .map_err(self.sql_err())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let name = row.map_err(self.sql_err())?;
+            out.push(PackageName::new(&name).map_err(|e| self.corrupt(&name, e))?);
+        }
+        Ok(out)
+    }
+
     /// The newest index record known for `name`.
     pub fn index_record(&self, name: &PackageName) -> Result<Option<IndexRecord>, Error> {
         let bytes = blob(&self.conn, INDEX_RECORD_SQL, [name.as_str()]).map_err(self.sql_err())?;
@@ -279,7 +296,7 @@ fn owner_key(path: &Path, name: &PackageName, bytes: &[u8]) -> Result<PublicKey,
 }
 
 fn insert_one(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     path: &Path,
     curators: &[PublicKey],
     record: &PackageRecord,

@@ -1,0 +1,185 @@
+//! Keeping this node's part of the DHT fresh: its own records are put again and its archives
+//! announced again, on the node's schedule (Kademlia's own periodic jobs are off; they would
+//! walk the whole store from the network event loop).
+//!
+//! A round runs only once the node has a peer: announcements made with no peer reach no one,
+//! so after a restart the first round waits for the first connection, then the rounds follow
+//! every [`Intervals::records`] and [`Intervals::providers`]. A node that starts with nothing
+//! of its own starts with a whole interval: what it publishes is announced as it publishes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use peerpack_net::protocol;
+
+use crate::context::Context;
+
+/// How often records are republished and archives re-announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intervals {
+    /// Own package and index records.
+    pub records: Duration,
+    /// Own archives (provider records; they live 48 hours at other peers).
+    pub providers: Duration,
+}
+
+/// Default [`Intervals::records`]: 6 hours.
+pub const DEFAULT_RECORDS: Duration = Duration::from_secs(6 * 3600);
+/// Default [`Intervals::providers`]: 12 hours.
+pub const DEFAULT_PROVIDERS: Duration = Duration::from_secs(12 * 3600);
+/// DHT writes of one round in flight at once.
+const IN_FLIGHT: usize = 16;
+/// How often the task checks for a first peer.
+const PEER_POLL: Duration = Duration::from_millis(500);
+
+impl Default for Intervals {
+    fn default() -> Self {
+        Self {
+            records: DEFAULT_RECORDS,
+            providers: DEFAULT_PROVIDERS,
+        }
+    }
+}
+
+/// What the last rounds did, for `status`.
+#[derive(Debug, Clone, Default)]
+pub struct Rounds {
+    /// Records put in the last records round, and when it ended.
+    pub records: Option<(usize, Instant)>,
+    /// Archives announced in the last providers round, and when it ended.
+    pub providers: Option<(usize, Instant)>,
+}
+
+async fn has_peer(inner: &Context) -> bool {
+    inner.net.peers().await.is_ok_and(|p| !p.is_empty())
+}
+
+/// Wait until the node has a peer, or it stops (then `false`).
+async fn wait_for_peer(inner: &Context) -> bool {
+    loop {
+        if has_peer(inner).await {
+            return true;
+        }
+        tokio::select! {
+            () = inner.supervisor.cancelled() => return false,
+            () = tokio::time::sleep(PEER_POLL) => {}
+        }
+    }
+}
+
+/// Put every record this node's publisher key owns (each version and the index) back into the
+/// DHT. Answers how many were put.
+pub async fn records_round(inner: &Arc<Context>) -> usize {
+    let owner = inner.publisher.public();
+    let found = inner
+        .catalogue
+        .with_store(move |s| {
+            let mut out = Vec::new();
+            for name in s.db.names_of(&owner)? {
+                for r in s.db.versions(&name)? {
+                    out.push((protocol::record_key(&name, r.version()), r.encode()));
+                }
+                if let Some(idx) = s.db.index_record(&name)? {
+                    out.push((protocol::index_key(&name), idx.encode()));
+                }
+            }
+            Ok(out)
+        })
+        .await;
+    let records = match found {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the records to republish");
+            return 0;
+        }
+    };
+    let n = records.len();
+    let net = inner.net.clone();
+    futures::stream::iter(records)
+        .map(|(key, value)| {
+            let net = net.clone();
+            async move {
+                if let Err(e) = net.put_record(key, value).await {
+                    tracing::debug!(error = %e, "republishing a record failed");
+                }
+            }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect::<()>()
+        .await;
+    n
+}
+
+/// Announce again every archive this node holds. Answers how many.
+pub async fn providers_round(inner: &Arc<Context>) -> usize {
+    let ids = match inner
+        .catalogue
+        .with_store(|s| Ok(s.blobs.list().map_err(peerpack_store::Error::from)?))
+        .await
+    {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the archives to announce");
+            return 0;
+        }
+    };
+    let n = ids.len();
+    for id in ids {
+        if let Err(e) = inner.net.start_providing(protocol::provider_key(&id)).await {
+            tracing::debug!(error = %e, "announcing an archive failed");
+        }
+    }
+    n
+}
+
+/// The republishing task: see the module documentation.
+pub async fn task(inner: Arc<Context>, every: Intervals) {
+    // What the node held before this start is announced as soon as it has a peer; what it
+    // publishes or fetches from now on was just announced, so a node that starts empty waits
+    // a whole interval.
+    let owner = inner.publisher.public();
+    let held = inner
+        .catalogue
+        .with_store(move |s| {
+            Ok((
+                !s.db.names_of(&owner)?.is_empty(),
+                !s.blobs
+                    .list()
+                    .map_err(peerpack_store::Error::from)?
+                    .is_empty(),
+            ))
+        })
+        .await
+        .unwrap_or((true, true));
+    let start = Instant::now();
+    let mut next_records = if held.0 { start } else { start + every.records };
+    let mut next_providers = if held.1 {
+        start
+    } else {
+        start + every.providers
+    };
+    loop {
+        let next = next_records.min(next_providers);
+        tokio::select! {
+            () = inner.supervisor.cancelled() => return,
+            () = tokio::time::sleep_until(next.into()) => {}
+        }
+        if !wait_for_peer(&inner).await {
+            return;
+        }
+        let now = Instant::now();
+        if next_providers <= now {
+            let n = providers_round(&inner).await;
+            tracing::info!(archives = n, "announced this node's archives");
+            peerpack_core::sync::lock(&inner.republished).providers = Some((n, Instant::now()));
+            next_providers = Instant::now() + every.providers;
+        }
+        if next_records <= now {
+            let n = records_round(&inner).await;
+            tracing::info!(records = n, "republished this node's records");
+            peerpack_core::sync::lock(&inner.republished).records = Some((n, Instant::now()));
+            next_records = Instant::now() + every.records;
+        }
+    }
+}
