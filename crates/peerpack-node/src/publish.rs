@@ -64,6 +64,15 @@ pub async fn publish_with(
     if !options.allow_unresolved {
         check_dependencies(inner, &dir).await?;
     }
+    // Sign on top of the newest index the network holds for the name, not only this node's
+    // copy: the key may have published from another machine, or from a data directory since
+    // lost (a fresh one with an imported key would otherwise start again at seq 1 and be
+    // refused everywhere as a rollback).
+    if let Ok(manifest) = peerpack_core::Manifest::from_dir(&dir)
+        && let Err(e) = crate::lookup::lookup(inner, &manifest.name).await
+    {
+        tracing::info!(name = %manifest.name, error = %e, "could not read the name's index before publishing");
+    }
     let key = inner.publisher.clone();
     let self_id = inner.peer_id.to_string();
     let (record, index, republished) = inner.catalogue

@@ -272,6 +272,12 @@ impl EventLoop {
             self.provider_quota
                 .retain(|_, (_, start)| now.duration_since(*start) < PROVIDER_WINDOW);
         }
+        // Kademlia announces only confirmed external addresses, often none (behind NAT, on
+        // loopback): keep the addresses the routing table knows for the provider, so that the
+        // record still leads to it after this node restarts and no longer knows it.
+        if record.addresses.is_empty() {
+            record.addresses = self.routing_addresses(&record.provider);
+        }
         record.addresses.retain(|a| self.policy.allows_learned(a));
         let announced = <[u8; 32]>::try_from(&record.key.as_ref()[2..])
             .ok()
@@ -288,6 +294,18 @@ impl EventLoop {
         {
             tracing::debug!(error = %e, "could not store a provider record");
         }
+    }
+
+    /// The addresses the routing table holds for `peer`.
+    fn routing_addresses(&mut self, peer: &PeerId) -> Vec<libp2p::Multiaddr> {
+        for bucket in self.swarm.behaviour_mut().kad.kbuckets() {
+            for entry in bucket.iter() {
+                if entry.node.key.preimage() == peer {
+                    return entry.node.value.iter().cloned().collect();
+                }
+            }
+        }
+        Vec::new()
     }
 
     fn on_kad_query(&mut self, id: QueryId, result: QueryResult, last: bool) {
