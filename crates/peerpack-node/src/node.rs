@@ -102,14 +102,6 @@ impl Node {
         let data_dir = DataDir::new(&config.data_dir);
         std::fs::create_dir_all(data_dir.root())
             .map_err(|e| Error::io(format!("data directory {}", data_dir.root().display()), e))?;
-        if let Some(running) = RuntimeInfo::read(&data_dir).filter(RuntimeInfo::process_alive) {
-            return Err(Error::Conflict(format!(
-                "a node (pid {}) is already running with data directory {}; stop it first, or delete {} if it is gone",
-                running.pid,
-                data_dir.root().display(),
-                data_dir.runtime_file().display()
-            )));
-        }
         if !config.api.ip().is_loopback() {
             if !config.api_public {
                 return Err(Error::BadRequest(format!(
@@ -129,13 +121,30 @@ impl Node {
         let keypair = load_or_create_node_key(&data_dir.node_key())?;
         let root = data_dir.root().to_owned();
         let curators = config.curators.clone();
-        let store = tokio::task::spawn_blocking(move || {
+        // The store's lock decides whether another node runs here: a node.json left by a
+        // node that died (even one whose pid now belongs to another process) blocks nothing.
+        let store = match tokio::task::spawn_blocking(move || {
             let mut store = Store::open(&root)?;
             store.set_curators(curators)?;
             Ok::<_, peerpack_store::Error>(store)
         })
         .await
-        .map_err(|e| Error::task("opening the store", e))??;
+        .map_err(|e| Error::task("opening the store", e))?
+        {
+            Ok(store) => store,
+            Err(peerpack_store::Error::InUse { .. })
+                if let Some(running) = RuntimeInfo::read(&data_dir) =>
+            {
+                return Err(Error::Conflict(format!(
+                    "a node (pid {}, API {}) is already running with data directory {}; stop it first (kill {}), or use another --data-dir",
+                    running.pid,
+                    running.api,
+                    data_dir.root().display(),
+                    running.pid
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
         // Everything read from the store before anything listens: a bad database stops the
         // start before the network or the API exist.
         let peer_rows = store.db.load_peers()?;
@@ -221,6 +230,14 @@ impl Node {
             }
         });
 
+        let url = inner.api_url.clone();
+        inner
+            .catalogue
+            .with_store(move |s| {
+                s.announce_api(&url);
+                Ok(())
+            })
+            .await?;
         let node = Self {
             inner,
             core,

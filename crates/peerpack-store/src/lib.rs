@@ -94,12 +94,16 @@ pub enum Error {
     Blobs(#[from] blobs::Error),
     /// Another process holds the store.
     #[error(
-        "the store in {} is in use by another peerpack process (a node running with this data directory?); stop it, or use another --data-dir",
-        path.display()
+        "the store in {} is in use by another peerpack process{} (a node running with this data directory?); stop it, or use another --data-dir",
+        path.display(),
+        holder.as_deref().map(|h| format!(" ({h})")).unwrap_or_default()
     )]
     InUse {
         /// The data directory.
         path: PathBuf,
+        /// What the holder wrote into the lock file: its pid, and its API address once it
+        /// serves one.
+        holder: Option<String>,
     },
     /// The data directory itself.
     #[error("data directory {}", path.display())]
@@ -154,8 +158,13 @@ impl Store {
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(dir.join(LOCK_FILE))
+                    .ok()
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty() && t.len() < 512);
                 return Err(Error::InUse {
                     path: dir.to_owned(),
+                    holder,
                 });
             }
             Err(std::fs::TryLockError::Error(source)) => {
@@ -165,6 +174,9 @@ impl Store {
                 });
             }
         }
+        // Say who holds it, for whoever is refused next (the lock is on the open file, not
+        // its contents).
+        Self::describe_holder(&lock, &format!("pid {}", std::process::id()));
         let db = Db::open(&dir.join(DB_FILE))?;
         let blobs = BlobStore::open(&dir.join(BLOBS_DIR))?;
         let index_dir = dir.join(INDEX_DIR);
@@ -203,6 +215,24 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// Write `holder` (who has the store open) into the lock file, for the message of a
+    /// process refused next. Best effort: the lock itself is what excludes.
+    fn describe_holder(mut lock: &std::fs::File, holder: &str) {
+        use std::io::{Seek, Write};
+        let _ = lock
+            .set_len(0)
+            .and_then(|()| lock.seek(std::io::SeekFrom::Start(0)))
+            .and_then(|_| lock.write_all(holder.as_bytes()));
+    }
+
+    /// Record, in the lock file, the API address the holder serves (see [`Error::InUse`]).
+    pub fn announce_api(&self, api: &str) {
+        Self::describe_holder(
+            &self._lock,
+            &format!("pid {}, API {api}", std::process::id()),
+        );
     }
 
     /// Recreate the search index from the database.

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 mod common;
 
@@ -429,15 +431,24 @@ fn nodes_report_dead_peers_retry_them_and_refuse_a_taken_port() {
             .output()
             .unwrap()
     };
+    let a_pid = a.child.id();
+    let a_api = a.info()["api"].as_str().unwrap().to_owned();
     let o = second();
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("already running"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("already running"), "{err}");
+    assert!(err.contains(&format!("pid {a_pid}")), "names the pid: {err}");
+    assert!(err.contains(&a_api), "names the API address: {err}");
     let runtime = std::fs::read(a_dir.join("node.json")).unwrap();
     std::fs::remove_file(a_dir.join("node.json")).unwrap();
     let o = second();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("in use by another peerpack process"), "{err}");
+    assert!(
+        err.contains(&format!("pid {a_pid}, API {a_api}")),
+        "the lock names its holder even without node.json: {err}"
+    );
     std::fs::write(a_dir.join("node.json"), runtime).unwrap();
 
     let b = NodeProc::start_with(&b_dir, &["--bootstrap", &a_addr]);
@@ -562,4 +573,49 @@ fn every_exit_status_and_json_error() {
     // Usage errors are clap's: status 2, before any JSON is possible.
     let o = run(&dir, &["search", "--limit", "0"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// A node.json left by a node that died does not block a start, even when its pid now belongs
+/// to a live process (here, this test): the store's lock decides.
+#[test]
+fn a_stale_node_json_naming_a_live_pid_does_not_block_a_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let stale = serde_json::json!({
+        "peer_id": "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN",
+        "listen_addrs": ["/ip4/127.0.0.1/tcp/1"],
+        "api": "http://127.0.0.1:1",
+        "pid": std::process::id(),
+    });
+    std::fs::write(dir.path().join("node.json"), stale.to_string()).unwrap();
+    let mut child = bin()
+        .arg("node")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("the node refused to start ({status}): {err}");
+        }
+        let info: Option<serde_json::Value> =
+            std::fs::read_to_string(dir.path().join("node.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+        if info.is_some_and(|i| i["pid"] == pid) {
+            break;
+        }
+        assert!(start.elapsed() < TIMEOUT, "the node never replaced node.json");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok(dir.path(), &["status"]);
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
 }
