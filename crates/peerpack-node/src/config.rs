@@ -1,9 +1,13 @@
 //! Node configuration.
 //!
 //! Precedence: built-in defaults < the config file (`--config FILE`, else `DATA_DIR/config.toml`
-//! if present) < command-line flags. A node with no listen address anywhere picks a free port
-//! once and writes it to `DATA_DIR/config.toml` ([`stable_listen`]), so that its peers find it
-//! at the same address after a restart. Example:
+//! if present) < environment variables (`PEERPACK_<SECTION>_<KEY>`, see [`File::from_env`]) <
+//! command-line flags. Each layer is a [`File`] applied with [`Config::apply`], which records
+//! where every value came from ([`Config::origins`], shown by `peerpack config`). Lists add up
+//! across layers (bootstrap peers, external addresses, curators), except `listen`, which the
+//! highest layer that names one decides. A node with no listen address anywhere picks a free
+//! port once and writes it to `DATA_DIR/config.toml` ([`stable_listen`]), so that its peers
+//! find it at the same address after a restart. Example:
 //!
 //! ```toml
 //! [network]
@@ -12,6 +16,8 @@
 //! policy = "any"          # "loopback-only", "private" or "any"; absent: derived from listen
 //! external = ["/ip4/203.0.113.9/tcp/4001"]   # addresses to advertise (NAT)
 //! catalogue_sync = true   # false: a light node that keeps only what it sees or looks up
+//! query_timeout = 30      # seconds a DHT query may take
+//! idle_timeout = 300      # seconds before an idle connection is closed
 //!
 //! [api]
 //! listen = "127.0.0.1:7878"
@@ -67,6 +73,69 @@ pub struct Config {
     pub api_public: bool,
     /// How often the node republishes its records and re-announces its archives.
     pub republish: crate::republish::Intervals,
+    /// How long a DHT query may take. Default 30 s.
+    pub query_timeout: std::time::Duration,
+    /// How long an idle connection stays open. Default 300 s.
+    pub idle_timeout: std::time::Duration,
+    /// Where each setting's value came from, by key (`network.listen`, ...); a key absent
+    /// here has its default.
+    pub origins: std::collections::BTreeMap<&'static str, Vec<Origin>>,
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A config file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+    /// A command-line flag.
+    Flag(String),
+    /// Chosen by the node's first start and kept in this file ([`stable_listen`]).
+    Chosen(PathBuf),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(p) => write!(f, "file {}", p.display()),
+            Self::Env(v) => write!(f, "environment {v}"),
+            Self::Flag(flag) => write!(f, "flag {flag}"),
+            Self::Chosen(p) => write!(f, "chosen at the first start, kept in {}", p.display()),
+        }
+    }
+}
+
+/// Every setting, as `section.key`, in the order `peerpack config` shows them.
+pub const KEYS: &[&str] = &[
+    "network.listen",
+    "network.bootstrap",
+    "network.policy",
+    "network.external",
+    "network.catalogue_sync",
+    "network.query_timeout",
+    "network.idle_timeout",
+    "api.listen",
+    "api.public",
+    "transfer.upload_limit",
+    "transfer.min_provider_score",
+    "cache.quota",
+    "trust.curators",
+    "dht.republish_interval",
+    "dht.reprovide_interval",
+];
+
+/// Settings that hold lists (environment variables give them comma-separated).
+const LIST_KEYS: &[&str] = &[
+    "network.listen",
+    "network.bootstrap",
+    "network.external",
+    "trust.curators",
+];
+
+/// The environment variable of a setting: `PEERPACK_<SECTION>_<KEY>`, upper case.
+pub fn env_var(key: &str) -> String {
+    format!("PEERPACK_{}", key.replace('.', "_").to_uppercase())
 }
 
 /// Default [`Config::min_provider_score`].
@@ -143,6 +212,10 @@ pub struct NetworkSection {
     pub external: Vec<Multiaddr>,
     /// Whether to pull whole catalogues from peers; absent means yes.
     pub catalogue_sync: Option<bool>,
+    /// Seconds a DHT query may take; absent means 30.
+    pub query_timeout: Option<u64>,
+    /// Seconds before an idle connection is closed; absent means 300.
+    pub idle_timeout: Option<u64>,
 }
 
 /// `[api]` of the config file.
@@ -164,9 +237,94 @@ pub enum Error {
     /// Invalid TOML or an unknown key.
     #[error("config file {path}: {reason}", path = .0.display(), reason = .1)]
     Parse(PathBuf, String),
+    /// An environment variable that is not a setting, or whose value does not fit it.
+    #[error("environment variable {var}: {reason}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A value out of range.
+    #[error("{key} = {value}: {reason}")]
+    Invalid {
+        /// The setting.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl File {
+    /// The settings given by environment variables `PEERPACK_<SECTION>_<KEY>` among `vars`
+    /// (lists comma-separated; other values as in TOML, a bare word being a string). A
+    /// variable that looks like a setting (`PEERPACK_NETWORK_*`, `PEERPACK_API_*`, ...) but is
+    /// none, or whose value does not fit, is an error naming it.
+    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, Error> {
+        let sections = ["NETWORK", "API", "TRANSFER", "CACHE", "TRUST", "DHT"];
+        let mut table = toml::Table::new();
+        for (var, raw) in vars {
+            let Some(rest) = var.strip_prefix("PEERPACK_") else {
+                continue;
+            };
+            if !sections.iter().any(|s| rest.starts_with(&format!("{s}_"))) {
+                continue;
+            }
+            let Some(key) = KEYS.iter().find(|k| env_var(k) == var) else {
+                return Err(Error::Env {
+                    var,
+                    reason: format!(
+                        "not a setting; the settings are {}",
+                        KEYS.iter()
+                            .map(|k| env_var(k))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            };
+            let value = if LIST_KEYS.contains(key) {
+                toml::Value::Array(
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| toml::Value::String(s.to_owned()))
+                        .collect(),
+                )
+            } else {
+                toml::from_str::<toml::Table>(&format!("v = {raw}"))
+                    .ok()
+                    .and_then(|mut t| t.remove("v"))
+                    .unwrap_or_else(|| toml::Value::String(raw.clone()))
+            };
+            let (section, name) = key.split_once('.').unwrap_or((key, ""));
+            // Each variable alone first, so that an error names it.
+            let mut one = toml::Table::new();
+            let mut inner = toml::Table::new();
+            inner.insert(name.to_owned(), value.clone());
+            one.insert(section.to_owned(), toml::Value::Table(inner));
+            toml::Value::Table(one)
+                .try_into::<File>()
+                .map_err(|e| Error::Env {
+                    var: var.clone(),
+                    reason: e.to_string().trim().to_owned(),
+                })?;
+            if let toml::Value::Table(t) = table
+                .entry(section.to_owned())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            {
+                t.insert(name.to_owned(), value);
+            }
+        }
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e| Error::Env {
+                var: "PEERPACK_*".into(),
+                reason: e.to_string(),
+            })
+    }
+
     /// Read a config file.
     pub fn read(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Read(path.to_owned(), e))?;
@@ -192,6 +350,9 @@ impl Config {
             curators: Vec::new(),
             api_public: false,
             republish: crate::republish::Intervals::default(),
+            query_timeout: std::time::Duration::from_secs(30),
+            idle_timeout: std::time::Duration::from_secs(300),
+            origins: std::collections::BTreeMap::new(),
         }
     }
 
@@ -204,45 +365,184 @@ impl Config {
     }
 
     /// Apply a config file over these settings.
-    pub fn apply_file(&mut self, file: File) {
+    pub fn apply_file(&mut self, file: File, path: &Path) -> Result<(), Error> {
+        let path = path.to_owned();
+        self.apply(file, |_| Origin::File(path.clone()))
+    }
+
+    /// Apply one layer of settings (a file, the environment, the flags) over these, noting
+    /// for each key it sets the origin `origin(key)`. Fails on a value out of range, naming
+    /// the key.
+    pub fn apply(
+        &mut self,
+        file: File,
+        origin: impl Fn(&'static str) -> Origin,
+    ) -> Result<(), Error> {
+        let set =
+            |key: &'static str,
+             replace: bool,
+             origins: &mut std::collections::BTreeMap<&'static str, Vec<Origin>>| {
+                let o = origins.entry(key).or_default();
+                if replace {
+                    o.clear();
+                }
+                o.push(origin(key));
+            };
+        let origins = &mut self.origins;
         if !file.network.listen.is_empty() {
             self.listen = file.network.listen;
+            set("network.listen", true, origins);
         }
-        self.bootstrap.extend(file.network.bootstrap);
+        if !file.network.bootstrap.is_empty() {
+            self.bootstrap.extend(file.network.bootstrap);
+            set("network.bootstrap", false, origins);
+        }
         if file.network.policy.is_some() {
             self.policy = file.network.policy;
+            set("network.policy", true, origins);
         }
-        self.external.extend(file.network.external);
+        if !file.network.external.is_empty() {
+            self.external.extend(file.network.external);
+            set("network.external", false, origins);
+        }
         if let Some(sync) = file.network.catalogue_sync {
             self.catalogue_sync = sync;
+            set("network.catalogue_sync", true, origins);
+        }
+        if let Some(t) = file.network.query_timeout {
+            self.query_timeout = seconds("network.query_timeout", t)?;
+            set("network.query_timeout", true, origins);
+        }
+        if let Some(t) = file.network.idle_timeout {
+            self.idle_timeout = seconds("network.idle_timeout", t)?;
+            set("network.idle_timeout", true, origins);
         }
         if let Some(api) = file.api.listen {
             self.api = api;
+            set("api.listen", true, origins);
         }
         if let Some(public) = file.api.public {
             self.api_public = public;
+            set("api.public", true, origins);
         }
         if file.transfer.upload_limit.is_some() {
+            if file.transfer.upload_limit == Some(0) {
+                return Err(Error::Invalid {
+                    key: "transfer.upload_limit",
+                    value: "0".into(),
+                    reason: "must be at least 1 byte per second (leave it out for no limit)",
+                });
+            }
             self.upload_limit = file.transfer.upload_limit;
+            set("transfer.upload_limit", true, origins);
         }
         if let Some(min) = file.transfer.min_provider_score {
+            if !(0.0..=1.0).contains(&min) {
+                return Err(Error::Invalid {
+                    key: "transfer.min_provider_score",
+                    value: min.to_string(),
+                    reason: "must be a reputation from 0 to 1",
+                });
+            }
             self.min_provider_score = min;
+            set("transfer.min_provider_score", true, origins);
         }
         if let Some(quota) = file.cache.quota {
             self.cache_quota = quota;
+            set("cache.quota", true, origins);
         }
-        if let Some(s) = file.dht.republish_interval {
-            self.republish.records = std::time::Duration::from_secs(s.max(1));
+        if let Some(t) = file.dht.republish_interval {
+            self.republish.records = seconds("dht.republish_interval", t)?;
+            set("dht.republish_interval", true, origins);
         }
-        if let Some(s) = file.dht.reprovide_interval {
-            self.republish.providers = std::time::Duration::from_secs(s.max(1));
+        if let Some(t) = file.dht.reprovide_interval {
+            self.republish.providers = seconds("dht.reprovide_interval", t)?;
+            set("dht.reprovide_interval", true, origins);
         }
-        for c in file.trust.curators {
-            if !self.curators.contains(&c) {
-                self.curators.push(c);
+        if !file.trust.curators.is_empty() {
+            for c in file.trust.curators {
+                if !self.curators.contains(&c) {
+                    self.curators.push(c);
+                }
             }
+            set("trust.curators", false, origins);
         }
+        Ok(())
     }
+
+    /// Each setting with its value as text and where it came from (`default` when no layer
+    /// set it), in [`KEYS`] order.
+    pub fn describe(&self) -> Vec<(&'static str, String, String)> {
+        let list = |v: &[Multiaddr]| {
+            if v.is_empty() {
+                "(none)".to_owned()
+            } else {
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        KEYS.iter()
+            .map(|&key| {
+                let value = match key {
+                    "network.listen" => list(&self.listen),
+                    "network.bootstrap" => list(&self.bootstrap),
+                    "network.policy" => self.policy.map_or_else(
+                        || "(derived from the listen addresses)".to_owned(),
+                        |p| format!("{p:?}").to_lowercase(),
+                    ),
+                    "network.external" => list(&self.external),
+                    "network.catalogue_sync" => self.catalogue_sync.to_string(),
+                    "network.query_timeout" => format!("{}", self.query_timeout.as_secs()),
+                    "network.idle_timeout" => format!("{}", self.idle_timeout.as_secs()),
+                    "api.listen" => self.api.to_string(),
+                    "api.public" => self.api_public.to_string(),
+                    "transfer.upload_limit" => self
+                        .upload_limit
+                        .map_or_else(|| "(unlimited)".to_owned(), |l| l.to_string()),
+                    "transfer.min_provider_score" => self.min_provider_score.to_string(),
+                    "cache.quota" => self.cache_quota.to_string(),
+                    "trust.curators" => {
+                        if self.curators.is_empty() {
+                            "(none)".to_owned()
+                        } else {
+                            self.curators
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    }
+                    "dht.republish_interval" => self.republish.records.as_secs().to_string(),
+                    "dht.reprovide_interval" => self.republish.providers.as_secs().to_string(),
+                    _ => String::new(),
+                };
+                let origin = self.origins.get(key).filter(|o| !o.is_empty()).map_or_else(
+                    || "default".to_owned(),
+                    |o| {
+                        o.iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(" + ")
+                    },
+                );
+                (key, value, origin)
+            })
+            .collect()
+    }
+}
+
+/// A duration setting in seconds: at least 1.
+fn seconds(key: &'static str, s: u64) -> Result<std::time::Duration, Error> {
+    if s == 0 {
+        return Err(Error::Invalid {
+            key,
+            value: "0".into(),
+            reason: "must be at least 1 second",
+        });
+    }
+    Ok(std::time::Duration::from_secs(s))
 }
 
 /// `/ip4/0.0.0.0/tcp/0`.
@@ -343,5 +643,132 @@ mod stable_tests {
                 .ends_with("/tcp/0")
         );
         assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod layer_tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Result<File, Error> {
+        File::from_env(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    #[test]
+    fn defaults_then_file_then_environment_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DEFAULT_FILE);
+        std::fs::write(
+            &path,
+            "[cache]\nquota = 5\n[transfer]\nupload_limit = 10\nmin_provider_score = 0.5\n[network]\nbootstrap = [\"/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN\"]\n",
+        )
+        .unwrap();
+        let mut c = Config::new(dir.path());
+        c.apply_file(File::read(&path).unwrap(), &path).unwrap();
+        let e = env(&[
+            ("PEERPACK_CACHE_QUOTA", "6"),
+            ("PEERPACK_TRANSFER_UPLOAD_LIMIT", "11"),
+            ("PEERPACK_DHT_REPUBLISH_INTERVAL", "60"),
+            (
+                "PEERPACK_NETWORK_BOOTSTRAP",
+                "/ip4/127.0.0.1/tcp/2/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN",
+            ),
+            ("PEERPACK_DATA_DIR", "/elsewhere"),
+            ("PEERPACK_API", "http://127.0.0.1:1"),
+            ("HOME", "/root"),
+        ])
+        .unwrap();
+        c.apply(e, |k| Origin::Env(env_var(k))).unwrap();
+        let mut flags = File::default();
+        flags.transfer.upload_limit = Some(12);
+        c.apply(flags, |_| Origin::Flag("--upload-limit".into()))
+            .unwrap();
+
+        assert_eq!(c.cache_quota, 6);
+        assert_eq!(c.upload_limit, Some(12));
+        assert_eq!(c.min_provider_score, 0.5);
+        assert_eq!(c.republish.records, std::time::Duration::from_secs(60));
+        assert_eq!(c.bootstrap.len(), 2, "lists add up");
+        let rows: std::collections::HashMap<_, _> = c
+            .describe()
+            .into_iter()
+            .map(|(k, v, o)| (k, (v, o)))
+            .collect();
+        assert_eq!(rows.len(), KEYS.len());
+        assert_eq!(
+            rows["cache.quota"],
+            (
+                "6".to_owned(),
+                "environment PEERPACK_CACHE_QUOTA".to_owned()
+            )
+        );
+        assert_eq!(
+            rows["transfer.upload_limit"].1, "flag --upload-limit",
+            "the highest layer wins"
+        );
+        assert_eq!(
+            rows["transfer.min_provider_score"].1,
+            format!("file {}", path.display())
+        );
+        assert_eq!(
+            rows["network.bootstrap"].1,
+            format!(
+                "file {} + environment PEERPACK_NETWORK_BOOTSTRAP",
+                path.display()
+            )
+        );
+        assert_eq!(rows["api.listen"].1, "default");
+    }
+
+    #[test]
+    fn a_bad_environment_variable_is_named() {
+        let err = env(&[("PEERPACK_CACHE_QUOTAS", "5")]).unwrap_err();
+        assert!(err.to_string().contains("PEERPACK_CACHE_QUOTAS"), "{err}");
+        assert!(err.to_string().contains("not a setting"), "{err}");
+        let err = env(&[("PEERPACK_CACHE_QUOTA", "lots")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("environment variable PEERPACK_CACHE_QUOTA:"),
+            "{err}"
+        );
+        let err = env(&[("PEERPACK_NETWORK_LISTEN", "not-an-address")]).unwrap_err();
+        assert!(err.to_string().contains("PEERPACK_NETWORK_LISTEN"), "{err}");
+    }
+
+    #[test]
+    fn values_out_of_range_are_named() {
+        let mut c = Config::new("/tmp/x");
+        let mut f = File::default();
+        f.transfer.min_provider_score = Some(1.5);
+        let err = c.apply(f, |_| Origin::Flag("x".into())).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("transfer.min_provider_score = 1.5"),
+            "{err}"
+        );
+        let mut f = File::default();
+        f.dht.reprovide_interval = Some(0);
+        let err = c.apply(f, |_| Origin::Flag("x".into())).unwrap_err();
+        assert!(err.to_string().contains("dht.reprovide_interval"), "{err}");
+    }
+
+    #[test]
+    fn a_truncated_or_unknown_file_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DEFAULT_FILE);
+        std::fs::write(&path, "[cache]\nquota = 5\n[netw").unwrap();
+        let err = File::read(&path).unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        std::fs::write(&path, "[cache]\nqouta = 5\n").unwrap();
+        let err = File::read(&path).unwrap_err().to_string();
+        assert!(err.contains("qouta"), "{err}");
+        std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
+        let err = File::read(&path).unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
     }
 }

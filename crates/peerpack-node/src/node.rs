@@ -165,6 +165,8 @@ impl Node {
         net_config.policy = config.policy;
         net_config.external_addrs = config.external.clone();
         net_config.backing = peerpack_net::Backing::new(backing);
+        net_config.query_timeout = config.query_timeout;
+        net_config.idle_timeout = config.idle_timeout;
         let spawned = peerpack_net::spawn(net_config).await?;
         let listener = tokio::net::TcpListener::bind(config.api)
             .await

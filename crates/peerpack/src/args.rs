@@ -93,6 +93,23 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: KeyAction,
     },
+    /// Back up the publisher secret key: the same as `key export FILE`.
+    #[command(
+        name = "export-key",
+        after_help = "Example:\n  peerpack export-key ~/safe/peerpack-publisher.key"
+    )]
+    ExportKey {
+        /// Where to write it (mode 0600, never over an existing file), or `-` for stdout.
+        file: PathBuf,
+    },
+    /// Restore a publisher key from a backup: the same as `key import FILE`. A node started
+    /// on a fresh data directory with it publishes on top of the index sequence the network
+    /// holds for its names.
+    #[command(
+        name = "import-key",
+        after_help = "Example:\n  peerpack --data-dir /srv/peerpack import-key ~/safe/peerpack-publisher.key"
+    )]
+    ImportKey(ImportKeyArgs),
     /// Show the publisher key in the data directory: the key that signs what this data
     /// directory's node publishes, and that owns the names it published first.
     #[command(after_help = "Example:\n  peerpack whoami --json")]
@@ -130,6 +147,19 @@ pub(crate) enum Command {
         after_help = "Example:\n  peerpack node --listen /ip4/0.0.0.0/tcp/4001 --bootstrap /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW..."
     )]
     Node(NodeArgs),
+    /// Show the configuration `peerpack node` would start with, and where each value comes
+    /// from.
+    ///
+    /// Layers, lowest first: built-in defaults; the config file (--config FILE, else
+    /// DATA_DIR/config.toml when it exists); environment variables PEERPACK_<SECTION>_<KEY>
+    /// (for example PEERPACK_CACHE_QUOTA=5000000, lists comma-separated); the flags given here,
+    /// which are those of `peerpack node`. Bootstrap peers, external addresses and curators add
+    /// up across layers; every other setting takes the highest layer's value. Nothing is
+    /// written and no node is needed. docs/CONFIG.md lists every key.
+    #[command(
+        after_help = "Examples:\n  peerpack config\n  PEERPACK_CACHE_QUOTA=5000000 peerpack config --upload-limit 1000000\n  peerpack config --json"
+    )]
+    Config(NodeArgs),
     /// Publish the package in DIR: pack, sign with the node's publisher key, store, put in
     /// the DHT, provide and announce it.
     #[command(
@@ -489,18 +519,22 @@ pub(crate) enum KeyAction {
         file: PathBuf,
     },
     /// Make the key in FILE (as `key export` writes it) this data directory's publisher key.
-    Import {
-        /// The exported key.
-        file: PathBuf,
-        /// Replace an existing, different key (kept as publisher.key.replaced-TIME).
-        #[arg(long)]
-        force: bool,
-        /// With --force: replace a key that owns names.
-        #[arg(long, requires = "force")]
-        abandon_names: bool,
-    },
+    Import(ImportKeyArgs),
     /// Show the publisher key (as `whoami`).
     Show,
+}
+
+/// `key import` and `import-key`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ImportKeyArgs {
+    /// The exported key.
+    pub(crate) file: PathBuf,
+    /// Replace an existing, different key (kept as publisher.key.replaced-TIME).
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// With --force: replace a key that owns names.
+    #[arg(long, requires = "force")]
+    pub(crate) abandon_names: bool,
 }
 
 /// `peerpack node` flags.

@@ -42,6 +42,13 @@ pub fn classify(err: &anyhow::Error) -> (u8, &'static str) {
         if cause.downcast_ref::<NoNode>().is_some() {
             return (6, "unreachable");
         }
+        // A config file, environment variable or flag that is not a valid setting.
+        if cause
+            .downcast_ref::<peerpack_node::config::Error>()
+            .is_some()
+        {
+            return (3, "bad_request");
+        }
         if cause.downcast_ref::<Interrupted>().is_some() {
             return (130, "cancelled");
         }

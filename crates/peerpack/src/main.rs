@@ -72,13 +72,11 @@ async fn run(cli: Cli) -> Result<()> {
         } => local::keygen(&dir()?, force, abandon_names),
         Command::Key { action } => match action {
             KeyAction::Export { file } => local::key_export(&dir()?, &file),
-            KeyAction::Import {
-                file,
-                force,
-                abandon_names,
-            } => local::key_import(&dir()?, &file, force, abandon_names),
+            KeyAction::Import(a) => local::key_import(&dir()?, &a.file, a.force, a.abandon_names),
             KeyAction::Show => local::whoami(&dir()?, json),
         },
+        Command::ExportKey { file } => local::key_export(&dir()?, &file),
+        Command::ImportKey(a) => local::key_import(&dir()?, &a.file, a.force, a.abandon_names),
         Command::Whoami => local::whoami(&dir()?, json),
         Command::Init {
             dir,
@@ -101,6 +99,28 @@ async fn run(cli: Cli) -> Result<()> {
                 );
             }
             node::run(dir()?, node::args_to_config(args)?).await
+        }
+        Command::Config(args) => {
+            let config = node::resolve(&dir()?, node::args_to_config(args)?, false)?;
+            let rows = config.describe();
+            if json {
+                let map: serde_json::Map<String, serde_json::Value> = rows
+                    .iter()
+                    .map(|(k, v, o)| {
+                        (
+                            (*k).to_owned(),
+                            serde_json::json!({ "value": v, "source": o }),
+                        )
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Object(map));
+            } else {
+                let width = rows.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0);
+                for (k, v, o) in rows {
+                    println!("{k:width$} = {v}  # {o}");
+                }
+            }
+            Ok(())
         }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

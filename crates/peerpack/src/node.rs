@@ -22,50 +22,7 @@ pub async fn run(data_dir: DataDir, parts: NodeConfigParts) -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
-    let mut config = Config::new(data_dir.root());
-    let default_file = data_dir.root().join(peerpack_node::config::DEFAULT_FILE);
-    let file = match &parts.config {
-        Some(path) => Some(peerpack_node::config::File::read(path)?),
-        None if default_file.exists() => Some(peerpack_node::config::File::read(&default_file)?),
-        None => None,
-    };
-    let file_listens = file.as_ref().is_some_and(|f| !f.network.listen.is_empty());
-    if let Some(f) = file {
-        config.apply_file(f);
-    }
-    if !parts.listen.is_empty() {
-        config.listen = parts.listen;
-    } else if !file_listens && parts.config.is_none() {
-        // No address anywhere: pick a port once and keep it in DATA_DIR/config.toml.
-        std::fs::create_dir_all(data_dir.root())
-            .with_context(|| format!("cannot create {}", data_dir.root().display()))?;
-        config.listen = vec![peerpack_node::config::stable_listen(
-            &default_file,
-            std::net::Ipv4Addr::UNSPECIFIED.into(),
-        )];
-    }
-    config.bootstrap.extend(parts.bootstrap);
-    config.external.extend(parts.external);
-    if let Some(api) = parts.api {
-        config.api = api;
-    }
-    if parts.policy.is_some() {
-        config.policy = parts.policy;
-    }
-    if parts.no_catalogue_sync {
-        config.catalogue_sync = false;
-    }
-    if parts.upload_limit.is_some() {
-        config.upload_limit = parts.upload_limit;
-    }
-    if parts.api_public {
-        config.api_public = true;
-    }
-    for c in parts.curators {
-        if !config.curators.contains(&c) {
-            config.curators.push(c);
-        }
-    }
+    let config = resolve(&data_dir, parts, true)?;
 
     let mut node = Node::start(config).await.context("cannot start the node")?;
     println!("peerpack node {}", node.peer_id());
@@ -150,7 +107,58 @@ pub fn args_to_config(args: NodeArgs) -> Result<NodeConfigParts> {
     })
 }
 
-/// Node flags, parsed; merged over the config file in [`run`].
+/// The node's configuration: defaults, then the config file (`--config FILE`, else
+/// `DATA_DIR/config.toml` when it exists), then `PEERPACK_*` environment variables, then the
+/// flags in `parts`. With `choose_port`, a node given no listen address anywhere picks a port
+/// once and keeps it in `DATA_DIR/config.toml`; without (`peerpack config`), nothing is
+/// written.
+pub fn resolve(data_dir: &DataDir, parts: NodeConfigParts, choose_port: bool) -> Result<Config> {
+    use peerpack_node::config::{File, Origin};
+    let mut config = Config::new(data_dir.root());
+    let default_file = data_dir.root().join(peerpack_node::config::DEFAULT_FILE);
+    let path = match &parts.config {
+        Some(path) => Some(path.clone()),
+        None if default_file.exists() => Some(default_file.clone()),
+        None => None,
+    };
+    if let Some(path) = &path {
+        config.apply_file(File::read(path)?, path)?;
+    }
+    config.apply(File::from_env(std::env::vars())?, |key| {
+        Origin::Env(peerpack_node::config::env_var(key))
+    })?;
+    let flag_listens = !parts.listen.is_empty();
+    let (flags, flag_of) = parts.into_layer();
+    config.apply(flags, |key| Origin::Flag(flag_of(key).to_owned()))?;
+    // No address anywhere: pick a port once and keep it in DATA_DIR/config.toml.
+    if !config.origins.contains_key("network.listen")
+        && !flag_listens
+        && choose_port
+        && parts_config_is_default(path.as_deref(), &default_file)
+    {
+        std::fs::create_dir_all(data_dir.root())
+            .with_context(|| format!("cannot create {}", data_dir.root().display()))?;
+        let chosen = peerpack_node::config::stable_listen(
+            &default_file,
+            std::net::Ipv4Addr::UNSPECIFIED.into(),
+        );
+        if chosen != peerpack_node::config::default_listen() {
+            config
+                .origins
+                .insert("network.listen", vec![Origin::Chosen(default_file)]);
+        }
+        config.listen = vec![chosen];
+    }
+    Ok(config)
+}
+
+/// Whether the config file in use is the default one (or none): only then may a chosen port
+/// be written into it.
+fn parts_config_is_default(path: Option<&std::path::Path>, default_file: &std::path::Path) -> bool {
+    path.is_none_or(|p| p == default_file)
+}
+
+/// Node flags, parsed; merged over the config file in [`resolve`].
 pub struct NodeConfigParts {
     listen: Vec<peerpack_net::p2p::Multiaddr>,
     bootstrap: Vec<peerpack_net::p2p::Multiaddr>,
@@ -162,4 +170,35 @@ pub struct NodeConfigParts {
     upload_limit: Option<u64>,
     api_public: bool,
     curators: Vec<peerpack_core::PublicKey>,
+}
+
+impl NodeConfigParts {
+    /// The flags as a layer of settings, and the flag that sets each key.
+    fn into_layer(self) -> (peerpack_node::config::File, fn(&str) -> &'static str) {
+        let mut f = peerpack_node::config::File::default();
+        f.network.listen = self.listen;
+        f.network.bootstrap = self.bootstrap;
+        f.network.external = self.external;
+        f.network.policy = self.policy;
+        f.network.catalogue_sync = self.no_catalogue_sync.then_some(false);
+        f.api.listen = self.api;
+        f.api.public = self.api_public.then_some(true);
+        f.transfer.upload_limit = self.upload_limit;
+        f.trust.curators = self.curators;
+        fn flag_of(key: &str) -> &'static str {
+            match key {
+                "network.listen" => "--listen",
+                "network.bootstrap" => "--bootstrap",
+                "network.external" => "--external",
+                "network.policy" => "--policy",
+                "network.catalogue_sync" => "--no-catalogue-sync",
+                "api.listen" => "--api-listen",
+                "api.public" => "--api-public",
+                "transfer.upload_limit" => "--upload-limit",
+                "trust.curators" => "--curator",
+                _ => "(a flag)",
+            }
+        }
+        (f, flag_of)
+    }
 }

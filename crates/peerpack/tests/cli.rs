@@ -432,3 +432,87 @@ fn every_command_shows_an_example_and_completions_and_man_page_exist() {
     assert!(man.contains(".TH peerpack 1"), "{man}");
     assert!(man.contains("verify"), "{man}");
 }
+
+#[test]
+fn config_shows_each_value_and_its_source_and_a_broken_file_stops_the_node_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let file = dir.path().join("config.toml");
+    fs::write(&file, "[cache]\nquota = 5\n[transfer]\nupload_limit = 10\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_peerpack"))
+        .args([
+            "--data-dir",
+            data,
+            "--json",
+            "config",
+            "--upload-limit",
+            "99",
+        ])
+        .env("PEERPACK_CACHE_QUOTA", "6")
+        .env("PEERPACK_DHT_REPUBLISH_INTERVAL", "120")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["cache.quota"]["value"], "6");
+    assert_eq!(
+        v["cache.quota"]["source"],
+        "environment PEERPACK_CACHE_QUOTA"
+    );
+    assert_eq!(v["transfer.upload_limit"]["value"], "99");
+    assert_eq!(v["transfer.upload_limit"]["source"], "flag --upload-limit");
+    assert_eq!(v["dht.republish_interval"]["value"], "120");
+    assert_eq!(v["api.listen"]["source"], "default");
+    assert_eq!(
+        v["network.listen"]["source"], "default",
+        "`config` chooses no port and writes nothing"
+    );
+    assert_eq!(
+        fs::read_to_string(&file).unwrap(),
+        "[cache]\nquota = 5\n[transfer]\nupload_limit = 10\n"
+    );
+
+    // A truncated file, a misspelt key, an unknown variable: each stops `node` and `config`
+    // at once with exit 3, naming the file or the variable.
+    for (text, what) in [
+        ("[cache]\nquota = 5\n[netw", "unclosed table"),
+        ("[cache]\nqouta = 5\n", "qouta"),
+        ("[transfer]\nmin_provider_score = 7\n", "min_provider_score"),
+    ] {
+        fs::write(&file, text).unwrap();
+        for cmd in [
+            &["node", "--listen", "/ip4/127.0.0.1/tcp/0"][..],
+            &["config"],
+        ] {
+            let o = Command::new(env!("CARGO_BIN_EXE_peerpack"))
+                .args(["--data-dir", data])
+                .args(cmd)
+                .output()
+                .unwrap();
+            assert_eq!(
+                o.status.code(),
+                Some(3),
+                "{cmd:?} with {text:?}: {}",
+                stderr(&o)
+            );
+            let err = stderr(&o);
+            assert!(err.contains(what), "{err}");
+            if what != "min_provider_score" {
+                assert!(err.contains(&file.display().to_string()), "{err}");
+            }
+        }
+    }
+    assert!(!dir.path().join("node.json").exists(), "no node started");
+    fs::remove_file(&file).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_peerpack"))
+        .args(["--data-dir", data, "config"])
+        .env("PEERPACK_NETWORK_LISTN", "/ip4/127.0.0.1/tcp/1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("PEERPACK_NETWORK_LISTN"),
+        "{}",
+        stderr(&o)
+    );
+}

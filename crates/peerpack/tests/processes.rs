@@ -437,7 +437,10 @@ fn nodes_report_dead_peers_retry_them_and_refuse_a_taken_port() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("already running"), "{err}");
-    assert!(err.contains(&format!("pid {a_pid}")), "names the pid: {err}");
+    assert!(
+        err.contains(&format!("pid {a_pid}")),
+        "names the pid: {err}"
+    );
     assert!(err.contains(&a_api), "names the API address: {err}");
     let runtime = std::fs::read(a_dir.join("node.json")).unwrap();
     std::fs::remove_file(a_dir.join("node.json")).unwrap();
@@ -604,18 +607,22 @@ fn a_stale_node_json_naming_a_live_pid_does_not_block_a_start() {
             std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
             panic!("the node refused to start ({status}): {err}");
         }
-        let info: Option<serde_json::Value> =
-            std::fs::read_to_string(dir.path().join("node.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok());
+        let info: Option<serde_json::Value> = std::fs::read_to_string(dir.path().join("node.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
         if info.is_some_and(|i| i["pid"] == pid) {
             break;
         }
-        assert!(start.elapsed() < TIMEOUT, "the node never replaced node.json");
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "the node never replaced node.json"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     ok(dir.path(), &["status"]);
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
 }
