@@ -4,6 +4,8 @@
 //! starts the real `peerpack node` binary on it several times. For each start it times the
 //! moment the node answers a search with hits through its CLI (`peerpack search`), and reads
 //! the process's resident memory (VmRSS, and the peak VmHWM) from `/proc` once it has settled.
+//! Before the starts, it times the Kademlia record reads the network event loop makes on that
+//! catalogue (`RecordStore::get` on the node's DHT store), missing and then hitting its cache.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,6 +15,7 @@ use anyhow::{Context, Result};
 use peerpack_store::Store;
 
 use crate::corpus::{self, Vocabulary};
+use crate::stats::{Summary, summarize};
 
 /// One start of the node.
 #[derive(Debug, serde::Serialize)]
@@ -32,6 +35,11 @@ pub struct Run {
     pub packages: usize,
     /// Seconds to generate, sign and store them.
     pub fill_s: f64,
+    /// Kademlia record reads as the network event loop makes them (`RecordStore::get`),
+    /// missing the cache: each a point read of the catalogue.
+    pub dht_get_miss: Summary,
+    /// The same reads again, now answered from the cache.
+    pub dht_get_hit: Summary,
     /// Each start, in order.
     pub starts: Vec<Start>,
 }
@@ -51,11 +59,44 @@ fn status_kib(pid: u32, field: &str) -> Result<f64> {
     Ok(kib)
 }
 
-fn fill(dir: &Path, n: usize, seed: u64) -> Result<f64> {
+/// Time `RecordStore::get` on the node's Kademlia store over the catalogue in `dir`: first
+/// for keys not yet cached (each a point read of SQLite), then the same keys again.
+fn dht_gets(dir: &Path, keys: &[Vec<u8>]) -> Result<(Summary, Summary)> {
+    use peerpack_net::p2p::kad::RecordKey;
+    use peerpack_net::p2p::kad::store::RecordStore;
+    let (backing, _writer) = peerpack_node::dht_backing::StoreBacking::open(dir, Vec::new())?;
+    let store = peerpack_net::dht_store::DhtStore::new(
+        peerpack_net::p2p::PeerId::random(),
+        Box::new(backing),
+    );
+    let mut time = |keys: &[Vec<u8>]| -> Result<Vec<Duration>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            let key = RecordKey::new(k);
+            let t = Instant::now();
+            let found = store.get(&key).is_some();
+            out.push(t.elapsed());
+            anyhow::ensure!(found, "the DHT store did not find a stored record");
+        }
+        Ok(out)
+    };
+    let misses = time(keys)?;
+    let hits = time(keys)?;
+    Ok((summarize(&misses), summarize(&hits)))
+}
+
+fn fill(dir: &Path, n: usize, seed: u64) -> Result<(f64, Vec<Vec<u8>>)> {
     eprintln!("generating, signing and storing {n} packages...");
     let t = Instant::now();
     let vocab = Vocabulary::new();
     let records = corpus::records(n, seed, &vocab);
+    // Keys of a spread of records, fewer than the DHT store caches, for `dht_gets`.
+    let step = (n / 2_000).max(1);
+    let keys = records
+        .iter()
+        .step_by(step)
+        .map(|r| peerpack_net::protocol::record_key(r.name(), r.version()))
+        .collect();
     let mut store = Store::open(dir)?;
     for chunk in records.chunks(2_000) {
         for r in store.insert_records(chunk, None)? {
@@ -67,7 +108,7 @@ fn fill(dir: &Path, n: usize, seed: u64) -> Result<f64> {
         "the store holds {} packages, expected {n}",
         store.db.package_count()?
     );
-    Ok(t.elapsed().as_secs_f64())
+    Ok((t.elapsed().as_secs_f64(), keys))
 }
 
 fn start_once(bin: &Path, dir: &Path, settle: Duration) -> Result<Start> {
@@ -153,10 +194,13 @@ pub fn run(
         bin.display()
     );
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let fill_s = fill(dir.path(), n, seed)?;
+    let (fill_s, keys) = fill(dir.path(), n, seed)?;
+    let (dht_get_miss, dht_get_hit) = dht_gets(dir.path(), &keys)?;
     let mut run = Run {
         packages: n,
         fill_s,
+        dht_get_miss,
+        dht_get_hit,
         starts: Vec::new(),
     };
     for i in 0..starts {
@@ -176,6 +220,15 @@ pub fn run(
         run.fill_s,
         run.starts.len()
     );
+    for (what, s) in [
+        ("DHT get, cache miss", &run.dht_get_miss),
+        ("DHT get, cache hit ", &run.dht_get_hit),
+    ] {
+        println!(
+            "{what}: {} gets, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            s.count, s.p50_ms, s.p99_ms, s.max_ms
+        );
+    }
     println!("start  serving_ms  rss_mib  peak_mib");
     for (i, s) in run.starts.iter().enumerate() {
         println!(

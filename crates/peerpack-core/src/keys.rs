@@ -188,6 +188,8 @@ impl PublisherKey {
                 }
             })?;
         }
+        // The rename is durable only once the directory is.
+        crate::fs::sync_dir(dir).map_err(io_err)?;
         Ok(())
     }
 

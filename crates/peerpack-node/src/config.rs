@@ -125,6 +125,9 @@ pub const KEYS: &[&str] = &[
     "dht.reprovide_interval",
 ];
 
+/// Environment variables of the client commands, which share the prefix of node settings.
+const CLIENT_VARS: &[&str] = &["PEERPACK_API", "PEERPACK_API_TOKEN", "PEERPACK_DATA_DIR"];
+
 /// Settings that hold lists (environment variables give them comma-separated).
 const LIST_KEYS: &[&str] = &[
     "network.listen",
@@ -269,7 +272,10 @@ impl File {
             let Some(rest) = var.strip_prefix("PEERPACK_") else {
                 continue;
             };
-            if !sections.iter().any(|s| rest.starts_with(&format!("{s}_"))) {
+            // Client settings share the prefix: they are not node configuration.
+            if !sections.iter().any(|s| rest.starts_with(&format!("{s}_")))
+                || CLIENT_VARS.contains(&var.as_str())
+            {
                 continue;
             }
             let Some(key) = KEYS.iter().find(|k| env_var(k) == var) else {
@@ -490,7 +496,14 @@ impl Config {
                     "network.bootstrap" => list(&self.bootstrap),
                     "network.policy" => self.policy.map_or_else(
                         || "(derived from the listen addresses)".to_owned(),
-                        |p| format!("{p:?}").to_lowercase(),
+                        |p| {
+                            match p {
+                                AddressPolicy::LoopbackOnly => "loopback-only",
+                                AddressPolicy::Private => "private",
+                                AddressPolicy::Any => "any",
+                            }
+                            .to_owned()
+                        },
                     ),
                     "network.external" => list(&self.external),
                     "network.catalogue_sync" => self.catalogue_sync.to_string(),
@@ -606,7 +619,7 @@ pub fn stable_listen(file: &Path, ip: std::net::IpAddr) -> Multiaddr {
         "{}\n# Chosen by the first start of this node, and kept so that peers find it again after a\n# restart. Change it here; a --listen flag overrides it.\n[network]\nlisten = [\"{addr}\"]\n",
         existing
             .as_deref()
-            .unwrap_or("# peerpack node configuration (see docs/CLI.md).")
+            .unwrap_or("# peerpack node configuration (see docs/CONFIG.md).")
             .trim_end()
     );
     if let Err(e) = peerpack_core::fs::atomic_write(file, text.as_bytes()) {
@@ -680,6 +693,7 @@ mod layer_tests {
             ),
             ("PEERPACK_DATA_DIR", "/elsewhere"),
             ("PEERPACK_API", "http://127.0.0.1:1"),
+            ("PEERPACK_API_TOKEN", "secret"),
             ("HOME", "/root"),
         ])
         .unwrap();

@@ -52,8 +52,6 @@ pub struct Context {
     pub(crate) supervisor: Supervisor,
     /// The bootstrap peers and the redialling of known peers.
     pub(crate) health: crate::health::Health,
-    /// What the last republishing rounds did.
-    pub(crate) republished: std::sync::Mutex<crate::republish::Rounds>,
     /// Writes of the DHT store's provider records (pruned of expired ones periodically).
     pub(crate) dht_writer: peerpack_store::dht::DhtWriter,
 }

@@ -204,7 +204,6 @@ impl Node {
             curators_fetched: std::sync::atomic::AtomicBool::new(false),
             supervisor: Supervisor::default(),
             health: crate::health::Health::new(&config.bootstrap),
-            republished: std::sync::Mutex::default(),
             dht_writer,
         });
 

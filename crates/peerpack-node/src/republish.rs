@@ -42,15 +42,6 @@ impl Default for Intervals {
     }
 }
 
-/// What the last rounds did, for `status`.
-#[derive(Debug, Clone, Default)]
-pub struct Rounds {
-    /// Records put in the last records round, and when it ended.
-    pub records: Option<(usize, Instant)>,
-    /// Archives announced in the last providers round, and when it ended.
-    pub providers: Option<(usize, Instant)>,
-}
-
 async fn has_peer(inner: &Context) -> bool {
     inner.net.peers().await.is_ok_and(|p| !p.is_empty())
 }
@@ -68,8 +59,8 @@ async fn wait_for_peer(inner: &Context) -> bool {
     }
 }
 
-/// Put every record this node's publisher key owns (each version and the index) back into the
-/// DHT. Answers how many were put.
+/// Put every record this node's publisher key owns (each version and the index, and its curator
+/// list) back into the DHT. Answers how many were put.
 pub async fn records_round(inner: &Arc<Context>) -> usize {
     let owner = inner.publisher.public();
     let found = inner
@@ -83,6 +74,10 @@ pub async fn records_round(inner: &Arc<Context>) -> usize {
                 if let Some(idx) = s.db.index_record(&name)? {
                     out.push((protocol::index_key(&name), idx.encode()));
                 }
+            }
+            // And the list this node signs as a curator, if it keeps one.
+            if let Some(list) = s.db.curator_list(&owner)? {
+                out.push((protocol::curator_key(&owner), list.encode()));
             }
             Ok(out)
         })
@@ -143,7 +138,7 @@ pub async fn task(inner: Arc<Context>, every: Intervals) {
         .catalogue
         .with_store(move |s| {
             Ok((
-                !s.db.names_of(&owner)?.is_empty(),
+                !s.db.names_of(&owner)?.is_empty() || s.db.curator_list(&owner)?.is_some(),
                 !s.blobs
                     .list()
                     .map_err(peerpack_store::Error::from)?
@@ -172,13 +167,11 @@ pub async fn task(inner: Arc<Context>, every: Intervals) {
         if next_providers <= now {
             let n = providers_round(&inner).await;
             tracing::info!(archives = n, "announced this node's archives");
-            peerpack_core::sync::lock(&inner.republished).providers = Some((n, Instant::now()));
             next_providers = Instant::now() + every.providers;
         }
         if next_records <= now {
             let n = records_round(&inner).await;
             tracing::info!(records = n, "republished this node's records");
-            peerpack_core::sync::lock(&inner.republished).records = Some((n, Instant::now()));
             next_records = Instant::now() + every.records;
         }
     }

@@ -191,6 +191,8 @@ async fn a_restarted_node_keeps_its_catalogue_and_peers_and_redials_them() {
         .await
         .unwrap();
     wait_searchable(b.inner(), "clap", "rust-cli").await;
+    // B keeps a copy of the archive, to serve after its restart.
+    b.inner().pin("rust-cli").await.unwrap();
     let a_id = net.node(0).peer_id().to_string();
     wait_for("B to identify A", TIMEOUT, || async {
         b.inner()
@@ -211,6 +213,21 @@ async fn a_restarted_node_keeps_its_catalogue_and_peers_and_redials_them() {
         b.inner().peer_view(&a_id).ok().filter(|p| p.connected)
     })
     .await;
+
+    // A leaves: a newcomer that meets only B gets the catalogue and the archive from B.
+    let mut net = net;
+    net.stop(0).await;
+    let c_dir = tempfile::tempdir().unwrap();
+    let c = Node::start(Config::loopback(c_dir.path())).await.unwrap();
+    c.inner()
+        .bootstrap(&[b.listen_addrs()[0].to_string()])
+        .await
+        .unwrap();
+    wait_searchable(c.inner(), "clap", "rust-cli").await;
+    c.inner().pin("rust-cli").await.unwrap();
+    let status = c.inner().status().await.unwrap();
+    assert_eq!(status.archives, 1, "{status:?}");
+    c.shutdown().await;
     b.shutdown().await;
     net.shutdown().await;
 }

@@ -135,6 +135,27 @@ pub struct Store {
 /// data directory's store.
 pub const LOCK_FILE: &str = "store.lock";
 
+/// Whether a process holds the store in `dir` open now, and if so who it says it is ("pid N,
+/// API URL"). Asks the lock itself, not `node.json`: a file left by a dead process says
+/// nothing.
+pub fn holder(dir: &Path) -> Option<String> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .ok()?;
+    match file.try_lock() {
+        Ok(()) => None,
+        Err(_) => Some(
+            std::fs::read_to_string(dir.join(LOCK_FILE))
+                .ok()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty() && t.len() < 512)
+                .unwrap_or_else(|| "a running process".to_owned()),
+        ),
+    }
+}
+
 impl Store {
     /// Open the store in `dir`, creating what is missing. A search index that cannot be
     /// opened, or that disagrees with the database about how many packages there are, is

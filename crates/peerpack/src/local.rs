@@ -50,10 +50,9 @@ fn make_room(
             old.public()
         )));
     }
-    if let Some(info) = peerpack_api::RuntimeInfo::read(data_dir).filter(|i| i.process_alive()) {
+    if let Some(holder) = peerpack_store::holder(data_dir.root()) {
         return Err(crate::exit::refused(format!(
-            "a node (pid {}) runs with {} and signs with the key it loaded; stop it first",
-            info.pid,
+            "a node ({holder}) runs with {} and signs with the key it loaded; stop it first",
             data_dir.root().display()
         )));
     }
@@ -93,6 +92,10 @@ fn keep_copy(path: &Path) -> Result<PathBuf> {
         .with_context(|| format!("cannot keep a copy of the old key in {}", copy.display()))?;
     std::io::Write::write_all(&mut file, &bytes)
         .and_then(|()| file.sync_all())
+        .and_then(|()| match copy.parent() {
+            Some(dir) => peerpack_core::fs::sync_dir(dir),
+            None => Ok(()),
+        })
         .with_context(|| format!("cannot keep a copy of the old key in {}", copy.display()))?;
     #[cfg(unix)]
     {

@@ -82,7 +82,13 @@ pub(super) async fn providers(
     ))
 }
 
-/// Dial providers that are not connected, at the addresses the peer book has for them.
+/// How long connecting to one provider may take before it is asked anyway.
+const CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Connect to the providers that are not connected, at the addresses the peer book has for
+/// them, all at once, and wait (at most [`CONNECT_WAIT`] per address) until each is connected
+/// or none of its addresses answers. A request sent while a dial is still under way (right
+/// after a start, when the bootstrap dial has not finished) could otherwise fail at once.
 pub(super) async fn connect(inner: &Arc<Context>, sources: &[Source]) {
     let connected: HashSet<PeerId> = inner
         .net
@@ -90,24 +96,36 @@ pub(super) async fn connect(inner: &Arc<Context>, sources: &[Source]) {
         .await
         .map(|v| v.into_iter().map(|p| p.peer_id).collect())
         .unwrap_or_default();
-    for s in sources.iter().filter(|s| !connected.contains(&s.peer)) {
-        let addrs = inner.peers.with(|b| {
-            b.get(&s.peer)
-                .map(|p| p.row.addresses.clone())
-                .unwrap_or_default()
+    let dials = sources
+        .iter()
+        .filter(|s| !connected.contains(&s.peer))
+        .map(|s| {
+            let addrs: Vec<peerpack_net::p2p::Multiaddr> = inner
+                .peers
+                .with(|b| {
+                    b.get(&s.peer)
+                        .map(|p| p.row.addresses.clone())
+                        .unwrap_or_default()
+                })
+                .iter()
+                .filter_map(|a| a.parse::<peerpack_net::p2p::Multiaddr>().ok())
+                .map(|mut addr| {
+                    if peerpack_net::peer_id_of(&addr).is_none() {
+                        addr.push(peerpack_net::p2p::multiaddr::Protocol::P2p(s.peer));
+                    }
+                    addr
+                })
+                .collect();
+            let net = inner.net.clone();
+            async move {
+                for addr in addrs {
+                    if net.reconnect(addr, CONNECT_WAIT).await.is_ok() {
+                        break;
+                    }
+                }
+            }
         });
-        for a in addrs {
-            let Ok(mut addr) = a.parse::<peerpack_net::p2p::Multiaddr>() else {
-                continue;
-            };
-            if peerpack_net::peer_id_of(&addr).is_none() {
-                addr.push(peerpack_net::p2p::multiaddr::Protocol::P2p(s.peer));
-            }
-            if inner.net.dial(addr).await.is_ok() {
-                break;
-            }
-        }
-    }
+    futures::future::join_all(dials).await;
 }
 
 /// Ask the providers for the archive's outline, best first, until one serves an outline that

@@ -75,7 +75,7 @@ impl Marker {
              # replaces a tree only if this file names the package being installed (or with\n\
              # --force).\n{body}"
         );
-        std::fs::write(&path, text)
+        peerpack_core::fs::atomic_write(&path, text.as_bytes())
     }
 }
 
