@@ -69,7 +69,7 @@ fn dht_gets(dir: &Path, keys: &[Vec<u8>]) -> Result<(Summary, Summary)> {
         peerpack_net::p2p::PeerId::random(),
         Box::new(backing),
     );
-    let mut time = |keys: &[Vec<u8>]| -> Result<Vec<Duration>> {
+    let time = |keys: &[Vec<u8>]| -> Result<Vec<Duration>> {
         let mut out = Vec::with_capacity(keys.len());
         for k in keys {
             let key = RecordKey::new(k);
