@@ -89,7 +89,18 @@ impl<T: Transport + Unpin> Transport for Filtered<T> {
             tracing::debug!(%addr, policy = %self.policy, "refused to dial an address outside the policy");
             return Err(TransportError::MultiaddrNotSupported(addr));
         }
-        self.inner.dial(addr, opts)
+        // Dial from a fresh port, never from the listen port. With the listen port, two
+        // peers dialling each other at once (a restarted node redialling the peers it knew,
+        // while they redial it) open the same TCP 4-tuple from both ends: a simultaneous open
+        // in which both sides start the Noise handshake as initiator and neither answers,
+        // until the upgrade times out, again and again.
+        self.inner.dial(
+            addr,
+            DialOpts {
+                port_use: libp2p::core::transport::PortUse::New,
+                ..opts
+            },
+        )
     }
 
     fn poll(
@@ -139,6 +150,51 @@ mod tests {
                 .is_ok()
         );
         assert_eq!(refused.load(Ordering::Relaxed), 3);
+    }
+
+    // A dial that asks to reuse the listen port still comes from a fresh one, so two peers
+    // dialling each other at once never open the same TCP 4-tuple from both ends.
+    #[tokio::test]
+    async fn dials_come_from_a_fresh_port_not_the_listen_port() {
+        let tcp = libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default());
+        let mut t = Filtered::new(
+            tcp,
+            AddressPolicy::LoopbackOnly,
+            Arc::default(),
+            OperatorAddrs::default(),
+        );
+        t.listen_on(ListenerId::next(), "/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
+        let listen_port = loop {
+            match futures::future::poll_fn(|cx| Pin::new(&mut t).poll(cx)).await {
+                TransportEvent::NewAddress { listen_addr, .. } => {
+                    break listen_addr
+                        .iter()
+                        .find_map(|p| match p {
+                            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+                            _ => None,
+                        })
+                        .unwrap();
+                }
+                _ => continue,
+            }
+        };
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = format!("/ip4/127.0.0.1/tcp/{}", server.local_addr().unwrap().port());
+        let dial = t
+            .dial(
+                target.parse().unwrap(),
+                DialOpts {
+                    role: Endpoint::Dialer,
+                    port_use: PortUse::Reuse,
+                },
+            )
+            .unwrap();
+        // Keep the transport polled (the listener) while the dial connects.
+        let (_conn, (accepted, from)) =
+            tokio::join!(dial, async { server.accept().await.unwrap() });
+        drop(accepted);
+        assert_ne!(from.port(), listen_port, "dialled from the listen port");
     }
 
     // Under `any`, addresses that peers advertise in loopback, private, link-local or CGNAT

@@ -271,8 +271,16 @@ fn a_node_killed_at_any_point_of_publish_install_sync_and_gc_comes_back_whole() 
         .unwrap_or(0x5eed_cafe_u64);
     eprintln!("crash test seed {seed} (PEERPACK_CRASH_SEED={seed} replays it)");
     let mut rng = Rng(seed | 1);
+    // PEERPACK_CRASH_KEEP=1 keeps the data directories and the nodes' logs (DIR.log).
     let work = tempfile::tempdir().unwrap();
-    let w = work.path();
+    let (w, _guard) = if std::env::var_os("PEERPACK_CRASH_KEEP").is_some() {
+        let kept = work.keep();
+        eprintln!("keeping {}", kept.display());
+        (kept, None)
+    } else {
+        (work.path().to_owned(), Some(work))
+    };
+    let w = w.as_path();
     let mut kills = 0;
 
     // B: the peer that stays up. It holds a catalogue of 3,000 records to sync and the big
