@@ -88,7 +88,7 @@ pub async fn answer(
 
 /// Pull `peer`'s catalogue if it differs from ours. One sync per peer at a time.
 pub async fn with_peer(inner: &Arc<Context>, peer: PeerId) {
-    let Some(_syncing) = Syncing::start(inner, peer) else {
+    let Some(_syncing) = Syncing::start(&inner.transfers.syncing, peer) else {
         return;
     };
     if let Err(e) = pull(inner, peer).await {
@@ -99,22 +99,61 @@ pub async fn with_peer(inner: &Arc<Context>, peer: PeerId) {
 /// A sync with one peer under way. Dropping it, however the sync ends (an error, a panic, a
 /// cancelled task), lets the next sync with that peer start.
 struct Syncing<'a> {
-    inner: &'a Context,
+    syncing: &'a std::sync::Mutex<std::collections::HashSet<PeerId>>,
     peer: PeerId,
 }
 
 impl<'a> Syncing<'a> {
     /// `None` when a sync with `peer` is already under way.
-    fn start(inner: &'a Context, peer: PeerId) -> Option<Self> {
-        peerpack_core::sync::lock(&inner.transfers.syncing)
-            .insert(peer)
-            .then_some(Self { inner, peer })
+    fn start(
+        syncing: &'a std::sync::Mutex<std::collections::HashSet<PeerId>>,
+        peer: PeerId,
+    ) -> Option<Self> {
+        // The lock is released before a guard exists: a guard dropped while the set is
+        // locked (as `then_some` would drop one it built for nothing) would lock it again on
+        // the same thread and hang the runtime's worker.
+        let fresh = peerpack_core::sync::lock(syncing).insert(peer);
+        fresh.then(|| Self { syncing, peer })
     }
 }
 
 impl Drop for Syncing<'_> {
     fn drop(&mut self) {
-        peerpack_core::sync::lock(&self.inner.transfers.syncing).remove(&self.peer);
+        peerpack_core::sync::lock(self.syncing).remove(&self.peer);
+    }
+}
+
+#[cfg(test)]
+mod syncing_tests {
+    use super::*;
+
+    // A second sync with a peer already syncing is refused, without touching the first (and
+    // without locking the set twice on one thread, which hung nodes whose peer reconnected
+    // while a sync with it was under way); once the first ends, the next may start.
+    #[test]
+    fn one_sync_per_peer_and_a_refused_one_neither_hangs_nor_frees_the_first() {
+        // Leaked: a hung second start must not keep the test from failing.
+        let set: &'static std::sync::Mutex<std::collections::HashSet<PeerId>> =
+            Box::leak(Box::default());
+        let peer = PeerId::random();
+        let first = Syncing::start(set, peer).expect("the first sync starts");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let second = Syncing::start(set, peer);
+            let _ = tx.send(second.is_none());
+        });
+        let answer = rx.recv_timeout(std::time::Duration::from_secs(10));
+        if answer != Ok(true) {
+            // The set may be locked for good: dropping `first` would hang this thread too.
+            std::mem::forget(first);
+            panic!("a second start must answer None at once, got {answer:?}");
+        }
+        assert!(
+            set.lock().unwrap().contains(&peer),
+            "the first still holds its place"
+        );
+        drop(first);
+        assert!(Syncing::start(set, peer).is_some());
     }
 }
 
