@@ -53,7 +53,7 @@ type PendingConnect = (oneshot::Sender<Result<PeerId, Error>>, Instant);
 /// The event loop.
 pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
-    commands: mpsc::Receiver<Command>,
+    commands: mpsc::Receiver<crate::handle::Envelope>,
     events: mpsc::Sender<Event>,
     policy: AddressPolicy,
     refused_dials: Arc<AtomicU64>,
@@ -65,7 +65,7 @@ pub(crate) struct EventLoop {
     topics: [(Topic, IdentTopic); 3],
     connections: HashMap<PeerId, Vec<Multiaddr>>,
     pending_gets: Pending<QueryId, kad::PendingGet>,
-    pending_puts: Pending<QueryId, oneshot::Sender<Result<usize, Error>>>,
+    pending_puts: Pending<QueryId, kad::PendingPut>,
     pending_providers: Pending<QueryId, kad::PendingProviders>,
     pending_sync: reqresp::PendingRequests<SyncResponse>,
     pending_chunks: reqresp::PendingRequests<BlobResponse>,
@@ -78,18 +78,37 @@ pub(crate) struct EventLoop {
     /// Provider records accepted from each peer in the current window, and when it began.
     provider_quota: HashMap<PeerId, (u32, Instant)>,
     refused_provider_records: u64,
+    /// peerpack's own instruments.
+    pub(crate) metrics: crate::metrics::NetMetrics,
+    /// libp2p's (libp2p-metrics).
+    p2p_metrics: libp2p::metrics::Metrics,
+}
+
+/// What the event loop is built with besides the swarm and its channels.
+pub(crate) struct Parts {
+    pub(crate) policy: AddressPolicy,
+    pub(crate) refused_dials: Arc<AtomicU64>,
+    pub(crate) operator: crate::transport::OperatorAddrs,
+    pub(crate) query_timeout: Duration,
+    pub(crate) metrics: crate::metrics::NetMetrics,
+    pub(crate) p2p_metrics: libp2p::metrics::Metrics,
 }
 
 impl EventLoop {
     pub(crate) fn new(
         swarm: Swarm<Behaviour>,
-        commands: mpsc::Receiver<Command>,
+        commands: mpsc::Receiver<crate::handle::Envelope>,
         events: mpsc::Sender<Event>,
-        policy: AddressPolicy,
-        refused_dials: Arc<AtomicU64>,
-        operator: crate::transport::OperatorAddrs,
-        query_timeout: Duration,
+        parts: Parts,
     ) -> Self {
+        let Parts {
+            policy,
+            refused_dials,
+            operator,
+            query_timeout,
+            metrics,
+            p2p_metrics,
+        } = parts;
         Self {
             swarm,
             commands,
@@ -113,6 +132,8 @@ impl EventLoop {
             dropped_events: 0,
             provider_quota: HashMap::new(),
             refused_provider_records: 0,
+            metrics,
+            p2p_metrics,
         }
     }
 
@@ -123,9 +144,12 @@ impl EventLoop {
         loop {
             tokio::select! {
                 biased;
-                cmd = self.commands.recv() => match cmd {
-                    Some(Command::Shutdown) | None => break,
-                    Some(cmd) => self.handle_command(cmd),
+                env = self.commands.recv() => match env {
+                    Some(crate::handle::Envelope { cmd: Command::Shutdown, .. }) | None => break,
+                    Some(crate::handle::Envelope { span, cmd }) => {
+                        let _entered = span.enter();
+                        self.handle_command(cmd);
+                    }
                 },
                 event = self.swarm.select_next_some() => self.handle_event(event),
                 _ = tick.tick() => self.on_tick(),
@@ -241,6 +265,15 @@ impl EventLoop {
 
     /// Route a swarm event to its protocol family.
     fn handle_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        use libp2p::metrics::Recorder;
+        match &event {
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.p2p_metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.p2p_metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.p2p_metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => self.p2p_metrics.record(e),
+            SwarmEvent::Behaviour(_) => {}
+            other => self.p2p_metrics.record(other),
+        }
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.on_kad(e),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.on_gossipsub(e),
@@ -256,11 +289,51 @@ impl EventLoop {
 
     /// Answer everything past its deadline, and retry announcements.
     fn on_tick(&mut self) {
+        self.publish_gauges();
         let now = Instant::now();
         self.expire_dht(now);
         self.expire_requests(now);
         self.expire_announces(now);
         self.retry_announces();
         self.expire_connects(now);
+    }
+}
+
+impl EventLoop {
+    /// Publish the loop's state for the gauges (read when metrics are collected).
+    fn publish_gauges(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let g = &self.metrics.gauges;
+        g.connected_peers
+            .store(self.connections.len() as u64, Relaxed);
+        let routing: usize = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .kbuckets()
+            .map(|b| b.num_entries())
+            .sum();
+        g.routing_table.store(routing as u64, Relaxed);
+        g.pending_dht.store(
+            (self.pending_gets.len() + self.pending_puts.len() + self.pending_providers.len())
+                as u64,
+            Relaxed,
+        );
+        g.pending_requests.store(
+            (self.pending_sync.len() + self.pending_chunks.len()) as u64,
+            Relaxed,
+        );
+        g.pending_announces
+            .store(self.pending_announces.len() as u64, Relaxed);
+        g.pending_connects.store(
+            self.pending_connects.values().map(Vec::len).sum::<usize>() as u64,
+            Relaxed,
+        );
+        g.dropped_events.store(self.dropped_events, Relaxed);
+        g.command_depth.store(self.commands.len() as u64, Relaxed);
+        g.event_depth.store(
+            (self.events.max_capacity() - self.events.capacity()) as u64,
+            Relaxed,
+        );
     }
 }

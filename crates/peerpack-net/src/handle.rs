@@ -186,15 +186,26 @@ pub enum Command {
     Shutdown,
 }
 
+/// A command with the span of the code that sent it: the event loop handles it inside that
+/// span, and the work it starts (a DHT query, a request to a peer) gets a span of its own
+/// under it, which ends with the answer.
+#[derive(Debug)]
+pub struct Envelope {
+    /// The sender's span.
+    pub span: tracing::Span,
+    /// The command.
+    pub cmd: Command,
+}
+
 /// A cheap, cloneable handle to the event loop.
 #[derive(Debug, Clone)]
 pub struct NetHandle {
-    tx: mpsc::Sender<Command>,
+    tx: mpsc::Sender<Envelope>,
     local_peer_id: PeerId,
 }
 
 impl NetHandle {
-    pub(crate) fn new(tx: mpsc::Sender<Command>, local_peer_id: PeerId) -> Self {
+    pub(crate) fn new(tx: mpsc::Sender<Envelope>, local_peer_id: PeerId) -> Self {
         Self { tx, local_peer_id }
     }
 
@@ -205,14 +216,25 @@ impl NetHandle {
 
     /// Send a command without waiting for an answer.
     pub async fn send(&self, cmd: Command) -> Result<(), Error> {
-        self.tx.send(cmd).await.map_err(|_| Error::Stopped)
+        self.tx
+            .send(Envelope {
+                span: tracing::Span::current(),
+                cmd,
+            })
+            .await
+            .map_err(|_| Error::Stopped)
     }
 
     /// Send a command from a thread that is not running async code (e.g. inside
     /// `spawn_blocking`, while holding the store's lock, so that DHT store updates are queued
     /// in the order the database committed them). Never call it from async code.
     pub fn send_blocking(&self, cmd: Command) -> Result<(), Error> {
-        self.tx.blocking_send(cmd).map_err(|_| Error::Stopped)
+        self.tx
+            .blocking_send(Envelope {
+                span: tracing::Span::current(),
+                cmd,
+            })
+            .map_err(|_| Error::Stopped)
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Error> {
@@ -406,7 +428,12 @@ impl NetHandle {
     /// Queue a command without waiting (from code that holds a lock); fails when the queue is
     /// full or the loop has stopped.
     pub fn try_send(&self, cmd: Command) -> Result<(), Error> {
-        self.tx.try_send(cmd).map_err(|_| Error::Stopped)
+        self.tx
+            .try_send(Envelope {
+                span: tracing::Span::current(),
+                cmd,
+            })
+            .map_err(|_| Error::Stopped)
     }
 
     /// Stop the event loop.

@@ -26,6 +26,7 @@ pub mod dht_store;
 mod error;
 mod event;
 mod handle;
+pub mod metrics;
 mod pending;
 pub mod policy;
 pub mod protocol;

@@ -75,7 +75,6 @@ impl<K: Eq + Hash, V> Pending<K, V> {
     }
 
     /// How many entries are waiting.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }

@@ -38,6 +38,10 @@ pub struct Config {
     pub max_connections: u32,
     /// Durable state behind the Kademlia store; empty: everything in memory.
     pub backing: Backing,
+    /// Where the network's own metrics go (OpenTelemetry); default: the global meter.
+    pub meter: opentelemetry::metrics::Meter,
+    /// Where libp2p's metrics go (libp2p-metrics, with bandwidth by transport).
+    pub registry: Arc<std::sync::Mutex<prometheus_client::registry::Registry>>,
 }
 
 /// The [`DhtBacking`](crate::DhtBacking) a network starts with, taken by [`spawn`].
@@ -76,6 +80,8 @@ impl Config {
             idle_timeout: Duration::from_secs(300),
             max_connections: 512,
             backing: Backing::default(),
+            meter: opentelemetry::global::meter("peerpack"),
+            registry: Arc::default(),
         }
     }
 }
@@ -126,6 +132,7 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
             )
         })
         .map_err(|e| Error::Setup(SetupError::Transport(Arc::new(e))))?
+        .with_bandwidth_metrics(&mut peerpack_core::sync::lock(&config.registry))
         .with_behaviour(|key| {
             behaviour::Behaviour::new(key, settings)
                 .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })
@@ -177,14 +184,21 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
 
     let (cmd_tx, cmd_rx) = mpsc::channel(crate::handle::COMMAND_CAPACITY);
     let (ev_tx, ev_rx) = mpsc::channel(crate::handle::EVENT_CAPACITY);
+    let metrics = crate::metrics::NetMetrics::new(&config.meter, refused.clone());
+    let p2p_metrics =
+        libp2p::metrics::Metrics::new(&mut peerpack_core::sync::lock(&config.registry));
     let event_loop = actor::EventLoop::new(
         swarm,
         cmd_rx,
         ev_tx,
-        policy,
-        refused,
-        operator,
-        config.query_timeout,
+        actor::Parts {
+            policy,
+            refused_dials: refused,
+            operator,
+            query_timeout: config.query_timeout,
+            metrics,
+            p2p_metrics,
+        },
     );
     tokio::spawn(event_loop.run());
     Ok(Spawned {

@@ -32,6 +32,8 @@ pub struct Catalogue {
     added_notify: tokio::sync::Notify,
     /// The network, once started: told to forget its cached DHT copies of changed names.
     net: std::sync::OnceLock<peerpack_net::NetHandle>,
+    /// Where store lock waits are recorded, once the node's metrics exist.
+    lock_wait: std::sync::OnceLock<crate::telemetry::NodeMetrics>,
 }
 
 impl Catalogue {
@@ -97,6 +99,7 @@ impl Catalogue {
             added: Mutex::default(),
             added_notify: tokio::sync::Notify::new(),
             net: std::sync::OnceLock::new(),
+            lock_wait: std::sync::OnceLock::new(),
         })
     }
 
@@ -105,29 +108,49 @@ impl Catalogue {
         let _ = self.net.set(net);
     }
 
-    /// Run `f` on the store in the blocking thread pool.
-    pub async fn with_store<T: Send + 'static>(
+    /// Run `f` on the store in the blocking thread pool. The time spent waiting for the store
+    /// lock is recorded apart (`peerpack.store.lock_wait`, by the calling module), and the
+    /// work runs in a `store` span, a child of the caller's.
+    #[track_caller]
+    pub fn with_store<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, Error> + Send + 'static,
-    ) -> Result<T, Error> {
+    ) -> impl std::future::Future<Output = Result<T, Error>> + Send + 'static {
         let store = self.store.clone();
         let net = self.net.get().cloned();
-        tokio::task::spawn_blocking(move || {
-            let mut s = lock(&store);
-            let out = f(&mut s);
-            // Whatever `f` changed through the database directly reaches the search index and
-            // the record cache now; a failure here is retried by the next write and at open.
-            if let Err(e) = s.catch_up() {
-                tracing::warn!(error = %e, "search index did not catch up with the catalogue");
-            }
-            let changed = s.take_changed();
-            if let Some(net) = net.as_ref().filter(|_| !changed.is_empty()) {
-                forget_dht_copies(net, &changed);
-            }
-            out
-        })
-        .await
-        .map_err(|e| Error::task("store task", e))?
+        let wait_metric = self.lock_wait.get().cloned();
+        let operation = caller_module(std::panic::Location::caller().file());
+        let span = tracing::info_span!("store", operation, lock_wait_us = tracing::field::Empty);
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let _entered = span.enter();
+                let asked = std::time::Instant::now();
+                let mut s = lock(&store);
+                let waited = asked.elapsed();
+                span.record("lock_wait_us", waited.as_micros() as u64);
+                if let Some(m) = &wait_metric {
+                    m.lock_wait(operation, waited);
+                }
+                let out = f(&mut s);
+                // Whatever `f` changed through the database directly reaches the search index and
+                // the record cache now; a failure here is retried by the next write and at open.
+                if let Err(e) = s.catch_up() {
+                    tracing::warn!(error = %e, "search index did not catch up with the catalogue");
+                }
+                let changed = s.take_changed();
+                if let Some(net) = net.as_ref().filter(|_| !changed.is_empty()) {
+                    forget_dht_copies(net, &changed);
+                }
+                out
+            })
+            .await
+            .map_err(|e| Error::task("store task", e))?
+        }
+    }
+
+    /// Record store lock waits in `metrics` from now on.
+    pub(crate) fn attach_metrics(&self, metrics: crate::telemetry::NodeMetrics) {
+        let _ = self.lock_wait.set(metrics);
     }
 
     /// Run `f` on the names in dispute.
@@ -286,4 +309,11 @@ fn forget_dht_copies(net: &peerpack_net::NetHandle, names: &[PackageName]) {
         prefixes,
         records: Vec::new(),
     });
+}
+
+/// The module a source file holds (`crates/peerpack-node/src/install/plan.rs` → `install/plan`),
+/// to name a store operation by its caller.
+fn caller_module(file: &'static str) -> &'static str {
+    let rel = file.rsplit_once("/src/").map_or(file, |(_, rel)| rel);
+    rel.strip_suffix(".rs").unwrap_or(rel)
 }

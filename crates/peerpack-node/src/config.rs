@@ -32,6 +32,15 @@
 //! [dht]
 //! republish_interval = 21600  # seconds between republishing this node's records
 //! reprovide_interval = 43200  # seconds between re-announcing the archives it holds
+//!
+//! [telemetry]
+//! otlp_endpoint = "http://127.0.0.1:4318"   # absent: OTLP only if OTEL_EXPORTER_OTLP_* asks
+//! otlp_protocol = "http/protobuf"           # or "grpc" (port 4317)
+//! traces = true
+//! metrics = true
+//! metric_interval = 10
+//! log_format = "text"                       # or "json"
+//! log_level = "info"                        # RUST_LOG overrides it
 //! ```
 
 use std::net::SocketAddr;
@@ -80,6 +89,23 @@ pub struct Config {
     /// Where each setting's value came from, by key (`network.listen`, ...); a key absent
     /// here has its default.
     pub origins: std::collections::BTreeMap<&'static str, Vec<Origin>>,
+    /// OTLP export: the collector's base URL (`None`: only if `OTEL_EXPORTER_OTLP_*` asks).
+    pub otlp_endpoint: Option<String>,
+    /// OTLP transport.
+    pub otlp_protocol: crate::otlp::Protocol,
+    /// Export spans over OTLP.
+    pub otlp_traces: bool,
+    /// Export metrics over OTLP.
+    pub otlp_metrics: bool,
+    /// Time between metric exports.
+    pub metric_interval: std::time::Duration,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter (`RUST_LOG` overrides it).
+    pub log_level: String,
+    /// The node's metrics (and their exporters); `None`: a provider of its own, read by
+    /// `/metrics` only.
+    pub telemetry: Option<std::sync::Arc<crate::telemetry::Telemetry>>,
 }
 
 /// Where a setting's value came from.
@@ -123,6 +149,13 @@ pub const KEYS: &[&str] = &[
     "trust.curators",
     "dht.republish_interval",
     "dht.reprovide_interval",
+    "telemetry.otlp_endpoint",
+    "telemetry.otlp_protocol",
+    "telemetry.traces",
+    "telemetry.metrics",
+    "telemetry.metric_interval",
+    "telemetry.log_format",
+    "telemetry.log_level",
 ];
 
 /// Environment variables of the client commands, which share the prefix of node settings.
@@ -162,6 +195,41 @@ pub struct File {
     pub trust: TrustSection,
     /// `[dht]`.
     pub dht: DhtSection,
+    /// `[telemetry]`.
+    pub telemetry: TelemetrySection,
+}
+
+/// `[telemetry]` of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySection {
+    /// The OTLP collector's base URL; absent: OTLP export only if `OTEL_EXPORTER_OTLP_*`
+    /// asks for it.
+    pub otlp_endpoint: Option<String>,
+    /// `http/protobuf` or `grpc`; absent means `http/protobuf`.
+    pub otlp_protocol: Option<crate::otlp::Protocol>,
+    /// Export spans over OTLP; absent means yes.
+    pub traces: Option<bool>,
+    /// Export metrics over OTLP; absent means yes.
+    pub metrics: Option<bool>,
+    /// Seconds between metric exports; absent means 10.
+    pub metric_interval: Option<u64>,
+    /// `text` or `json`; absent means `text`.
+    pub log_format: Option<LogFormat>,
+    /// The log filter (`info`, `debug`, `peerpack_node=debug,info`); absent means `info`.
+    /// `RUST_LOG` overrides it.
+    pub log_level: Option<String>,
+}
+
+/// How the node writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line per event, for people.
+    #[default]
+    Text,
+    /// One JSON object per event, for log collectors.
+    Json,
 }
 
 /// `[dht]` of the config file.
@@ -266,7 +334,15 @@ impl File {
     /// variable that looks like a setting (`PEERPACK_NETWORK_*`, `PEERPACK_API_*`, ...) but is
     /// none, or whose value does not fit, is an error naming it.
     pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, Error> {
-        let sections = ["NETWORK", "API", "TRANSFER", "CACHE", "TRUST", "DHT"];
+        let sections = [
+            "NETWORK",
+            "API",
+            "TRANSFER",
+            "CACHE",
+            "TRUST",
+            "DHT",
+            "TELEMETRY",
+        ];
         let mut table = toml::Table::new();
         for (var, raw) in vars {
             let Some(rest) = var.strip_prefix("PEERPACK_") else {
@@ -340,6 +416,31 @@ impl File {
 }
 
 impl Config {
+    /// The OTLP export these settings ask for: the config's endpoint, else what the standard
+    /// `OTEL_*` variables among `var` ask for; `None`: no export.
+    pub fn otlp(
+        &self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<crate::otlp::Otlp>, String> {
+        match &self.otlp_endpoint {
+            Some(endpoint) => Ok(Some(crate::otlp::Otlp {
+                endpoint: Some(endpoint.clone()),
+                protocol: self.otlp_protocol,
+                traces: self.otlp_traces,
+                metrics: self.otlp_metrics,
+                interval: self.metric_interval,
+            })),
+            None => Ok(crate::otlp::Otlp::from_env(var)?.map(|mut o| {
+                o.traces &= self.otlp_traces;
+                o.metrics &= self.otlp_metrics;
+                if self.origins.contains_key("telemetry.metric_interval") {
+                    o.interval = self.metric_interval;
+                }
+                o
+            })),
+        }
+    }
+
     /// Defaults for a node keeping its state in `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -359,6 +460,14 @@ impl Config {
             query_timeout: std::time::Duration::from_secs(30),
             idle_timeout: std::time::Duration::from_secs(300),
             origins: std::collections::BTreeMap::new(),
+            telemetry: None,
+            otlp_endpoint: None,
+            otlp_protocol: crate::otlp::Protocol::HttpProtobuf,
+            otlp_traces: true,
+            otlp_metrics: true,
+            metric_interval: crate::otlp::DEFAULT_INTERVAL,
+            log_format: LogFormat::Text,
+            log_level: "info".to_owned(),
         }
     }
 
@@ -465,6 +574,42 @@ impl Config {
             self.republish.providers = seconds("dht.reprovide_interval", t)?;
             set("dht.reprovide_interval", true, origins);
         }
+        let t = file.telemetry;
+        if let Some(e) = t.otlp_endpoint {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                return Err(Error::Invalid {
+                    key: "telemetry.otlp_endpoint",
+                    value: e,
+                    reason: "must be a URL starting with http:// or https://",
+                });
+            }
+            self.otlp_endpoint = Some(e);
+            set("telemetry.otlp_endpoint", true, origins);
+        }
+        if let Some(p) = t.otlp_protocol {
+            self.otlp_protocol = p;
+            set("telemetry.otlp_protocol", true, origins);
+        }
+        if let Some(v) = t.traces {
+            self.otlp_traces = v;
+            set("telemetry.traces", true, origins);
+        }
+        if let Some(v) = t.metrics {
+            self.otlp_metrics = v;
+            set("telemetry.metrics", true, origins);
+        }
+        if let Some(v) = t.metric_interval {
+            self.metric_interval = seconds("telemetry.metric_interval", v)?;
+            set("telemetry.metric_interval", true, origins);
+        }
+        if let Some(v) = t.log_format {
+            self.log_format = v;
+            set("telemetry.log_format", true, origins);
+        }
+        if let Some(v) = t.log_level {
+            self.log_level = v;
+            set("telemetry.log_level", true, origins);
+        }
         if !file.trust.curators.is_empty() {
             for c in file.trust.curators {
                 if !self.curators.contains(&c) {
@@ -529,6 +674,21 @@ impl Config {
                     }
                     "dht.republish_interval" => self.republish.records.as_secs().to_string(),
                     "dht.reprovide_interval" => self.republish.providers.as_secs().to_string(),
+                    "telemetry.otlp_endpoint" => self.otlp_endpoint.clone().unwrap_or_else(|| {
+                        "(none: OTLP export only if OTEL_EXPORTER_OTLP_ENDPOINT is set)".to_owned()
+                    }),
+                    "telemetry.otlp_protocol" => match self.otlp_protocol {
+                        crate::otlp::Protocol::HttpProtobuf => "http/protobuf".to_owned(),
+                        crate::otlp::Protocol::Grpc => "grpc".to_owned(),
+                    },
+                    "telemetry.traces" => self.otlp_traces.to_string(),
+                    "telemetry.metrics" => self.otlp_metrics.to_string(),
+                    "telemetry.metric_interval" => self.metric_interval.as_secs().to_string(),
+                    "telemetry.log_format" => match self.log_format {
+                        LogFormat::Text => "text".to_owned(),
+                        LogFormat::Json => "json".to_owned(),
+                    },
+                    "telemetry.log_level" => self.log_level.clone(),
                     _ => String::new(),
                 };
                 let origin = self.origins.get(key).filter(|o| !o.is_empty()).map_or_else(

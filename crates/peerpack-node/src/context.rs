@@ -54,6 +54,10 @@ pub struct Context {
     pub(crate) health: crate::health::Health,
     /// Writes of the DHT store's provider records (pruned of expired ones periodically).
     pub(crate) dht_writer: peerpack_store::dht::DhtWriter,
+    /// The node's metrics provider (`/metrics`, OTLP).
+    pub(crate) telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
+    /// The node's own instruments.
+    pub(crate) metrics: crate::telemetry::NodeMetrics,
 }
 
 impl Context {

@@ -352,9 +352,11 @@ pub async fn inbound_dht_record(
             return owners_changed;
         }
         Ok(Verdict::Skip(why)) => {
+            inner.metrics.refused("dht_put_skipped");
             tracing::info!(peer = %source, reason = %why, "did not store a DHT record");
         }
         Ok(Verdict::Invalid(why)) => {
+            inner.metrics.refused("dht_put_invalid");
             tracing::info!(peer = %source, error = %why, "refused a DHT record");
             inner.peers.with(|b| b.invalid(source));
         }

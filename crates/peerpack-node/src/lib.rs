@@ -44,6 +44,7 @@ pub mod lookup;
 pub mod mirror;
 pub mod names;
 pub mod node;
+pub mod otlp;
 pub mod publish;
 pub mod queries;
 pub mod republish;
@@ -51,6 +52,7 @@ pub mod reputation;
 pub mod serve;
 pub mod supervisor;
 pub mod sync;
+pub mod telemetry;
 pub mod transfer;
 
 pub use config::Config;

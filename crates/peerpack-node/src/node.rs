@@ -166,6 +166,12 @@ impl Node {
         net_config.external_addrs = config.external.clone();
         net_config.backing = peerpack_net::Backing::new(backing);
         net_config.query_timeout = config.query_timeout;
+        let telemetry = config
+            .telemetry
+            .clone()
+            .unwrap_or_else(|| Arc::new(crate::telemetry::Telemetry::new()));
+        net_config.meter = telemetry.meter().clone();
+        net_config.registry = telemetry.registry();
         net_config.idle_timeout = config.idle_timeout;
         let spawned = peerpack_net::spawn(net_config).await?;
         let listener = tokio::net::TcpListener::bind(config.api)
@@ -178,6 +184,9 @@ impl Node {
             .map_err(|e| Error::io("the API's address", e))?;
 
         catalogue.attach_net(spawned.handle.clone());
+        let node_metrics =
+            crate::telemetry::NodeMetrics::new(telemetry.meter(), catalogue.records.clone());
+        catalogue.attach_metrics(node_metrics.clone());
         let inner = Arc::new(Context {
             catalogue,
             transfers: Transfers::new(
@@ -205,6 +214,8 @@ impl Node {
             supervisor: Supervisor::default(),
             health: crate::health::Health::new(&config.bootstrap),
             dht_writer,
+            metrics: node_metrics.clone(),
+            telemetry,
         });
 
         // Peers blocked before a restart stay blocked.
@@ -344,6 +355,14 @@ async fn on_event(inner: &Arc<Context>, event: Event) {
                     verdict
                 }
             };
+            inner.metrics.gossip(
+                topic.name(),
+                match verdict {
+                    peerpack_net::MessageAcceptance::Accept => "accept",
+                    peerpack_net::MessageAcceptance::Reject => "reject",
+                    peerpack_net::MessageAcceptance::Ignore => "ignore",
+                },
+            );
             let _ = inner.net.report(message_id, source, verdict).await;
         }
         Event::InboundRecord { source, record } => {
@@ -438,6 +457,22 @@ async fn on_event(inner: &Arc<Context>, event: Event) {
     }
 }
 
+/// Refresh the catalogue figures the gauges read.
+async fn refresh_figures(inner: &Arc<Context>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let figures = inner.metrics.figures.clone();
+    let _ = inner
+        .catalogue
+        .with_store(move |s| {
+            figures.packages.store(s.db.package_count()?, Relaxed);
+            figures.versions.store(s.db.version_count()?, Relaxed);
+            let bytes: u64 = s.db.blob_uses()?.iter().map(|u| u.size).sum();
+            figures.blob_bytes.store(bytes, Relaxed);
+            Ok(())
+        })
+        .await;
+}
+
 async fn periodic_task(inner: Arc<Context>) {
     let mut flush = tokio::time::interval(PEER_FLUSH);
     let mut resync = tokio::time::interval(RESYNC);
@@ -449,6 +484,7 @@ async fn periodic_task(inner: Arc<Context>) {
                 inner.peers.enforce_blocks().await;
                 flush_peers(&inner).await;
                 inner.dht_writer.prune(peerpack_store::db::now());
+                refresh_figures(&inner).await;
             }
             _ = resync.tick() => {
                 if !inner.curators.is_empty() {

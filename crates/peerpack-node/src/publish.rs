@@ -61,6 +61,23 @@ pub async fn publish_with(
     dir: PathBuf,
     options: PublishOptions,
 ) -> Result<Published, Error> {
+    let started = std::time::Instant::now();
+    let published = publish_untimed(inner, dir, options).await;
+    inner.metrics.publish(
+        started.elapsed(),
+        match &published {
+            Ok(_) => "ok",
+            Err(e) => crate::telemetry::error_kind(e),
+        },
+    );
+    published
+}
+
+async fn publish_untimed(
+    inner: &Arc<Context>,
+    dir: PathBuf,
+    options: PublishOptions,
+) -> Result<Published, Error> {
     if !options.allow_unresolved {
         check_dependencies(inner, &dir).await?;
     }

@@ -42,6 +42,13 @@ impl Context {
     /// Search the local catalogue.
     #[tracing::instrument(skip(self))]
     pub async fn search(self: &Arc<Self>, s: Search) -> Result<Vec<SearchHit>, Error> {
+        let started = std::time::Instant::now();
+        let hits = self.search_untimed(s).await;
+        self.metrics.search(started.elapsed());
+        hits
+    }
+
+    async fn search_untimed(self: &Arc<Self>, s: Search) -> Result<Vec<SearchHit>, Error> {
         let limit = s
             .limit
             .unwrap_or(20)

@@ -38,14 +38,20 @@ impl Supervisor {
         &self,
         fut: impl Future<Output = T> + Send + 'static,
     ) -> JoinHandle<Option<T>> {
+        use tracing::Instrument;
         let cancel = self.cancel.clone();
-        self.work.spawn(async move {
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => None,
-                out = fut => Some(out),
+        // The work stays in the span of the code that spawned it (an install in its API
+        // request's trace).
+        self.work.spawn(
+            async move {
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => None,
+                    out = fut => Some(out),
+                }
             }
-        })
+            .in_current_span(),
+        )
     }
 
     /// Cancelled when the node shuts down.
@@ -81,6 +87,8 @@ impl Supervisor {
 impl CoreTasks {
     /// Start a core task called `name`.
     pub fn spawn(&mut self, name: &'static str, fut: impl Future<Output = ()> + Send + 'static) {
+        // No span: a core task lives as long as the node, and a span that never closes would
+        // hold every trace under it open until shutdown.
         self.set.spawn(async move {
             fut.await;
             name

@@ -446,6 +446,7 @@ async fn a_non_loopback_api_address_needs_an_explicit_flag() {
 const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/openapi.json", &["get"]),
     ("/v1/status", &["get"]),
+    ("/metrics", &["get"]),
     ("/v1/search", &["get"]),
     ("/v1/packages/{name}", &["get"]),
     ("/v1/publish", &["post"]),

@@ -577,6 +577,14 @@ pub(crate) struct NodeArgs {
     /// priority first, after those of the config file's [trust] curators.
     #[arg(long, value_name = "KEY")]
     pub(crate) curator: Vec<String>,
+    /// Log format on stderr: text (for people) or json (one object per line, for collectors)
+    /// [default: text].
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub(crate) log_format: Option<String>,
+    /// Log filter, as `info`, `debug` or `peerpack_node=debug,info` [default: info].
+    /// RUST_LOG, when set, overrides it.
+    #[arg(long, value_name = "FILTER")]
+    pub(crate) log_level: Option<String>,
 }
 
 /// A reputation threshold: a number from 0 to 1.

@@ -9,21 +9,78 @@ use crate::NodeArgs;
 
 /// Run until SIGINT or SIGTERM, then shut down cleanly.
 pub async fn run(data_dir: DataDir, parts: NodeConfigParts) -> Result<()> {
+    let mut config = resolve(&data_dir, parts, true)?;
+    let otlp = config
+        .otlp(|v| std::env::var(v).ok())
+        .map_err(|e| anyhow::anyhow!("telemetry: {e}"))?;
+    let tracer_provider = match &otlp {
+        Some(o) => o.tracer_provider()?,
+        None => None,
+    };
+    init_logging(&config, tracer_provider.as_ref());
+    let telemetry = std::sync::Arc::new(match &otlp {
+        Some(o) => peerpack_node::telemetry::Telemetry::try_with(|b| o.add_metrics(b))?,
+        None => peerpack_node::telemetry::Telemetry::new(),
+    });
+    if let Some(o) = &otlp {
+        tracing::info!(endpoint = ?o.endpoint, protocol = ?o.protocol, traces = o.traces, metrics = o.metrics, "exporting over OTLP");
+    }
+    config.telemetry = Some(telemetry.clone());
+
+    let result = run_node(&data_dir, config).await;
+    telemetry.shutdown();
+    if let Some(p) = tracer_provider {
+        let _ = p.force_flush();
+        let _ = p.shutdown();
+    }
+    result
+}
+
+/// The log: text (colours on a terminal) or JSON lines on stderr, filtered by `RUST_LOG`, else
+/// by `[telemetry] log_level` / `--log-level`; spans also go to `tracer` when OTLP is on.
+fn init_logging(config: &Config, tracer: Option<&peerpack_node::telemetry::SdkTracerProvider>) {
     use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     // libp2p-kad warns "no known peers" whenever a lone node's automatic bootstrap fires;
     // that is a normal state for a first node, not something to warn the operator about.
-    let default_filter = "info,libp2p_kad=error,libp2p_swarm=warn,libp2p_gossipsub=warn";
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+    let quiet = "libp2p_kad=error,libp2p_swarm=warn,libp2p_gossipsub=warn";
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{},{quiet}", config.log_level))
+    });
+    let (text, json) = match config.log_format {
+        peerpack_node::config::LogFormat::Text => (
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            ),
+            None,
+        ),
+        peerpack_node::config::LogFormat::Json => (
+            None,
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_writer(std::io::stderr),
+            ),
+        ),
+    };
+    let otel = tracer.map(|p| {
+        use opentelemetry::trace::TracerProvider as _;
+        tracing_opentelemetry::layer().with_tracer(p.tracer("peerpack"))
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(text)
+        .with(json)
+        .with(otel)
         .init();
+}
 
-    let config = resolve(&data_dir, parts, true)?;
-
+async fn run_node(data_dir: &DataDir, config: Config) -> Result<()> {
     let mut node = Node::start(config).await.context("cannot start the node")?;
     println!("peerpack node {}", node.peer_id());
     println!("  data dir  {}", data_dir.root().display());
@@ -95,6 +152,11 @@ pub fn args_to_config(args: NodeArgs) -> Result<NodeConfigParts> {
         no_catalogue_sync: args.no_catalogue_sync,
         upload_limit: args.upload_limit,
         api_public: args.api_public,
+        log_format: args.log_format.as_deref().map(|f| match f {
+            "json" => peerpack_node::config::LogFormat::Json,
+            _ => peerpack_node::config::LogFormat::Text,
+        }),
+        log_level: args.log_level,
         curators: args
             .curator
             .iter()
@@ -170,6 +232,8 @@ pub struct NodeConfigParts {
     upload_limit: Option<u64>,
     api_public: bool,
     curators: Vec<peerpack_core::PublicKey>,
+    log_format: Option<peerpack_node::config::LogFormat>,
+    log_level: Option<String>,
 }
 
 impl NodeConfigParts {
@@ -185,6 +249,8 @@ impl NodeConfigParts {
         f.api.public = self.api_public.then_some(true);
         f.transfer.upload_limit = self.upload_limit;
         f.trust.curators = self.curators;
+        f.telemetry.log_format = self.log_format;
+        f.telemetry.log_level = self.log_level;
         fn flag_of(key: &str) -> &'static str {
             match key {
                 "network.listen" => "--listen",
@@ -196,6 +262,8 @@ impl NodeConfigParts {
                 "api.public" => "--api-public",
                 "transfer.upload_limit" => "--upload-limit",
                 "trust.curators" => "--curator",
+                "telemetry.log_format" => "--log-format",
+                "telemetry.log_level" => "--log-level",
                 _ => "(a flag)",
             }
         }

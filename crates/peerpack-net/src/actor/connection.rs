@@ -182,6 +182,7 @@ impl EventLoop {
                 ..
             } => {
                 let address = endpoint.get_remote_address().clone();
+                self.metrics.connection("opened");
                 self.answer_connects(peer_id, Ok(()));
                 self.connections
                     .entry(peer_id)
@@ -199,6 +200,7 @@ impl EventLoop {
                 num_established,
                 ..
             } => {
+                self.metrics.connection("closed");
                 if num_established == 0 {
                     self.connections.remove(&peer_id);
                     self.emit(Event::Disconnected { peer: peer_id });

@@ -30,11 +30,23 @@ const QUERY_MARGIN: Duration = Duration::from_secs(30);
 pub(super) struct PendingGet {
     values: Vec<(Option<PeerId>, Vec<u8>)>,
     reply: oneshot::Sender<Vec<Found>>,
+    started: Instant,
+    /// `dht.get`, from the call to the answer.
+    span: tracing::Span,
 }
 
 impl PendingGet {
-    /// Answer with every distinct value found, each with the peers that served it.
-    fn answer(self) {
+    /// Answer with every distinct value found, each with the peers that served it, and count
+    /// the query (`ended`: how it ended when nothing was found).
+    fn answer(self, metrics: &crate::metrics::NetMetrics, ended: &'static str) {
+        let result = if self.values.is_empty() {
+            ended
+        } else {
+            "found"
+        };
+        metrics.dht_query(crate::metrics::DhtKind::Get, result, self.started.elapsed());
+        self.span.record("result", result);
+        self.span.record("values", self.values.len());
         let mut found: Vec<Found> = Vec::new();
         for (peer, value) in self.values {
             let i = match found.iter().position(|f| f.value == value) {
@@ -55,14 +67,36 @@ impl PendingGet {
     }
 }
 
+/// A DHT write under way: when it started, who waits for it, and its `dht.put` span.
+pub(super) type PendingPut = (
+    Instant,
+    oneshot::Sender<Result<usize, Error>>,
+    tracing::Span,
+);
+
 /// A provider lookup under way: the providers found so far.
 pub(super) struct PendingProviders {
     providers: HashSet<PeerId>,
     reply: oneshot::Sender<Vec<PeerId>>,
+    started: Instant,
+    /// `dht.providers`, from the call to the answer.
+    span: tracing::Span,
 }
 
 impl PendingProviders {
-    fn answer(self) {
+    fn answer(self, metrics: &crate::metrics::NetMetrics, ended: &'static str) {
+        let result = if self.providers.is_empty() {
+            ended
+        } else {
+            "found"
+        };
+        metrics.dht_query(
+            crate::metrics::DhtKind::Providers,
+            result,
+            self.started.elapsed(),
+        );
+        self.span.record("result", result);
+        self.span.record("providers", self.providers.len());
         let _ = self.reply.send(self.providers.into_iter().collect());
     }
 }
@@ -76,14 +110,32 @@ impl EventLoop {
         timeout: Duration,
         reply: oneshot::Sender<Vec<Found>>,
     ) {
+        let id_key = key.clone();
         let key = RecordKey::new(&key);
         let mut values = Vec::new();
         if let Some(local) = self.swarm.behaviour_mut().kad.store_mut().get(&key) {
             values.push((None, local.value.clone()));
         }
         let id = self.swarm.behaviour_mut().kad.get_record(key);
-        self.pending_gets
-            .insert(id, PendingGet { values, reply }, Instant::now() + timeout);
+        let started = Instant::now();
+        let span = tracing::info_span!(
+            "dht.get",
+            key = %String::from_utf8_lossy(&id_key),
+            query = ?id,
+            result = tracing::field::Empty,
+            values = tracing::field::Empty,
+            contacted = tracing::field::Empty,
+        );
+        self.pending_gets.insert(
+            id,
+            PendingGet {
+                values,
+                reply,
+                started,
+                span,
+            },
+            started + timeout,
+        );
     }
 
     pub(super) fn put_record(
@@ -92,6 +144,7 @@ impl EventLoop {
         value: Vec<u8>,
         reply: oneshot::Sender<Result<usize, Error>>,
     ) {
+        let key_bytes = key.clone();
         let record = Record::new(key, value);
         match self
             .swarm
@@ -100,10 +153,24 @@ impl EventLoop {
             .put_record(record, kad::Quorum::One)
         {
             Ok(id) => {
-                let deadline = Instant::now() + self.query_timeout + QUERY_MARGIN;
-                self.pending_puts.insert(id, reply, deadline);
+                let started = Instant::now();
+                let deadline = started + self.query_timeout + QUERY_MARGIN;
+                let span = tracing::info_span!(
+                    "dht.put",
+                    key = %String::from_utf8_lossy(&key_bytes),
+                    query = ?id,
+                    result = tracing::field::Empty,
+                    stored_at = tracing::field::Empty,
+                );
+                self.pending_puts
+                    .insert(id, (started, reply, span), deadline);
             }
             Err(e) => {
+                self.metrics.dht_query(
+                    crate::metrics::DhtKind::Put,
+                    "refused",
+                    std::time::Duration::ZERO,
+                );
                 let _ = reply.send(Err(Error::Dht(DhtError::Store(e))));
             }
         }
@@ -156,6 +223,7 @@ impl EventLoop {
         timeout: Duration,
         reply: oneshot::Sender<Vec<PeerId>>,
     ) {
+        let provider_key = key.clone();
         let id = self
             .swarm
             .behaviour_mut()
@@ -166,6 +234,15 @@ impl EventLoop {
             PendingProviders {
                 providers: HashSet::new(),
                 reply,
+                started: Instant::now(),
+                span: tracing::info_span!(
+                    "dht.providers",
+                    content_id = %hex_key(&provider_key),
+                    query = ?id,
+                    result = tracing::field::Empty,
+                    providers = tracing::field::Empty,
+                    contacted = tracing::field::Empty,
+                ),
             },
             Instant::now() + timeout,
         );
@@ -176,14 +253,17 @@ impl EventLoop {
     pub(super) fn expire_dht(&mut self, now: Instant) {
         for (id, p) in self.pending_gets.expire(now) {
             self.finish_query(id);
-            p.answer();
+            p.answer(&self.metrics, "timeout");
         }
         for (id, p) in self.pending_providers.expire(now) {
             self.finish_query(id);
-            p.answer();
+            p.answer(&self.metrics, "timeout");
         }
-        for (id, reply) in self.pending_puts.expire(now) {
+        for (id, (started, reply, span)) in self.pending_puts.expire(now) {
+            span.record("result", "timeout");
             tracing::debug!(?id, "DHT write unanswered at its deadline");
+            self.metrics
+                .dht_query(crate::metrics::DhtKind::Put, "timeout", started.elapsed());
             let _ = reply.send(Err(Error::Dht(DhtError::Timeout)));
         }
     }
@@ -197,14 +277,14 @@ impl EventLoop {
     fn finish_get(&mut self, id: QueryId) {
         self.finish_query(id);
         if let Some(p) = self.pending_gets.remove(&id) {
-            p.answer();
+            p.answer(&self.metrics, "not_found");
         }
     }
 
     fn finish_providers(&mut self, id: QueryId) {
         self.finish_query(id);
         if let Some(p) = self.pending_providers.remove(&id) {
-            p.answer();
+            p.answer(&self.metrics, "not_found");
         }
     }
 
@@ -214,8 +294,21 @@ impl EventLoop {
         match event {
             kad::Event::InboundRequest { request } => self.on_kad_inbound(request),
             kad::Event::OutboundQueryProgressed {
-                id, result, step, ..
-            } => self.on_kad_query(id, result, step.last),
+                id,
+                result,
+                step,
+                stats,
+            } => {
+                if step.last {
+                    let contacted = stats.num_requests();
+                    if let Some(p) = self.pending_gets.get_mut(&id) {
+                        p.span.record("contacted", contacted);
+                    } else if let Some(p) = self.pending_providers.get_mut(&id) {
+                        p.span.record("contacted", contacted);
+                    }
+                }
+                self.on_kad_query(id, result, step.last)
+            }
             kad::Event::RoutingUpdated {
                 peer, is_new_peer, ..
             } => {
@@ -264,6 +357,7 @@ impl EventLoop {
         }
         if quota.0 >= MAX_PROVIDER_RECORDS_PER_PEER {
             self.refused_provider_records += 1;
+            self.metrics.provider_record("refused");
             tracing::debug!(provider = %record.provider, "provider record over the peer's quota");
             return;
         }
@@ -285,14 +379,18 @@ impl EventLoop {
         if let Some((peer, content_id)) = announced {
             self.emit(Event::ProviderAdded { peer, content_id });
         }
-        if let Err(e) = self
+        match self
             .swarm
             .behaviour_mut()
             .kad
             .store_mut()
             .add_provider(record)
         {
-            tracing::debug!(error = %e, "could not store a provider record");
+            Ok(()) => self.metrics.provider_record("kept"),
+            Err(e) => {
+                self.metrics.provider_record("refused");
+                tracing::debug!(error = %e, "could not store a provider record");
+            }
         }
     }
 
@@ -320,14 +418,24 @@ impl EventLoop {
             }
             QueryResult::GetRecord(_) => self.finish_get(id),
             QueryResult::PutRecord(result) => {
-                if let Some(reply) = self.pending_puts.remove(&id) {
-                    let outcome = match result {
-                        Ok(_) => Ok(1),
+                if let Some((started, reply, span)) = self.pending_puts.remove(&id) {
+                    let (outcome, result) = match result {
+                        Ok(_) => (Ok(1), "stored"),
                         // In networks smaller than the replication factor, or before any peer
                         // is known, the record is still in our own store and served from there.
-                        Err(kad::PutRecordError::QuorumFailed { success, .. })
-                        | Err(kad::PutRecordError::Timeout { success, .. }) => Ok(success.len()),
+                        Err(kad::PutRecordError::QuorumFailed { success, .. }) => {
+                            (Ok(success.len()), "quorum_failed")
+                        }
+                        Err(kad::PutRecordError::Timeout { success, .. }) => {
+                            (Ok(success.len()), "timeout")
+                        }
                     };
+                    self.metrics
+                        .dht_query(crate::metrics::DhtKind::Put, result, started.elapsed());
+                    span.record("result", result);
+                    if let Ok(n) = &outcome {
+                        span.record("stored_at", *n);
+                    }
                     let _ = reply.send(outcome);
                 }
             }
@@ -355,4 +463,11 @@ impl EventLoop {
             }
         }
     }
+}
+
+/// A provider key (a content id as a multihash) as `blake3:<hex>` for a span.
+fn hex_key(key: &[u8]) -> String {
+    let digest = key.get(2..).unwrap_or(key);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("blake3:{hex}")
 }

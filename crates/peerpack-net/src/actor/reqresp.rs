@@ -27,7 +27,7 @@ const REQUEST_MARGIN: Duration = Duration::from_secs(30);
 
 /// Pending requests of one protocol: the peer asked, and where its response or an error goes.
 pub(super) type PendingRequests<Resp, K = OutboundRequestId> =
-    Pending<K, (PeerId, oneshot::Sender<Result<Resp, Error>>)>;
+    Pending<K, (PeerId, oneshot::Sender<Result<Resp, Error>>, tracing::Span)>;
 
 impl EventLoop {
     // ---- commands ----
@@ -38,9 +38,16 @@ impl EventLoop {
         request: SyncRequest,
         reply: oneshot::Sender<Result<SyncResponse, Error>>,
     ) {
+        let span = tracing::info_span!(
+            "net.sync",
+            %peer,
+            request = sync_kind(&request),
+            result = tracing::field::Empty,
+            bytes = tracing::field::Empty,
+        );
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
         let deadline = Instant::now() + CONNECT_TIMEOUT + SYNC_REQUEST_TIMEOUT + REQUEST_MARGIN;
-        self.pending_sync.insert(id, (peer, reply), deadline);
+        self.pending_sync.insert(id, (peer, reply, span), deadline);
     }
 
     pub(super) fn sync_respond(
@@ -48,6 +55,7 @@ impl EventLoop {
         channel: ResponseChannel<SyncResponse>,
         response: SyncResponse,
     ) {
+        self.metrics.bytes("sync", "sent", sync_payload(&response));
         if self
             .swarm
             .behaviour_mut()
@@ -65,9 +73,28 @@ impl EventLoop {
         request: BlobRequest,
         reply: oneshot::Sender<Result<BlobResponse, Error>>,
     ) {
+        let span = match &request {
+            BlobRequest::Range { offset, length, .. } => tracing::info_span!(
+                "net.blob",
+                %peer,
+                request = "range",
+                offset,
+                length,
+                result = tracing::field::Empty,
+                bytes = tracing::field::Empty,
+            ),
+            BlobRequest::Outline { .. } => tracing::info_span!(
+                "net.blob",
+                %peer,
+                request = "outline",
+                result = tracing::field::Empty,
+                bytes = tracing::field::Empty,
+            ),
+        };
         let id = self.swarm.behaviour_mut().blob.send_request(&peer, request);
         let deadline = Instant::now() + CONNECT_TIMEOUT + BLOB_REQUEST_TIMEOUT + REQUEST_MARGIN;
-        self.pending_chunks.insert(id, (peer, reply), deadline);
+        self.pending_chunks
+            .insert(id, (peer, reply, span), deadline);
     }
 
     pub(super) fn blob_respond(
@@ -75,6 +102,7 @@ impl EventLoop {
         channel: ResponseChannel<BlobResponse>,
         response: BlobResponse,
     ) {
+        self.metrics.bytes("blob", "sent", blob_payload(&response));
         if self
             .swarm
             .behaviour_mut()
@@ -95,7 +123,17 @@ impl EventLoop {
     // ---- events ----
 
     pub(super) fn on_blob(&mut self, event: request_response::Event<BlobRequest, BlobResponse>) {
-        if let Some((peer, request, channel)) = route(event, &mut self.pending_chunks, "blob") {
+        if let request_response::Event::Message {
+            message: request_response::Message::Response { response, .. },
+            ..
+        } = &event
+        {
+            self.metrics
+                .bytes("blob", "received", blob_payload(response));
+        }
+        if let Some((peer, request, channel)) =
+            route(event, &mut self.pending_chunks, "blob", blob_payload)
+        {
             self.emit(Event::BlobRequested {
                 peer,
                 request,
@@ -105,7 +143,17 @@ impl EventLoop {
     }
 
     pub(super) fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
-        if let Some((peer, request, channel)) = route(event, &mut self.pending_sync, "sync") {
+        if let request_response::Event::Message {
+            message: request_response::Message::Response { response, .. },
+            ..
+        } = &event
+        {
+            self.metrics
+                .bytes("sync", "received", sync_payload(response));
+        }
+        if let Some((peer, request, channel)) =
+            route(event, &mut self.pending_sync, "sync", sync_payload)
+        {
             self.emit(Event::SyncRequested {
                 peer,
                 request,
@@ -115,13 +163,39 @@ impl EventLoop {
     }
 }
 
+/// A sync request's kind, for its span.
+fn sync_kind(r: &SyncRequest) -> &'static str {
+    match r {
+        SyncRequest::Summary => "summary",
+        SyncRequest::Page { .. } => "page",
+    }
+}
+
+/// The payload bytes of a blob response: the archive bytes or the outline's values.
+fn blob_payload(r: &BlobResponse) -> u64 {
+    match r {
+        BlobResponse::Chunk { data, .. } => data.len() as u64,
+        BlobResponse::Outline { values, .. } => values.len() as u64,
+        _ => 0,
+    }
+}
+
+/// The payload bytes of a sync response: the records of a page.
+fn sync_payload(r: &SyncResponse) -> u64 {
+    match r {
+        SyncResponse::Page { records, .. } => records.iter().map(|r| r.len() as u64).sum(),
+        _ => 0,
+    }
+}
+
 /// Answer every request in `pending` past its deadline with a timeout.
 fn expire<K: Eq + Hash, Resp>(
     pending: &mut PendingRequests<Resp, K>,
     now: Instant,
     protocol: &'static str,
 ) {
-    for (_, (peer, reply)) in pending.expire(now) {
+    for (_, (peer, reply, span)) in pending.expire(now) {
+        span.record("result", "timeout");
         tracing::debug!(%peer, protocol, "request unanswered at its deadline");
         let _ = reply.send(Err(Error::Request {
             protocol,
@@ -137,6 +211,7 @@ fn route<Req, Resp>(
     event: request_response::Event<Req, Resp>,
     pending: &mut PendingRequests<Resp>,
     protocol: &'static str,
+    payload: fn(&Resp) -> u64,
 ) -> Option<(PeerId, Req, ResponseChannel<Resp>)> {
     match event {
         request_response::Event::Message { peer, message, .. } => match message {
@@ -149,7 +224,9 @@ fn route<Req, Resp>(
                 request_id,
                 response,
             } => {
-                if let Some((_, reply)) = pending.remove(&request_id) {
+                if let Some((_, reply, span)) = pending.remove(&request_id) {
+                    span.record("result", "ok");
+                    span.record("bytes", payload(&response));
                     let _ = reply.send(Ok(response));
                 }
             }
@@ -161,7 +238,8 @@ fn route<Req, Resp>(
             ..
         } => {
             tracing::debug!(%peer, %error, protocol, "request failed");
-            if let Some((_, reply)) = pending.remove(&request_id) {
+            if let Some((_, reply, span)) = pending.remove(&request_id) {
+                span.record("result", tracing::field::display(&error));
                 let _ = reply.send(Err(Error::Request {
                     protocol,
                     peer,
@@ -188,8 +266,12 @@ mod tests {
         let mut pending = Pending::default();
         let (late_tx, mut late_rx) = oneshot::channel::<Result<(), Error>>();
         let (due_tx, mut due_rx) = oneshot::channel::<Result<(), Error>>();
-        pending.insert(1, (peer, late_tx), now + Duration::from_secs(1));
-        pending.insert(2, (peer, due_tx), now);
+        pending.insert(
+            1,
+            (peer, late_tx, tracing::Span::none()),
+            now + Duration::from_secs(1),
+        );
+        pending.insert(2, (peer, due_tx, tracing::Span::none()), now);
         expire(&mut pending, now, "sync");
         match due_rx.try_recv() {
             Ok(Err(e @ Error::Request { .. })) => assert_eq!(

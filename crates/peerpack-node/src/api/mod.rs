@@ -72,7 +72,7 @@ const COOKIE: &str = "api_token_cookie";
         description = "The HTTP API of a peerpack node (docs/API.md). Every call that changes something (any method but GET and HEAD) needs the node's API token from DATA_DIR/api-token. Requests must be addressed to a loopback Host; a cross-origin request that changes something is refused.",
     ),
     paths(
-        routes::openapi_json, routes::status, routes::search, routes::info, routes::publish,
+        routes::openapi_json, routes::metrics, routes::status, routes::search, routes::info, routes::publish,
         routes::peers, routes::peer, routes::bootstrap, routes::cancel_install, routes::yank, routes::deprecate,
         routes::install, routes::remove,
         routes::verify, routes::gc,
@@ -129,6 +129,7 @@ pub fn router(inner: Arc<Context>) -> Router {
     Router::new()
         .route("/v1/openapi.json", get(openapi_json))
         .route("/v1/status", get(status))
+        .route("/metrics", get(metrics))
         .route("/v1/search", get(search))
         .route("/v1/packages/{name}", get(info))
         .route("/v1/publish", post(publish))
@@ -156,6 +157,30 @@ pub fn router(inner: Arc<Context>) -> Router {
             inner.clone(),
             access::same_host_only,
         ))
+        // One span per request, around everything above: method, route, status, latency.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+                    let route = req
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+                    tracing::info_span!(
+                        "api",
+                        method = %req.method(),
+                        route,
+                        status = tracing::field::Empty,
+                    )
+                })
+                .on_response(
+                    |resp: &axum::http::Response<axum::body::Body>,
+                     latency: std::time::Duration,
+                     span: &tracing::Span| {
+                        span.record("status", resp.status().as_u16());
+                        tracing::debug!(latency_ms = latency.as_secs_f64() * 1e3, "answered");
+                    },
+                ),
+        )
         .with_state(inner)
 }
 

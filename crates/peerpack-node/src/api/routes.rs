@@ -35,6 +35,29 @@ pub(super) async fn openapi_json() -> impl IntoResponse {
     Json(&*DOCUMENT)
 }
 
+/// The node's metrics in the Prometheus text format: peerpack's own, then libp2p's.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "Every metric, in the Prometheus text format (version 0.0.4)", content_type = "text/plain", body = String),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+    ),
+)]
+pub(super) async fn metrics(State(inner): Shared) -> Result<impl IntoResponse, Error> {
+    let text = tokio::task::spawn_blocking(move || inner.telemetry.prometheus_text())
+        .await
+        .map_err(|e| Error::task("collecting metrics", e))?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
+}
+
 /// The node's status: identity, addresses, counters.
 #[utoipa::path(
     get,

@@ -96,7 +96,20 @@ pub async fn fetch(
         map.entry(id).or_default().clone()
     };
     let _turn = gate.lock().await;
+    let started = std::time::Instant::now();
+    // An archive already here (fetched by the caller before us) is no download to count.
+    let here = inner.catalogue.blobs.contains(&id);
     let result = fetch_once(inner, id, size, &progress).await;
+    if !here {
+        inner.metrics.download(
+            match &result {
+                Ok(_) => "ok",
+                Err(e) => crate::telemetry::error_kind(e),
+            },
+            size,
+            started.elapsed(),
+        );
+    }
     // Drop the gate unless someone else is waiting on it.
     {
         let mut map = peerpack_core::sync::lock(&inner.transfers.fetching);

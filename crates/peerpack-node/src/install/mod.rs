@@ -75,6 +75,19 @@ impl Context {
         request: InstallRequest,
         progress: Arc<InstallProgress>,
     ) -> Result<InstallReport, Error> {
+        let report = self.install_uncounted(request, progress).await;
+        self.metrics.install(match &report {
+            Ok(_) => "ok",
+            Err(e) => crate::telemetry::error_kind(e),
+        });
+        report
+    }
+
+    async fn install_uncounted(
+        self: &Arc<Self>,
+        request: InstallRequest,
+        progress: Arc<InstallProgress>,
+    ) -> Result<InstallReport, Error> {
         if !request.to.is_absolute() {
             return Err(Error::BadRequest(format!(
                 "install directory {} must be an absolute path",

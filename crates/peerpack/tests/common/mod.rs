@@ -51,6 +51,24 @@ impl NodeProc {
         Self::start_on(dir, "/ip4/127.0.0.1/tcp/0", extra)
     }
 
+    /// A node started by `cmd` (a `peerpack node` command) on `dir`.
+    pub fn spawn(mut cmd: Command, dir: &Path) -> Self {
+        let child = cmd.spawn().unwrap();
+        let start = Instant::now();
+        while !dir.join("node.json").exists() {
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "node in {} never wrote node.json",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            dir: dir.to_owned(),
+        }
+    }
+
     /// A node listening on `listen`.
     pub fn start_on(dir: &Path, listen: &str, extra: &[&str]) -> Self {
         let child = bin()
