@@ -180,7 +180,10 @@ impl NetMetrics {
             KeyValue::new("result", result),
         ];
         self.dht_queries.add(1, &attrs);
-        self.dht_duration.record(elapsed.as_secs_f64(), &attrs[..1]);
+        // A write the local store refused never became a query: no latency to record.
+        if result != "refused" {
+            self.dht_duration.record(elapsed.as_secs_f64(), &attrs[..1]);
+        }
     }
 
     /// Count a connection opened or closed.

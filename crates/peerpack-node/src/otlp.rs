@@ -6,7 +6,12 @@ pub fn resource() -> opentelemetry_sdk::Resource {
     let builder = opentelemetry_sdk::Resource::builder().with_attribute(
         opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
     );
-    if std::env::var_os("OTEL_SERVICE_NAME").is_some() {
+    let named_by_env = std::env::var_os("OTEL_SERVICE_NAME").is_some()
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|a| {
+            a.split(',')
+                .any(|kv| kv.trim().starts_with("service.name="))
+        });
+    if named_by_env {
         builder.build()
     } else {
         builder.with_service_name("peerpack").build()
@@ -192,3 +197,85 @@ impl Otlp {
 
 /// Default [`Otlp::interval`]: 10 seconds.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn the_standard_variables_turn_export_on_and_shape_it() {
+        assert_eq!(Otlp::from_env(env(&[])).unwrap(), None, "off unless asked");
+        let o = Otlp::from_env(env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(o.protocol, Protocol::Grpc);
+        assert_eq!(o.interval, Duration::from_millis(500));
+        assert!(!o.traces && o.metrics);
+        // A per-signal endpoint alone is enough; the SDK switch wins over everything.
+        assert!(
+            Otlp::from_env(env(&[(
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "http://x:4318/v1/metrics"
+            )]))
+            .unwrap()
+            .is_some()
+        );
+        assert_eq!(
+            Otlp::from_env(env(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+                ("OTEL_SDK_DISABLED", "true"),
+            ]))
+            .unwrap(),
+            None
+        );
+        let err = Otlp::from_env(env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ]))
+        .unwrap_err();
+        assert!(err.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{err}");
+    }
+
+    #[test]
+    fn the_config_file_decides_over_the_variables() {
+        let mut c = crate::Config::new("/tmp/x");
+        assert_eq!(c.otlp(env(&[])).unwrap(), None);
+        let mut f = crate::config::File::default();
+        f.telemetry.otlp_endpoint = Some("http://127.0.0.1:4317".into());
+        f.telemetry.otlp_protocol = Some(Protocol::Grpc);
+        f.telemetry.traces = Some(false);
+        c.apply(f, |_| crate::config::Origin::Flag("x".into()))
+            .unwrap();
+        let o = c
+            .otlp(env(&[(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http://elsewhere:4318",
+            )]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.endpoint.as_deref(), Some("http://127.0.0.1:4317"));
+        assert_eq!(o.protocol, Protocol::Grpc);
+        assert!(!o.traces && o.metrics);
+        let mut bad = crate::config::File::default();
+        bad.telemetry.otlp_endpoint = Some("127.0.0.1:4317".into());
+        let err = c
+            .apply(bad, |_| crate::config::Origin::Flag("x".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("telemetry.otlp_endpoint"), "{err}");
+    }
+}

@@ -123,40 +123,6 @@ impl Drop for Syncing<'_> {
     }
 }
 
-#[cfg(test)]
-mod syncing_tests {
-    use super::*;
-
-    // A second sync with a peer already syncing is refused, without touching the first (and
-    // without locking the set twice on one thread, which hung nodes whose peer reconnected
-    // while a sync with it was under way); once the first ends, the next may start.
-    #[test]
-    fn one_sync_per_peer_and_a_refused_one_neither_hangs_nor_frees_the_first() {
-        // Leaked: a hung second start must not keep the test from failing.
-        let set: &'static std::sync::Mutex<std::collections::HashSet<PeerId>> =
-            Box::leak(Box::default());
-        let peer = PeerId::random();
-        let first = Syncing::start(set, peer).expect("the first sync starts");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let second = Syncing::start(set, peer);
-            let _ = tx.send(second.is_none());
-        });
-        let answer = rx.recv_timeout(std::time::Duration::from_secs(10));
-        if answer != Ok(true) {
-            // The set may be locked for good: dropping `first` would hang this thread too.
-            std::mem::forget(first);
-            panic!("a second start must answer None at once, got {answer:?}");
-        }
-        assert!(
-            set.lock().unwrap().contains(&peer),
-            "the first still holds its place"
-        );
-        drop(first);
-        assert!(Syncing::start(set, peer).is_some());
-    }
-}
-
 async fn pull(inner: &Arc<Context>, peer: PeerId) -> Result<(), Error> {
     let theirs = inner.net.sync(peer, SyncRequest::Summary).await?;
     let ours = inner.catalogue.with_store(|s| Ok(s.db.summary()?)).await?;
@@ -251,4 +217,38 @@ async fn pull(inner: &Arc<Context>, peer: PeerId) -> Result<(), Error> {
     }
     tracing::info!(%peer, learned = total.changed, refused = total.invalid, "catalogue sync done");
     Ok(())
+}
+
+#[cfg(test)]
+mod syncing_tests {
+    use super::*;
+
+    // A second sync with a peer already syncing is refused, without touching the first (and
+    // without locking the set twice on one thread, which hung nodes whose peer reconnected
+    // while a sync with it was under way); once the first ends, the next may start.
+    #[test]
+    fn one_sync_per_peer_and_a_refused_one_neither_hangs_nor_frees_the_first() {
+        // Leaked: a hung second start must not keep the test from failing.
+        let set: &'static std::sync::Mutex<std::collections::HashSet<PeerId>> =
+            Box::leak(Box::default());
+        let peer = PeerId::random();
+        let first = Syncing::start(set, peer).expect("the first sync starts");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let second = Syncing::start(set, peer);
+            let _ = tx.send(second.is_none());
+        });
+        let answer = rx.recv_timeout(std::time::Duration::from_secs(10));
+        if answer != Ok(true) {
+            // The set may be locked for good: dropping `first` would hang this thread too.
+            std::mem::forget(first);
+            panic!("a second start must answer None at once, got {answer:?}");
+        }
+        assert!(
+            set.lock().unwrap().contains(&peer),
+            "the first still holds its place"
+        );
+        drop(first);
+        assert!(Syncing::start(set, peer).is_some());
+    }
 }

@@ -538,7 +538,7 @@ pub(crate) struct ImportKeyArgs {
 }
 
 /// `peerpack node` flags.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct NodeArgs {
     /// Address to listen on (repeatable) [default: the config file's; with none, a free port on
     /// 0.0.0.0 chosen at the first start and kept in DATA_DIR/config.toml].

@@ -98,7 +98,7 @@ async fn run(cli: Cli) -> Result<()> {
                     "--api is the URL client commands use to reach a node; `peerpack node` takes --api-listen ADDR for the address its API listens on"
                 );
             }
-            node::run(dir()?, node::args_to_config(args)?).await
+            node::run(dir()?, args).await
         }
         Command::Config(args) => {
             let config = node::resolve(&dir()?, node::args_to_config(args)?, false)?;

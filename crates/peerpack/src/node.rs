@@ -8,16 +8,20 @@ use std::path::PathBuf;
 use crate::NodeArgs;
 
 /// Run until SIGINT or SIGTERM, then shut down cleanly.
-pub async fn run(data_dir: DataDir, parts: NodeConfigParts) -> Result<()> {
-    let mut config = resolve(&data_dir, parts, true)?;
-    let otlp = config
+pub async fn run(data_dir: DataDir, args: NodeArgs) -> Result<()> {
+    // The log settings come from the configuration, and the configuration's own messages (a
+    // port chosen for good) must reach the log: read it once without writing anything, start
+    // the log with it, then read it for real.
+    let preview = resolve(&data_dir, args_to_config(args.clone())?, false)?;
+    let otlp = preview
         .otlp(|v| std::env::var(v).ok())
         .map_err(|e| anyhow::anyhow!("telemetry: {e}"))?;
     let tracer_provider = match &otlp {
         Some(o) => o.tracer_provider()?,
         None => None,
     };
-    init_logging(&config, tracer_provider.as_ref());
+    init_logging(&preview, tracer_provider.as_ref());
+    let mut config = resolve(&data_dir, args_to_config(args)?, true)?;
     let telemetry = std::sync::Arc::new(match &otlp {
         Some(o) => peerpack_node::telemetry::Telemetry::try_with(|b| o.add_metrics(b))?,
         None => peerpack_node::telemetry::Telemetry::new(),
@@ -40,42 +44,37 @@ pub async fn run(data_dir: DataDir, parts: NodeConfigParts) -> Result<()> {
 /// by `[telemetry] log_level` / `--log-level`; spans also go to `tracer` when OTLP is on.
 fn init_logging(config: &Config, tracer: Option<&peerpack_node::telemetry::SdkTracerProvider>) {
     use std::io::IsTerminal;
+    use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     // libp2p-kad warns "no known peers" whenever a lone node's automatic bootstrap fires;
     // that is a normal state for a first node, not something to warn the operator about.
     let quiet = "libp2p_kad=error,libp2p_swarm=warn,libp2p_gossipsub=warn";
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+    let log_filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{},{quiet}", config.log_level))
     });
-    let (text, json) = match config.log_format {
-        peerpack_node::config::LogFormat::Text => (
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(std::io::stderr().is_terminal())
-                    .with_writer(std::io::stderr),
-            ),
-            None,
-        ),
-        peerpack_node::config::LogFormat::Json => (
-            None,
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_current_span(true)
-                    .with_span_list(false)
-                    .with_writer(std::io::stderr),
-            ),
-        ),
+    let log = match config.log_format {
+        peerpack_node::config::LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .boxed(),
+        peerpack_node::config::LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
+    // Spans go to the collector at info whatever the log shows: `--log-level warn` quiets the
+    // log, not the traces.
     let otel = tracer.map(|p| {
         use opentelemetry::trace::TracerProvider as _;
-        tracing_opentelemetry::layer().with_tracer(p.tracer("peerpack"))
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("peerpack"))
+            .with_filter(tracing_subscriber::EnvFilter::new(format!("info,{quiet}")))
     });
     tracing_subscriber::registry()
-        .with(filter)
-        .with(text)
-        .with(json)
+        .with(log.with_filter(log_filter))
         .with(otel)
         .init();
 }
