@@ -209,7 +209,7 @@ impl Store {
                 SearchIndex::open(&index_dir)?
             }
         };
-        let store = Self {
+        let mut store = Self {
             db,
             index: std::sync::Arc::new(index),
             blobs,
@@ -219,23 +219,40 @@ impl Store {
         };
         // Catch up with what the catalogue changed since the index's last commit (a crash
         // between the two commits); an index that cannot say, or that still disagrees about
-        // the number of packages, is rebuilt.
-        match store.index.applied() {
+        // the number of packages, is rebuilt. The index is derived data: one that cannot
+        // catch up for any reason is thrown away and rebuilt from the database.
+        if let Err(e) = store.index_at_open() {
+            tracing::warn!(error = %e, "search index could not catch up; rebuilding it from the database");
+            // Close the on-disk index (and its writer's lock) before removing it.
+            drop(std::mem::replace(
+                &mut store.index,
+                std::sync::Arc::new(SearchIndex::in_memory()?),
+            ));
+            let _ = std::fs::remove_dir_all(&index_dir);
+            store.index = std::sync::Arc::new(SearchIndex::open(&index_dir)?);
+            store.rebuild_index()?;
+        }
+        Ok(store)
+    }
+
+    /// Bring the index up to date with the database at open (see [`Store::open`]).
+    fn index_at_open(&self) -> Result<(), Error> {
+        match self.index.applied() {
             Some(_) => {
-                let applied = store.catch_up()?;
+                let applied = self.catch_up()?;
                 if applied > 0 {
                     tracing::info!(names = applied, "search index caught up with the catalogue");
                 }
-                if store.index.len() != store.db.package_count()? {
+                if self.index.len() != self.db.package_count()? {
                     tracing::warn!("search index disagrees with the catalogue; rebuilding it");
-                    store.rebuild_index()?;
+                    self.rebuild_index()?;
                 }
             }
             None => {
-                store.rebuild_index()?;
+                self.rebuild_index()?;
             }
         }
-        Ok(store)
+        Ok(())
     }
 
     /// Write `holder` (who has the store open) into the lock file, for the message of a

@@ -148,7 +148,13 @@ impl SearchIndex {
         let mmap =
             tantivy::directory::MmapDirectory::open(dir).map_err(|e| open_err(e.to_string()))?;
         let index = Index::open_or_create(mmap, schema).map_err(|e| open_err(e.to_string()))?;
-        Self::from_index(index, fields)
+        let this = Self::from_index(index, fields)?;
+        // A writer killed before its commit leaves files the last commit does not name (a
+        // deletion file, segments): the next writer may want the same names. Sweep them now.
+        if let Err(e) = this.lock().garbage_collect_files().wait() {
+            tracing::warn!(error = %e, "could not sweep the search index's leftover files");
+        }
+        Ok(this)
     }
 
     /// An index held in memory only (benchmarks and tests).
