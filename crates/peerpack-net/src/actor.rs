@@ -303,16 +303,10 @@ impl EventLoop {
     /// Publish the loop's state for the gauges (read when metrics are collected).
     fn publish_gauges(&mut self) {
         use std::sync::atomic::Ordering::Relaxed;
+        let routing = self.routing_table_size();
         let g = &self.metrics.gauges;
         g.connected_peers
             .store(self.connections.len() as u64, Relaxed);
-        let routing: usize = self
-            .swarm
-            .behaviour_mut()
-            .kad
-            .kbuckets()
-            .map(|b| b.num_entries())
-            .sum();
         g.routing_table.store(routing as u64, Relaxed);
         g.pending_dht.store(
             (self.pending_gets.len() + self.pending_puts.len() + self.pending_providers.len())

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TIMEOUT, bin, free_port, json, ok, wait_until};
+use common::{TIMEOUT, bin, free_port, json, ok, run_in, wait_until};
 use peerpack_core::record::RecordFields;
 use peerpack_core::{ContentId, Manifest, PackageRecord, PublisherKey};
 use peerpack_store::{SearchQuery, Store};
@@ -199,16 +199,6 @@ fn spawn_client(dir: &Path, cwd: &Path, args: &[&str]) -> Child {
         .unwrap()
 }
 
-fn run_in(dir: &Path, cwd: &Path, args: &[&str]) -> Output {
-    bin()
-        .current_dir(cwd)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn succeeds(what: &str, o: &Output) {
     assert!(
         o.status.success(),
@@ -319,7 +309,7 @@ fn a_node_killed_at_any_point_of_publish_install_sync_and_gc_comes_back_whole() 
     let typical = timed(|| {
         succeeds(
             "publish",
-            &run_in(&a_dir, w, &["publish", first.to_str().unwrap()]),
+            &run_in(w, &a_dir, &["publish", first.to_str().unwrap()]),
         );
     });
     eprintln!("publish takes {typical:?}");
@@ -337,7 +327,7 @@ fn a_node_killed_at_any_point_of_publish_install_sync_and_gc_comes_back_whole() 
         a.start();
         succeeds(
             "publish",
-            &run_in(&a_dir, w, &["publish", pkg.to_str().unwrap()]),
+            &run_in(w, &a_dir, &["publish", pkg.to_str().unwrap()]),
         );
         let info = json(&a_dir, &["info", "crash-pub", "--json"]);
         assert!(
@@ -369,7 +359,7 @@ fn a_node_killed_at_any_point_of_publish_install_sync_and_gc_comes_back_whole() 
         p
     };
     let p = project("first");
-    let typical = timed(|| succeeds("install", &run_in(&a_dir, &p, &["install", "big-pack"])));
+    let typical = timed(|| succeeds("install", &run_in(&p, &a_dir, &["install", "big-pack"])));
     eprintln!("install takes {typical:?}");
     a.kill();
     check_store(&a_dir, "before the install phase", forget_big);
@@ -385,8 +375,8 @@ fn a_node_killed_at_any_point_of_publish_install_sync_and_gc_comes_back_whole() 
         let _ = client.wait();
         check_store(&a_dir, &format!("install {i}"), |_| {});
         a.start();
-        succeeds("install", &run_in(&a_dir, &p, &["install", "big-pack"]));
-        succeeds("verify", &run_in(&a_dir, &p, &["verify"]));
+        succeeds("install", &run_in(&p, &a_dir, &["install", "big-pack"]));
+        succeeds("verify", &run_in(&p, &a_dir, &["verify"]));
         a.kill();
         check_store(&a_dir, &format!("after install {i}"), forget_big);
         a.start();
@@ -405,7 +395,7 @@ fn a_node_killed_at_any_point_of_publish_install_sync_and_gc_comes_back_whole() 
     std::fs::write(a_dir.join("config.toml"), "[cache]\nquota = 0\n").unwrap();
     check_store(&a_dir, "before the gc phase", |s| fill(s, &mut rng));
     a.start();
-    let typical = timed(|| succeeds("gc", &run_in(&a_dir, w, &["gc"])));
+    let typical = timed(|| succeeds("gc", &run_in(w, &a_dir, &["gc"])));
     eprintln!("gc takes {typical:?}");
     for i in 0..KILLS_PER_PHASE {
         a.kill();
@@ -420,7 +410,7 @@ fn a_node_killed_at_any_point_of_publish_install_sync_and_gc_comes_back_whole() 
         let _ = client.wait();
         check_store(&a_dir, &format!("gc {i}"), |_| {});
         a.start();
-        succeeds("gc", &run_in(&a_dir, w, &["gc"]));
+        succeeds("gc", &run_in(w, &a_dir, &["gc"]));
         let left = json(&a_dir, &["gc", "--dry-run", "--json"]);
         assert_eq!(
             left["cached_bytes"], 0,

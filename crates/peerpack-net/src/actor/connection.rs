@@ -139,14 +139,18 @@ impl EventLoop {
         self.swarm.behaviour_mut().kad.remove_peer(&peer);
     }
 
-    pub(super) fn status(&mut self) -> Status {
-        let routing_table_size = self
-            .swarm
+    /// Peers in the Kademlia routing table.
+    pub(super) fn routing_table_size(&mut self) -> usize {
+        self.swarm
             .behaviour_mut()
             .kad
             .kbuckets()
             .map(|b| b.num_entries())
-            .sum();
+            .sum()
+    }
+
+    pub(super) fn status(&mut self) -> Status {
+        let routing_table_size = self.routing_table_size();
         Status {
             peer_id: *self.swarm.local_peer_id(),
             listen_addrs: self.swarm.listeners().cloned().collect(),

@@ -71,29 +71,15 @@ impl NodeProc {
 
     /// A node listening on `listen`.
     pub fn start_on(dir: &Path, listen: &str, extra: &[&str]) -> Self {
-        let child = bin()
-            .arg("node")
+        let mut cmd = bin();
+        cmd.arg("node")
             .arg("--data-dir")
             .arg(dir)
             .args(["--listen", listen])
             .args(extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while !dir.join("node.json").exists() {
-            assert!(
-                start.elapsed() < TIMEOUT,
-                "node in {} never wrote node.json",
-                dir.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            child,
-            dir: dir.to_owned(),
-        }
+            .stderr(Stdio::null());
+        Self::spawn(cmd, dir)
     }
 
     pub fn info(&self) -> serde_json::Value {
