@@ -239,7 +239,7 @@ impl Client {
             .query(&[("progress", "ndjson")])
             .timeout(INSTALL_TIMEOUT)
             .json(request);
-        let mut resp = req.send().await.map_err(|e| self.unreachable(e))?;
+        let mut resp = self.send(req).await?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.bytes().await.unwrap_or_default();
@@ -403,8 +403,41 @@ impl Client {
         Ok(self.http.request(method, url))
     }
 
+    /// Send `req`, logging (at debug, for `peerpack -v`) what was asked and how it ended.
+    async fn send(&self, req: RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let (http, request) = req.build_split();
+        let request = request.map_err(|e| self.unreachable(e))?;
+        let (method, url) = (request.method().clone(), request.url().clone());
+        tracing::debug!(%method, %url, "request to the node");
+        let started = std::time::Instant::now();
+        match http.execute(request).await {
+            Ok(resp) => {
+                tracing::debug!(
+                    %method,
+                    %url,
+                    status = resp.status().as_u16(),
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "the node answered"
+                );
+                Ok(resp)
+            }
+            Err(e) => {
+                tracing::debug!(
+                    %method,
+                    %url,
+                    error = %e,
+                    connect = e.is_connect(),
+                    timeout = e.is_timeout(),
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "no answer from the node"
+                );
+                Err(self.unreachable(e))
+            }
+        }
+    }
+
     async fn call<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T, ClientError> {
-        let resp = req.send().await.map_err(|e| self.unreachable(e))?;
+        let resp = self.send(req).await?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|source| ClientError::Request {
             url: self.base().to_owned(),
@@ -454,6 +487,11 @@ fn excerpt(body: &str) -> String {
 
 /// The node's error answer, or the status and raw body when it is not in the API's shape.
 fn refused(status: StatusCode, body: &[u8]) -> ClientError {
+    tracing::debug!(
+        status = status.as_u16(),
+        body = %String::from_utf8_lossy(body),
+        "the node refused the call"
+    );
     match serde_json::from_slice::<ApiError>(body) {
         Ok(e) => ClientError::Api {
             status: status.as_u16(),

@@ -100,6 +100,70 @@ pub struct StatusView {
     pub record_cache: CacheStats,
     /// Upload limit in bytes per second, if any.
     pub upload_limit: Option<u64>,
+    /// Archive bytes per second served to peers, over about the last 10 seconds.
+    #[serde(default)]
+    pub upload_rate: f64,
+    /// Verified archive bytes per second downloaded, over about the last 10 seconds.
+    #[serde(default)]
+    pub download_rate: f64,
+    /// DHT queries this node made since start, by kind.
+    #[serde(default)]
+    pub dht_queries: Vec<DhtQueryStats>,
+    /// Gossip messages validated since start.
+    #[serde(default)]
+    pub gossip: GossipStats,
+    /// Records and requests from other peers refused since start, by rule.
+    #[serde(default)]
+    pub refusals: Vec<RefusalCount>,
+    /// Peers blocked now for misbehaving.
+    #[serde(default)]
+    pub blocked_peers: usize,
+}
+
+/// DHT queries of one kind since the node started (`peerpack.dht.queries` and
+/// `peerpack.dht.query.duration`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DhtQueryStats {
+    /// `get`, `put` or `providers`.
+    pub kind: String,
+    /// Queries by result (`found`, `not_found`, `timeout`, `stored`, `quorum_failed`,
+    /// `refused`).
+    pub results: std::collections::BTreeMap<String, u64>,
+    /// Median time to an answer, ms, estimated from the histogram's buckets.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile of the time to an answer, ms, estimated from the histogram's buckets.
+    pub p99_ms: Option<f64>,
+}
+
+/// Gossip messages validated since start (`peerpack.gossip.messages`), by result.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GossipStats {
+    /// Valid: forwarded.
+    pub accepted: u64,
+    /// Bad bytes: dropped, and the sender penalised.
+    pub rejected: u64,
+    /// Valid but not taken (stale, a conflict, another key's claim): dropped.
+    pub ignored: u64,
+}
+
+/// How often one hardening rule refused something since start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RefusalCount {
+    /// `record` (from `peerpack.records.refused`), `request` (`peerpack.requests.refused`),
+    /// `dial` (`peerpack.dials.refused`) or `provider_record`
+    /// (`peerpack.dht.provider_records`).
+    pub what: String,
+    /// How it came: for a record `gossip`, `sync`, `dht` or `lookup`; for a request its
+    /// protocol, `sync` or `blob`; empty otherwise.
+    pub via: String,
+    /// Why: `invalid`, `conflict`, `stale`, `skipped`, `untrusted`, `rate`, `busy`,
+    /// `malformed`, `policy`, `quota`.
+    pub reason: String,
+    /// How many.
+    pub count: u64,
 }
 
 /// Result of dialling one bootstrap address.

@@ -64,6 +64,8 @@ pub(crate) struct EventLoop {
     started: Instant,
     topics: [(Topic, IdentTopic); 3],
     connections: HashMap<PeerId, Vec<Multiaddr>>,
+    /// When each open connection opened, for the `net.connection.closed` span.
+    opened: HashMap<libp2p::swarm::ConnectionId, std::time::Instant>,
     pending_gets: Pending<QueryId, kad::PendingGet>,
     pending_puts: Pending<QueryId, kad::PendingPut>,
     pending_providers: Pending<QueryId, kad::PendingProviders>,
@@ -121,6 +123,7 @@ impl EventLoop {
             topics: [Topic::Packages, Topic::Curators, Topic::Indexes]
                 .map(|t| (t, IdentTopic::new(t.name()))),
             connections: HashMap::new(),
+            opened: HashMap::new(),
             pending_gets: Pending::default(),
             pending_puts: Pending::default(),
             pending_providers: Pending::default(),

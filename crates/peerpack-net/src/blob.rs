@@ -64,6 +64,22 @@ impl BlobRequest {
             Self::Outline { content_id } | Self::Range { content_id, .. } => content_id,
         }
     }
+
+    /// `outline` or `range`, for logs and spans.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Outline { .. } => "outline",
+            Self::Range { .. } => "range",
+        }
+    }
+
+    /// The first byte a range asks for.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            Self::Outline { .. } => None,
+            Self::Range { offset, .. } => Some(*offset),
+        }
+    }
 }
 
 /// The answer to a [`BlobRequest`].

@@ -107,6 +107,16 @@ pub enum SyncRequest {
     },
 }
 
+impl SyncRequest {
+    /// `summary` or `page`, for logs and spans.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Summary => "summary",
+            Self::Page { .. } => "page",
+        }
+    }
+}
+
 /// A sync response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncResponse {

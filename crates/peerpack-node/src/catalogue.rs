@@ -32,8 +32,8 @@ pub struct Catalogue {
     added_notify: tokio::sync::Notify,
     /// The network, once started: told to forget its cached DHT copies of changed names.
     net: std::sync::OnceLock<peerpack_net::NetHandle>,
-    /// Where store lock waits are recorded, once the node's metrics exist.
-    lock_wait: std::sync::OnceLock<crate::telemetry::NodeMetrics>,
+    /// Where store lock waits and refusals are recorded, once the node's metrics exist.
+    metrics: std::sync::OnceLock<crate::telemetry::NodeMetrics>,
 }
 
 impl Catalogue {
@@ -41,11 +41,12 @@ impl Catalogue {
     /// when no name is near.
     pub async fn did_you_mean(&self, name: &str) -> Option<String> {
         let (index, n) = (self.index.clone(), name.to_owned());
-        let names = tokio::task::spawn_blocking(move || index.similar_names(&n, 3))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
+        let names =
+            crate::telemetry::blocking("index.similar_names", move || index.similar_names(&n, 3))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
         match names.as_slice() {
             [] => None,
             [one] => Some(format!("did you mean {one}?")),
@@ -99,7 +100,7 @@ impl Catalogue {
             added: Mutex::default(),
             added_notify: tokio::sync::Notify::new(),
             net: std::sync::OnceLock::new(),
-            lock_wait: std::sync::OnceLock::new(),
+            metrics: std::sync::OnceLock::new(),
         })
     }
 
@@ -118,7 +119,7 @@ impl Catalogue {
     ) -> impl std::future::Future<Output = Result<T, Error>> + Send + 'static {
         let store = self.store.clone();
         let net = self.net.get().cloned();
-        let wait_metric = self.lock_wait.get().cloned();
+        let wait_metric = self.metrics.get().cloned();
         let operation = caller_module(std::panic::Location::caller().file());
         let span = tracing::info_span!("store", operation, lock_wait_us = tracing::field::Empty);
         async move {
@@ -148,9 +149,14 @@ impl Catalogue {
         }
     }
 
-    /// Record store lock waits in `metrics` from now on.
+    /// Record store lock waits and refusals in `metrics` from now on.
     pub(crate) fn attach_metrics(&self, metrics: crate::telemetry::NodeMetrics) {
-        let _ = self.lock_wait.set(metrics);
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// The node's metrics, once attached (they are, from the moment the node serves).
+    pub(crate) fn metrics(&self) -> Option<&crate::telemetry::NodeMetrics> {
+        self.metrics.get()
     }
 
     /// Run `f` on the names in dispute.

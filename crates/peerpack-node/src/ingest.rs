@@ -35,13 +35,51 @@ pub struct Batch {
     pub invalid: usize,
 }
 
+/// How a record reached this node: the `via` of `peerpack.records.refused`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A gossip announcement.
+    Gossip,
+    /// A catalogue sync page.
+    Sync,
+    /// A peer asked this node to hold it in the DHT.
+    Dht,
+    /// This node read it from the DHT (a lookup).
+    Lookup,
+}
+
+impl Via {
+    /// The attribute value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gossip => "gossip",
+            Self::Sync => "sync",
+            Self::Dht => "dht",
+            Self::Lookup => "lookup",
+        }
+    }
+}
+
+/// Count and trace a record this node did not take.
+fn refused(
+    inner: &Context,
+    via: Via,
+    reason: &'static str,
+    from: Option<PeerId>,
+    detail: &dyn std::fmt::Display,
+) {
+    inner
+        .metrics
+        .record_refused(via.name(), reason, from, detail);
+}
+
 /// How a store refusal counts: bad bytes, or a valid record this node will not take.
-fn refusal(batch: &mut Batch, from: Option<PeerId>, e: &RecordError) {
+fn refusal(inner: &Context, batch: &mut Batch, via: Via, from: Option<PeerId>, e: &RecordError) {
     if e.is_invalid_data() {
-        tracing::info!(peer = ?from, error = %e, "refused a record");
+        refused(inner, via, "invalid", from, e);
         batch.invalid += 1;
     } else {
-        tracing::info!(peer = ?from, error = %e, "ignored a conflicting record");
+        refused(inner, via, "conflict", from, e);
         batch.conflicting += 1;
     }
 }
@@ -51,6 +89,7 @@ pub async fn records(
     inner: &Arc<Context>,
     encoded: Vec<Vec<u8>>,
     from: Option<PeerId>,
+    via: Via,
 ) -> Result<Batch, Error> {
     let mut batch = Batch::default();
     let mut valid = Vec::with_capacity(encoded.len());
@@ -61,7 +100,7 @@ pub async fn records(
                 valid.push(r);
                 hashes.push(peerpack_core::RecordHash::of(bytes).0);
             }
-            Err(e) => refusal(&mut batch, from, &e),
+            Err(e) => refusal(inner, &mut batch, via, from, &e),
         }
     }
     // Hashes of the valid records the store took or already had: what the sender may be
@@ -105,9 +144,12 @@ pub async fn records(
                     batch.disputed += 1;
                     disputed_names.push(record.name().clone());
                 }
-                Ok(Inserted::Stale) => batch.stale += 1,
+                Ok(Inserted::Stale) => {
+                    refused(inner, via, "stale", from, &"older than the record held");
+                    batch.stale += 1;
+                }
                 Ok(_) => batch.known += 1,
-                Err(db::Error::Refused(e)) => refusal(&mut batch, from, &e),
+                Err(db::Error::Refused(e)) => refusal(inner, &mut batch, via, from, &e),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -133,7 +175,7 @@ pub async fn announcement(
     data: Vec<u8>,
     source: PeerId,
 ) -> MessageAcceptance {
-    match records(inner, vec![data], Some(source)).await {
+    match records(inner, vec![data], Some(source), Via::Gossip).await {
         Ok(b) if b.invalid > 0 => MessageAcceptance::Reject,
         // Valid, but not for this node to pass on: another key's claim, or a conflict.
         // (or an older record than the one held: a replay)
@@ -159,7 +201,7 @@ pub async fn index_announcement(
     let index = match IndexRecord::decode(&data) {
         Ok(i) => i,
         Err(e) => {
-            tracing::info!(peer = %source, error = %e, "refused a gossiped index");
+            refused(inner, Via::Gossip, "invalid", Some(source), &e);
             inner.peers.with(|b| b.invalid(source));
             return MessageAcceptance::Reject;
         }
@@ -171,11 +213,11 @@ pub async fn index_announcement(
             MessageAcceptance::Accept
         }
         Ok(Verdict::Skip(why)) => {
-            tracing::info!(peer = %source, reason = %why, "did not take a gossiped index");
+            refused(inner, Via::Gossip, "skipped", Some(source), &why);
             MessageAcceptance::Ignore
         }
         Ok(Verdict::Invalid(why)) => {
-            tracing::info!(peer = %source, error = %why, "refused a gossiped index");
+            refused(inner, Via::Gossip, "invalid", Some(source), &why);
             inner.peers.with(|b| b.invalid(source));
             MessageAcceptance::Reject
         }
@@ -208,11 +250,18 @@ pub async fn curator_list(
     inner: &Arc<Context>,
     bytes: Vec<u8>,
     from: Option<PeerId>,
+    via: Option<Via>,
 ) -> Result<CuratorOutcome, Error> {
+    // Count and trace a refusal, unless the caller does (a DHT write).
+    let refused = |reason, detail: &dyn std::fmt::Display| {
+        if let Some(via) = via {
+            refused(inner, via, reason, from, detail);
+        }
+    };
     let list = match CuratorList::decode_verified(&bytes) {
         Ok(l) => l,
         Err(e) => {
-            tracing::info!(peer = ?from, error = %e, "refused a curator list");
+            refused("invalid", &e);
             if let Some(peer) = from {
                 inner.peers.with(|b| b.invalid(peer));
             }
@@ -222,7 +271,13 @@ pub async fn curator_list(
     // Only the lists of curators this node trusts are kept, held in the DHT store and
     // forwarded: anyone can make keys, and storing their lists would cost without bound.
     if !inner.curators.contains(&list.curator) {
-        tracing::debug!(curator = %list.curator, "ignored the list of a curator this node does not trust");
+        refused(
+            "untrusted",
+            &format_args!(
+                "the list of {}, a curator this node does not trust",
+                list.curator
+            ),
+        );
         return Ok(CuratorOutcome::Ignored);
     }
     let key = protocol::curator_key(&list.curator);
@@ -256,15 +311,19 @@ pub async fn curator_list(
             }
             Ok(CuratorOutcome::Accepted { owners_changed })
         }
-        Ok(_) => Ok(CuratorOutcome::Ignored),
+        Ok(_) => {
+            refused("stale", &"not newer than the curator's list held");
+            Ok(CuratorOutcome::Ignored)
+        }
         Err(e) if e.is_invalid_data() => {
+            refused("invalid", &e);
             if let Some(peer) = from {
                 inner.peers.with(|b| b.invalid(peer));
             }
             Ok(CuratorOutcome::Invalid)
         }
         Err(e) => {
-            tracing::info!(peer = ?from, error = %e, "ignored a conflicting curator list");
+            refused("conflict", &e);
             Ok(CuratorOutcome::Ignored)
         }
     }
@@ -277,7 +336,7 @@ pub async fn curator_announcement(
     data: Vec<u8>,
     source: PeerId,
 ) -> (MessageAcceptance, Vec<PackageName>) {
-    match curator_list(inner, data, Some(source)).await {
+    match curator_list(inner, data, Some(source), Some(Via::Gossip)).await {
         Ok(CuratorOutcome::Accepted { owners_changed }) => {
             (MessageAcceptance::Accept, owners_changed)
         }
@@ -351,13 +410,9 @@ pub async fn inbound_dht_record(
             inner.peers.with(|b| b.valid(source, 1));
             return owners_changed;
         }
-        Ok(Verdict::Skip(why)) => {
-            inner.metrics.refused("dht_put_skipped");
-            tracing::info!(peer = %source, reason = %why, "did not store a DHT record");
-        }
+        Ok(Verdict::Skip(why)) => refused(inner, Via::Dht, "skipped", Some(source), &why),
         Ok(Verdict::Invalid(why)) => {
-            inner.metrics.refused("dht_put_invalid");
-            tracing::info!(peer = %source, error = %why, "refused a DHT record");
+            refused(inner, Via::Dht, "invalid", Some(source), &why);
             inner.peers.with(|b| b.invalid(source));
         }
         Err(e) => tracing::warn!(peer = %source, error = %e, "could not check a DHT record"),
@@ -454,7 +509,7 @@ async fn validate_dht_record(
                 Err(e) => return Ok(Verdict::Invalid(e.to_string())),
             }
             Ok(
-                match curator_list(inner, record.value.clone(), None).await? {
+                match curator_list(inner, record.value.clone(), None, None).await? {
                     // `curator_list` holds an accepted list itself.
                     CuratorOutcome::Accepted { owners_changed } => Verdict::Held(owners_changed),
                     CuratorOutcome::Ignored => {

@@ -139,7 +139,7 @@ pub async fn lookup(inner: &Arc<Context>, name: &PackageName) -> Result<Lookup, 
         .filter_map(|v| async move { v })
         .collect()
         .await;
-    let batch = ingest::records(inner, found, None).await?;
+    let batch = ingest::records(inner, found, None, ingest::Via::Lookup).await?;
     tracing::info!(%name, versions = index.versions.len(), stored = batch.changed + batch.known, "DHT lookup");
     Ok(if batch.changed + batch.known > 0 {
         Lookup::Found
@@ -190,7 +190,7 @@ pub async fn fetch_version(
     let Some(bytes) = read_version(inner, name, entry).await else {
         return Ok(false);
     };
-    let batch = ingest::records(inner, vec![bytes], None).await?;
+    let batch = ingest::records(inner, vec![bytes], None, ingest::Via::Lookup).await?;
     Ok(batch.changed + batch.known > 0)
 }
 
@@ -244,7 +244,13 @@ pub async fn fetch_curators(inner: &Arc<Context>) {
             .collect();
         lists.sort_by_key(|(seq, _, _)| *seq);
         for (_, bytes, peers) in lists {
-            let outcome = ingest::curator_list(inner, bytes, peers.first().copied()).await;
+            let outcome = ingest::curator_list(
+                inner,
+                bytes,
+                peers.first().copied(),
+                Some(ingest::Via::Lookup),
+            )
+            .await;
             if let Ok(ingest::CuratorOutcome::Accepted { owners_changed }) = &outcome {
                 look_up_new_owners(inner, owners_changed.clone());
             }

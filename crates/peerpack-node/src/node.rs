@@ -341,28 +341,44 @@ async fn on_event(inner: &Arc<Context>, event: Event) {
             source,
             message_id,
             data,
-            origin: _,
+            origin,
         } => {
-            let verdict = match topic {
-                protocol::Topic::Packages => crate::ingest::announcement(inner, data, source).await,
-                protocol::Topic::Indexes => {
-                    crate::ingest::index_announcement(inner, data, source).await
-                }
-                protocol::Topic::Curators => {
-                    let (verdict, owners_changed) =
-                        crate::ingest::curator_announcement(inner, data, source).await;
-                    crate::lookup::look_up_new_owners(inner, owners_changed);
-                    verdict
-                }
-            };
-            inner.metrics.gossip(
-                topic.name(),
-                match verdict {
-                    peerpack_net::MessageAcceptance::Accept => "accept",
-                    peerpack_net::MessageAcceptance::Reject => "reject",
-                    peerpack_net::MessageAcceptance::Ignore => "ignore",
-                },
+            use tracing::Instrument;
+            // One span per message: its validation (the store's work, any refusal) is under
+            // it, and its result says what gossipsub was told.
+            let span = tracing::info_span!(
+                "gossip",
+                topic = topic.name(),
+                peer = %source,
+                origin = origin.as_ref().map(tracing::field::display),
+                bytes = data.len(),
+                result = tracing::field::Empty,
             );
+            let verdict = async {
+                match topic {
+                    protocol::Topic::Packages => {
+                        crate::ingest::announcement(inner, data, source).await
+                    }
+                    protocol::Topic::Indexes => {
+                        crate::ingest::index_announcement(inner, data, source).await
+                    }
+                    protocol::Topic::Curators => {
+                        let (verdict, owners_changed) =
+                            crate::ingest::curator_announcement(inner, data, source).await;
+                        crate::lookup::look_up_new_owners(inner, owners_changed);
+                        verdict
+                    }
+                }
+            }
+            .instrument(span.clone())
+            .await;
+            let result = match verdict {
+                peerpack_net::MessageAcceptance::Accept => "accept",
+                peerpack_net::MessageAcceptance::Reject => "reject",
+                peerpack_net::MessageAcceptance::Ignore => "ignore",
+            };
+            span.record("result", result);
+            inner.metrics.gossip(topic.name(), result);
             let _ = inner.net.report(message_id, source, verdict).await;
         }
         Event::InboundRecord { source, record } => {
@@ -478,9 +494,11 @@ async fn periodic_task(inner: Arc<Context>) {
     let mut ticks: u64 = 0;
     let mut resync = tokio::time::interval(RESYNC);
     resync.tick().await;
+    let mut rates = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             () = inner.supervisor.cancelled() => break,
+            _ = rates.tick() => inner.transfers.counters.sample(),
             _ = flush.tick() => {
                 inner.peers.enforce_blocks().await;
                 flush_peers(&inner).await;

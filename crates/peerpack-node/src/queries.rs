@@ -80,7 +80,7 @@ impl Context {
             },
         };
         let index = self.catalogue.index.clone();
-        let hits = tokio::task::spawn_blocking(move || index.search(&q))
+        let hits = crate::telemetry::blocking("index.search", move || index.search(&q))
             .await
             .map_err(|e| Error::task("search task", e))?
             .map_err(peerpack_store::Error::from)?;
@@ -346,6 +346,8 @@ impl Context {
             .await?;
         let (bytes_uploaded, bytes_downloaded, downloads_ok, downloads_failed) =
             self.transfers.counters.snapshot();
+        let (upload_rate, download_rate) = self.transfers.counters.rates();
+        let (dht_queries, gossip, refusals) = self.metric_figures(&net);
         Ok(StatusView {
             peer_id: self.peer_id.to_string(),
             listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
@@ -382,7 +384,90 @@ impl Context {
                 }
             },
             upload_limit: self.transfers.upload.rate(),
+            upload_rate,
+            download_rate,
+            dht_queries,
+            gossip,
+            refusals,
+            blocked_peers: self.peers.with(|b| b.blocked().len()),
         })
+    }
+
+    /// The key figures of `GET /v1/status` that come from the node's metrics.
+    fn metric_figures(
+        &self,
+        net: &peerpack_net::Status,
+    ) -> (
+        Vec<peerpack_api::DhtQueryStats>,
+        peerpack_api::GossipStats,
+        Vec<peerpack_api::RefusalCount>,
+    ) {
+        let m = self.telemetry.snapshot();
+        let dht = ["get", "put", "providers"]
+            .into_iter()
+            .map(|kind| {
+                let ms = |q| {
+                    m.quantile("peerpack.dht.query.duration", &[("kind", kind)], q)
+                        .map(|s| s * 1e3)
+                };
+                peerpack_api::DhtQueryStats {
+                    kind: kind.to_owned(),
+                    results: m
+                        .by("peerpack.dht.queries", "result", &[("kind", kind)])
+                        .into_iter()
+                        .map(|(r, n)| (r, n as u64))
+                        .collect(),
+                    p50_ms: ms(0.5),
+                    p99_ms: ms(0.99),
+                }
+            })
+            .collect();
+        let gossip = |result| m.sum("peerpack.gossip.messages", &[("result", result)]) as u64;
+        let gossip = peerpack_api::GossipStats {
+            accepted: gossip("accept"),
+            rejected: gossip("reject"),
+            ignored: gossip("ignore"),
+        };
+        let mut refusals = Vec::new();
+        for (what, name, via_key) in [
+            ("record", "peerpack.records.refused", "via"),
+            ("request", "peerpack.requests.refused", "protocol"),
+        ] {
+            for p in m.points(name) {
+                let attr = |k: &str| {
+                    p.attributes
+                        .iter()
+                        .find(|(key, _)| key == k)
+                        .map_or(String::new(), |(_, v)| v.clone())
+                };
+                if let crate::telemetry::PointValue::Number(n) = p.value {
+                    refusals.push(peerpack_api::RefusalCount {
+                        what: what.to_owned(),
+                        via: attr(via_key),
+                        reason: attr("reason"),
+                        count: n as u64,
+                    });
+                }
+            }
+        }
+        if net.refused_dials > 0 {
+            refusals.push(peerpack_api::RefusalCount {
+                what: "dial".to_owned(),
+                via: String::new(),
+                reason: "policy".to_owned(),
+                count: net.refused_dials,
+            });
+        }
+        if net.refused_provider_records > 0 {
+            refusals.push(peerpack_api::RefusalCount {
+                what: "provider_record".to_owned(),
+                via: "dht".to_owned(),
+                reason: "quota".to_owned(),
+                count: net.refused_provider_records,
+            });
+        }
+        refusals.sort_by(|a, b| (&a.what, &a.via, &a.reason).cmp(&(&b.what, &b.via, &b.reason)));
+        (dht, gossip, refusals)
     }
 
     /// The network handle (for protocol-level callers such as downloaders and tests).

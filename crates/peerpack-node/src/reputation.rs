@@ -92,7 +92,6 @@ impl Peers {
             (out, book.take_to_block())
         };
         for peer in to_block {
-            tracing::warn!(%peer, "blocking a peer that keeps sending invalid data");
             if self
                 .net
                 .try_send(peerpack_net::Command::Block { peer })
@@ -112,7 +111,8 @@ impl Peers {
             let _ = self.net.block(peer).await;
         }
         for peer in expired {
-            tracing::info!(%peer, "block ran out");
+            tracing::info_span!("reputation.unblock", %peer, reason = "expired")
+                .in_scope(|| tracing::info!(%peer, "block ran out"));
             let _ = self.net.unblock(peer).await;
         }
     }
@@ -228,9 +228,29 @@ impl PeerBook {
         p.row.last_seen = now();
     }
 
+    /// Change `peer`'s row by `f`, in a `reputation` span with the event and the score before
+    /// and after: at info for a penalty, at debug for a credit (there is one per piece
+    /// delivered).
+    fn change(
+        &mut self,
+        peer: PeerId,
+        event: &'static str,
+        penalty: bool,
+        f: impl FnOnce(&mut PeerRow),
+    ) {
+        let before = self.score_of_peer(&peer);
+        f(&mut self.entry(peer).row);
+        let after = self.score_of_peer(&peer);
+        let _span = if penalty {
+            tracing::info_span!("reputation", %peer, event, before, after).entered()
+        } else {
+            tracing::debug_span!("reputation", %peer, event, before, after).entered()
+        };
+    }
+
     /// The peer sent `n` valid records.
     pub fn valid(&mut self, peer: PeerId, n: i64) {
-        self.entry(peer).row.valid_records += n;
+        self.change(peer, "valid_records", false, |r| r.valid_records += n);
     }
 
     /// Credit `peer` once for each record hash it has not been credited for yet (the last
@@ -257,7 +277,7 @@ impl PeerBook {
 
     /// The peer sent invalid data.
     pub fn invalid(&mut self, peer: PeerId) {
-        self.entry(peer).row.invalid_messages += 1;
+        self.change(peer, "invalid_message", true, |r| r.invalid_messages += 1);
         self.check_block(peer);
     }
 
@@ -268,8 +288,18 @@ impl PeerBook {
             return;
         };
         let evidence = p.row.invalid_messages + p.row.invalid_data;
-        if p.row.blocked_until <= t && evidence >= BLOCK_EVIDENCE && p.score() < BLOCK_BELOW {
+        let score = p.score();
+        if p.row.blocked_until <= t && evidence >= BLOCK_EVIDENCE && score < BLOCK_BELOW {
             p.row.blocked_until = t + BLOCK_FOR;
+            let _span = tracing::info_span!(
+                "reputation.block",
+                %peer,
+                score,
+                evidence,
+                until = p.row.blocked_until,
+            )
+            .entered();
+            tracing::warn!(%peer, score, evidence, "blocking a peer that keeps sending invalid data");
             self.dirty.insert(peer);
             self.to_block.push(peer);
         }
@@ -313,6 +343,7 @@ impl PeerBook {
             return false;
         };
         let was = p.row.blocked_until > t;
+        let _span = tracing::info_span!("reputation.unblock", %peer, reason = "operator", was_blocked = was).entered();
         p.row.blocked_until = 0;
         p.row.invalid_messages = 0;
         p.row.invalid_data = 0;
@@ -322,24 +353,25 @@ impl PeerBook {
 
     /// The peer delivered `bytes` of an archive that verified, in `ms` milliseconds.
     pub fn delivered(&mut self, peer: PeerId, bytes: u64, ms: f64) {
-        let p = self.entry(peer);
-        p.row.downloads_ok += 1;
-        p.row.bytes_served = p.row.bytes_served.saturating_add(bytes as i64);
-        p.row.response_ms = Some(match p.row.response_ms {
-            Some(avg) => avg + RESPONSE_EWMA * (ms - avg),
-            None => ms,
+        self.change(peer, "delivered", false, |r| {
+            r.downloads_ok += 1;
+            r.bytes_served = r.bytes_served.saturating_add(bytes as i64);
+            r.response_ms = Some(match r.response_ms {
+                Some(avg) => avg + RESPONSE_EWMA * (ms - avg),
+                None => ms,
+            });
+            r.last_seen = now();
         });
-        p.row.last_seen = now();
     }
 
     /// A request to the peer failed, timed out or was refused.
     pub fn request_failed(&mut self, peer: PeerId) {
-        self.entry(peer).row.downloads_failed += 1;
+        self.change(peer, "request_failed", true, |r| r.downloads_failed += 1);
     }
 
     /// The peer served archive data (a piece or an outline) that failed verification.
     pub fn bad_data(&mut self, peer: PeerId) {
-        self.entry(peer).row.invalid_data += 1;
+        self.change(peer, "invalid_data", true, |r| r.invalid_data += 1);
         self.check_block(peer);
     }
 

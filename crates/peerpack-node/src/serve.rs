@@ -14,9 +14,11 @@ use crate::transfer::Transfers;
 
 /// What a busy node answers.
 pub const BUSY: &str = "busy: too many requests in progress; try again shortly";
+/// What a node answers when its own store fails it.
+const UNREADABLE: &str = "this peer cannot read that archive now";
 
 /// Answer one blob request from `peer`.
-#[tracing::instrument(skip_all, fields(%peer))]
+#[tracing::instrument(name = "blob.serve", skip_all, fields(%peer, request = request.kind(), offset = request.offset(), result))]
 pub async fn blob(
     catalogue: &Catalogue,
     transfers: &Transfers,
@@ -36,8 +38,24 @@ pub async fn blob(
         }
         None => BlobResponse::Refused(BUSY.into()),
     };
-    if let BlobResponse::Refused(reason) = &response {
-        tracing::debug!(%reason, "refused a blob request");
+    let span = tracing::Span::current();
+    match &response {
+        BlobResponse::Refused(reason) if reason == UNREADABLE => {
+            span.record("result", "error");
+        }
+        BlobResponse::Refused(reason) => {
+            let why = if reason == BUSY { "busy" } else { "malformed" };
+            span.record("result", why);
+            if let Some(m) = catalogue.metrics() {
+                m.request_refused("blob", why, peer, reason);
+            }
+        }
+        BlobResponse::NotFound => {
+            span.record("result", "not_found");
+        }
+        BlobResponse::Chunk { .. } | BlobResponse::Outline { .. } => {
+            span.record("result", "ok");
+        }
     }
     let _ = net.blob_respond(channel, response).await;
 }
@@ -76,7 +94,7 @@ async fn outline(catalogue: &Catalogue, id: ContentId) -> BlobResponse {
         Ok(None) => BlobResponse::NotFound,
         Err(e) => {
             tracing::warn!(error = %e, "could not outline a blob for a peer");
-            BlobResponse::Refused("this peer cannot read that archive now".into())
+            BlobResponse::Refused(UNREADABLE.into())
         }
     }
 }
@@ -87,7 +105,9 @@ async fn range(catalogue: &Catalogue, id: ContentId, offset: u64, length: u32) -
     }
     // Reads do not need the store lock: blob files are immutable once in place.
     let blobs = catalogue.blobs.clone();
-    let result = tokio::task::spawn_blocking(move || blobs.read_range(&id, offset, length)).await;
+    let result =
+        crate::telemetry::blocking("blob.read", move || blobs.read_range(&id, offset, length))
+            .await;
     match result {
         Ok(Err(peerpack_store::blobs::Error::NotFound(_))) => BlobResponse::NotFound,
         Ok(Ok((_, total))) if offset >= total => BlobResponse::Refused(format!(
@@ -100,11 +120,11 @@ async fn range(catalogue: &Catalogue, id: ContentId, offset: u64, length: u32) -
         },
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "could not read a blob for a peer");
-            BlobResponse::Refused("this peer cannot read that archive now".into())
+            BlobResponse::Refused(UNREADABLE.into())
         }
         Err(e) => {
             tracing::warn!(error = %e, "blob read task failed");
-            BlobResponse::Refused("this peer cannot read that archive now".into())
+            BlobResponse::Refused(UNREADABLE.into())
         }
     }
 }

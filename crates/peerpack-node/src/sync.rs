@@ -25,6 +25,7 @@ pub const MAX_PULL_PAGES: u64 = 4096;
 
 /// Answer a sync request from `peer`. Each request takes a slot (bounded overall and per peer)
 /// and a token of the peer's request rate; past either, the answer is `Error("busy: …")`.
+#[tracing::instrument(name = "sync.serve", skip_all, fields(%peer, request = request.kind()))]
 pub async fn answer(
     catalogue: &Catalogue,
     transfers: &Transfers,
@@ -34,17 +35,21 @@ pub async fn answer(
     channel: ResponseChannel<SyncResponse>,
 ) {
     let busy = |why: &str| SyncResponse::Error(format!("busy: {why}; try again later"));
+    let refuse = |reason, detail: &str| {
+        if let Some(m) = catalogue.metrics() {
+            m.request_refused("sync", reason, peer, &detail);
+        }
+    };
     if !transfers.sync_rate.allow(peer) {
-        tracing::debug!(%peer, "sync request over the peer's rate");
-        let _ = net
-            .sync_respond(channel, busy("too many sync requests from this peer"))
-            .await;
+        let why = "too many sync requests from this peer";
+        refuse("rate", why);
+        let _ = net.sync_respond(channel, busy(why)).await;
         return;
     }
     let Some(_slot) = transfers.sync_slots.try_take(peer) else {
-        let _ = net
-            .sync_respond(channel, busy("too many sync requests at once"))
-            .await;
+        let why = "too many sync requests at once";
+        refuse("busy", why);
+        let _ = net.sync_respond(channel, busy(why)).await;
         return;
     };
     let response = match request {
@@ -57,15 +62,14 @@ pub async fn answer(
                     digest: ByteBuf::from(digest.to_vec()),
                 })
         }
-        SyncRequest::Page { after, limit }
+        SyncRequest::Page { after, .. }
             if after
                 .as_deref()
                 .is_some_and(|c| sync::parse_cursor(c).is_none()) =>
         {
-            tracing::debug!(%peer, limit, "refused a sync page with a malformed cursor");
-            Ok(SyncResponse::Error(
-                "the cursor is not <name>/<version>".into(),
-            ))
+            let why = "the cursor is not <name>/<version>";
+            refuse("malformed", why);
+            Ok(SyncResponse::Error(why.into()))
         }
         SyncRequest::Page { after, limit } => {
             // One record more than the page may hold tells whether another page follows.
@@ -123,6 +127,12 @@ impl Drop for Syncing<'_> {
     }
 }
 
+#[tracing::instrument(
+    name = "sync.pull",
+    skip(inner),
+    fields(%peer, pages, learned, refused),
+    err(level = tracing::Level::DEBUG)
+)]
 async fn pull(inner: &Arc<Context>, peer: PeerId) -> Result<(), Error> {
     let theirs = inner.net.sync(peer, SyncRequest::Summary).await?;
     let ours = inner.catalogue.with_store(|s| Ok(s.db.summary()?)).await?;
@@ -206,6 +216,7 @@ async fn pull(inner: &Arc<Context>, peer: PeerId) -> Result<(), Error> {
             inner,
             records.into_iter().map(ByteBuf::into_vec).collect(),
             Some(peer),
+            crate::ingest::Via::Sync,
         )
         .await?;
         total.changed += batch.changed;
@@ -215,6 +226,10 @@ async fn pull(inner: &Arc<Context>, peer: PeerId) -> Result<(), Error> {
             None => break,
         }
     }
+    tracing::Span::current()
+        .record("pages", pages)
+        .record("learned", total.changed)
+        .record("refused", total.invalid);
     tracing::info!(%peer, learned = total.changed, refused = total.invalid, "catalogue sync done");
     Ok(())
 }

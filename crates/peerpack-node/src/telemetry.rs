@@ -20,6 +20,7 @@ use opentelemetry_sdk::metrics::{
     InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality,
 };
 pub use opentelemetry_sdk::trace::SdkTracerProvider;
+use peerpack_net::p2p::PeerId;
 
 /// Bucket boundaries, in seconds, for searches and store lock waits: tens of microseconds to
 /// a second.
@@ -116,6 +117,20 @@ impl Telemetry {
         })
     }
 
+    /// Instruments that record nothing: the provider has no reader, so no figure is
+    /// aggregated, and `/metrics` serves libp2p's families only. For measuring what the
+    /// metrics cost (`peerpack-bench telemetry`).
+    pub fn off() -> Self {
+        let provider = SdkMeterProvider::builder().build();
+        let meter = provider.meter("peerpack");
+        Self {
+            provider,
+            reader: SharedReader(Arc::new(ManualReader::builder().build())),
+            meter,
+            registry: Arc::default(),
+        }
+    }
+
     /// The meter every instrument of this node is made on.
     pub fn meter(&self) -> &Meter {
         &self.meter
@@ -152,6 +167,192 @@ impl Telemetry {
             out.push('\n');
         }
         out
+    }
+}
+
+impl Telemetry {
+    /// Every figure of peerpack's own metrics now, for `GET /v1/status`: the same figures
+    /// `/metrics` serves, by OpenTelemetry name.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut rm = ResourceMetrics::default();
+        let mut points = Vec::new();
+        if self.reader.collect(&mut rm).is_ok() {
+            for scope in rm.scope_metrics() {
+                for m in scope.metrics() {
+                    match m.data() {
+                        AggregatedMetrics::U64(d) => collect_points(m.name(), d, &mut points),
+                        AggregatedMetrics::I64(d) => collect_points(m.name(), d, &mut points),
+                        AggregatedMetrics::F64(d) => collect_points(m.name(), d, &mut points),
+                    }
+                }
+            }
+        }
+        Snapshot { points }
+    }
+}
+
+/// One data point of a [`Snapshot`].
+#[derive(Debug, Clone)]
+pub struct Point {
+    /// The instrument's OpenTelemetry name.
+    pub name: String,
+    /// Its attributes, as text.
+    pub attributes: Vec<(String, String)>,
+    /// Its value.
+    pub value: PointValue,
+}
+
+/// The value of a [`Point`].
+#[derive(Debug, Clone)]
+pub enum PointValue {
+    /// A counter's or a gauge's value.
+    Number(f64),
+    /// A histogram's buckets: upper bounds, and the count in each (one more, for +Inf).
+    Histogram {
+        /// Upper bounds.
+        bounds: Vec<f64>,
+        /// Counts per bucket (not cumulative).
+        counts: Vec<u64>,
+        /// Values recorded.
+        count: u64,
+    },
+}
+
+/// The figures of every metric at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    points: Vec<Point>,
+}
+
+impl Point {
+    fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn matches(&self, name: &str, filter: &[(&str, &str)]) -> bool {
+        self.name == name && filter.iter().all(|(k, v)| self.attribute(k) == Some(*v))
+    }
+}
+
+impl Snapshot {
+    /// The sum of the values of `name`'s points whose attributes include `filter`
+    /// (histograms count their values).
+    pub fn sum(&self, name: &str, filter: &[(&str, &str)]) -> f64 {
+        self.points
+            .iter()
+            .filter(|p| p.matches(name, filter))
+            .map(|p| match &p.value {
+                PointValue::Number(v) => *v,
+                PointValue::Histogram { count, .. } => *count as f64,
+            })
+            .sum()
+    }
+
+    /// `name`'s points whose attributes include `filter`, each with the value of attribute
+    /// `key` (summed over the other attributes), sorted by that value.
+    pub fn by(&self, name: &str, key: &str, filter: &[(&str, &str)]) -> Vec<(String, f64)> {
+        let mut out: std::collections::BTreeMap<String, f64> = Default::default();
+        for p in self.points.iter().filter(|p| p.matches(name, filter)) {
+            if let (Some(k), PointValue::Number(v)) = (p.attribute(key), &p.value) {
+                *out.entry(k.to_owned()).or_default() += v;
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Every point of `name`.
+    pub fn points<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Point> + 'a {
+        self.points.iter().filter(move |p| p.name == name)
+    }
+
+    /// The `q` quantile (0 to 1) of histogram `name` over the points whose attributes include
+    /// `filter`, estimated from its buckets as Prometheus' `histogram_quantile` does: linear
+    /// within the bucket it falls in. `None` with no values; the highest bound when it falls in
+    /// the last, unbounded bucket.
+    pub fn quantile(&self, name: &str, filter: &[(&str, &str)], q: f64) -> Option<f64> {
+        let mut merged: Option<(Vec<f64>, Vec<u64>)> = None;
+        for p in self.points.iter().filter(|p| p.matches(name, filter)) {
+            if let PointValue::Histogram { bounds, counts, .. } = &p.value {
+                match &mut merged {
+                    None => merged = Some((bounds.clone(), counts.clone())),
+                    Some((b, c)) if b == bounds => {
+                        for (total, n) in c.iter_mut().zip(counts) {
+                            *total += n;
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let (bounds, counts) = merged?;
+        quantile(&bounds, &counts, q)
+    }
+}
+
+/// The `q` quantile of a histogram with `counts` per bucket under upper `bounds` (one count
+/// more than bounds: the +Inf bucket).
+pub fn quantile(bounds: &[f64], counts: &[u64], q: f64) -> Option<f64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = q.clamp(0.0, 1.0) * total as f64;
+    let mut seen = 0u64;
+    for (i, &n) in counts.iter().enumerate() {
+        if n > 0 && (seen + n) as f64 >= rank {
+            let Some(&upper) = bounds.get(i) else {
+                return bounds.last().copied();
+            };
+            let lower = if i == 0 { 0.0 } else { bounds[i - 1] };
+            let within = (rank - seen as f64) / n as f64;
+            return Some(lower + (upper - lower) * within.clamp(0.0, 1.0));
+        }
+        seen += n;
+    }
+    bounds.last().copied()
+}
+
+fn collect_points<T: AsF64>(name: &str, data: &MetricData<T>, out: &mut Vec<Point>) {
+    let attrs = |a: &mut dyn Iterator<Item = &KeyValue>| -> Vec<(String, String)> {
+        a.map(|kv| (kv.key.as_str().to_owned(), kv.value.to_string()))
+            .collect()
+    };
+    match data {
+        MetricData::Sum(sum) => {
+            for p in sum.data_points() {
+                out.push(Point {
+                    name: name.to_owned(),
+                    attributes: attrs(&mut p.attributes()),
+                    value: PointValue::Number(p.value().as_f64()),
+                });
+            }
+        }
+        MetricData::Gauge(g) => {
+            for p in g.data_points() {
+                out.push(Point {
+                    name: name.to_owned(),
+                    attributes: attrs(&mut p.attributes()),
+                    value: PointValue::Number(p.value().as_f64()),
+                });
+            }
+        }
+        MetricData::Histogram(h) => {
+            for p in h.data_points() {
+                out.push(Point {
+                    name: name.to_owned(),
+                    attributes: attrs(&mut p.attributes()),
+                    value: PointValue::Histogram {
+                        bounds: p.bounds().collect(),
+                        counts: p.bucket_counts().collect(),
+                        count: p.count(),
+                    },
+                });
+            }
+        }
+        MetricData::ExponentialHistogram(_) => {}
     }
 }
 
@@ -337,6 +538,16 @@ fn encode_data<T: AsF64>(
     }
 }
 
+/// Run `f` on tokio's blocking pool inside a span `name`, a child of the caller's span:
+/// `spawn_blocking` alone would lose the trace at the thread boundary.
+pub fn blocking<R: Send + 'static>(
+    name: &'static str,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> tokio::task::JoinHandle<R> {
+    let span = tracing::info_span!("blocking", otel.name = name);
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+}
+
 /// The `result` attribute of a failed operation: the error's kind.
 pub fn error_kind(e: &crate::error::Error) -> &'static str {
     use crate::error::Kind;
@@ -356,6 +567,7 @@ pub fn error_kind(e: &crate::error::Error) -> &'static str {
 pub struct NodeMetrics {
     gossip: Counter<u64>,
     refused: Counter<u64>,
+    requests_refused: Counter<u64>,
     downloads: Counter<u64>,
     installs: Counter<u64>,
     search: Histogram<f64>,
@@ -433,7 +645,11 @@ impl NodeMetrics {
                 .build(),
             refused: meter
                 .u64_counter("peerpack.records.refused")
-                .with_description("Records refused, by reason")
+                .with_description("Records from other peers this node did not take, by how they came (gossip, sync, dht, lookup) and why")
+                .build(),
+            requests_refused: meter
+                .u64_counter("peerpack.requests.refused")
+                .with_description("Requests from other peers refused by a limit or as malformed, by protocol (sync, blob) and reason")
                 .build(),
             downloads: meter
                 .u64_counter("peerpack.downloads")
@@ -472,9 +688,54 @@ impl NodeMetrics {
         );
     }
 
-    /// Count a record refused for `reason`.
-    pub fn refused(&self, reason: &'static str) {
-        self.refused.add(1, &[KeyValue::new("reason", reason)]);
+    /// A record that came `via` gossip, sync, the DHT or a lookup, refused for `reason`
+    /// (`invalid`, `conflict`, `stale`, `skipped`, `untrusted`): counted, and a `refused`
+    /// span of its own (a child of whatever was handling it) holds the log line.
+    pub fn record_refused(
+        &self,
+        via: &'static str,
+        reason: &'static str,
+        peer: Option<PeerId>,
+        detail: &dyn std::fmt::Display,
+    ) {
+        self.refused.add(
+            1,
+            &[KeyValue::new("via", via), KeyValue::new("reason", reason)],
+        );
+        let _span = tracing::info_span!(
+            "refused",
+            what = "record",
+            via,
+            reason,
+            peer = peer.as_ref().map(tracing::field::display),
+        )
+        .entered();
+        if reason == "invalid" {
+            tracing::info!(error = %detail, "refused a record");
+        } else {
+            tracing::debug!(error = %detail, "did not take a record");
+        }
+    }
+
+    /// A request from `peer` on `protocol` (`sync`, `blob`) refused for `reason` (`rate`,
+    /// `busy`, `malformed`): counted, in a `refused` span of its own.
+    pub fn request_refused(
+        &self,
+        protocol: &'static str,
+        reason: &'static str,
+        peer: PeerId,
+        detail: &dyn std::fmt::Display,
+    ) {
+        self.requests_refused.add(
+            1,
+            &[
+                KeyValue::new("protocol", protocol),
+                KeyValue::new("reason", reason),
+            ],
+        );
+        let _span =
+            tracing::info_span!("refused", what = "request", protocol, reason, %peer).entered();
+        tracing::debug!(%detail, "refused a request");
     }
 
     /// Count a download that ended with `result`; a successful one also records its rate.
@@ -515,6 +776,45 @@ impl NodeMetrics {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_interpolate_within_the_bucket_they_fall_in() {
+        // Bounds 1, 2, 4; 10 values at most 1, 10 in (1, 2], none in (2, 4], 0 above.
+        let (b, c) = ([1.0, 2.0, 4.0], [10, 10, 0, 0]);
+        assert_eq!(quantile(&b, &c, 0.5), Some(1.0));
+        assert_eq!(quantile(&b, &c, 0.25), Some(0.5));
+        assert_eq!(quantile(&b, &c, 0.75), Some(1.5));
+        assert_eq!(quantile(&b, &c, 1.0), Some(2.0));
+        assert_eq!(quantile(&b, &[0, 0, 0, 0], 0.5), None);
+        // In the unbounded bucket: the highest bound.
+        assert_eq!(quantile(&b, &[0, 0, 0, 3], 0.99), Some(4.0));
+    }
+
+    #[test]
+    fn a_snapshot_holds_what_was_recorded() {
+        let t = Telemetry::new();
+        let m = NodeMetrics::new(t.meter(), Arc::default());
+        m.gossip("peerpack/announce/1", "accept");
+        m.gossip("peerpack/announce/1", "reject");
+        m.gossip("peerpack/indexes/1", "accept");
+        m.search(Duration::from_micros(300));
+        m.search(Duration::from_micros(300));
+        let s = t.snapshot();
+        assert_eq!(
+            s.by("peerpack.gossip.messages", "result", &[]),
+            vec![("accept".to_owned(), 2.0), ("reject".to_owned(), 1.0)]
+        );
+        assert_eq!(
+            s.sum(
+                "peerpack.gossip.messages",
+                &[("topic", "peerpack/announce/1")]
+            ),
+            2.0
+        );
+        assert_eq!(s.sum("peerpack.search.duration", &[]), 2.0);
+        let p50 = s.quantile("peerpack.search.duration", &[], 0.5).unwrap();
+        assert!((0.00025..=0.0005).contains(&p50), "{p50}");
+    }
 
     #[test]
     fn counters_histograms_and_gauges_read_as_prometheus_text() {

@@ -126,9 +126,49 @@ pub struct Counters {
     downloaded: std::sync::atomic::AtomicU64,
     downloads_ok: std::sync::atomic::AtomicU64,
     downloads_failed: std::sync::atomic::AtomicU64,
+    /// (when, bytes uploaded, bytes downloaded), one a second for the last [`RATE_WINDOW`].
+    samples: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, u64, u64)>>,
 }
 
+/// The window transfer rates are measured over.
+pub const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Counters {
+    /// Note the byte counters now (the node does, every second), for [`Counters::rates`].
+    pub fn sample(&self) {
+        let (up, down, _, _) = self.snapshot();
+        let now = std::time::Instant::now();
+        let mut samples = peerpack_core::sync::lock(&self.samples);
+        samples.push_back((now, up, down));
+        // Keep one sample at least a window old, so a rate always spans the whole window.
+        while samples
+            .get(1)
+            .is_some_and(|(t, _, _)| now.duration_since(*t) >= RATE_WINDOW)
+        {
+            samples.pop_front();
+        }
+    }
+
+    /// Bytes per second uploaded and downloaded over about the last [`RATE_WINDOW`]: from the
+    /// oldest sample kept to the counters now. Zero before the first sample.
+    pub fn rates(&self) -> (f64, f64) {
+        let (up, down, _, _) = self.snapshot();
+        let samples = peerpack_core::sync::lock(&self.samples);
+        match samples.front() {
+            Some((t, up0, down0)) => {
+                let secs = t.elapsed().as_secs_f64();
+                if secs <= 0.0 {
+                    return (0.0, 0.0);
+                }
+                (
+                    up.saturating_sub(*up0) as f64 / secs,
+                    down.saturating_sub(*down0) as f64 / secs,
+                )
+            }
+            None => (0.0, 0.0),
+        }
+    }
+
     pub(crate) fn bytes_uploaded(&self, n: u64) {
         self.uploaded
             .fetch_add(n, std::sync::atomic::Ordering::Relaxed);

@@ -195,6 +195,18 @@ async fn a_flood_of_sync_requests_is_bounded_per_peer() {
         answered <= peerpack_node::sync::SYNC_BURST as usize + 32,
         "{answered} of 200 answered"
     );
+    // The node counts what it refused, by rule, and `status` shows it.
+    let refused: u64 = net
+        .inner(0)
+        .status()
+        .await
+        .unwrap()
+        .refusals
+        .iter()
+        .filter(|r| r.what == "request" && r.via == "sync")
+        .map(|r| r.count)
+        .sum();
+    assert_eq!(refused, busy as u64, "refused {busy}, counted {refused}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(matches!(
         m.sync(b_id, SyncRequest::Summary).await,

@@ -1,6 +1,7 @@
 //! Spans, captured in memory through the tracing-to-OpenTelemetry layer the CLI installs: a
 //! publish, a search and an install across two nodes emit their named spans, and one trace
-//! crosses into the network actor.
+//! crosses into the network actor; gossip validation, connections, a hostile peer's refused
+//! records, its reputation and its block have spans of their own.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,10 +11,44 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use common::{TIMEOUT, TestNet, example, wait_for, wait_searchable};
+use opentelemetry::Value;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use peerpack_node::install::{InstallProgress, InstallRequest};
 use tracing_subscriber::layer::SubscriberExt;
+
+/// The value of attribute `key` of `span`, as text.
+fn attr(span: &SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| match &kv.value {
+            Value::String(s) => s.to_string(),
+            other => other.to_string(),
+        })
+}
+
+/// A record signed by a key of its own, then altered: its signature no longer holds.
+fn forged(i: u32) -> Vec<u8> {
+    let m = peerpack_core::Manifest::parse(
+        "[package]\nname = \"forged-pack\"\nversion = \"1.0.0\"\ndescription = \"d\"\nlicense = \"MIT\"\nauthors = [\"a\"]\n",
+        std::path::Path::new("peerpack.toml"),
+    )
+    .unwrap();
+    let mut r = peerpack_core::PackageRecord::sign(
+        peerpack_core::record::RecordFields {
+            manifest: m,
+            content_id: peerpack_core::ContentId::of(b"forged"),
+            archive_size: 6,
+            seq: 1,
+            published_at: 1,
+        },
+        &peerpack_core::PublisherKey::from_secret_bytes(&[41; 32]),
+    )
+    .unwrap();
+    r.manifest.description = format!("tampered {i}");
+    r.encode()
+}
 
 /// The chain of span names from `span` up to its root.
 fn ancestry(
@@ -73,7 +108,12 @@ async fn publish_search_and_install_emit_their_spans_and_one_trace_crosses_the_a
                 "install",
                 "fetch",
                 "net.blob",
+                "blob.serve",
                 "store",
+                "gossip",
+                "net.connection.opened",
+                "index.search",
+                "install.place",
             ]
             .iter()
             .all(|n| has(n));
@@ -130,6 +170,97 @@ async fn publish_search_and_install_emit_their_spans_and_one_trace_crosses_the_a
             store.attributes
         );
     }
+    // The search of the index ran on the blocking pool, still under the search.
+    let index_search = spans.iter().find(|s| s.name == "index.search").unwrap();
+    assert!(
+        ancestry(index_search, &by_id).contains(&"search".to_owned()),
+        "{:?}",
+        ancestry(index_search, &by_id)
+    );
+    // The receiver validated the announcement in a gossip span that says how it ended.
+    let b_id = net.node(1).peer_id().to_string();
+    let a_id = net.node(0).peer_id().to_string();
+    assert!(
+        spans.iter().any(|s| s.name == "gossip"
+            && attr(s, "result").as_deref() == Some("accept")
+            && attr(s, "peer") == Some(a_id.clone())),
+        "no accepted gossip from A: {:?}",
+        spans
+            .iter()
+            .filter(|s| s.name == "gossip")
+            .map(|s| &s.attributes)
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.name == "net.connection.opened" && attr(s, "peer") == Some(b_id.clone())),
+        "A's side of the connection to B has no span"
+    );
+
+    // A hostile peer writes forged records into B's DHT store: each refusal is a span that
+    // names the rule and the peer, each costs it reputation in a span, and the block is one.
+    let m_key = peerpack_net::p2p::identity::Keypair::generate_ed25519();
+    let m_id = m_key.public().to_peer_id().to_string();
+    let m = common::bare_peer(m_key, &net, 1).await;
+    wait_for("M to connect to B", TIMEOUT, || async {
+        m.handle
+            .peers()
+            .await
+            .ok()
+            .filter(|p| p.iter().any(|p| p.peer_id.to_string() == b_id))
+    })
+    .await;
+    for i in 0..8 {
+        let key = peerpack_net::protocol::record_key(
+            &peerpack_core::PackageName::new("forged-pack").unwrap(),
+            &peerpack_core::Version::parse("1.0.0").unwrap(),
+        );
+        let _ = m.handle.put_record(key, forged(i)).await;
+    }
+    let spans = wait_for("B's spans of M's refusals and block", TIMEOUT, || {
+        let spans = exporter.get_finished_spans().unwrap();
+        let of_m = |n: &str| {
+            spans
+                .iter()
+                .any(|s| s.name == n && attr(s, "peer") == Some(m_id.clone()))
+        };
+        let all = of_m("refused") && of_m("reputation") && of_m("reputation.block");
+        async move { all.then_some(spans) }
+    })
+    .await;
+    let refused = spans
+        .iter()
+        .find(|s| s.name == "refused" && attr(s, "peer") == Some(m_id.clone()))
+        .unwrap();
+    assert_eq!(attr(refused, "what").as_deref(), Some("record"));
+    assert_eq!(attr(refused, "via").as_deref(), Some("dht"));
+    assert_eq!(attr(refused, "reason").as_deref(), Some("invalid"));
+    let penalty = spans
+        .iter()
+        .find(|s| s.name == "reputation" && attr(s, "peer") == Some(m_id.clone()))
+        .unwrap();
+    assert_eq!(attr(penalty, "event").as_deref(), Some("invalid_message"));
+    let (before, after) = (
+        attr(penalty, "before").unwrap().parse::<f64>().unwrap(),
+        attr(penalty, "after").unwrap().parse::<f64>().unwrap(),
+    );
+    assert!(
+        after < before,
+        "a penalty lowered nothing: {before} → {after}"
+    );
+    // And B's status counts them.
+    let status = net.inner(1).status().await.unwrap();
+    assert!(
+        status
+            .refusals
+            .iter()
+            .any(|r| r.what == "record" && r.via == "dht" && r.reason == "invalid" && r.count >= 1),
+        "{:?}",
+        status.refusals
+    );
+    assert_eq!(status.blocked_peers, 1);
+    m.handle.shutdown().await.unwrap();
     net.shutdown().await;
     let _ = provider.shutdown();
 }

@@ -33,6 +33,12 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
+    /// Say what went on, on stderr: each request to the node with its answer and time, and
+    /// every cause of a failure on its own line. -vv adds the HTTP client's own log. For
+    /// `peerpack node`, -v means --log-level debug unless a level is given.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -42,12 +42,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let json = cli.json;
+    let (json, verbose) = (cli.json, cli.verbose);
+    if verbose > 0 && !matches!(cli.command, Command::Node(_)) {
+        client_log(verbose);
+    }
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let (status, code) = exit::classify(&err);
             let message = format!("{err:#}");
+            if verbose > 0 {
+                // Every cause on a line of its own, outermost first, and how it is classed.
+                let mut stderr = std::io::stderr().lock();
+                for (i, cause) in err.chain().enumerate() {
+                    let _ = if i == 0 {
+                        writeln!(stderr, "error: {cause}")
+                    } else {
+                        writeln!(stderr, "  caused by: {cause}")
+                    };
+                }
+                let _ = writeln!(stderr, "  exit status {status} ({code})");
+            }
             // With --json a script reads the error where it reads results; a person still
             // sees the line on stderr.
             // `verify` printed its report, which says what drifted: that is the answer.
@@ -56,10 +71,28 @@ fn main() -> ExitCode {
                 let value = serde_json::json!({ "error": { "code": code, "message": message } });
                 let _ = writeln!(std::io::stdout(), "{value}");
             }
-            let _ = writeln!(std::io::stderr(), "error: {message}");
+            if verbose == 0 {
+                let _ = writeln!(std::io::stderr(), "error: {message}");
+            }
             ExitCode::from(status)
         }
     }
+}
+
+/// The log of a client command under `-v`: each request to the node and its answer on
+/// stderr; `-vv` adds the HTTP client's own events.
+fn client_log(verbose: u8) {
+    use std::io::IsTerminal;
+    let filter = if verbose > 1 {
+        "peerpack=debug,peerpack_api=debug,reqwest=debug,hyper_util=debug"
+    } else {
+        "peerpack=debug,peerpack_api=debug"
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -96,6 +129,18 @@ async fn run(cli: Cli) -> Result<()> {
             if api.is_some() {
                 anyhow::bail!(
                     "--api is the URL client commands use to reach a node; `peerpack node` takes --api-listen ADDR for the address its API listens on"
+                );
+            }
+            let mut args = args;
+            // -v means a debug log of peerpack's own crates, unless a level is given.
+            if cli.verbose > 0 && args.log_level.is_none() {
+                args.log_level = Some(
+                    if cli.verbose > 1 {
+                        "debug"
+                    } else {
+                        "info,peerpack=debug,peerpack_node=debug,peerpack_net=debug,peerpack_store=debug"
+                    }
+                    .to_owned(),
                 );
             }
             node::run(dir()?, args).await

@@ -285,10 +285,7 @@ pub fn status(s: &StatusView) {
             );
         }
     }
-    println!(
-        "address policy   {} ({} dials refused)",
-        s.policy, s.refused_dials
-    );
+    println!("address policy   {}", s.policy);
     println!("uptime           {}s", s.uptime_s);
     println!("archives         {}", s.archives);
     println!(
@@ -298,6 +295,45 @@ pub fn status(s: &StatusView) {
         s.downloads_ok,
         s.downloads_failed
     );
+    println!(
+        "transfer rate    {}/s up, {}/s down (last 10 s)",
+        bytes(s.upload_rate as u64),
+        bytes(s.download_rate as u64)
+    );
+    for q in &s.dht_queries {
+        let total: u64 = q.results.values().sum();
+        if total == 0 {
+            println!("dht {:<12} none yet", q.kind);
+            continue;
+        }
+        let results: Vec<String> = q.results.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1} ms"));
+        println!(
+            "dht {:<12} {} (p50 {}, p99 {})",
+            q.kind,
+            results.join(", "),
+            ms(q.p50_ms),
+            ms(q.p99_ms)
+        );
+    }
+    println!(
+        "gossip           {} accepted, {} rejected, {} ignored",
+        s.gossip.accepted, s.gossip.rejected, s.gossip.ignored
+    );
+    if s.refusals.is_empty() {
+        println!("refused          nothing");
+    }
+    for r in &s.refusals {
+        let via = if r.via.is_empty() {
+            String::new()
+        } else {
+            format!(" via {}", r.via)
+        };
+        println!("refused          {} {}{via}: {}", r.count, r.what, r.reason);
+    }
+    if s.blocked_peers > 0 {
+        println!("blocked peers    {}", s.blocked_peers);
+    }
     if let Some(limit) = s.upload_limit {
         println!("upload limit     {}/s", bytes(limit));
     }

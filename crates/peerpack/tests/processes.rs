@@ -187,6 +187,36 @@ fn install_across_processes_with_lock_file_gc_and_pins() {
         "{lock}"
     );
 
+    // `status` shows the key figures: the provider lookups of the install, the gossip that
+    // brought the two packages, the download rate while it is fresh.
+    let status = json(&dirs[1], &["status", "--json"]);
+    let providers = status["dht_queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["kind"] == "providers")
+        .cloned()
+        .unwrap();
+    assert!(
+        providers["results"]["found"].as_u64() >= Some(2),
+        "{status}"
+    );
+    assert!(providers["p50_ms"].as_f64().is_some(), "{status}");
+    assert!(status["download_rate"].as_f64() > Some(0.0), "{status}");
+    wait_until("n1 to count the announcements it accepted", || {
+        json(&dirs[1], &["status", "--json"])["gossip"]["accepted"].as_u64() >= Some(1)
+    });
+    let text = ok(&dirs[1], &["status"]);
+    for line in [
+        "dht providers",
+        "found (p50 ",
+        "gossip ",
+        "transfer rate",
+        "refused ",
+    ] {
+        assert!(text.contains(line), "status lacks {line:?}: {text}");
+    }
+
     // Text output (not a terminal: no progress bar, just the result).
     let text = ok_in(
         &project,
@@ -576,6 +606,37 @@ fn every_exit_status_and_json_error() {
     // Usage errors are clap's: status 2, before any JSON is possible.
     let o = run(&dir, &["search", "--limit", "0"]);
     assert_eq!(o.status.code(), Some(2));
+
+    // -v says what went on: the request, the node's answer, each cause, the exit status.
+    let o = run(&dir, &["info", "no-such-package", "-v"]);
+    assert_eq!(o.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for expected in [
+        "request to the node",
+        "/v1/packages/no-such-package",
+        "status=404",
+        "the node refused the call",
+        "\"code\":\"not_found\"",
+        "error: ",
+        "exit status 4 (not_found)",
+    ] {
+        assert!(err.contains(expected), "-v lacks {expected:?}: {err}");
+    }
+    let o = run(&dir, &["status", "--api", "http://127.0.0.1:1", "-v"]);
+    assert_eq!(o.status.code(), Some(6));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for expected in [
+        "no answer from the node",
+        "connect=true",
+        "error: cannot reach the node",
+        "  caused by: ",
+        "exit status 6 (unreachable)",
+    ] {
+        assert!(err.contains(expected), "-v lacks {expected:?}: {err}");
+    }
+    // Without -v, one line.
+    let o = run(&dir, &["status", "--api", "http://127.0.0.1:1"]);
+    assert_eq!(String::from_utf8_lossy(&o.stderr).lines().count(), 1);
 }
 
 /// A node.json left by a node that died does not block a start, even when its pid now belongs

@@ -181,11 +181,24 @@ impl EventLoop {
         match event {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
+                connection_id,
                 endpoint,
                 num_established,
+                established_in,
                 ..
             } => {
                 let address = endpoint.get_remote_address().clone();
+                let _span = tracing::info_span!(
+                    "net.connection.opened",
+                    peer = %peer_id,
+                    %address,
+                    direction = if endpoint.is_dialer() { "outbound" } else { "inbound" },
+                    connections = num_established.get(),
+                    handshake_ms = established_in.as_secs_f64() * 1e3,
+                )
+                .entered();
+                tracing::debug!(peer = %peer_id, %address, "connection opened");
+                self.opened.insert(connection_id, std::time::Instant::now());
                 self.metrics.connection("opened");
                 self.answer_connects(peer_id, Ok(()));
                 self.connections
@@ -200,10 +213,22 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
+                connection_id,
                 endpoint,
                 num_established,
-                ..
+                cause,
             } => {
+                let lifetime = self.opened.remove(&connection_id).map(|t| t.elapsed());
+                let _span = tracing::info_span!(
+                    "net.connection.closed",
+                    peer = %peer_id,
+                    address = %endpoint.get_remote_address(),
+                    connections = num_established,
+                    lifetime_s = lifetime.map(|d| d.as_secs_f64()),
+                    cause = cause.as_ref().map(tracing::field::display),
+                )
+                .entered();
+                tracing::debug!(peer = %peer_id, ?cause, "connection closed");
                 self.metrics.connection("closed");
                 if num_established == 0 {
                     self.connections.remove(&peer_id);

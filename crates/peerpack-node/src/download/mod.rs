@@ -195,7 +195,7 @@ async fn run(
     let (file, have) = {
         let outline = outline.clone();
         let p = path.clone();
-        tokio::task::spawn_blocking(move || open_partial(&p, &outline))
+        crate::telemetry::blocking("download.resume", move || open_partial(&p, &outline))
             .await
             .map_err(|e| Error::task("reading the partial download", e))?
             .map_err(|e| Error::io(path.display().to_string(), e))?
@@ -332,7 +332,7 @@ async fn run(
     {
         let outline = outline.clone();
         let blobs = inner.catalogue.blobs.clone();
-        tokio::task::spawn_blocking(move || {
+        crate::telemetry::blocking("download.adopt", move || {
             drop(file);
             blobs.adopt_partial(&id, &outline)
         })

@@ -137,7 +137,7 @@ impl Context {
         let force = request.force;
         // First put back what an interrupted install moved aside; then, before anything is
         // downloaded or written, refuse a path that is not peerpack's to replace.
-        tokio::task::spawn_blocking(move || {
+        crate::telemetry::blocking("install.check", move || {
             sweep_leftovers(&dir);
             if force {
                 return Ok(());
@@ -402,9 +402,11 @@ impl Context {
         // Repair: a tree that is ours but drifted from its archive is put back whole.
         let repaired = unchanged && repair && {
             let (blobs, t, l) = (self.catalogue.blobs.clone(), target.clone(), label.clone());
-            let drift = tokio::task::spawn_blocking(move || verify::compare(&blobs, &id, &t, &l))
-                .await
-                .map_err(|e| Error::task("checking the installed tree", e))??;
+            let drift = crate::telemetry::blocking("install.compare", move || {
+                verify::compare(&blobs, &id, &t, &l)
+            })
+            .await
+            .map_err(|e| Error::task("checking the installed tree", e))??;
             if !drift.is_empty() {
                 tracing::info!(%name, %version, changes = drift.len(), "restoring a drifted tree");
             }
@@ -418,7 +420,7 @@ impl Context {
             // A fresh download was checked piece by piece a moment ago; an archive that was
             // already in the store is checked again, in case it rotted on disk.
             let verify = fetched.cached;
-            let placed = tokio::task::spawn_blocking(move || {
+            let placed = crate::telemetry::blocking("install.place", move || {
                 place(&blobs, &id, &t, &l, &marker, verify, force)
             })
             .await

@@ -222,9 +222,11 @@ impl Context {
                         download::fetch(self, id, size, progress).await?;
                     }
                     let (blobs, t, l) = (self.catalogue.blobs.clone(), target.clone(), label);
-                    let drift = tokio::task::spawn_blocking(move || compare(&blobs, &id, &t, &l))
-                        .await
-                        .map_err(|e| Error::task("checking an installed tree", e))??;
+                    let drift = crate::telemetry::blocking("install.compare", move || {
+                        compare(&blobs, &id, &t, &l)
+                    })
+                    .await
+                    .map_err(|e| Error::task("checking an installed tree", e))??;
                     (if drift.is_empty() { "ok" } else { "drifted" }, drift)
                 }
                 _ => ("foreign", Vec::new()),
@@ -291,7 +293,7 @@ impl Context {
         }
         lock.packages = kept;
         let to = request.to.clone();
-        let removed = tokio::task::spawn_blocking(move || {
+        let removed = crate::telemetry::blocking("install.delete", move || {
             gone.into_iter()
                 .map(|p| {
                     let target = to.join(&p.name);
