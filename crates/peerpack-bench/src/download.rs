@@ -92,7 +92,7 @@ fn row(size: u64, method: &str, rounds: Vec<Duration>) -> Row {
 }
 
 /// A package directory with `bytes` of incompressible data.
-fn package(dir: &Path, name: &str, bytes: u64) -> Result<()> {
+pub(crate) fn package(dir: &Path, name: &str, bytes: u64) -> Result<()> {
     std::fs::create_dir_all(dir.join("template"))?;
     std::fs::write(
         dir.join("peerpack.toml"),

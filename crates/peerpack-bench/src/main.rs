@@ -21,12 +21,20 @@
 //! cargo build --release -p peerpack -p peerpack-bench
 //! target/release/peerpack-bench restart [--packages N] [--starts S] [--json FILE]
 //! ```
+//!
+//! `peerpack-bench telemetry` measures what tracing and metrics cost searches and downloads:
+//! off, default metrics, and spans and metrics exported over OTLP to rotel, interleaved:
+//!
+//! ```text
+//! cargo run --release -p peerpack-bench -- telemetry [--packages N] [--rounds R] [--json FILE]
+//! ```
 
 mod corpus;
 mod download;
 mod restart;
 mod search;
 mod stats;
+mod telemetry;
 
 use std::path::PathBuf;
 
@@ -105,6 +113,43 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// What tracing and metrics cost searches and downloads: off, default metrics, and spans
+    /// and metrics exported over OTLP, interleaved in one run.
+    ///
+    /// Each round of each mode runs in a process of its own (one tracing subscriber per
+    /// process): two nodes on 127.0.0.1, a downloader whose catalogue holds N packages and a
+    /// provider of one archive. A round times Q searches through the node's search, then D
+    /// downloads of the archive. The `otlp` mode exports to rotel (started here, with its
+    /// blackhole exporter; from ROTEL_AGENT or the `rotel` Python package) or to --collector.
+    Telemetry {
+        /// Packages in the downloader's catalogue.
+        #[arg(long = "packages", default_value_t = 10_000)]
+        packages: usize,
+        /// Timed searches per round.
+        #[arg(long, default_value_t = 2000)]
+        queries: usize,
+        /// Archive size in MiB.
+        #[arg(long = "size-mib", default_value_t = 64)]
+        size_mib: u64,
+        /// Timed downloads per round.
+        #[arg(long, default_value_t = 3)]
+        downloads: usize,
+        /// Rounds per mode.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// An OTLP/HTTP collector's base URL for the `otlp` mode (default: start rotel).
+        #[arg(long, value_name = "URL")]
+        collector: Option<String>,
+        /// Also write the results as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Run one round of MODE in this process and print it as JSON (used by the parent).
+        #[arg(long, value_name = "MODE", hide = true)]
+        worker: Option<String>,
+        /// The parent's working directory (with --worker).
+        #[arg(long, value_name = "DIR", hide = true)]
+        work_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -145,5 +190,30 @@ fn main() -> Result<()> {
             peerpack,
             json,
         } => restart::run(packages, starts, seed, peerpack, json.as_deref()),
+        Command::Telemetry {
+            packages,
+            queries,
+            size_mib,
+            downloads,
+            rounds,
+            collector,
+            json,
+            worker,
+            work_dir,
+        } => match (worker, work_dir, collector) {
+            (Some(mode), Some(work), Some(collector)) => {
+                telemetry::worker(&mode, packages, queries, downloads, &collector, &work)
+            }
+            (Some(_), _, _) => anyhow::bail!("--worker needs --work-dir and --collector"),
+            (None, _, collector) => telemetry::run(
+                packages,
+                queries,
+                size_mib,
+                downloads,
+                rounds,
+                collector,
+                json.as_deref(),
+            ),
+        },
     }
 }
