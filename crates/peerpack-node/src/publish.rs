@@ -55,7 +55,10 @@ pub async fn publish(inner: &Arc<Context>, dir: PathBuf) -> Result<Published, Er
 }
 
 /// Publish the package in `dir`.
-#[tracing::instrument(skip(inner), fields(dir = %dir.display()))]
+#[tracing::instrument(
+    skip(inner),
+    fields(dir = %dir.display(), package, version, content_id, bytes, result)
+)]
 pub async fn publish_with(
     inner: &Arc<Context>,
     dir: PathBuf,
@@ -63,13 +66,19 @@ pub async fn publish_with(
 ) -> Result<Published, Error> {
     let started = std::time::Instant::now();
     let published = publish_untimed(inner, dir, options).await;
-    inner.metrics.publish(
-        started.elapsed(),
-        match &published {
-            Ok(_) => "ok",
-            Err(e) => crate::telemetry::error_kind(e),
-        },
-    );
+    let result = match &published {
+        Ok(_) => "ok",
+        Err(e) => crate::telemetry::error_kind(e),
+    };
+    inner.metrics.publish(started.elapsed(), result);
+    let span = tracing::Span::current();
+    span.record("result", result);
+    if let Ok(p) = &published {
+        span.record("package", p.name.as_str())
+            .record("version", p.version.as_str())
+            .record("content_id", p.content_id.to_string())
+            .record("bytes", p.archive_size);
+    }
     published
 }
 

@@ -40,11 +40,14 @@ fn view(id: &PeerId, p: &Peer) -> PeerView {
 
 impl Context {
     /// Search the local catalogue.
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(skip(self), fields(hits))]
     pub async fn search(self: &Arc<Self>, s: Search) -> Result<Vec<SearchHit>, Error> {
         let started = std::time::Instant::now();
         let hits = self.search_untimed(s).await;
         self.metrics.search(started.elapsed());
+        if let Ok(h) = &hits {
+            tracing::Span::current().record("hits", h.len());
+        }
         hits
     }
 

@@ -83,7 +83,7 @@ enum Step {
 }
 
 /// Fetch the archive `id` of `size` bytes into the blob store, unless it is there already.
-#[tracing::instrument(skip(inner, progress), fields(%id, size))]
+#[tracing::instrument(skip(inner, progress), fields(%id, size, cached, result))]
 pub async fn fetch(
     inner: &Arc<Context>,
     id: ContentId,
@@ -100,15 +100,15 @@ pub async fn fetch(
     // An archive already here (fetched by the caller before us) is no download to count.
     let here = inner.catalogue.blobs.contains(&id);
     let result = fetch_once(inner, id, size, &progress).await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => crate::telemetry::error_kind(e),
+    };
+    tracing::Span::current()
+        .record("cached", here)
+        .record("result", outcome);
     if !here {
-        inner.metrics.download(
-            match &result {
-                Ok(_) => "ok",
-                Err(e) => crate::telemetry::error_kind(e),
-            },
-            size,
-            started.elapsed(),
-        );
+        inner.metrics.download(outcome, size, started.elapsed());
     }
     // Drop the gate unless someone else is waiting on it.
     {

@@ -69,17 +69,23 @@ fn cancelled() -> Error {
 
 impl Context {
     /// Install packages (see [`InstallRequest`]).
-    #[tracing::instrument(skip(self, request, progress), fields(packages = ?request.packages, locked = request.locked))]
+    #[tracing::instrument(skip(self, request, progress), fields(packages = ?request.packages, locked = request.locked, installed, result))]
     pub async fn install(
         self: &Arc<Self>,
         request: InstallRequest,
         progress: Arc<InstallProgress>,
     ) -> Result<InstallReport, Error> {
         let report = self.install_uncounted(request, progress).await;
-        self.metrics.install(match &report {
+        let result = match &report {
             Ok(_) => "ok",
             Err(e) => crate::telemetry::error_kind(e),
-        });
+        };
+        self.metrics.install(result);
+        let span = tracing::Span::current();
+        span.record("result", result);
+        if let Ok(r) = &report {
+            span.record("installed", r.installed.len());
+        }
         report
     }
 
