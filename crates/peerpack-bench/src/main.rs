@@ -113,8 +113,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
-    /// What tracing and metrics cost searches and downloads: off, default metrics, and spans
-    /// and metrics exported over OTLP, interleaved in one run.
+    /// What tracing and metrics cost searches and downloads: off, default metrics, spans made
+    /// but not exported, and spans and metrics exported over OTLP, interleaved in one run.
     ///
     /// Each round of each mode runs in a process of its own (one tracing subscriber per
     /// process): two nodes on 127.0.0.1, a downloader whose catalogue holds N packages and a
@@ -146,8 +146,8 @@ enum Command {
         /// Run one round of MODE in this process and print it as JSON (used by the parent).
         #[arg(long, value_name = "MODE", hide = true)]
         worker: Option<String>,
-        /// The parent's working directory (with --worker).
-        #[arg(long, value_name = "DIR", hide = true)]
+        /// Directory for the nodes' data, kept afterwards (default: a temporary directory).
+        #[arg(long, value_name = "DIR")]
         work_dir: Option<PathBuf>,
     },
 }
@@ -205,7 +205,7 @@ fn main() -> Result<()> {
                 telemetry::worker(&mode, packages, queries, downloads, &collector, &work)
             }
             (Some(_), _, _) => anyhow::bail!("--worker needs --work-dir and --collector"),
-            (None, _, collector) => telemetry::run(
+            (None, work_dir, collector) => telemetry::run(
                 packages,
                 queries,
                 size_mib,
@@ -213,6 +213,7 @@ fn main() -> Result<()> {
                 rounds,
                 collector,
                 json.as_deref(),
+                work_dir,
             ),
         },
     }

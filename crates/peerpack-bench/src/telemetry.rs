@@ -4,7 +4,7 @@
 //!
 //! Each round of each mode is a process of its own (this binary, `--worker MODE`), because a
 //! process has one global tracing subscriber: the parent runs the rounds interleaved (off,
-//! metrics, otlp, off, …) so that the machine's drift spreads over every mode alike. A round
+//! metrics, spans, otlp, metrics, …) so that the machine's drift spreads over every mode alike. A round
 //! starts two nodes on 127.0.0.1 in the worker: a provider holding an archive and a downloader
 //! whose catalogue holds N packages. It times Q searches through the node's own search (the
 //! path `GET /v1/search` takes: the index, the provider lists, the histogram and the span),
@@ -16,6 +16,9 @@
 //!   and no tracing subscriber is installed, so spans cost a check of a global flag;
 //! - `metrics`: a node as it runs by default: every instrument aggregated for `/metrics`, no
 //!   span exported (no subscriber: the log is left out of every mode);
+//! - `spans`: metrics as above, and every span at `INFO` built by the same tracing layer as in
+//!   `otlp` (`otlp::span_layer`), then dropped: a tracer provider with no exporter. The cost of
+//!   making the spans, apart from sending them;
 //! - `otlp`: metrics as above, also pushed over OTLP/HTTP every second, and every span at
 //!   `INFO` exported over OTLP/HTTP through the SDK's batch processor, to a real collector
 //!   (rotel, started here with its blackhole exporter, or `--collector URL`).
@@ -39,7 +42,7 @@ const MIB: u64 = 1024 * 1024;
 const NAME: &str = "telemetry-payload";
 
 /// The modes, in the order each round runs them.
-pub const MODES: [&str; 3] = ["off", "metrics", "otlp"];
+pub const MODES: [&str; 4] = ["off", "metrics", "spans", "otlp"];
 
 /// What one worker measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -191,9 +194,16 @@ pub fn run(
     rounds: usize,
     collector: Option<String>,
     json: Option<&Path>,
+    work_dir: Option<PathBuf>,
 ) -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let work = tmp.path();
+    let work = match &work_dir {
+        Some(w) => {
+            std::fs::create_dir_all(w)?;
+            w.as_path()
+        }
+        None => tmp.path(),
+    };
     let (_rotel, endpoint) = match collector {
         Some(url) => (None, url),
         None => {
@@ -353,28 +363,28 @@ pub fn worker(
     };
     let tracer = match mode {
         "otlp" => otlp.tracer_provider()?,
+        "spans" => Some(
+            opentelemetry_sdk::trace::SdkTracerProvider::builder().build(),
+        ),
         "off" | "metrics" => None,
         other => bail!("unknown mode {other:?}: one of {MODES:?}"),
     };
     if let Some(p) = &tracer {
-        use opentelemetry::trace::TracerProvider as _;
         use tracing_subscriber::Layer as _;
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
-        // The filter `peerpack node` gives its span export.
+        // The layer and filter `peerpack node` installs for its span export.
         tracing_subscriber::registry()
             .with(
-                tracing_opentelemetry::layer()
-                    .with_tracer(p.tracer("peerpack"))
-                    .with_filter(tracing_subscriber::EnvFilter::new(
-                        "info,libp2p_kad=error,libp2p_swarm=warn,libp2p_gossipsub=warn",
-                    )),
+                peerpack_node::otlp::span_layer(p).with_filter(
+                    tracing_subscriber::EnvFilter::new(peerpack_node::otlp::SPAN_FILTER),
+                ),
             )
             .init();
     }
     let telemetry = Arc::new(match mode {
         "off" => peerpack_node::telemetry::Telemetry::off(),
-        "metrics" => peerpack_node::telemetry::Telemetry::new(),
+        "metrics" | "spans" => peerpack_node::telemetry::Telemetry::new(),
         _ => peerpack_node::telemetry::Telemetry::try_with(|b| otlp.add_metrics(b))?,
     });
     let round = runtime.block_on(measure(

@@ -46,6 +46,26 @@ impl std::str::FromStr for Protocol {
     }
 }
 
+/// The filter of the span export: every span peerpack names is at `INFO`; libp2p's chatty
+/// modules are quieted as in the log.
+pub const SPAN_FILTER: &str = "info,libp2p_kad=error,libp2p_swarm=warn,libp2p_gossipsub=warn";
+
+/// The tracing layer that turns the node's spans into OpenTelemetry spans of `provider`, as
+/// `peerpack node` installs it (its filter is [`SPAN_FILTER`]); the benchmark and the tests use
+/// the same. Each span keeps its source location and its busy and idle time; the thread is left
+/// out.
+pub fn span_layer<S>(
+    provider: &opentelemetry_sdk::trace::SdkTracerProvider,
+) -> tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use opentelemetry::trace::TracerProvider as _;
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("peerpack"))
+        .with_threads(false)
+}
+
 /// Where and how spans and metrics are exported over OTLP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Otlp {

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use common::{TIMEOUT, TestNet, example, wait_for, wait_searchable};
 use opentelemetry::Value;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use peerpack_node::install::{InstallProgress, InstallRequest};
 use tracing_subscriber::layer::SubscriberExt;
@@ -72,7 +71,7 @@ async fn publish_search_and_install_emit_their_spans_and_one_trace_crosses_the_a
         .build();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_subscriber::EnvFilter::new("info"))
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("peerpack-test")));
+        .with(peerpack_node::otlp::span_layer(&provider));
     // Global: the nodes' work runs on the runtime's threads and the blocking pool.
     tracing::subscriber::set_global_default(subscriber).unwrap();
 

@@ -68,10 +68,9 @@ fn init_logging(config: &Config, tracer: Option<&peerpack_node::telemetry::SdkTr
     // Spans go to the collector at info whatever the log shows: `--log-level warn` quiets the
     // log, not the traces.
     let otel = tracer.map(|p| {
-        use opentelemetry::trace::TracerProvider as _;
-        tracing_opentelemetry::layer()
-            .with_tracer(p.tracer("peerpack"))
-            .with_filter(tracing_subscriber::EnvFilter::new(format!("info,{quiet}")))
+        peerpack_node::otlp::span_layer(p).with_filter(tracing_subscriber::EnvFilter::new(
+            peerpack_node::otlp::SPAN_FILTER,
+        ))
     });
     tracing_subscriber::registry()
         .with(log.with_filter(log_filter))
