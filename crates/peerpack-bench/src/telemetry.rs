@@ -363,9 +363,7 @@ pub fn worker(
     };
     let tracer = match mode {
         "otlp" => otlp.tracer_provider()?,
-        "spans" => Some(
-            opentelemetry_sdk::trace::SdkTracerProvider::builder().build(),
-        ),
+        "spans" => Some(opentelemetry_sdk::trace::SdkTracerProvider::builder().build()),
         "off" | "metrics" => None,
         other => bail!("unknown mode {other:?}: one of {MODES:?}"),
     };
@@ -375,11 +373,9 @@ pub fn worker(
         use tracing_subscriber::util::SubscriberInitExt;
         // The layer and filter `peerpack node` installs for its span export.
         tracing_subscriber::registry()
-            .with(
-                peerpack_node::otlp::span_layer(p).with_filter(
-                    tracing_subscriber::EnvFilter::new(peerpack_node::otlp::SPAN_FILTER),
-                ),
-            )
+            .with(peerpack_node::otlp::span_layer(p).with_filter(
+                tracing_subscriber::EnvFilter::new(peerpack_node::otlp::SPAN_FILTER),
+            ))
             .init();
     }
     let telemetry = Arc::new(match mode {

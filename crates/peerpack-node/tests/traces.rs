@@ -160,6 +160,24 @@ async fn publish_search_and_install_emit_their_spans_and_one_trace_crosses_the_a
         blob.contains(&"fetch".to_owned()) && blob.contains(&"install".to_owned()),
         "{blob:?}"
     );
+    // The work's spans say what it was about and how it ended.
+    let fetch = spans.iter().find(|s| s.name == "fetch").unwrap();
+    for key in ["id", "size", "cached"] {
+        assert!(
+            attr(fetch, key).is_some(),
+            "{key} in {:?}",
+            fetch.attributes
+        );
+    }
+    assert_eq!(attr(fetch, "result").as_deref(), Some("ok"));
+    let install = spans.iter().find(|s| s.name == "install").unwrap();
+    assert_eq!(attr(install, "result").as_deref(), Some("ok"));
+    let publish = spans.iter().find(|s| s.name == "publish_with").unwrap();
+    assert_eq!(
+        attr(publish, "package").as_deref(),
+        Some("github-actions-ci")
+    );
+    assert_eq!(attr(publish, "result").as_deref(), Some("ok"));
     // Store calls name their operation and their wait for the lock.
     let store = spans.iter().find(|s| s.name == "store").unwrap();
     for key in ["operation", "lock_wait_us"] {

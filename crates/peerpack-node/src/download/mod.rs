@@ -83,7 +83,7 @@ enum Step {
 }
 
 /// Fetch the archive `id` of `size` bytes into the blob store, unless it is there already.
-#[tracing::instrument(skip(inner, progress), fields(%id, size, cached, result))]
+#[tracing::instrument(skip(inner, progress), fields(%id, size = size, cached, result))]
 pub async fn fetch(
     inner: &Arc<Context>,
     id: ContentId,
