@@ -159,7 +159,7 @@ pub struct RefusalCount {
     /// How it came: for a record `gossip`, `sync`, `dht` or `lookup`; for a request its
     /// protocol, `sync` or `blob`; empty otherwise.
     pub via: String,
-    /// Why: `invalid`, `conflict`, `stale`, `skipped`, `untrusted`, `rate`, `busy`,
+    /// Why: `invalid`, `conflict`, `stale`, `claim`, `untrusted`, `rate`, `busy`,
     /// `malformed`, `policy`, `quota`.
     pub reason: String,
     /// How many.

@@ -212,8 +212,8 @@ pub async fn index_announcement(
             inner.peers.with(|b| b.valid(source, 1));
             MessageAcceptance::Accept
         }
-        Ok(Verdict::Skip(why)) => {
-            refused(inner, Via::Gossip, "skipped", Some(source), &why);
+        Ok(Verdict::Skip(reason, why)) => {
+            refused(inner, Via::Gossip, reason, Some(source), &why);
             MessageAcceptance::Ignore
         }
         Ok(Verdict::Invalid(why)) => {
@@ -221,6 +221,11 @@ pub async fn index_announcement(
             inner.peers.with(|b| b.invalid(source));
             MessageAcceptance::Reject
         }
+        Ok(Verdict::Counted { invalid: true }) => {
+            inner.peers.with(|b| b.invalid(source));
+            MessageAcceptance::Reject
+        }
+        Ok(Verdict::Counted { invalid: false }) => MessageAcceptance::Ignore,
         Err(e) => {
             tracing::warn!(error = %e, "could not process a gossiped index");
             MessageAcceptance::Ignore
@@ -250,12 +255,13 @@ pub async fn curator_list(
     inner: &Arc<Context>,
     bytes: Vec<u8>,
     from: Option<PeerId>,
-    via: Option<Via>,
+    counted: Option<(Via, Option<PeerId>)>,
 ) -> Result<CuratorOutcome, Error> {
-    // Count and trace a refusal, unless the caller does (a DHT write).
+    // Count and trace a refusal as having come `via` from that peer (the sender, or for a
+    // lookup the peer that answered).
     let refused = |reason, detail: &dyn std::fmt::Display| {
-        if let Some(via) = via {
-            refused(inner, via, reason, from, detail);
+        if let Some((via, peer)) = counted {
+            refused(inner, via, reason, peer, detail);
         }
     };
     let list = match CuratorList::decode_verified(&bytes) {
@@ -336,7 +342,7 @@ pub async fn curator_announcement(
     data: Vec<u8>,
     source: PeerId,
 ) -> (MessageAcceptance, Vec<PackageName>) {
-    match curator_list(inner, data, Some(source), Some(Via::Gossip)).await {
+    match curator_list(inner, data, Some(source), Some((Via::Gossip, Some(source)))).await {
         Ok(CuratorOutcome::Accepted { owners_changed }) => {
             (MessageAcceptance::Accept, owners_changed)
         }
@@ -390,10 +396,17 @@ enum Verdict {
     /// Accepted, and held by the path that accepted it (a curator list), which changed the
     /// owners of these names.
     Held(Vec<PackageName>),
-    /// Valid, but not what this node serves (stale, another key's claim, a conflict).
-    Skip(String),
+    /// Valid, but not what this node serves: `stale`, `claim` (another key's record for a
+    /// name owned here), `conflict`; the reason, and the detail.
+    Skip(&'static str, String),
     /// Bad bytes.
     Invalid(String),
+    /// Not held, and already counted where it was refused (a curator list); bad bytes when
+    /// `invalid`.
+    Counted {
+        /// Bad bytes: the sender pays for them.
+        invalid: bool,
+    },
 }
 
 /// Validate a record a peer asked us to hold in the DHT. Only what this node's own validation
@@ -410,10 +423,15 @@ pub async fn inbound_dht_record(
             inner.peers.with(|b| b.valid(source, 1));
             return owners_changed;
         }
-        Ok(Verdict::Skip(why)) => refused(inner, Via::Dht, "skipped", Some(source), &why),
+        Ok(Verdict::Skip(reason, why)) => refused(inner, Via::Dht, reason, Some(source), &why),
         Ok(Verdict::Invalid(why)) => {
             refused(inner, Via::Dht, "invalid", Some(source), &why);
             inner.peers.with(|b| b.invalid(source));
+        }
+        Ok(Verdict::Counted { invalid }) => {
+            if invalid {
+                inner.peers.with(|b| b.invalid(source));
+            }
         }
         Err(e) => tracing::warn!(peer = %source, error = %e, "could not check a DHT record"),
     }
@@ -437,12 +455,13 @@ async fn validate_dht_record(
     let stored = |r: Result<Inserted, db::Error>| -> Result<Verdict, Error> {
         Ok(match r {
             Ok(Inserted::New | Inserted::Replaced | Inserted::Unchanged) => Verdict::Hold,
-            Ok(Inserted::Stale) => Verdict::Skip("older than the record held".into()),
-            Ok(Inserted::Disputed) => {
-                Verdict::Skip("signed by a key that does not own the name here".into())
-            }
+            Ok(Inserted::Stale) => Verdict::Skip("stale", "older than the record held".into()),
+            Ok(Inserted::Disputed) => Verdict::Skip(
+                "claim",
+                "signed by a key that does not own the name here".into(),
+            ),
             Err(db::Error::Refused(e)) if e.is_invalid_data() => Verdict::Invalid(e.to_string()),
-            Err(db::Error::Refused(e)) => Verdict::Skip(e.to_string()),
+            Err(db::Error::Refused(e)) => Verdict::Skip("conflict", e.to_string()),
             Err(e) => return Err(e.into()),
         })
     };
@@ -508,14 +527,15 @@ async fn validate_dht_record(
                 }
                 Err(e) => return Ok(Verdict::Invalid(e.to_string())),
             }
+            // `curator_list` counts a refusal itself, with its precise reason; the sender is
+            // credited or penalised by the caller.
+            let counted = Some((Via::Dht, Some(source)));
             Ok(
-                match curator_list(inner, record.value.clone(), None, None).await? {
+                match curator_list(inner, record.value.clone(), None, counted).await? {
                     // `curator_list` holds an accepted list itself.
                     CuratorOutcome::Accepted { owners_changed } => Verdict::Held(owners_changed),
-                    CuratorOutcome::Ignored => {
-                        Verdict::Skip("not the newest list of its curator".into())
-                    }
-                    CuratorOutcome::Invalid => Verdict::Invalid("invalid curator list".into()),
+                    CuratorOutcome::Ignored => Verdict::Counted { invalid: false },
+                    CuratorOutcome::Invalid => Verdict::Counted { invalid: true },
                 },
             )
         }

@@ -248,7 +248,7 @@ pub async fn fetch_curators(inner: &Arc<Context>) {
                 inner,
                 bytes,
                 peers.first().copied(),
-                Some(ingest::Via::Lookup),
+                Some((ingest::Via::Lookup, peers.first().copied())),
             )
             .await;
             if let Ok(ingest::CuratorOutcome::Accepted { owners_changed }) = &outcome {

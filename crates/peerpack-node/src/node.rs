@@ -354,24 +354,25 @@ async fn on_event(inner: &Arc<Context>, event: Event) {
                 bytes = data.len(),
                 result = tracing::field::Empty,
             );
-            let verdict = async {
+            let (verdict, owners_changed) = async {
                 match topic {
-                    protocol::Topic::Packages => {
-                        crate::ingest::announcement(inner, data, source).await
-                    }
-                    protocol::Topic::Indexes => {
-                        crate::ingest::index_announcement(inner, data, source).await
-                    }
+                    protocol::Topic::Packages => (
+                        crate::ingest::announcement(inner, data, source).await,
+                        Vec::new(),
+                    ),
+                    protocol::Topic::Indexes => (
+                        crate::ingest::index_announcement(inner, data, source).await,
+                        Vec::new(),
+                    ),
                     protocol::Topic::Curators => {
-                        let (verdict, owners_changed) =
-                            crate::ingest::curator_announcement(inner, data, source).await;
-                        crate::lookup::look_up_new_owners(inner, owners_changed);
-                        verdict
+                        crate::ingest::curator_announcement(inner, data, source).await
                     }
                 }
             }
             .instrument(span.clone())
             .await;
+            // The lookups a curator list calls for are work of their own, outside the span.
+            crate::lookup::look_up_new_owners(inner, owners_changed);
             let result = match verdict {
                 peerpack_net::MessageAcceptance::Accept => "accept",
                 peerpack_net::MessageAcceptance::Reject => "reject",

@@ -238,6 +238,9 @@ impl PeerBook {
         penalty: bool,
         f: impl FnOnce(&mut PeerRow),
     ) {
+        // A peer new to the book starts as `entry` makes it (not connected), so that the
+        // score before is the one this event changes.
+        self.entry(peer);
         let before = self.score_of_peer(&peer);
         f(&mut self.entry(peer).row);
         let after = self.score_of_peer(&peer);

@@ -689,7 +689,7 @@ impl NodeMetrics {
     }
 
     /// A record that came `via` gossip, sync, the DHT or a lookup, refused for `reason`
-    /// (`invalid`, `conflict`, `stale`, `skipped`, `untrusted`): counted, and a `refused`
+    /// (`invalid`, `conflict`, `stale`, `claim`, `untrusted`): counted, and a `refused`
     /// span of its own (a child of whatever was handling it) holds the log line.
     pub fn record_refused(
         &self,

@@ -360,3 +360,94 @@ async fn an_oversized_announcement_costs_its_sender() {
     m.handle.shutdown().await.unwrap();
     net.shutdown().await;
 }
+
+// M writes into B's DHT store a curator list signed by a key B does not trust, and a stale
+// record: B holds neither, and counts each under its own rule (`untrusted`, `stale`), not
+// under a catch-all, naming M.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_over_the_dht_are_counted_by_their_rule() {
+    let net = TestNet::new(1).await;
+    let m_key = identity::Keypair::generate_ed25519();
+    let m = common::bare_peer(m_key, &net, 0).await;
+    let b_id = net.node(0).peer_id();
+    wait_for("M to connect", TIMEOUT, || async {
+        m.handle
+            .peers()
+            .await
+            .ok()
+            .filter(|p| p.iter().any(|p| p.peer_id == b_id))
+    })
+    .await;
+    let curator = PublisherKey::from_secret_bytes(&[77; 32]);
+    let list = peerpack_core::CuratorList::sign(
+        [(
+            peerpack_core::PackageName::new("sync-pack").unwrap(),
+            curator.public(),
+        )]
+        .into(),
+        1,
+        1,
+        &curator,
+    )
+    .unwrap();
+    let _ = m
+        .handle
+        .put_record(
+            peerpack_net::protocol::curator_key(&curator.public()),
+            list.encode(),
+        )
+        .await;
+    // A record, then an older one of the same version: the second is a replay.
+    let newer = record();
+    b_store(&net, &newer).await;
+    let older = PackageRecord::sign(
+        RecordFields {
+            manifest: newer.manifest.clone(),
+            content_id: newer.content_id,
+            archive_size: newer.archive_size,
+            seq: 0,
+            published_at: 0,
+        },
+        &PublisherKey::from_secret_bytes(&[31; 32]),
+    )
+    .unwrap();
+    let _ = m
+        .handle
+        .put_record(
+            peerpack_net::protocol::record_key(older.name(), older.version()),
+            older.encode(),
+        )
+        .await;
+    let status = wait_for("B to count both refusals", TIMEOUT, || async {
+        let s = net.inner(0).status().await.unwrap();
+        let has = |reason: &str| {
+            s.refusals
+                .iter()
+                .any(|r| r.what == "record" && r.via == "dht" && r.reason == reason)
+        };
+        (has("untrusted") && has("stale")).then_some(s)
+    })
+    .await;
+    assert!(
+        !status
+            .refusals
+            .iter()
+            .any(|r| r.reason == "invalid" || r.reason == "skipped"),
+        "{:?}",
+        status.refusals
+    );
+    m.handle.shutdown().await.unwrap();
+    net.shutdown().await;
+}
+
+/// Store `r` on node 0 as if it had come by gossip.
+async fn b_store(net: &TestNet, r: &PackageRecord) {
+    peerpack_node::ingest::records(
+        net.inner(0),
+        vec![r.encode()],
+        None,
+        peerpack_node::ingest::Via::Gossip,
+    )
+    .await
+    .unwrap();
+}

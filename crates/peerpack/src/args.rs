@@ -35,7 +35,8 @@ pub(crate) struct Cli {
 
     /// Say what went on, on stderr: each request to the node with its answer and time, and
     /// every cause of a failure on its own line. -vv adds the HTTP client's own log. For
-    /// `peerpack node`, -v means --log-level debug unless a level is given.
+    /// `peerpack node`, -v logs peerpack's own crates at debug and -vv everything at debug,
+    /// unless --log-level is given (like any flag, it wins over the config file).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
 
