@@ -66,6 +66,15 @@ pub(crate) struct EventLoop {
     connections: HashMap<PeerId, Vec<Multiaddr>>,
     /// When each open connection opened, for the `net.connection.closed` span.
     opened: HashMap<libp2p::swarm::ConnectionId, std::time::Instant>,
+    /// When each connected peer was last of use (connected, a request or answer, a gossip
+    /// message), for trimming (`connection.rs`, `trim`).
+    last_used: HashMap<PeerId, Instant>,
+    /// Peers kept connected before the least used are let go.
+    max_peers: usize,
+    /// A peer used this recently is not let go.
+    trim_grace: Duration,
+    /// When connections were last trimmed.
+    last_trim: Instant,
     pending_gets: Pending<QueryId, kad::PendingGet>,
     pending_puts: Pending<QueryId, kad::PendingPut>,
     pending_providers: Pending<QueryId, kad::PendingProviders>,
@@ -92,6 +101,8 @@ pub(crate) struct Parts {
     pub(crate) refused_dials: Arc<AtomicU64>,
     pub(crate) operator: crate::transport::OperatorAddrs,
     pub(crate) query_timeout: Duration,
+    pub(crate) max_peers: usize,
+    pub(crate) trim_grace: Duration,
     pub(crate) metrics: crate::metrics::NetMetrics,
     pub(crate) p2p_metrics: libp2p::metrics::Metrics,
 }
@@ -108,6 +119,8 @@ impl EventLoop {
             refused_dials,
             operator,
             query_timeout,
+            max_peers,
+            trim_grace,
             metrics,
             p2p_metrics,
         } = parts;
@@ -124,6 +137,10 @@ impl EventLoop {
                 .map(|t| (t, IdentTopic::new(t.name()))),
             connections: HashMap::new(),
             opened: HashMap::new(),
+            last_used: HashMap::new(),
+            max_peers,
+            trim_grace,
+            last_trim: Instant::now(),
             pending_gets: Pending::default(),
             pending_puts: Pending::default(),
             pending_providers: Pending::default(),
@@ -277,6 +294,22 @@ impl EventLoop {
             SwarmEvent::Behaviour(_) => {}
             other => self.p2p_metrics.record(other),
         }
+        // A peer that sent a request, an answer or a gossip message is of use now.
+        match &event {
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(
+                libp2p::request_response::Event::Message { peer, .. },
+            ))
+            | SwarmEvent::Behaviour(BehaviourEvent::Blob(
+                libp2p::request_response::Event::Message { peer, .. },
+            ))
+            | SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(
+                libp2p::gossipsub::Event::Message {
+                    propagation_source: peer,
+                    ..
+                },
+            )) => self.touch(*peer),
+            _ => {}
+        }
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.on_kad(e),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.on_gossipsub(e),
@@ -299,6 +332,10 @@ impl EventLoop {
         self.expire_announces(now);
         self.retry_announces();
         self.expire_connects(now);
+        if now.duration_since(self.last_trim) >= connection::TRIM_EVERY {
+            self.last_trim = now;
+            self.trim(now);
+        }
     }
 }
 

@@ -43,5 +43,5 @@ pub use libp2p::gossipsub::{MessageAcceptance, MessageId};
 pub use libp2p::request_response::ResponseChannel;
 pub use libp2p::{self as p2p};
 pub use policy::{AddressPolicy, peer_id_of};
-pub use start::{Backing, Config, Spawned, spawn};
+pub use start::{Backing, Config, DEFAULT_MAX_PEERS, Spawned, spawn};
 pub use status::{PeerInfo, Status};

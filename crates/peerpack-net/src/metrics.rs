@@ -48,6 +48,7 @@ pub struct NetMetrics {
     connections: Counter<u64>,
     bytes: Counter<u64>,
     provider_records: Counter<u64>,
+    trimmed: Counter<u64>,
     /// The state the gauges read.
     pub gauges: Arc<Gauges>,
 }
@@ -165,6 +166,12 @@ impl NetMetrics {
                 )
                 .with_unit("By")
                 .build(),
+            trimmed: meter
+                .u64_counter("peerpack.connections.trimmed")
+                .with_description(
+                    "Peers disconnected because more than network.max_peers were connected",
+                )
+                .build(),
             provider_records: meter
                 .u64_counter("peerpack.dht.provider_records")
                 .with_description("Provider records other peers added, by result (kept, refused)")
@@ -200,6 +207,11 @@ impl NetMetrics {
                 KeyValue::new("direction", direction),
             ],
         );
+    }
+
+    /// Count peers let go because too many were connected.
+    pub fn trimmed(&self, n: u64) {
+        self.trimmed.add(n, &[]);
     }
 
     /// Count a provider record another peer added.

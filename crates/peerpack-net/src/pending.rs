@@ -74,6 +74,11 @@ impl<K: Eq + Hash, V> Pending<K, V> {
             .collect()
     }
 
+    /// Every value waiting.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
+        self.entries.values().map(|e| &e.value)
+    }
+
     /// How many entries are waiting.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()

@@ -17,6 +17,9 @@ use crate::handle::NetHandle;
 use crate::policy::AddressPolicy;
 use crate::{actor, behaviour, transport};
 
+/// Peers a node keeps connected by default ([`Config::max_peers`]).
+pub const DEFAULT_MAX_PEERS: usize = 48;
+
 /// Network configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -36,6 +39,15 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Most established connections.
     pub max_connections: u32,
+    /// Peers kept connected. Past this, every 5 s, the least recently used peers are
+    /// disconnected down to two thirds of it, except those with a request or a connect
+    /// waiting, those dialled at the operator's request, and those used within `trim_grace`;
+    /// gossip mesh peers go last, and only down to `max_peers`. Kademlia keeps their
+    /// addresses, so a later query dials them again.
+    pub max_peers: usize,
+    /// A peer used (connected, a request, an answer, a gossip message) this recently is not
+    /// disconnected for `max_peers`. Default 10 s.
+    pub trim_grace: Duration,
     /// Durable state behind the Kademlia store; empty: everything in memory.
     pub backing: Backing,
     /// Where the network's own metrics go (OpenTelemetry); default: the global meter.
@@ -79,6 +91,8 @@ impl Config {
             query_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
             max_connections: 512,
+            max_peers: DEFAULT_MAX_PEERS,
+            trim_grace: Duration::from_secs(10),
             backing: Backing::default(),
             meter: opentelemetry::global::meter("peerpack"),
             registry: Arc::default(),
@@ -196,6 +210,8 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
             refused_dials: refused,
             operator,
             query_timeout: config.query_timeout,
+            max_peers: config.max_peers,
+            trim_grace: config.trim_grace,
             metrics,
             p2p_metrics,
         },

@@ -18,6 +18,7 @@
 //! catalogue_sync = true   # false: a light node that keeps only what it sees or looks up
 //! query_timeout = 30      # seconds a DHT query may take
 //! idle_timeout = 300      # seconds before an idle connection is closed
+//! max_peers = 48          # peers kept connected; past it the least used are let go
 //!
 //! [api]
 //! listen = "127.0.0.1:7878"
@@ -86,6 +87,11 @@ pub struct Config {
     pub query_timeout: std::time::Duration,
     /// How long an idle connection stays open. Default 300 s.
     pub idle_timeout: std::time::Duration,
+    /// Peers kept connected (see `peerpack_net::Config::max_peers`). Default 48.
+    pub max_peers: usize,
+    /// A peer used this recently is not disconnected for `max_peers`. Default 10 s; not a
+    /// file setting (tests shorten it).
+    pub trim_grace: std::time::Duration,
     /// Where each setting's value came from, by key (`network.listen`, ...); a key absent
     /// here has its default.
     pub origins: std::collections::BTreeMap<&'static str, Vec<Origin>>,
@@ -141,6 +147,7 @@ pub const KEYS: &[&str] = &[
     "network.catalogue_sync",
     "network.query_timeout",
     "network.idle_timeout",
+    "network.max_peers",
     "api.listen",
     "api.public",
     "transfer.upload_limit",
@@ -287,6 +294,8 @@ pub struct NetworkSection {
     pub query_timeout: Option<u64>,
     /// Seconds before an idle connection is closed; absent means 300.
     pub idle_timeout: Option<u64>,
+    /// Peers kept connected; absent means 48.
+    pub max_peers: Option<u64>,
 }
 
 /// `[api]` of the config file.
@@ -459,6 +468,8 @@ impl Config {
             republish: crate::republish::Intervals::default(),
             query_timeout: std::time::Duration::from_secs(30),
             idle_timeout: std::time::Duration::from_secs(300),
+            max_peers: peerpack_net::DEFAULT_MAX_PEERS,
+            trim_grace: std::time::Duration::from_secs(10),
             origins: std::collections::BTreeMap::new(),
             telemetry: None,
             otlp_endpoint: None,
@@ -531,6 +542,17 @@ impl Config {
         if let Some(t) = file.network.idle_timeout {
             self.idle_timeout = seconds("network.idle_timeout", t)?;
             set("network.idle_timeout", true, origins);
+        }
+        if let Some(n) = file.network.max_peers {
+            if !(MIN_PEERS..=MAX_PEERS).contains(&n) {
+                return Err(Error::Invalid {
+                    key: "network.max_peers",
+                    value: n.to_string(),
+                    reason: "must be from 8 to 10000",
+                });
+            }
+            self.max_peers = n as usize;
+            set("network.max_peers", true, origins);
         }
         if let Some(api) = file.api.listen {
             self.api = api;
@@ -654,6 +676,7 @@ impl Config {
                     "network.catalogue_sync" => self.catalogue_sync.to_string(),
                     "network.query_timeout" => format!("{}", self.query_timeout.as_secs()),
                     "network.idle_timeout" => format!("{}", self.idle_timeout.as_secs()),
+                    "network.max_peers" => self.max_peers.to_string(),
                     "api.listen" => self.api.to_string(),
                     "api.public" => self.api_public.to_string(),
                     "transfer.upload_limit" => self
@@ -705,6 +728,12 @@ impl Config {
             .collect()
     }
 }
+
+/// Fewest peers `network.max_peers` may keep: fewer would starve the gossip mesh (6 to 12
+/// per topic) and Kademlia's queries.
+const MIN_PEERS: u64 = 8;
+/// Most peers `network.max_peers` may keep.
+const MAX_PEERS: u64 = 10_000;
 
 /// A duration setting in seconds: at least 1.
 fn seconds(key: &'static str, s: u64) -> Result<std::time::Duration, Error> {

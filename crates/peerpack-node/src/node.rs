@@ -173,6 +173,8 @@ impl Node {
         net_config.meter = telemetry.meter().clone();
         net_config.registry = telemetry.registry();
         net_config.idle_timeout = config.idle_timeout;
+        net_config.max_peers = config.max_peers;
+        net_config.trim_grace = config.trim_grace;
         let spawned = peerpack_net::spawn(net_config).await?;
         let listener = tokio::net::TcpListener::bind(config.api)
             .await

@@ -451,3 +451,74 @@ async fn b_store(net: &TestNet, r: &PackageRecord) {
     .await
     .unwrap();
 }
+
+// Twenty identities dial B, which keeps at most 8 peers: B lets the least used go, down to
+// two thirds of its limit where it can, and keeps the peer its operator asked it to dial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_of_identities_cannot_hold_more_connections_than_the_node_keeps() {
+    let mut net = TestNet::new(1).await;
+    let b = net
+        .add_with(|c| {
+            c.max_peers = 8;
+            c.trim_grace = Duration::from_secs(1);
+        })
+        .await;
+    // The operator's peer: B dials it on request.
+    net.inner(b)
+        .bootstrap(&[net.node(0).listen_addrs()[0].to_string()])
+        .await
+        .unwrap();
+    let a_id = net.node(0).peer_id();
+    let mut crowd = Vec::new();
+    for _ in 0..20 {
+        crowd.push(common::bare_peer(identity::Keypair::generate_ed25519(), &net, b).await);
+    }
+    wait_for("B to see the crowd", TIMEOUT, || async {
+        let s = net.inner(b).status().await.unwrap();
+        (s.connected_peers > 8).then_some(())
+    })
+    .await;
+    let s = wait_for("B to trim its connections to 8", TIMEOUT, || async {
+        let s = net.inner(b).status().await.unwrap();
+        (s.connected_peers <= 8).then_some(s)
+    })
+    .await;
+    assert!(s.connected_peers >= 1, "B let every peer go");
+    let peers = net.inner(b).peer_views(None);
+    assert!(
+        peers
+            .iter()
+            .any(|p| p.connected && p.peer_id == a_id.to_string()),
+        "B let go of the peer its operator asked for"
+    );
+    // It stays trimmed: the crowd does not come back by itself.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(net.inner(b).status().await.unwrap().connected_peers <= 8);
+    let trimmed = {
+        use tower::ServiceExt;
+        let resp = peerpack_node::api::router(net.inner(b).clone())
+            .oneshot(
+                axum::http::Request::builder()
+                    .uri("/metrics")
+                    .header("host", "127.0.0.1")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let body = axum::body::to_bytes(resp.into_body(), 8 << 20)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        text.lines()
+            .find(|l| l.starts_with("peerpack_connections_trimmed_total"))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(trimmed >= 12, "{trimmed} trimmed");
+    for m in crowd {
+        m.handle.shutdown().await.unwrap();
+    }
+    net.shutdown().await;
+}

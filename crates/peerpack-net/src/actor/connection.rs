@@ -2,7 +2,9 @@
 //! swarm's connection and listener events, Identify (which feeds peers' addresses to
 //! Kademlia), ping, and the node's status and peer list.
 
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::DialOpts;
@@ -15,6 +17,9 @@ use crate::event::Event;
 use crate::policy::peer_id_of;
 use crate::protocol::KAD_PROTOCOL;
 use crate::status::{PeerInfo, Status};
+
+/// How often connections are trimmed.
+pub(super) const TRIM_EVERY: Duration = Duration::from_secs(5);
 
 impl EventLoop {
     // ---- commands ----
@@ -174,6 +179,92 @@ impl EventLoop {
             .collect()
     }
 
+    // ---- trimming ----
+
+    /// Note that `peer` is of use now.
+    pub(super) fn touch(&mut self, peer: PeerId) {
+        if self.connections.contains_key(&peer) {
+            self.last_used.insert(peer, Instant::now());
+        }
+    }
+
+    /// Past [`Config::max_peers`](crate::Config::max_peers) connected peers, disconnect the
+    /// least recently used down to two thirds of it. Never let go: peers a request or a connect
+    /// is waiting on, peers at an address the operator asked for, and peers used within the
+    /// grace period (`Config::trim_grace`). Peers in a gossip mesh (announcements travel
+    /// through them) go last, and only as far as `max_peers`; gossipsub then grafts others.
+    /// Returns the peers let go.
+    pub(super) fn trim(&mut self, now: Instant) -> Vec<PeerId> {
+        let connected = self.connections.len();
+        if connected <= self.max_peers {
+            return Vec::new();
+        }
+        let keep_at = (self.max_peers * 2 / 3).max(1);
+        let mesh: HashSet<PeerId> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_mesh_peers()
+            .copied()
+            .collect();
+        let mut protected: HashSet<PeerId> = HashSet::new();
+        protected.extend(self.pending_sync.values().map(|(p, _, _)| *p));
+        protected.extend(self.pending_chunks.values().map(|(p, _, _)| *p));
+        protected.extend(self.pending_connects.keys().copied());
+        let operator = peerpack_core::sync::lock(&self.operator).clone();
+        let mut candidates: Vec<(Instant, PeerId)> = self
+            .connections
+            .iter()
+            .filter(|(peer, addrs)| {
+                !protected.contains(peer)
+                    && !addrs.iter().any(|a| {
+                        let mut a = a.clone();
+                        if peer_id_of(&a).is_some() {
+                            a.pop();
+                        }
+                        operator.contains(&a)
+                    })
+            })
+            .map(|(peer, _)| {
+                let used = self.last_used.get(peer).copied().unwrap_or(self.started);
+                (used, *peer)
+            })
+            .filter(|(used, _)| now.duration_since(*used) >= self.trim_grace)
+            .collect();
+        // Least recently used first; mesh peers after every other.
+        candidates.sort_by_key(|(used, peer)| (mesh.contains(peer), *used));
+        let mut gone = Vec::new();
+        for (_, peer) in candidates {
+            let left = connected - gone.len();
+            let in_mesh = mesh.contains(&peer);
+            if left <= keep_at || (in_mesh && left <= self.max_peers) {
+                break;
+            }
+            gone.push(peer);
+        }
+        if !gone.is_empty() {
+            let _span = tracing::info_span!(
+                "net.trim",
+                connected,
+                max_peers = self.max_peers,
+                disconnected = gone.len(),
+                protected = protected.len(),
+                mesh = mesh.len(),
+            )
+            .entered();
+            tracing::debug!(
+                connected,
+                disconnecting = gone.len(),
+                "too many peers connected"
+            );
+            for peer in &gone {
+                let _ = self.swarm.disconnect_peer_id(*peer);
+            }
+            self.metrics.trimmed(gone.len() as u64);
+        }
+        gone
+    }
+
     // ---- events ----
 
     /// The swarm's own events: connections opening and closing, listeners.
@@ -199,6 +290,7 @@ impl EventLoop {
                 .entered();
                 tracing::debug!(peer = %peer_id, %address, "connection opened");
                 self.opened.insert(connection_id, std::time::Instant::now());
+                self.last_used.insert(peer_id, Instant::now());
                 self.metrics.connection("opened");
                 self.answer_connects(peer_id, Ok(()));
                 self.connections
@@ -232,6 +324,7 @@ impl EventLoop {
                 self.metrics.connection("closed");
                 if num_established == 0 {
                     self.connections.remove(&peer_id);
+                    self.last_used.remove(&peer_id);
                     self.emit(Event::Disconnected { peer: peer_id });
                 } else if let Some(addrs) = self.connections.get_mut(&peer_id) {
                     addrs.retain(|a| a != endpoint.get_remote_address());
