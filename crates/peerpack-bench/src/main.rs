@@ -30,6 +30,7 @@
 //! ```
 
 mod corpus;
+mod dht;
 mod download;
 mod restart;
 mod search;
@@ -113,6 +114,30 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Kademlia lookups in networks of N real nodes in this process, over TCP on 127.0.0.1.
+    ///
+    /// Starts N nodes (catalogue sync off: only the DHT carries records), lets them settle,
+    /// stores K signed records on random nodes (each put into the DHT and its archive
+    /// provided), then times Q get_record and Q get_providers queries from random other
+    /// nodes. Reports min, p50 and p99 latency, the share found, peers contacted per query,
+    /// connections per node and the process's memory.
+    Dht {
+        /// Network sizes (repeatable) [default: 50].
+        #[arg(long = "nodes", value_name = "N")]
+        nodes: Vec<usize>,
+        /// Records put into the DHT.
+        #[arg(long, default_value_t = 100)]
+        keys: usize,
+        /// Timed queries of each kind.
+        #[arg(long, default_value_t = 300)]
+        queries: usize,
+        /// Seconds the network settles before the puts.
+        #[arg(long, default_value_t = 10)]
+        settle_s: u64,
+        /// Also write the results as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// What tracing and metrics cost searches and downloads: off, default metrics, spans made
     /// but not exported, and spans and metrics exported over OTLP, interleaved in one run.
     ///
@@ -190,6 +215,25 @@ fn main() -> Result<()> {
             peerpack,
             json,
         } => restart::run(packages, starts, seed, peerpack, json.as_deref()),
+        Command::Dht {
+            nodes,
+            keys,
+            queries,
+            settle_s,
+            json,
+        } => {
+            let sizes = if nodes.is_empty() { vec![50] } else { nodes };
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(dht::run(
+                    &sizes,
+                    keys,
+                    queries,
+                    std::time::Duration::from_secs(settle_s),
+                    json.as_deref(),
+                ))
+        }
         Command::Telemetry {
             packages,
             queries,

@@ -7,6 +7,8 @@ use std::time::Duration;
 pub struct Summary {
     /// Number of samples.
     pub count: usize,
+    /// Fastest.
+    pub min_ms: f64,
     /// Median.
     pub p50_ms: f64,
     /// 99th percentile.
@@ -30,6 +32,7 @@ pub fn summarize(samples: &[Duration]) -> Summary {
     };
     Summary {
         count: ms.len(),
+        min_ms: ms.first().copied().unwrap_or(0.0),
         p50_ms: pct(50.0),
         p99_ms: pct(99.0),
         max_ms: ms.last().copied().unwrap_or(0.0),
