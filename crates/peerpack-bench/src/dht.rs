@@ -56,6 +56,13 @@ pub struct SizeReport {
     pub get_found: f64,
     /// Peers contacted per get: (p50, p99).
     pub get_contacted: (u64, u64),
+    /// `get_record_hashed` latency (a version record by the hash its index names: the query
+    /// ends at the first matching value), every query.
+    pub get_hashed: Summary,
+    /// Share of hashed gets that found the record.
+    pub get_hashed_found: f64,
+    /// Peers contacted per hashed get: (p50, p99).
+    pub get_hashed_contacted: (u64, u64),
     /// `get_providers` latency, every query.
     pub providers: Summary,
     /// Share of provider lookups that found the provider.
@@ -69,22 +76,34 @@ pub struct SizeReport {
     pub fds: usize,
 }
 
-/// The `contacted` field of every finished `dht.get` and `dht.providers` span.
+/// The last `contacted` value of every finished `dht.get` (`dht.get.hashed` when it stopped
+/// at a known hash) and `dht.providers` span.
 #[derive(Clone, Default)]
 struct Contacted(Arc<Mutex<HashMap<&'static str, Vec<u64>>>>);
 
-struct FieldU64(&'static str, Option<u64>);
+/// What a span under watch has said so far.
+#[derive(Default)]
+struct Seen {
+    hashed: bool,
+    contacted: Option<u64>,
+}
 
-impl Visit for FieldU64 {
+impl Visit for Seen {
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if field.name() == self.0 {
-            self.1 = Some(value);
+        if field.name() == "contacted" {
+            self.contacted = Some(value);
         }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if field.name() == self.0 {
-            self.1 = u64::try_from(value).ok();
+        if field.name() == "contacted" {
+            self.contacted = u64::try_from(value).ok();
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == "hashed" {
+            self.hashed = value;
         }
     }
 
@@ -95,6 +114,18 @@ impl<S> Layer<S> for Contacted
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: LayerContext<'_, S>,
+    ) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut seen = Seen::default();
+        attrs.record(&mut seen);
+        span.extensions_mut().insert(seen);
+    }
+
     fn on_record(
         &self,
         id: &tracing::span::Id,
@@ -102,13 +133,24 @@ where
         ctx: LayerContext<'_, S>,
     ) {
         let Some(span) = ctx.span(id) else { return };
-        let name = span.name();
-        if name != "dht.get" && name != "dht.providers" {
-            return;
+        if let Some(seen) = span.extensions_mut().get_mut::<Seen>() {
+            values.record(seen);
         }
-        let mut v = FieldU64("contacted", None);
-        values.record(&mut v);
-        if let Some(n) = v.1 {
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: LayerContext<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let ext = span.extensions();
+        let Some(seen) = ext.get::<Seen>() else {
+            return;
+        };
+        let name = match span.name() {
+            "dht.get" if seen.hashed => "dht.get.hashed",
+            "dht.get" => "dht.get",
+            "dht.providers" => "dht.providers",
+            _ => return,
+        };
+        if let Some(n) = seen.contacted {
             peerpack_core::sync::lock(&self.0)
                 .entry(name)
                 .or_default()
@@ -225,6 +267,8 @@ async fn one_size(
 
     let mut gets = Vec::with_capacity(queries);
     let mut found = 0usize;
+    let mut hashed = Vec::with_capacity(queries);
+    let mut hashed_found = 0usize;
     let mut provs = Vec::with_capacity(queries);
     let mut provs_found = 0usize;
     for q in 0..queries {
@@ -247,6 +291,26 @@ async fn one_size(
         if values.iter().any(|v| *v == r.encode()) {
             found += 1;
         }
+        // From yet another node, so that no connection the get just made helps it.
+        let mut from2 = rng.below(n);
+        if from2 == holders[k] || from2 == from {
+            from2 = (from2 + 2) % n;
+        }
+        let net2 = nodes[from2].inner().net_handle();
+        let t = Instant::now();
+        let value = net2
+            .get_record_hashed(
+                peerpack_net::protocol::record_key(r.name(), r.version()),
+                peerpack_core::RecordHash::of(&r.encode()).0,
+                Duration::from_secs(30),
+            )
+            .await
+            .ok()
+            .flatten();
+        hashed.push(t.elapsed());
+        if value.is_some() {
+            hashed_found += 1;
+        }
         let t = Instant::now();
         let p = net
             .get_providers(
@@ -260,10 +324,11 @@ async fn one_size(
             provs_found += 1;
         }
     }
-    let (get_contacted, providers_contacted) = {
+    let (get_contacted, get_hashed_contacted, providers_contacted) = {
         let c = peerpack_core::sync::lock(&contacted.0);
         (
             percentiles(c.get("dht.get").cloned().unwrap_or_default()),
+            percentiles(c.get("dht.get.hashed").cloned().unwrap_or_default()),
             percentiles(c.get("dht.providers").cloned().unwrap_or_default()),
         )
     };
@@ -286,6 +351,9 @@ async fn one_size(
         get: summarize(&gets),
         get_found: found as f64 / queries.max(1) as f64,
         get_contacted,
+        get_hashed: summarize(&hashed),
+        get_hashed_found: hashed_found as f64 / queries.max(1) as f64,
+        get_hashed_contacted,
         providers: summarize(&provs),
         providers_found: provs_found as f64 / queries.max(1) as f64,
         providers_contacted,
@@ -329,12 +397,17 @@ pub async fn run(
         eprintln!("network of {n} nodes...");
         let r = one_size(n, keys, queries, settle, &contacted, tmp.path()).await?;
         eprintln!(
-            "  get p50 {:.2} ms p99 {:.2} ms ({:.0}% found, {} / {} peers contacted p50 / p99); providers p50 {:.2} ms p99 {:.2} ms; {} connections per node (median)",
+            "  get p50 {:.2} ms p99 {:.2} ms ({:.0}% found, {} / {} peers contacted p50 / p99); by hash p50 {:.2} ms p99 {:.2} ms ({:.0}% found, {} / {} contacted); providers p50 {:.2} ms p99 {:.2} ms; {} connections per node (median)",
             r.get.p50_ms,
             r.get.p99_ms,
             r.get_found * 100.0,
             r.get_contacted.0,
             r.get_contacted.1,
+            r.get_hashed.p50_ms,
+            r.get_hashed.p99_ms,
+            r.get_hashed_found * 100.0,
+            r.get_hashed_contacted.0,
+            r.get_hashed_contacted.1,
             r.providers.p50_ms,
             r.providers.p99_ms,
             r.connections.1
@@ -342,9 +415,10 @@ pub async fn run(
         reports.push(r);
     }
     println!(
-        "\n{:>5} {:>22} {:>22} {:>7} {:>22} {:>7} {:>16} {:>9}",
+        "\n{:>5} {:>22} {:>22} {:>22} {:>7} {:>22} {:>7} {:>16} {:>9}",
         "nodes",
         "get min/p50/p99 ms",
+        "by hash min/p50/p99",
         "providers min/p50/p99",
         "found",
         "put p50/p99 ms",
@@ -354,11 +428,15 @@ pub async fn run(
     );
     for r in &reports {
         println!(
-            "{:>5} {:>22} {:>22} {:>6.0}% {:>22} {:>7} {:>16} {:>9.0}",
+            "{:>5} {:>22} {:>22} {:>22} {:>6.0}% {:>22} {:>7} {:>16} {:>9.0}",
             r.nodes,
             format!(
                 "{:.2}/{:.2}/{:.2}",
                 r.get.min_ms, r.get.p50_ms, r.get.p99_ms
+            ),
+            format!(
+                "{:.2}/{:.2}/{:.2}",
+                r.get_hashed.min_ms, r.get_hashed.p50_ms, r.get_hashed.p99_ms
             ),
             format!(
                 "{:.2}/{:.2}/{:.2}",

@@ -234,8 +234,9 @@ impl EventLoop {
             Command::GetRecord {
                 key,
                 timeout,
+                want,
                 reply,
-            } => self.get_record(key, timeout, reply),
+            } => self.get_record(key, timeout, want, reply),
             Command::PutRecord { key, value, reply } => self.put_record(key, value, reply),
             Command::StoreRecord { key, value } => self.store_record(key, value),
             Command::ReplaceRecords {

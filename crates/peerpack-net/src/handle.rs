@@ -48,6 +48,10 @@ pub enum Command {
         key: Vec<u8>,
         /// Deadline.
         timeout: Duration,
+        /// Stop at the first value whose record hash (BLAKE3 of its bytes) is this one: a
+        /// value the caller can recognise by itself, as a version record its owner's index
+        /// names. `None`: gather every value until the query ends.
+        want: Option<[u8; 32]>,
         /// Every distinct value found (unvalidated), our own copy included, each with the
         /// peers that served it (none for our own copy).
         reply: oneshot::Sender<Vec<Found>>,
@@ -291,9 +295,33 @@ impl NetHandle {
         self.ask(|reply| Command::GetRecord {
             key,
             timeout,
+            want: None,
             reply,
         })
         .await
+    }
+
+    /// The value stored under `key` whose record hash is `hash`, if the DHT has it. The query
+    /// ends at the first such value, not when every peer near the key has answered: a value
+    /// known by its hash needs no other to be judged against.
+    pub async fn get_record_hashed(
+        &self,
+        key: Vec<u8>,
+        hash: [u8; 32],
+        timeout: Duration,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let found = self
+            .ask(|reply| Command::GetRecord {
+                key,
+                timeout,
+                want: Some(hash),
+                reply,
+            })
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|f| f.value)
+            .find(|v| peerpack_core::RecordHash::of(v).0 == hash))
     }
 
     /// Put a record in the DHT; returns how many remote peers stored it.

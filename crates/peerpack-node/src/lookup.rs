@@ -159,14 +159,17 @@ async fn read_version(
     name: &PackageName,
     entry: &peerpack_core::record::IndexEntry,
 ) -> Option<Vec<u8>> {
-    let values = inner
+    // The index names the record by its hash: the first value that matches it ends the query.
+    inner
         .net
-        .get_record(protocol::record_key(name, &entry.version), DHT_TIMEOUT)
+        .get_record_hashed(
+            protocol::record_key(name, &entry.version),
+            entry.record_hash.0,
+            DHT_TIMEOUT,
+        )
         .await
-        .unwrap_or_default();
-    values
-        .into_iter()
-        .find(|v| peerpack_core::RecordHash::of(v) == entry.record_hash)
+        .ok()
+        .flatten()
 }
 
 /// Read one version of `name` from the DHT, as the owner's index record names it (for a

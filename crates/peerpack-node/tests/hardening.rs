@@ -522,3 +522,63 @@ async fn a_crowd_of_identities_cannot_hold_more_connections_than_the_node_keeps(
     }
     net.shutdown().await;
 }
+
+// A read of a version record by the hash its index names ends at the first value with that
+// hash. M serves a forged value under the same key: it neither ends the read nor is answered.
+// The reader X is a bare peer with an empty DHT store, so every value comes over the network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_by_hash_ends_only_at_the_value_with_that_hash() {
+    let net = TestNet::new(1).await;
+    let published = common::publish_alone(net.inner(0), common::example("github-actions-ci"))
+        .await
+        .unwrap();
+    let name = peerpack_core::PackageName::new(&published.name).unwrap();
+    let version = peerpack_core::Version::parse(&published.version).unwrap();
+    let key = peerpack_net::protocol::record_key(&name, &version);
+    let genuine = net
+        .inner(0)
+        .net_handle()
+        .get_record(key.clone(), Duration::from_secs(5))
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let genuine_hash = peerpack_core::RecordHash::of(&genuine).0;
+    // M holds a forged value under the same key, and serves it to whoever asks.
+    let m = common::bare_peer(identity::Keypair::generate_ed25519(), &net, 0).await;
+    let x = common::bare_peer(identity::Keypair::generate_ed25519(), &net, 0).await;
+    let mut forged = PackageRecord::decode(&genuine).unwrap();
+    forged.manifest.description = "forged".into();
+    let forged = forged.encode();
+    let _ = m.handle.put_record(key.clone(), forged.clone()).await;
+    // X asks until it has met both (the forged value reaches it either from M or in its own
+    // store, which M's write may have filled).
+    wait_for("X to see the forged value too", TIMEOUT, || async {
+        x.handle
+            .get_record(key.clone(), Duration::from_secs(5))
+            .await
+            .ok()
+            .filter(|v| v.contains(&forged) && v.contains(&genuine))
+    })
+    .await;
+    for _ in 0..5 {
+        let value = x
+            .handle
+            .get_record_hashed(key.clone(), genuine_hash, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(value.as_deref(), Some(genuine.as_slice()));
+    }
+    // A hash no value has: the read runs to its end and answers nothing.
+    assert_eq!(
+        x.handle
+            .get_record_hashed(key.clone(), [7; 32], Duration::from_secs(10))
+            .await
+            .unwrap(),
+        None
+    );
+    m.handle.shutdown().await.unwrap();
+    x.handle.shutdown().await.unwrap();
+    net.shutdown().await;
+}

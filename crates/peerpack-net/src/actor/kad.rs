@@ -29,6 +29,8 @@ const QUERY_MARGIN: Duration = Duration::from_secs(30);
 /// our own copy).
 pub(super) struct PendingGet {
     values: Vec<(Option<PeerId>, Vec<u8>)>,
+    /// Answer at the first value with this record hash.
+    want: Option<[u8; 32]>,
     reply: oneshot::Sender<Vec<Found>>,
     started: Instant,
     /// `dht.get`, from the call to the answer.
@@ -108,6 +110,7 @@ impl EventLoop {
         &mut self,
         key: Vec<u8>,
         timeout: Duration,
+        want: Option<[u8; 32]>,
         reply: oneshot::Sender<Vec<Found>>,
     ) {
         let id_key = key.clone();
@@ -116,23 +119,41 @@ impl EventLoop {
         if let Some(local) = self.swarm.behaviour_mut().kad.store_mut().get(&key) {
             values.push((None, local.value.clone()));
         }
-        let id = self.swarm.behaviour_mut().kad.get_record(key);
         let started = Instant::now();
-        let span = tracing::info_span!(
-            "dht.get",
-            key = %String::from_utf8_lossy(&id_key),
-            query = ?id,
-            result = tracing::field::Empty,
-            values = tracing::field::Empty,
-            contacted = tracing::field::Empty,
-        );
+        let span = |query: Option<QueryId>| {
+            tracing::info_span!(
+                "dht.get",
+                key = %String::from_utf8_lossy(&id_key),
+                query = ?query,
+                hashed = want.is_some(),
+                result = tracing::field::Empty,
+                values = tracing::field::Empty,
+                contacted = tracing::field::Empty,
+            )
+        };
+        // The value wanted is here already: no query.
+        if want.is_some_and(|w| values.iter().any(|(_, v)| wanted(v, w))) {
+            let span = span(None);
+            span.record("contacted", 0);
+            PendingGet {
+                values,
+                want,
+                reply,
+                started,
+                span,
+            }
+            .answer(&self.metrics, "found");
+            return;
+        }
+        let id = self.swarm.behaviour_mut().kad.get_record(key);
         self.pending_gets.insert(
             id,
             PendingGet {
                 values,
+                want,
                 reply,
                 started,
-                span,
+                span: span(Some(id)),
             },
             started + timeout,
         );
@@ -299,13 +320,12 @@ impl EventLoop {
                 step,
                 stats,
             } => {
-                if step.last {
-                    let contacted = stats.num_requests();
-                    if let Some(p) = self.pending_gets.get_mut(&id) {
-                        p.span.record("contacted", contacted);
-                    } else if let Some(p) = self.pending_providers.get_mut(&id) {
-                        p.span.record("contacted", contacted);
-                    }
+                // Peers asked so far, at every step: a get may end before the last.
+                let contacted = stats.num_requests();
+                if let Some(p) = self.pending_gets.get_mut(&id) {
+                    p.span.record("contacted", contacted);
+                } else if let Some(p) = self.pending_providers.get_mut(&id) {
+                    p.span.record("contacted", contacted);
                 }
                 self.on_kad_query(id, result, step.last)
             }
@@ -409,10 +429,12 @@ impl EventLoop {
     fn on_kad_query(&mut self, id: QueryId, result: QueryResult, last: bool) {
         match result {
             QueryResult::GetRecord(Ok(kad::GetRecordOk::FoundRecord(found))) => {
+                let mut done = last;
                 if let Some(p) = self.pending_gets.get_mut(&id) {
+                    done |= p.want.is_some_and(|w| wanted(&found.record.value, w));
                     p.values.push((found.peer, found.record.value));
                 }
-                if last {
+                if done {
                     self.finish_get(id);
                 }
             }
@@ -463,6 +485,11 @@ impl EventLoop {
             }
         }
     }
+}
+
+/// Whether `value` is the one whose record hash is `want`.
+fn wanted(value: &[u8], want: [u8; 32]) -> bool {
+    peerpack_core::RecordHash::of(value).0 == want
 }
 
 /// A provider key (a content id as a multihash) as `blake3:<hex>` for a span.
