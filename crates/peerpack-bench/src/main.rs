@@ -177,6 +177,14 @@ enum Command {
     },
 }
 
+/// Run `f` to its end on a multi-threaded runtime, as the node runs.
+fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Search {
@@ -203,10 +211,7 @@ fn main() -> Result<()> {
             } else {
                 sizes
             };
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(download::run(&sizes, rounds, json.as_deref(), work_dir))
+            block_on(download::run(&sizes, rounds, json.as_deref(), work_dir))
         }
         Command::Restart {
             packages,
@@ -223,16 +228,13 @@ fn main() -> Result<()> {
             json,
         } => {
             let sizes = if nodes.is_empty() { vec![50] } else { nodes };
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(dht::run(
-                    &sizes,
-                    keys,
-                    queries,
-                    std::time::Duration::from_secs(settle_s),
-                    json.as_deref(),
-                ))
+            block_on(dht::run(
+                &sizes,
+                keys,
+                queries,
+                std::time::Duration::from_secs(settle_s),
+                json.as_deref(),
+            ))
         }
         Command::Telemetry {
             packages,

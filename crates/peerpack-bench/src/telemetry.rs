@@ -349,9 +349,6 @@ pub fn worker(
     collector: &str,
     work: &Path,
 ) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     // The span exporter's batch processor and the OTLP metric reader; nothing in the other
     // modes.
     let otlp = peerpack_node::otlp::Otlp {
@@ -383,7 +380,7 @@ pub fn worker(
         "metrics" | "spans" => peerpack_node::telemetry::Telemetry::new(),
         _ => peerpack_node::telemetry::Telemetry::try_with(|b| otlp.add_metrics(b))?,
     });
-    let round = runtime.block_on(measure(
+    let round = crate::block_on(measure(
         mode,
         packages,
         queries_n,

@@ -437,12 +437,7 @@ impl Context {
             ("request", "peerpack.requests.refused", "protocol"),
         ] {
             for p in m.points(name) {
-                let attr = |k: &str| {
-                    p.attributes
-                        .iter()
-                        .find(|(key, _)| key == k)
-                        .map_or(String::new(), |(_, v)| v.clone())
-                };
+                let attr = |k: &str| p.attribute(k).unwrap_or_default().to_owned();
                 if let crate::telemetry::PointValue::Number(n) = p.value {
                     refusals.push(peerpack_api::RefusalCount {
                         what: what.to_owned(),

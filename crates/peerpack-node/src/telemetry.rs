@@ -225,7 +225,8 @@ pub struct Snapshot {
 }
 
 impl Point {
-    fn attribute(&self, key: &str) -> Option<&str> {
+    /// The value of attribute `key`.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
         self.attributes
             .iter()
             .find(|(k, _)| k == key)

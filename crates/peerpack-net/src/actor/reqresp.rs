@@ -41,7 +41,7 @@ impl EventLoop {
         let span = tracing::info_span!(
             "net.sync",
             %peer,
-            request = sync_kind(&request),
+            request = request.kind(),
             result = tracing::field::Empty,
             bytes = tracing::field::Empty,
         );
@@ -123,17 +123,13 @@ impl EventLoop {
     // ---- events ----
 
     pub(super) fn on_blob(&mut self, event: request_response::Event<BlobRequest, BlobResponse>) {
-        if let request_response::Event::Message {
-            message: request_response::Message::Response { response, .. },
-            ..
-        } = &event
-        {
-            self.metrics
-                .bytes("blob", "received", blob_payload(response));
-        }
-        if let Some((peer, request, channel)) =
-            route(event, &mut self.pending_chunks, "blob", blob_payload)
-        {
+        if let Some((peer, request, channel)) = route(
+            event,
+            &mut self.pending_chunks,
+            &self.metrics,
+            "blob",
+            blob_payload,
+        ) {
             self.emit(Event::BlobRequested {
                 peer,
                 request,
@@ -143,31 +139,19 @@ impl EventLoop {
     }
 
     pub(super) fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
-        if let request_response::Event::Message {
-            message: request_response::Message::Response { response, .. },
-            ..
-        } = &event
-        {
-            self.metrics
-                .bytes("sync", "received", sync_payload(response));
-        }
-        if let Some((peer, request, channel)) =
-            route(event, &mut self.pending_sync, "sync", sync_payload)
-        {
+        if let Some((peer, request, channel)) = route(
+            event,
+            &mut self.pending_sync,
+            &self.metrics,
+            "sync",
+            sync_payload,
+        ) {
             self.emit(Event::SyncRequested {
                 peer,
                 request,
                 channel,
             });
         }
-    }
-}
-
-/// A sync request's kind, for its span.
-fn sync_kind(r: &SyncRequest) -> &'static str {
-    match r {
-        SyncRequest::Summary => "summary",
-        SyncRequest::Page { .. } => "page",
     }
 }
 
@@ -205,11 +189,13 @@ fn expire<K: Eq + Hash, Resp>(
     }
 }
 
-/// Route one request-response event: a response or an outbound failure answers the pending
-/// caller; an inbound request is returned for the node to answer.
+/// Route one request-response event: a response (its payload counted as received) or an
+/// outbound failure answers the pending caller; an inbound request is returned for the node
+/// to answer.
 fn route<Req, Resp>(
     event: request_response::Event<Req, Resp>,
     pending: &mut PendingRequests<Resp>,
+    metrics: &crate::metrics::NetMetrics,
     protocol: &'static str,
     payload: fn(&Resp) -> u64,
 ) -> Option<(PeerId, Req, ResponseChannel<Resp>)> {
@@ -224,9 +210,11 @@ fn route<Req, Resp>(
                 request_id,
                 response,
             } => {
+                let bytes = payload(&response);
+                metrics.bytes(protocol, "received", bytes);
                 if let Some((_, reply, span)) = pending.remove(&request_id) {
                     span.record("result", "ok");
-                    span.record("bytes", payload(&response));
+                    span.record("bytes", bytes);
                     let _ = reply.send(Ok(response));
                 }
             }

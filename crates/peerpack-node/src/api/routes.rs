@@ -46,9 +46,10 @@ pub(super) async fn openapi_json() -> impl IntoResponse {
     ),
 )]
 pub(super) async fn metrics(State(inner): Shared) -> Result<impl IntoResponse, Error> {
-    let text = tokio::task::spawn_blocking(move || inner.telemetry.prometheus_text())
-        .await
-        .map_err(|e| Error::task("collecting metrics", e))?;
+    let text =
+        crate::telemetry::blocking("metrics.collect", move || inner.telemetry.prometheus_text())
+            .await
+            .map_err(|e| Error::task("collecting metrics", e))?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
