@@ -171,6 +171,12 @@ pub struct PublishRequest {
     /// `unavailable`, and the package stays published.
     #[serde(default)]
     pub wait_timeout_s: Option<u64>,
+    /// Answer only once the package record, the index record and the provider record are
+    /// written to the DHT, with `dht_peers` set. Without it (and without `wait_replicas`) the
+    /// answer comes as soon as the package is stored and announced, and the DHT writes go on
+    /// in the background.
+    #[serde(default)]
+    pub wait_dht: bool,
 }
 
 /// What a publish did.
@@ -187,8 +193,10 @@ pub struct Published {
     pub archive_size: u64,
     /// Whether this exact version was already published (a re-announce).
     pub republished: bool,
-    /// Remote peers that stored the package record in the DHT.
-    pub dht_peers: usize,
+    /// Remote peers that stored the package record in the DHT; null when the DHT writes went
+    /// on in the background (without `wait_dht` or `wait_replicas`).
+    #[serde(default)]
+    pub dht_peers: Option<usize>,
     /// Peers subscribed to announcements when it went out.
     pub announced_to: usize,
     /// Other peers providing the archive when the answer was sent (only with

@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use peerpack_node::{Config, Node};
 use serde::Serialize;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::Layer;
@@ -159,14 +158,6 @@ where
     }
 }
 
-fn spread(mut v: Vec<usize>) -> (usize, usize, usize) {
-    if v.is_empty() {
-        return (0, 0, 0);
-    }
-    v.sort_unstable();
-    (v[0], v[v.len() / 2], v[v.len() - 1])
-}
-
 fn percentiles(mut v: Vec<u64>) -> (u64, u64) {
     if v.is_empty() {
         return (0, 0);
@@ -174,18 +165,6 @@ fn percentiles(mut v: Vec<u64>) -> (u64, u64) {
     v.sort_unstable();
     let at = |p: f64| v[(((p * v.len() as f64).ceil() as usize).max(1) - 1).min(v.len() - 1)];
     (at(0.5), at(0.99))
-}
-
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
 }
 
 async fn one_size(
@@ -197,34 +176,16 @@ async fn one_size(
     work: &std::path::Path,
 ) -> Result<SizeReport> {
     let mut rng = Rng::new(n as u64);
-    let t = Instant::now();
-    let mut nodes: Vec<Node> = Vec::with_capacity(n);
-    for i in 0..n {
-        let mut config = Config::loopback(work.join(format!("n{n}-{i}")));
-        config.catalogue_sync = false;
-        if i > 0 {
-            config.bootstrap.push(nodes[0].listen_addrs()[0].clone());
-            if i > 1 {
-                let other = 1 + rng.below(i - 1);
-                config
-                    .bootstrap
-                    .push(nodes[other].listen_addrs()[0].clone());
-            }
-        }
-        nodes.push(Node::start(config).await?);
-    }
-    let start_s = t.elapsed().as_secs_f64();
-    let fds = || std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    let (nodes, started) =
+        crate::net::start(n, work, &mut rng, |c| c.catalogue_sync = false).await?;
+    let start_s = started.as_secs_f64();
+    let fds = crate::net::fds;
     eprintln!(
         "  {n} nodes started in {start_s:.1} s ({} open files); settling {settle:?}",
         fds()
     );
     tokio::time::sleep(settle).await;
-    let mut settled = Vec::with_capacity(n);
-    for node in &nodes {
-        settled.push(node.inner().status().await?.connected_peers);
-    }
-    let connections_settled = spread(settled);
+    let connections_settled = crate::net::connections(&nodes).await?;
     eprintln!(
         "  settled: {} open files, {:?} peers connected per node (min, median, max)",
         fds(),
@@ -344,8 +305,8 @@ async fn one_size(
         start_s,
         settle_s: settle.as_secs_f64(),
         connections_settled,
-        connections: spread(conns),
-        routing_table: spread(table),
+        connections: crate::net::spread(conns),
+        routing_table: crate::net::spread(table),
         put: summarize(&puts),
         put_stored_median: stored.get(stored.len() / 2).copied().unwrap_or(0),
         get: summarize(&gets),
@@ -357,8 +318,8 @@ async fn one_size(
         providers: summarize(&provs),
         providers_found: provs_found as f64 / queries.max(1) as f64,
         providers_contacted,
-        rss_mib: rss_mib(),
-        fds: std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count()),
+        rss_mib: crate::net::rss_mib(),
+        fds: crate::net::fds(),
     };
     for node in nodes {
         node.shutdown().await;

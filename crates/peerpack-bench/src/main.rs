@@ -22,6 +22,13 @@
 //! target/release/peerpack-bench restart [--packages N] [--starts S] [--json FILE]
 //! ```
 //!
+//! `peerpack-bench propagation` measures the time from a `publish` call on one node until the
+//! package is searchable on every node, in networks of real nodes in this process:
+//!
+//! ```text
+//! cargo run --release -p peerpack-bench -- propagation [--nodes N]... [--publishes P] [--json FILE]
+//! ```
+//!
 //! `peerpack-bench telemetry` measures what tracing and metrics cost searches and downloads:
 //! off, default metrics, and spans and metrics exported over OTLP to rotel, interleaved:
 //!
@@ -32,6 +39,8 @@
 mod corpus;
 mod dht;
 mod download;
+mod net;
+mod propagation;
 mod restart;
 mod search;
 mod stats;
@@ -138,6 +147,27 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// From a publish on one node until the package is searchable on every node.
+    ///
+    /// Starts N nodes in this process over TCP on 127.0.0.1 (catalogue sync on, as `peerpack
+    /// demo` starts them), lets them settle, then P times publishes a new small package from a
+    /// random node and searches every other node for it until each finds it. Reports the
+    /// publish call's latency, the time until every node finds it and until each node does
+    /// (min, p50, p99), and peers connected per node before and after.
+    Propagation {
+        /// Network sizes (repeatable) [default: 100 and 200].
+        #[arg(long = "nodes", value_name = "N")]
+        nodes: Vec<usize>,
+        /// Packages published, one after the other.
+        #[arg(long, default_value_t = 20)]
+        publishes: usize,
+        /// Seconds the network settles before the publishes.
+        #[arg(long, default_value_t = 20)]
+        settle_s: u64,
+        /// Also write the results as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// What tracing and metrics cost searches and downloads: off, default metrics, spans made
     /// but not exported, and spans and metrics exported over OTLP, interleaved in one run.
     ///
@@ -235,6 +265,25 @@ fn main() -> Result<()> {
                 std::time::Duration::from_secs(settle_s),
                 json.as_deref(),
             ))
+        }
+        Command::Propagation {
+            nodes,
+            publishes,
+            settle_s,
+            json,
+        } => {
+            let sizes = if nodes.is_empty() {
+                vec![100, 200]
+            } else {
+                nodes
+            };
+            block_on(propagation::run(
+                &sizes,
+                publishes,
+                std::time::Duration::from_secs(settle_s),
+                json.as_deref(),
+            ))
+            .map(drop)
         }
         Command::Telemetry {
             packages,

@@ -1,4 +1,12 @@
-//! Publishing: pack, sign, store, put in the DHT, provide, announce.
+//! Publishing: pack, sign, store, announce; then put in the DHT and provide, in the
+//! background unless asked to wait.
+//!
+//! The announcement is the fast path: gossip reaches every subscribed peer within a few
+//! milliseconds, and that is what makes a package searchable. The DHT copies and the provider
+//! record serve peers that look later; at a hundred nodes their writes take tens to hundreds
+//! of milliseconds, so a publish does not wait for them unless asked (`wait_dht`, or
+//! `wait_replicas`, which needs the provider record out). A write lost to a shutdown is made
+//! again by the next republish round, which runs once the restarted node has a peer.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,8 +33,9 @@ pub struct Published {
     pub archive_size: u64,
     /// Whether this exact version was already published (a re-announce).
     pub republished: bool,
-    /// Remote peers that stored the package record in the DHT.
-    pub dht_peers: usize,
+    /// Remote peers that stored the package record in the DHT; `None` when the DHT writes
+    /// went on in the background (publish without `wait_dht`).
+    pub dht_peers: Option<usize>,
     /// Peers subscribed to announcements when it went out.
     pub announced_to: usize,
     /// Other peers providing the archive (only when asked to wait for them).
@@ -44,6 +53,9 @@ pub struct PublishOptions {
     pub wait_replicas: usize,
     /// How long to wait for them.
     pub wait_timeout: std::time::Duration,
+    /// Return only once the DHT writes (package record, index record, provider record) are
+    /// done, with the number of peers that stored the package record.
+    pub wait_dht: bool,
 }
 
 /// Default [`PublishOptions::wait_timeout`].
@@ -93,13 +105,16 @@ async fn publish_untimed(
     // Sign on top of the newest index the network holds for the name, not only this node's
     // copy: the key may have published from another machine, or from a data directory since
     // lost (a fresh one with an imported key would otherwise start again at seq 1 and be
-    // refused everywhere as a rollback).
+    // refused everywhere as a rollback), and another key may own the name. Once this node
+    // holds the name's index signed by its own key, gossip and catalogue sync keep that copy
+    // current, and the DHT read (a full Kademlia query) is skipped.
+    let key = inner.publisher.clone();
     if let Ok(manifest) = peerpack_core::Manifest::from_dir(&dir)
+        && !holds_own_index(inner, &manifest.name).await
         && let Err(e) = crate::lookup::lookup(inner, &manifest.name).await
     {
         tracing::info!(name = %manifest.name, error = %e, "could not read the name's index before publishing");
     }
-    let key = inner.publisher.clone();
     let self_id = inner.peer_id.to_string();
     let (record, index, republished) = inner.catalogue
         .with_store(move |s| {
@@ -206,34 +221,45 @@ async fn publish_untimed(
         })
         .await?;
 
-    // Gossip is the fast path to every subscribed peer; the DHT copies and the provider
-    // record serve those who look later. All four go out together.
-    let encoded = record.encode();
-    let (announced, put_record, put_index, providing) = futures::join!(
-        inner.net.announce(encoded.clone()),
-        inner.net.put_record(
-            protocol::record_key(record.name(), record.version()),
-            encoded.clone()
-        ),
-        inner
-            .net
-            .put_record(protocol::index_key(record.name()), index.encode()),
-        inner
-            .net
-            .start_providing(protocol::provider_key(&record.content_id)),
-    );
-    providing?;
-    let dht_peers = put_record.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "DHT put of the package record failed");
-        0
-    });
-    if let Err(e) = put_index {
-        tracing::warn!(error = %e, "DHT put of the index record failed");
-    }
-    let announced_to = announced.unwrap_or_else(|e| {
-        tracing::info!(error = %e, "announcement not gossiped; peers will learn it by sync");
-        0
-    });
+    // Gossip first: it is what makes the package searchable everywhere. The network actor
+    // takes commands in order, so the announcement leaves before the DHT writes start.
+    let announced_to = inner
+        .net
+        .announce(record.encode())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::info!(error = %e, "announcement not gossiped; peers will learn it by sync");
+            0
+        });
+    let writes = dht_writes(inner.clone(), record.clone(), index);
+    let dht_peers = if options.wait_dht || options.wait_replicas > 0 {
+        Some(writes.await?)
+    } else {
+        // A trace of its own, linked to the publish's: the publish span ends when the call
+        // returns, not when the writes do.
+        let span = tracing::info_span!(
+            parent: None,
+            "publish.dht",
+            package = %record.name(),
+            version = %record.version(),
+            dht_peers = tracing::field::Empty,
+            result = tracing::field::Empty,
+        );
+        span.follows_from(tracing::Span::current());
+        span.in_scope(|| {
+            inner.supervisor.spawn(async move {
+                let span = tracing::Span::current();
+                match writes.await {
+                    Ok(n) => span.record("dht_peers", n).record("result", "ok"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "providing the archive failed; the next republish round tries again");
+                        span.record("result", crate::telemetry::error_kind(&e))
+                    }
+                };
+            })
+        });
+        None
+    };
     let replicas = if options.wait_replicas > 0 {
         Some(wait_for_replicas(inner, &record, options).await?)
     } else {
@@ -249,6 +275,49 @@ async fn publish_untimed(
         dht_peers,
         announced_to,
     })
+}
+
+/// Whether this node holds `name`'s index record signed by its own publisher key.
+async fn holds_own_index(inner: &Arc<Context>, name: &peerpack_core::PackageName) -> bool {
+    let key = inner.publisher.public();
+    let name = name.clone();
+    inner
+        .catalogue
+        .with_store(move |s| Ok(s.db.index_record(&name)?))
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|idx| idx.publisher == key)
+}
+
+/// Put the package record and the index record in the DHT and provide the archive, all at
+/// once. Answers how many remote peers stored the package record; only providing failing
+/// is an error (a put that reached no one is logged: the republish rounds put it again).
+async fn dht_writes(
+    inner: Arc<Context>,
+    record: PackageRecord,
+    index: IndexRecord,
+) -> Result<usize, Error> {
+    let (put_record, put_index, providing) = futures::join!(
+        inner.net.put_record(
+            protocol::record_key(record.name(), record.version()),
+            record.encode()
+        ),
+        inner
+            .net
+            .put_record(protocol::index_key(record.name()), index.encode()),
+        inner
+            .net
+            .start_providing(protocol::provider_key(&record.content_id)),
+    );
+    providing?;
+    if let Err(e) = put_index {
+        tracing::warn!(error = %e, "DHT put of the index record failed");
+    }
+    Ok(put_record.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "DHT put of the package record failed");
+        0
+    }))
 }
 
 /// Wait until `options.wait_replicas` other peers provide `record`'s archive, as the DHT

@@ -32,6 +32,100 @@ async fn a_publish_on_one_node_is_searchable_on_every_other() {
     net.shutdown().await;
 }
 
+/// DHT queries of `kind` this node made since it started, whatever their result.
+async fn dht_queries(inner: &std::sync::Arc<peerpack_node::Context>, kind: &str) -> u64 {
+    inner
+        .status()
+        .await
+        .unwrap()
+        .dht_queries
+        .iter()
+        .filter(|q| q.kind == kind)
+        .flat_map(|q| q.results.values())
+        .sum()
+}
+
+//   A ── B ── C    A publishes: the answer comes once the package is stored and announced, C
+//   installs it the moment it can find it, and the DHT records follow. A's next version of
+//   its own name is published without reading the DHT first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_answers_once_announced_and_its_dht_records_follow() {
+    let net = TestNet::new(3).await;
+    net.connect(0, 1).await;
+    net.connect(2, 1).await;
+    let p = common::publish_alone(net.inner(0), example("github-actions-ci"))
+        .await
+        .unwrap();
+    assert_eq!(p.dht_peers, None, "the DHT writes go on in the background");
+    assert!(p.announced_to >= 1);
+
+    // C installs as soon as the announcement reached it, whether or not A's provider record
+    // is out yet.
+    wait_searchable(net.inner(2), "github", "github-actions-ci").await;
+    let to = tempfile::tempdir().unwrap();
+    let report = net
+        .inner(2)
+        .install(
+            peerpack_node::install::InstallRequest {
+                packages: vec!["github-actions-ci".into()],
+                to: to.path().join("packs"),
+                ..Default::default()
+            },
+            std::sync::Arc::new(peerpack_node::install::InstallProgress::default()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.installed.len(), 1, "{report:?}");
+
+    // The DHT records land: B reads the package record from the DHT.
+    let key = peerpack_net::protocol::record_key(
+        &"github-actions-ci".parse().unwrap(),
+        &"1.3.0".parse().unwrap(),
+    );
+    wait_for("the package record in the DHT", TIMEOUT, || async {
+        net.inner(1)
+            .net_handle()
+            .get_record(key.clone(), Duration::from_secs(5))
+            .await
+            .ok()
+            .filter(|v| !v.is_empty())
+    })
+    .await;
+
+    // A holds the name's index signed by its own key: the next version needs no DHT read.
+    let gets = dht_queries(net.inner(0), "get").await;
+    let base = tempfile::tempdir().unwrap();
+    let next = base.path().join("next");
+    copy_dir(&example("github-actions-ci"), &next);
+    let manifest = std::fs::read_to_string(next.join("peerpack.toml")).unwrap();
+    std::fs::write(
+        next.join("peerpack.toml"),
+        manifest.replacen("version = \"1.3.0\"", "version = \"1.4.0\"", 1),
+    )
+    .unwrap();
+    let options = peerpack_node::publish::PublishOptions {
+        wait_dht: true,
+        ..Default::default()
+    };
+    let p2 = peerpack_node::publish::publish_with(net.inner(0), next, options)
+        .await
+        .unwrap();
+    assert_eq!(p2.version, "1.4.0");
+    assert_eq!(dht_queries(net.inner(0), "get").await, gets, "no DHT read");
+    // Asked to wait, the answer says how many peers stored the record.
+    assert!(p2.dht_peers.is_some_and(|n| n >= 1), "{p2:?}");
+    wait_searchable(net.inner(2), "github", "github-actions-ci").await;
+    wait_for("C to hold 1.4.0", TIMEOUT, || async {
+        net.inner(2)
+            .info("github-actions-ci")
+            .await
+            .ok()
+            .filter(|i| i.versions.iter().any(|v| v.version == "1.4.0"))
+    })
+    .await;
+    net.shutdown().await;
+}
+
 //   X ── Y ── Z    (a line: X and Z block each other, so Kademlia cannot connect them)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_line_a_package_published_on_x_reaches_z() {

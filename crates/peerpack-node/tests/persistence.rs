@@ -137,7 +137,7 @@ async fn a_restarted_node_announces_its_archives_once_it_has_a_peer() {
     let published = common::publish_alone(net.inner(0), example("axum-service"))
         .await
         .unwrap();
-    assert_eq!(published.dht_peers, 0);
+    assert_eq!(published.announced_to, 0);
     net.stop(0).await;
     let b = net.add().await;
     net.restart(0).await;

@@ -102,6 +102,7 @@ async fn publish_search_and_install_emit_their_spans_and_one_trace_crosses_the_a
             let has = |n: &str| spans.iter().any(|s| s.name == n);
             let all = [
                 "publish_with",
+                "publish.dht",
                 "dht.put",
                 "search",
                 "install",
@@ -125,13 +126,14 @@ async fn publish_search_and_install_emit_their_spans_and_one_trace_crosses_the_a
         .map(|s| (s.span_context.span_id(), s))
         .collect();
 
-    // The DHT write the publish made in the network actor is a child of the publish.
+    // The DHT writes of the publish run after it returns, in a trace of their own linked to
+    // the publish; the write in the network actor is a child of them.
     let put = spans
         .iter()
-        .find(|s| s.name == "dht.put" && ancestry(s, &by_id).contains(&"publish_with".to_owned()))
+        .find(|s| s.name == "dht.put" && ancestry(s, &by_id).contains(&"publish.dht".to_owned()))
         .unwrap_or_else(|| {
             panic!(
-                "no dht.put under publish_with: {:?}",
+                "no dht.put under publish.dht: {:?}",
                 spans
                     .iter()
                     .filter(|s| s.name == "dht.put")
@@ -139,12 +141,22 @@ async fn publish_search_and_install_emit_their_spans_and_one_trace_crosses_the_a
                     .collect::<Vec<_>>()
             )
         });
-    let publish = by_id[&put.parent_span_id];
+    let writes = by_id[&put.parent_span_id];
     assert_eq!(
         put.span_context.trace_id(),
-        publish.span_context.trace_id(),
+        writes.span_context.trace_id(),
         "one trace"
     );
+    let publish_with = spans.iter().find(|s| s.name == "publish_with").unwrap();
+    assert!(
+        writes
+            .links
+            .iter()
+            .any(|l| l.span_context.span_id() == publish_with.span_context.span_id()),
+        "publish.dht links to the publish: {:?}",
+        writes.links
+    );
+    assert_eq!(attr(writes, "result").as_deref(), Some("ok"));
     assert!(
         put.attributes.iter().any(|kv| kv.key.as_str() == "result"),
         "the put span says how it ended: {:?}",

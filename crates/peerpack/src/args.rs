@@ -199,6 +199,12 @@ pub(crate) enum Command {
             requires = "wait_replicas"
         )]
         wait_timeout: u64,
+        /// Return only once the package's DHT records are written, and say on how many peers.
+        /// Without it the command returns as soon as the package is stored and announced
+        /// (which is what makes it searchable), and the node writes the DHT records in the
+        /// background.
+        #[arg(long)]
+        wait_dht: bool,
     },
     /// Search the node's catalogue (every package any reachable peer published).
     #[command(

@@ -91,8 +91,8 @@ pub async fn run(n: usize, keep: bool, packs: Option<PathBuf>) -> Result<()> {
     for (k, pack) in packs.iter().enumerate() {
         let from = k % searcher;
         let name = peerpack_core::Manifest::from_dir(pack)?.name.to_string();
-        // Both clocks start together: the publish call returns after its DHT puts, by which
-        // time gossip has usually delivered the package already.
+        // Both clocks start together: the publish call returns once the package is stored and
+        // announced (its DHT writes go on in the background).
         let t = Instant::now();
         let (published, found) = tokio::join!(
             async {

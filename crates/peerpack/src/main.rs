@@ -187,6 +187,7 @@ async fn run(cli: Cli) -> Result<()> {
             allow_unresolved,
             wait_replicas,
             wait_timeout,
+            wait_dht,
         } => {
             let client = client::find(api.as_deref(), &dir()?)?;
             let request = PublishRequest {
@@ -195,6 +196,7 @@ async fn run(cli: Cli) -> Result<()> {
                 allow_unresolved,
                 wait_replicas,
                 wait_timeout_s: Some(wait_timeout),
+                wait_dht,
             };
             publish(&client, request, json).await
         }
@@ -546,7 +548,7 @@ async fn publish(client: &Client, request: PublishRequest, json: bool) -> Result
         println!("{}", serde_json::to_value(&p)?);
         return Ok(());
     }
-    if p.announced_to == 0 && p.dht_peers == 0 {
+    if p.announced_to == 0 && p.dht_peers.unwrap_or(0) == 0 {
         eprintln!(
             "warning: no peer received it: it is stored on this node only, and reaches others when they connect and sync; `peerpack peers` shows who is connected"
         );
@@ -559,10 +561,16 @@ async fn publish(client: &Client, request: PublishRequest, json: bool) -> Result
     println!("{verb} {} {}", p.name, p.version);
     println!("  content id  {}", p.content_id);
     println!("  size        {} bytes", p.archive_size);
-    println!(
-        "  announced to {} peer(s); stored on {} DHT peer(s)",
-        p.announced_to, p.dht_peers
-    );
+    match p.dht_peers {
+        Some(n) => println!(
+            "  announced to {} peer(s); stored on {n} DHT peer(s)",
+            p.announced_to
+        ),
+        None => println!(
+            "  announced to {} peer(s); DHT records being written in the background",
+            p.announced_to
+        ),
+    }
     if let Some(n) = p.replicas {
         println!("  provided by {n} other peer(s)");
     }

@@ -119,7 +119,9 @@ fn spans_and_metrics_reach_a_real_collector_over_otlp_http_and_grpc() {
             .stderr(Stdio::null());
         let node = NodeProc::spawn(cmd, &data);
         let pkg = package(work.path(), "otlp-pack", "1.0.0", &[], "hello");
-        ok(&data, &["publish", pkg.to_str().unwrap()]);
+        // Waiting for the DHT writes puts them under the publish (without it they run after
+        // the answer, in a trace linked to it).
+        ok(&data, &["publish", "--wait-dht", pkg.to_str().unwrap()]);
         ok(&data, &["search", "otlp"]);
         // A clean stop flushes both exporters.
         node.stop();

@@ -170,6 +170,7 @@ pub(super) async fn publish(State(inner): Shared, body: Body) -> Result<impl Int
         allow_secrets: body.allow_secrets,
         allow_unresolved: body.allow_unresolved,
         wait_replicas: body.wait_replicas as usize,
+        wait_dht: body.wait_dht,
         wait_timeout: body.wait_timeout_s.map_or(
             crate::publish::WAIT_REPLICAS_TIMEOUT,
             std::time::Duration::from_secs,

@@ -38,6 +38,40 @@ pub(super) fn penalise(inner: &Context, peer: PeerId, fault: &Fault, strike: &St
     }
 }
 
+/// A record younger than this may still lack its provider record.
+const FRESH: u64 = 60;
+/// How many more provider lookups a fresh record gets when the first finds none.
+const FRESH_RETRIES: usize = 3;
+/// The wait before each.
+const FRESH_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+async fn lookup_providers(inner: &Arc<Context>, id: ContentId) -> Vec<PeerId> {
+    inner
+        .net
+        .get_providers(provider_key(&id), PROVIDER_LOOKUP)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "provider lookup failed");
+            Vec::new()
+        })
+}
+
+/// Whether a record of the catalogue with this archive was published within [`FRESH`]
+/// seconds of now (by its signed publication time, either side: a publisher that dates its record in the
+/// future cannot make every install of it wait).
+async fn fresh(inner: &Arc<Context>, id: ContentId) -> bool {
+    let now = peerpack_store::db::now().max(0) as u64;
+    inner
+        .catalogue
+        .with_store(move |s| Ok(s.db.records_with_content(&id)?))
+        .await
+        .is_ok_and(|records| {
+            records
+                .iter()
+                .any(|r| r.published_at.abs_diff(now) <= FRESH)
+        })
+}
+
 /// Candidate providers, best first, and how many were skipped for a low score.
 pub(super) async fn providers(
     inner: &Arc<Context>,
@@ -47,14 +81,16 @@ pub(super) async fn providers(
         .catalogue
         .with_store(move |s| Ok(s.db.providers(&id)?))
         .await?;
-    let found = inner
-        .net
-        .get_providers(provider_key(&id), PROVIDER_LOOKUP)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::debug!(error = %e, "provider lookup failed");
-            Vec::new()
-        });
+    let mut found = lookup_providers(inner, id).await;
+    // A publisher announces first and provides in the background: for a package published
+    // moments ago, the provider record may still be on its way. Ask again a few times.
+    let mut retries = 0;
+    while found.is_empty() && known.is_empty() && retries < FRESH_RETRIES && fresh(inner, id).await
+    {
+        tokio::time::sleep(FRESH_RETRY_WAIT).await;
+        found = lookup_providers(inner, id).await;
+        retries += 1;
+    }
     let mut peers: Vec<PeerId> = known
         .iter()
         .filter_map(|p| p.parse().ok())

@@ -1,0 +1,215 @@
+//! `peerpack-bench propagation`: from a `publish` call on one node until the package is
+//! searchable on every node, in networks of real nodes in this process over TCP on 127.0.0.1.
+//!
+//! For each network size N:
+//! 1. N nodes start as `peerpack demo` starts them (catalogue sync on), each bootstrapping to
+//!    node 0 and to a random earlier node, and settle for a fixed time;
+//! 2. P times, a random node publishes a new small package whose description carries a word
+//!    no other package has. The clock starts at the call. The call's own latency is one
+//!    figure; then every other node is searched for the word, over and over (each sweep asks
+//!    only the nodes that have not answered yet, then sleeps 2 ms), and the time at which each
+//!    first answers with the package is recorded;
+//! 3. peers connected per node are read before the publishes and after them.
+//!
+//! A node's time is an upper bound: the sweep that sees the package starts at most one sweep
+//! (a few milliseconds) after it became searchable.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use peerpack_node::Node;
+use peerpack_node::queries::Search;
+use serde::Serialize;
+
+use crate::corpus::Rng;
+use crate::stats::{Summary, summarize};
+
+/// How long one package may take to reach every node before it counts as not reached.
+const PATIENCE: Duration = Duration::from_secs(30);
+/// The pause between sweeps.
+const SWEEP_PAUSE: Duration = Duration::from_millis(2);
+
+/// Figures of one network size.
+#[derive(Debug, Serialize)]
+pub struct SizeReport {
+    /// Nodes in the network.
+    pub nodes: usize,
+    /// Time to start every node, s.
+    pub start_s: f64,
+    /// Settling time before the publishes, s.
+    pub settle_s: f64,
+    /// Packages published.
+    pub publishes: usize,
+    /// Latency of the `publish` call.
+    pub publish: Summary,
+    /// Time from the call until the package is searchable on every other node, per publish
+    /// that reached them all.
+    pub all_nodes: Summary,
+    /// Time from the call until the package is searchable on a node, every (publish, node).
+    pub per_node: Summary,
+    /// Share of (publish, node) pairs reached within the patience of 30 s.
+    pub reached: f64,
+    /// Peers connected per node once settled, before the publishes: min, median, max.
+    pub connections_settled: (usize, usize, usize),
+    /// Peers connected per node after the publishes: min, median, max.
+    pub connections: (usize, usize, usize),
+    /// Resident memory of this process with the network up, MiB.
+    pub rss_mib: f64,
+    /// Every (publish, node) time, ms, for plots.
+    pub samples_ms: Vec<f64>,
+}
+
+/// Write a small package named `name` whose description holds `marker`.
+fn package(dir: &Path, name: &str, marker: &str) -> Result<()> {
+    crate::download::package(dir, name, 2048)?;
+    std::fs::write(
+        dir.join("peerpack.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"1.0.0\"\ndescription = \"propagation benchmark package {marker}\"\nlicense = \"MIT\"\nauthors = [\"bench\"]\n"
+        ),
+    )?;
+    Ok(())
+}
+
+async fn searchable(node: &Node, marker: &str, name: &str) -> bool {
+    node.inner()
+        .search(Search {
+            q: marker.to_owned(),
+            limit: Some(5),
+            ..Default::default()
+        })
+        .await
+        .is_ok_and(|hits| hits.iter().any(|h| h.name == name))
+}
+
+async fn one_size(n: usize, publishes: usize, settle: Duration, work: &Path) -> Result<SizeReport> {
+    let mut rng = Rng::new(0x5eed ^ n as u64);
+    let (nodes, started) = crate::net::start(n, work, &mut rng, |_| {}).await?;
+    eprintln!(
+        "  {n} nodes started in {:.1} s; settling {settle:?}",
+        started.as_secs_f64()
+    );
+    tokio::time::sleep(settle).await;
+    let connections_settled = crate::net::connections(&nodes).await?;
+    eprintln!("  settled: {connections_settled:?} peers connected per node (min, median, max)");
+
+    let mut calls = Vec::with_capacity(publishes);
+    let mut all = Vec::with_capacity(publishes);
+    let mut per_node = Vec::with_capacity(publishes * n);
+    let mut reached = 0usize;
+    for p in 0..publishes {
+        let from = rng.below(n);
+        let name = format!("propagation-{n}-{p}");
+        let marker = format!("pmark{n}x{p}");
+        let dir = work.join(&name);
+        package(&dir, &name, &marker)?;
+        let options = peerpack_node::publish::PublishOptions {
+            allow_unresolved: true,
+            ..Default::default()
+        };
+        let t = Instant::now();
+        peerpack_node::publish::publish_with(nodes[from].inner(), dir, options).await?;
+        calls.push(t.elapsed());
+        let mut waiting: Vec<usize> = (0..n).filter(|&i| i != from).collect();
+        let mut last = Duration::ZERO;
+        while !waiting.is_empty() && t.elapsed() < PATIENCE {
+            let mut still = Vec::with_capacity(waiting.len());
+            for i in waiting {
+                if searchable(&nodes[i], &marker, &name).await {
+                    let d = t.elapsed();
+                    per_node.push(d);
+                    last = last.max(d);
+                    reached += 1;
+                } else {
+                    still.push(i);
+                }
+            }
+            waiting = still;
+            if !waiting.is_empty() {
+                tokio::time::sleep(SWEEP_PAUSE).await;
+            }
+        }
+        if waiting.is_empty() {
+            all.push(last);
+        } else {
+            eprintln!(
+                "  {name}: {} of {} nodes did not find it within {PATIENCE:?}",
+                waiting.len(),
+                n - 1
+            );
+        }
+        eprintln!(
+            "  publish {p}: call {:.1} ms, every node {:.1} ms",
+            calls[p].as_secs_f64() * 1e3,
+            last.as_secs_f64() * 1e3
+        );
+    }
+    let connections = crate::net::connections(&nodes).await?;
+    let report = SizeReport {
+        nodes: n,
+        start_s: started.as_secs_f64(),
+        settle_s: settle.as_secs_f64(),
+        publishes,
+        publish: summarize(&calls),
+        all_nodes: summarize(&all),
+        per_node: summarize(&per_node),
+        reached: reached as f64 / (publishes * (n - 1)).max(1) as f64,
+        connections_settled,
+        connections,
+        rss_mib: crate::net::rss_mib(),
+        samples_ms: per_node.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
+    };
+    for node in nodes {
+        node.shutdown().await;
+    }
+    Ok(report)
+}
+
+/// Run the benchmark for each network size; answers the reports.
+pub async fn run(
+    sizes: &[usize],
+    publishes: usize,
+    settle: Duration,
+    json: Option<&Path>,
+) -> Result<Vec<SizeReport>> {
+    if sizes.iter().any(|&n| n < 2) {
+        bail!("a network needs at least 2 nodes");
+    }
+    let tmp = tempfile::tempdir()?;
+    let mut reports = Vec::new();
+    for &n in sizes {
+        eprintln!("network of {n} nodes...");
+        reports.push(one_size(n, publishes, settle, tmp.path()).await?);
+    }
+    println!(
+        "\n{:>5} {:>22} {:>24} {:>24} {:>8} {:>18} {:>18} {:>8}",
+        "nodes",
+        "publish min/p50/p99 ms",
+        "every node min/p50/p99",
+        "one node min/p50/p99",
+        "reached",
+        "conns before",
+        "conns after",
+        "RSS MiB"
+    );
+    for r in &reports {
+        let s = |s: &Summary| format!("{:.1}/{:.1}/{:.1}", s.min_ms, s.p50_ms, s.p99_ms);
+        let c = |c: (usize, usize, usize)| format!("{}/{}/{}", c.0, c.1, c.2);
+        println!(
+            "{:>5} {:>22} {:>24} {:>24} {:>7.1}% {:>18} {:>18} {:>8.0}",
+            r.nodes,
+            s(&r.publish),
+            s(&r.all_nodes),
+            s(&r.per_node),
+            r.reached * 100.0,
+            c(r.connections_settled),
+            c(r.connections),
+            r.rss_mib
+        );
+    }
+    if let Some(path) = json {
+        std::fs::write(path, serde_json::to_vec_pretty(&reports)?)?;
+    }
+    Ok(reports)
+}
