@@ -77,3 +77,14 @@ fn status_kib(field: &str) -> f64 {
 pub fn fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
 }
+
+/// With `RUST_LOG` set, log the nodes' work to stderr at those levels (to see where a
+/// network's time goes); otherwise nothing is logged.
+pub fn log_from_env() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}

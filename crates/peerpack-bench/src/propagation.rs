@@ -4,9 +4,10 @@
 //! For each network size N:
 //! 1. N nodes start as `peerpack demo` starts them (catalogue sync on), each bootstrapping to
 //!    node 0 and to a random earlier node, and settle for a fixed time;
-//! 2. P times, a random node publishes a new small package whose description carries a word
-//!    no other package has. The clock starts at the call. The call's own latency is one
-//!    figure; then every other node is searched for the word, over and over (each sweep asks
+//! 2. P times, a random node publishes a new small package with a tag no other package has.
+//!    The clock starts at the call. The call's own latency is one figure; then every other
+//!    node is searched for the tag (a filter alone: the cheapest search, so that the probes
+//!    disturb the network little), over and over (each sweep asks
 //!    only the nodes that have not answered yet, then sleeps 2 ms), and the time at which each
 //!    first answers with the package is recorded;
 //! 3. peers connected per node are read before the publishes and after them.
@@ -60,13 +61,13 @@ pub struct SizeReport {
     pub samples_ms: Vec<f64>,
 }
 
-/// Write a small package named `name` whose description holds `marker`.
+/// Write a small package named `name` tagged `marker`.
 fn package(dir: &Path, name: &str, marker: &str) -> Result<()> {
     crate::download::package(dir, name, 2048)?;
     std::fs::write(
         dir.join("peerpack.toml"),
         format!(
-            "[package]\nname = \"{name}\"\nversion = \"1.0.0\"\ndescription = \"propagation benchmark package {marker}\"\nlicense = \"MIT\"\nauthors = [\"bench\"]\n"
+            "[package]\nname = \"{name}\"\nversion = \"1.0.0\"\ndescription = \"propagation benchmark package\"\nlicense = \"MIT\"\nauthors = [\"bench\"]\ntags = [\"{marker}\"]\n"
         ),
     )?;
     Ok(())
@@ -75,7 +76,7 @@ fn package(dir: &Path, name: &str, marker: &str) -> Result<()> {
 async fn searchable(node: &Node, marker: &str, name: &str) -> bool {
     node.inner()
         .search(Search {
-            q: marker.to_owned(),
+            tags: Some(marker.to_owned()),
             limit: Some(5),
             ..Default::default()
         })
@@ -176,6 +177,7 @@ pub async fn run(
     if sizes.iter().any(|&n| n < 2) {
         bail!("a network needs at least 2 nodes");
     }
+    crate::net::log_from_env();
     let tmp = tempfile::tempdir()?;
     let mut reports = Vec::new();
     for &n in sizes {

@@ -181,7 +181,9 @@ impl Behaviour {
         let identify = identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
                 .with_agent_version(s.agent_version.clone())
-                .with_interval(Duration::from_secs(60))
+                // Identify again every 5 minutes (libp2p's default): peers' addresses rarely
+                // change, and each round costs every connection an exchange.
+                .with_interval(Duration::from_secs(300))
                 // No address cache: the addresses peers advertise reach the swarm only
                 // through Kademlia, after the policy's filter for learned addresses.
                 .with_cache_size(0),

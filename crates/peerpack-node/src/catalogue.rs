@@ -12,6 +12,10 @@ use peerpack_store::{Db, NameState, Store};
 
 use crate::error::Error;
 
+/// How long the indexer waits after a batched write before it commits, so that the writes
+/// of a burst share one commit.
+pub const INDEX_BATCH: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// The store and its in-memory companions.
 pub struct Catalogue {
     store: Arc<Mutex<Store>>,
@@ -30,6 +34,8 @@ pub struct Catalogue {
     /// Names with versions new to the catalogue, for the mirror task.
     added: Mutex<BTreeSet<PackageName>>,
     added_notify: tokio::sync::Notify,
+    /// Woken when a write left the search index behind ([`Catalogue::with_store_batched`]).
+    index_due: Arc<tokio::sync::Notify>,
     /// The network, once started: told to forget its cached DHT copies of changed names.
     net: std::sync::OnceLock<peerpack_net::NetHandle>,
     /// Where store lock waits and refusals are recorded, once the node's metrics exist.
@@ -99,6 +105,7 @@ impl Catalogue {
             mirroring: std::sync::atomic::AtomicBool::new(mirroring),
             added: Mutex::default(),
             added_notify: tokio::sync::Notify::new(),
+            index_due: Arc::default(),
             net: std::sync::OnceLock::new(),
             metrics: std::sync::OnceLock::new(),
         })
@@ -117,10 +124,59 @@ impl Catalogue {
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, Error> + Send + 'static,
     ) -> impl std::future::Future<Output = Result<T, Error>> + Send + 'static {
+        self.store_call(f, false, std::panic::Location::caller())
+    }
+
+    /// [`Catalogue::with_store`] for writes that arrive from the network in numbers (gossip,
+    /// sync pages, DHT records): what they change is in the database, the record cache and
+    /// every read at once, but reaches the search index with the next batch
+    /// ([`Catalogue::indexer`], within [`INDEX_BATCH`] plus a commit). A hop of gossip then
+    /// waits for no index commit before it forwards, and a burst of records shares one.
+    #[track_caller]
+    pub fn with_store_batched<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, Error> + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<T, Error>> + Send + 'static {
+        self.store_call(f, true, std::panic::Location::caller())
+    }
+
+    /// [`Catalogue::with_store_batched`] when `batched`, else [`Catalogue::with_store`].
+    #[track_caller]
+    pub fn with_store_batched_if<T: Send + 'static>(
+        &self,
+        batched: bool,
+        f: impl FnOnce(&mut Store) -> Result<T, Error> + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<T, Error>> + Send + 'static {
+        self.store_call(f, batched, std::panic::Location::caller())
+    }
+
+    /// Bring the search index up to date whenever a batched write left it behind, at most
+    /// once per [`INDEX_BATCH`]; until `stop`.
+    pub async fn indexer(&self, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = self.index_due.notified() => {}
+            }
+            tokio::time::sleep(INDEX_BATCH).await;
+            // `with_store` catches the index up after its closure.
+            if let Err(e) = self.with_store(|_| Ok(())).await {
+                tracing::warn!(error = %e, "search index did not catch up with the catalogue");
+            }
+        }
+    }
+
+    fn store_call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, Error> + Send + 'static,
+        batched: bool,
+        caller: &'static std::panic::Location<'static>,
+    ) -> impl std::future::Future<Output = Result<T, Error>> + Send + 'static {
         let store = self.store.clone();
         let net = self.net.get().cloned();
         let wait_metric = self.metrics.get().cloned();
-        let operation = caller_module(std::panic::Location::caller().file());
+        let operation = caller_module(caller.file());
+        let index_due = batched.then(|| self.index_due.clone());
         let span = tracing::info_span!("store", operation, lock_wait_us = tracing::field::Empty);
         async move {
             tokio::task::spawn_blocking(move || {
@@ -132,12 +188,15 @@ impl Catalogue {
                 if let Some(m) = &wait_metric {
                     m.lock_wait(operation, waited);
                 }
+                s.defer_index = batched;
                 let out = f(&mut s);
                 // Whatever `f` changed through the database directly reaches the search index and
-                // the record cache now; a failure here is retried by the next write and at open.
+                // the record cache now (the index with the next batch, for a batched write); a
+                // failure here is retried by the next write and at open.
                 if let Err(e) = s.catch_up() {
                     tracing::warn!(error = %e, "search index did not catch up with the catalogue");
                 }
+                s.defer_index = false;
                 let changed = s.take_changed();
                 if let Some(net) = net.as_ref().filter(|_| !changed.is_empty()) {
                     forget_dht_copies(net, &changed);
@@ -145,6 +204,11 @@ impl Catalogue {
                 out
             })
             .await
+            .inspect(|_| {
+                if let Some(due) = &index_due {
+                    due.notify_one();
+                }
+            })
             .map_err(|e| Error::task("store task", e))?
         }
     }

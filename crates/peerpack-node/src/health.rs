@@ -1,6 +1,12 @@
 //! Staying connected: the bootstrap peers are dialled until they answer, with backoff, and
 //! while the node has no peer at all it redials the peers it knew, best first. `status`
 //! shows each bootstrap peer's state.
+//!
+//! A bootstrap peer that answered once is dialled again only while the node has fewer than
+//! [`FEW_PEERS`] peers. A busy bootstrap peer trims the connections it does not need (every
+//! node of a network may name the same one), and redialling it each time would make each
+//! trimmed node come straight back: a churn of handshakes, identifies and catalogue syncs
+//! that kept two cores busy in a network of a hundred idle nodes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +25,8 @@ pub const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest wait between two dials of one address.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Below this many connected peers, bootstrap peers already reached are dialled again.
+pub const FEW_PEERS: usize = 4;
 /// Known peers redialled at once while the node has no peer.
 const REDIAL_AT_ONCE: usize = 8;
 
@@ -39,6 +47,8 @@ struct Target {
     last_error: Option<String>,
     next_try: Instant,
     dialling: bool,
+    /// It answered once: dialled again only while the node has few peers.
+    reached: bool,
 }
 
 /// The bootstrap peers, and the backoff of known peers being redialled.
@@ -63,6 +73,7 @@ impl Health {
                     last_error: None,
                     next_try: now,
                     dialling: false,
+                    reached: false,
                 })
             })
             .collect();
@@ -77,20 +88,27 @@ impl Context {
     /// Each bootstrap peer's state, for `status`.
     pub fn bootstrap_views(&self) -> Vec<BootstrapView> {
         let now = Instant::now();
+        let few = self.few_peers();
         lock(&self.health.bootstrap)
             .iter()
             .map(|t| {
                 let connected = self.is_connected(&t.peer);
+                let due = !connected && !t.dialling && (!t.reached || few);
                 BootstrapView {
                     address: t.addr.to_string(),
                     connected,
                     failures: t.failures,
                     last_error: t.last_error.clone(),
-                    retry_in_s: (!connected && !t.dialling)
-                        .then(|| t.next_try.saturating_duration_since(now).as_secs()),
+                    retry_in_s: due.then(|| t.next_try.saturating_duration_since(now).as_secs()),
                 }
             })
             .collect()
+    }
+
+    /// Whether fewer than [`FEW_PEERS`] peers are connected.
+    fn few_peers(&self) -> bool {
+        self.peers
+            .with(|b| b.all().filter(|(_, p)| p.connected).count() < FEW_PEERS)
     }
 
     fn is_connected(&self, peer: &PeerId) -> bool {
@@ -117,12 +135,18 @@ pub async fn task(inner: Arc<Context>) {
 
 fn dial_bootstrap(inner: &Arc<Context>) {
     let now = Instant::now();
+    let few = inner.few_peers();
     let due: Vec<(usize, Multiaddr)> = {
         let mut targets = lock(&inner.health.bootstrap);
         targets
             .iter_mut()
             .enumerate()
-            .filter(|(_, t)| !t.dialling && t.next_try <= now && !inner.is_connected(&t.peer))
+            .filter(|(_, t)| {
+                !t.dialling
+                    && t.next_try <= now
+                    && (!t.reached || few)
+                    && !inner.is_connected(&t.peer)
+            })
             .map(|(i, t)| {
                 t.dialling = true;
                 (i, t.addr.clone())
@@ -145,6 +169,7 @@ fn dial_bootstrap(inner: &Arc<Context>) {
                     }
                     t.failures = 0;
                     t.last_error = None;
+                    t.reached = true;
                 }
                 Err(e) => {
                     t.failures += 1;

@@ -111,9 +111,11 @@ pub async fn records(
     if !valid.is_empty() {
         let sender = from.map(|p| p.to_string());
         let net = inner.net.clone();
+        // What comes from the network in numbers reaches the search index with the next
+        // batch; a record the node looked up for its user, at once.
         let (valid, results) = inner
             .catalogue
-            .with_store(move |s| {
+            .with_store_batched_if(via != Via::Lookup, move |s| {
                 let results = s.insert_records(&valid, sender.as_deref())?;
                 // The DHT copy this node holds of a replaced record must be the one it now
                 // accepts; queued under the store lock, in commit order.
@@ -476,7 +478,7 @@ async fn validate_dht_record(
             let net = inner.net.clone();
             let result = inner
                 .catalogue
-                .with_store(move |s| {
+                .with_store_batched(move |s| {
                     let mut results =
                         s.insert_records(std::slice::from_ref(&r), from.as_deref())?;
                     let result = results.pop().unwrap_or(Ok(Inserted::Unchanged));
@@ -506,7 +508,7 @@ async fn validate_dht_record(
             let net = inner.net.clone();
             let result = inner
                 .catalogue
-                .with_store(move |s| {
+                .with_store_batched(move |s| {
                     let result = s.db.insert_index_from(&idx, from.as_deref());
                     hold(&net, held(&result));
                     Ok(result)

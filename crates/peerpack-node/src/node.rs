@@ -22,7 +22,7 @@ use crate::transfer::{RequestRate, ServeSlots, Transfers};
 
 /// How often changed peer rows are written to the store.
 const PEER_FLUSH: Duration = Duration::from_secs(5);
-/// How often the node re-syncs its catalogue with connected peers.
+/// How often the node re-syncs its catalogue with one connected peer (`sync::anti_entropy`).
 const RESYNC: Duration = Duration::from_secs(60);
 
 /// A running node. Stop it with [`Node::shutdown`].
@@ -227,6 +227,11 @@ impl Node {
         core.spawn("network events", event_task(inner.clone(), spawned.events));
         core.spawn("periodic", periodic_task(inner.clone()));
         core.spawn("mirror", crate::mirror::task(inner.clone()));
+        let (indexer, stop) = (inner.clone(), inner.supervisor.token());
+        core.spawn(
+            "indexer",
+            async move { indexer.catalogue.indexer(stop).await },
+        );
         // Dials the bootstrap peers at once, then retries the unreachable ones with backoff.
         core.spawn("health", crate::health::task(inner.clone()));
         core.spawn(
@@ -444,7 +449,7 @@ async fn on_event(inner: &Arc<Context>, event: Event) {
                 let inner2 = inner.clone();
                 inner
                     .supervisor
-                    .spawn(async move { crate::sync::with_peer(&inner2, peer).await });
+                    .spawn(async move { crate::sync::on_identified(&inner2, peer).await });
             }
             // The first peer met is the first chance to read the trusted curators' lists.
             if peerpack
@@ -520,12 +525,8 @@ async fn periodic_task(inner: Arc<Context>) {
                 if !inner.catalogue_sync {
                     continue;
                 }
-                if let Ok(peers) = inner.net.peers().await {
-                    for p in peers {
-                        let inner2 = inner.clone();
-                        inner.supervisor.spawn(async move { crate::sync::with_peer(&inner2, p.peer_id).await });
-                    }
-                }
+                let inner2 = inner.clone();
+                inner.supervisor.spawn(async move { crate::sync::anti_entropy(&inner2).await });
             }
         }
     }

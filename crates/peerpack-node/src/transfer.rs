@@ -22,6 +22,8 @@ pub struct Transfers {
     pub(crate) sync_rate: RequestRate,
     /// Peers whose catalogue is being pulled now.
     pub(crate) syncing: Mutex<HashSet<PeerId>>,
+    /// Peerpack peers met, and when a sync with each last started.
+    pub(crate) synced: Mutex<HashMap<PeerId, std::time::Instant>>,
     /// One gate per archive being fetched.
     pub(crate) fetching: Mutex<HashMap<ContentId, Arc<tokio::sync::Mutex<()>>>>,
     /// Downloads under way.
@@ -50,6 +52,7 @@ impl Transfers {
             sync_slots,
             sync_rate,
             syncing: Mutex::default(),
+            synced: Mutex::default(),
             fetching: Mutex::default(),
             downloads: Arc::default(),
             counters: Counters::default(),

@@ -494,31 +494,80 @@ async fn a_crowd_of_identities_cannot_hold_more_connections_than_the_node_keeps(
     // It stays trimmed: the crowd does not come back by itself.
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(net.inner(b).status().await.unwrap().connected_peers <= 8);
-    let trimmed = {
-        use tower::ServiceExt;
-        let resp = peerpack_node::api::router(net.inner(b).clone())
-            .oneshot(
-                axum::http::Request::builder()
-                    .uri("/metrics")
-                    .header("host", "127.0.0.1")
-                    .body(axum::body::Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let body = axum::body::to_bytes(resp.into_body(), 8 << 20)
-            .await
-            .unwrap();
-        let text = String::from_utf8(body.to_vec()).unwrap();
-        text.lines()
-            .find(|l| l.starts_with("peerpack_connections_trimmed_total"))
-            .and_then(|l| l.split_whitespace().last())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let trimmed = trimmed(net.inner(b)).await;
     assert!(trimmed >= 12, "{trimmed} trimmed");
     for m in crowd {
         m.handle.shutdown().await.unwrap();
+    }
+    net.shutdown().await;
+}
+
+/// `peerpack_connections_trimmed_total` of a node, read from its `/metrics`.
+async fn trimmed(inner: &std::sync::Arc<peerpack_node::Context>) -> u64 {
+    use tower::ServiceExt;
+    let resp = peerpack_node::api::router(inner.clone())
+        .oneshot(
+            axum::http::Request::builder()
+                .uri("/metrics")
+                .header("host", "127.0.0.1")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let body = axum::body::to_bytes(resp.into_body(), 8 << 20)
+        .await
+        .unwrap();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    text.lines()
+        .find(|l| l.starts_with("peerpack_connections_trimmed_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+// B keeps at most 8 peers and is the bootstrap peer of twelve nodes, each connected to eight
+// others besides. B trims the connections it does not need; the nodes it let go have peers
+// enough and do not dial it straight back, so B's trims stop instead of repeating every round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_a_busy_bootstrap_peer_let_go_do_not_come_straight_back() {
+    let mut net = TestNet::new(0).await;
+    let b = net
+        .add_with(|c| {
+            c.max_peers = 8;
+            c.trim_grace = Duration::from_secs(1);
+        })
+        .await;
+    // B is in each node's configuration, as a bootstrap peer.
+    let b_addr = net.node(b).listen_addrs()[0].clone();
+    let mut crowd = Vec::new();
+    for _ in 0..12 {
+        crowd.push(net.add_with(|c| c.bootstrap = vec![b_addr.clone()]).await);
+    }
+    for (k, &i) in crowd.iter().enumerate() {
+        for d in 1..=4 {
+            net.connect(i, crowd[(k + d) % crowd.len()]).await;
+        }
+    }
+    let first = wait_for("B to trim its connections to 8", TIMEOUT, || async {
+        let s = net.inner(b).status().await.unwrap();
+        let t = trimmed(net.inner(b)).await;
+        (s.connected_peers <= 8 && t >= 4).then_some(t)
+    })
+    .await;
+    // Three trim rounds.
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    let later = trimmed(net.inner(b)).await;
+    assert!(
+        later <= first + 1,
+        "B trimmed {first} connections, then {} more: the nodes it let go came back",
+        later - first
+    );
+    assert!(net.inner(b).status().await.unwrap().connected_peers <= 8);
+    // They still have their other peers; B shows as reached, not waiting to be redialled.
+    for &i in &crowd {
+        let s = net.inner(i).status().await.unwrap();
+        assert!(s.connected_peers >= 4, "{}", s.connected_peers);
     }
     net.shutdown().await;
 }

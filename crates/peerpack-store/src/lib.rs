@@ -127,6 +127,13 @@ pub struct Store {
     pub records: std::sync::Arc<RecordCache>,
     /// Names changed since [`Store::take_changed`] last ran (the node forgets its DHT copies).
     changed: std::sync::Mutex<Vec<PackageName>>,
+    /// The last catalogue change whose names were noted: dropped from the record cache and
+    /// queued for [`Store::take_changed`]. The index may lag behind it (see
+    /// [`Store::defer_index`]).
+    noted: std::sync::atomic::AtomicU64,
+    /// While set, writes note their changes but leave the search index for a later
+    /// [`Store::catch_up`], so that many writes share one index commit.
+    pub defer_index: bool,
     /// [`LOCK_FILE`], locked for as long as the store is open.
     _lock: std::fs::File,
 }
@@ -215,6 +222,8 @@ impl Store {
             blobs,
             records: std::sync::Arc::new(RecordCache::default()),
             changed: std::sync::Mutex::default(),
+            noted: std::sync::atomic::AtomicU64::new(0),
+            defer_index: false,
             _lock: lock,
         };
         // Catch up with what the catalogue changed since the index's last commit (a crash
@@ -286,7 +295,14 @@ impl Store {
     /// Apply to the search index, and to the record cache, every catalogue change it has not
     /// applied yet. Answers how many names changed. Every write through the store calls it;
     /// so does [`Store::open`], for changes a crash kept from the index.
+    ///
+    /// With [`Store::defer_index`] set it only notes the changes ([`Store::note_changes`]),
+    /// and answers 0.
     pub fn catch_up(&self) -> Result<usize, Error> {
+        self.note_changes()?;
+        if self.defer_index {
+            return Ok(0);
+        }
         let Some(applied) = self.index.applied() else {
             return self.rebuild_index();
         };
@@ -300,8 +316,6 @@ impl Store {
             let Ok(name) = PackageName::new(name) else {
                 continue;
             };
-            self.records.invalidate(&name);
-            peerpack_core::sync::lock(&self.changed).push(name.clone());
             match self.db.latest(&name)? {
                 Some(r) => latest.push(r),
                 None => gone.push(name),
@@ -310,6 +324,27 @@ impl Store {
         self.index.apply(&latest, &gone, last)?;
         self.db.prune_search_changes(last)?;
         Ok(names.len())
+    }
+
+    /// Note the catalogue changes not noted yet, whether or not the index has them: drop
+    /// their names from the record cache (reads see the new records at once) and queue them
+    /// for [`Store::take_changed`].
+    pub fn note_changes(&self) -> Result<(), Error> {
+        use std::sync::atomic::Ordering;
+        let from = self
+            .noted
+            .load(Ordering::Acquire)
+            .max(self.index.applied().unwrap_or(0));
+        let (names, last) = self.db.search_changes_after(from)?;
+        for name in &names {
+            let Ok(name) = PackageName::new(name) else {
+                continue;
+            };
+            self.records.invalidate(&name);
+            peerpack_core::sync::lock(&self.changed).push(name);
+        }
+        self.noted.store(last, Ordering::Release);
+        Ok(())
     }
 
     /// The names whose versions or index record changed since the last call.

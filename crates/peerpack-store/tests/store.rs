@@ -859,6 +859,64 @@ fn every_write_through_the_store_reaches_the_index_and_is_numbered() {
     assert_eq!(store.take_changed().len(), 2);
 }
 
+// Writes made while the index is deferred are read at once from the database, and reach
+// search together at the next catch-up, in one commit; a reopen catches up what a crash left.
+#[test]
+fn deferred_writes_reach_search_together_at_the_next_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled_store(dir.path());
+    store.take_changed();
+    let before = store.index.applied().unwrap();
+    store.defer_index = true;
+    for v in ["2.0.0", "2.1.0"] {
+        let newer = Pkg {
+            version: v,
+            ..CATALOGUE[1]
+        };
+        store.insert_record(&record(&newer, &key(1), 1)).unwrap();
+    }
+    assert_eq!(store.index.applied(), Some(before), "the index waited");
+    assert_eq!(
+        shown_version(&store, CATALOGUE[1].name).as_deref(),
+        Some(CATALOGUE[1].version),
+        "search still shows the old version"
+    );
+    let name = PackageName::new(CATALOGUE[1].name).unwrap();
+    assert_eq!(
+        store
+            .db
+            .latest(&name)
+            .unwrap()
+            .unwrap()
+            .version()
+            .to_string(),
+        "2.1.0",
+        "reads see the new records at once"
+    );
+    assert_eq!(store.take_changed(), vec![name.clone(), name.clone()]);
+    store.defer_index = false;
+    assert_eq!(store.catch_up().unwrap(), 1, "one name, one commit");
+    assert_eq!(
+        shown_version(&store, CATALOGUE[1].name).as_deref(),
+        Some("2.1.0")
+    );
+    assert!(store.take_changed().is_empty(), "each change is noted once");
+
+    // A deferred write the process never indexed (it was killed) is indexed at the next open.
+    store.defer_index = true;
+    let third = Pkg {
+        version: "3.0.0",
+        ..CATALOGUE[1]
+    };
+    store.insert_record(&record(&third, &key(1), 1)).unwrap();
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        shown_version(&store, CATALOGUE[1].name).as_deref(),
+        Some("3.0.0")
+    );
+}
+
 #[test]
 fn an_atomic_write_that_fails_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
