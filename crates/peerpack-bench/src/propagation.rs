@@ -4,11 +4,13 @@
 //! For each network size N:
 //! 1. N nodes start as `peerpack demo` starts them (catalogue sync on), each bootstrapping to
 //!    node 0 and to a random earlier node, and settle for a fixed time;
-//! 2. P times, a random node publishes a new small package with a tag no other package has.
+//! 2. P times, a random node publishes a small package with a tag no other package has: the
+//!    even publishes a new name, the odd ones a new version of the name before (no DHT read
+//!    before signing).
 //!    The clock starts at the call. The call's own latency is one figure; then every other
 //!    node is searched for the tag (a filter alone: the cheapest search, so that the probes
 //!    disturb the network little), over and over (each sweep asks
-//!    only the nodes that have not answered yet, then sleeps 2 ms), and the time at which each
+//!    only the nodes that have not answered yet, then sleeps 10 ms), and the time at which each
 //!    first answers with the package is recorded;
 //! 3. peers connected per node are read before the publishes and after them.
 //!
@@ -29,7 +31,7 @@ use crate::stats::{Summary, summarize};
 /// How long one package may take to reach every node before it counts as not reached.
 const PATIENCE: Duration = Duration::from_secs(30);
 /// The pause between sweeps.
-const SWEEP_PAUSE: Duration = Duration::from_millis(2);
+const SWEEP_PAUSE: Duration = Duration::from_millis(10);
 
 /// Figures of one network size.
 #[derive(Debug, Serialize)]
@@ -42,8 +44,14 @@ pub struct SizeReport {
     pub settle_s: f64,
     /// Packages published.
     pub publishes: usize,
-    /// Latency of the `publish` call.
+    /// Latency of the `publish` call, every publish.
     pub publish: Summary,
+    /// Latency of the `publish` call of a new name: the node first reads the name's index
+    /// from the DHT (a full Kademlia query) to learn whether another key owns it.
+    pub publish_new_name: Summary,
+    /// Latency of the `publish` call of a new version of a name the node already publishes:
+    /// no DHT read.
+    pub publish_new_version: Summary,
     /// Time from the call until the package is searchable on every other node, per publish
     /// that reached them all.
     pub all_nodes: Summary,
@@ -61,13 +69,13 @@ pub struct SizeReport {
     pub samples_ms: Vec<f64>,
 }
 
-/// Write a small package named `name` tagged `marker`.
-fn package(dir: &Path, name: &str, marker: &str) -> Result<()> {
+/// Write a small package `name` `version` tagged `marker`.
+fn package(dir: &Path, name: &str, version: &str, marker: &str) -> Result<()> {
     crate::download::package(dir, name, 2048)?;
     std::fs::write(
         dir.join("peerpack.toml"),
         format!(
-            "[package]\nname = \"{name}\"\nversion = \"1.0.0\"\ndescription = \"propagation benchmark package\"\nlicense = \"MIT\"\nauthors = [\"bench\"]\ntags = [\"{marker}\"]\n"
+            "[package]\nname = \"{name}\"\nversion = \"{version}\"\ndescription = \"propagation benchmark package\"\nlicense = \"MIT\"\nauthors = [\"bench\"]\ntags = [\"{marker}\"]\n"
         ),
     )?;
     Ok(())
@@ -96,15 +104,22 @@ async fn one_size(n: usize, publishes: usize, settle: Duration, work: &Path) -> 
     eprintln!("  settled: {connections_settled:?} peers connected per node (min, median, max)");
 
     let mut calls = Vec::with_capacity(publishes);
+    let mut new_names = Vec::new();
+    let mut new_versions = Vec::new();
+    let mut from = 0;
     let mut all = Vec::with_capacity(publishes);
     let mut per_node = Vec::with_capacity(publishes * n);
     let mut reached = 0usize;
     for p in 0..publishes {
-        let from = rng.below(n);
-        let name = format!("propagation-{n}-{p}");
+        let new_name = p % 2 == 0;
+        if new_name {
+            from = rng.below(n);
+        }
+        let name = format!("propagation-{n}-{}", p / 2);
         let marker = format!("pmark{n}x{p}");
-        let dir = work.join(&name);
-        package(&dir, &name, &marker)?;
+        let dir = work.join(format!("p{p}"));
+        let version = if new_name { "1.0.0" } else { "1.1.0" };
+        package(&dir, &name, version, &marker)?;
         let options = peerpack_node::publish::PublishOptions {
             allow_unresolved: true,
             ..Default::default()
@@ -112,6 +127,11 @@ async fn one_size(n: usize, publishes: usize, settle: Duration, work: &Path) -> 
         let t = Instant::now();
         peerpack_node::publish::publish_with(nodes[from].inner(), dir, options).await?;
         calls.push(t.elapsed());
+        if new_name {
+            new_names.push(t.elapsed());
+        } else {
+            new_versions.push(t.elapsed());
+        }
         let mut waiting: Vec<usize> = (0..n).filter(|&i| i != from).collect();
         let mut last = Duration::ZERO;
         while !waiting.is_empty() && t.elapsed() < PATIENCE {
@@ -153,6 +173,8 @@ async fn one_size(n: usize, publishes: usize, settle: Duration, work: &Path) -> 
         settle_s: settle.as_secs_f64(),
         publishes,
         publish: summarize(&calls),
+        publish_new_name: summarize(&new_names),
+        publish_new_version: summarize(&new_versions),
         all_nodes: summarize(&all),
         per_node: summarize(&per_node),
         reached: reached as f64 / (publishes * (n - 1)).max(1) as f64,
@@ -185,9 +207,10 @@ pub async fn run(
         reports.push(one_size(n, publishes, settle, tmp.path()).await?);
     }
     println!(
-        "\n{:>5} {:>22} {:>24} {:>24} {:>8} {:>18} {:>18} {:>8}",
+        "\n{:>5} {:>22} {:>22} {:>24} {:>24} {:>8} {:>18} {:>18} {:>8}",
         "nodes",
-        "publish min/p50/p99 ms",
+        "publish name p50/p99",
+        "publish version p50/p99",
         "every node min/p50/p99",
         "one node min/p50/p99",
         "reached",
@@ -199,9 +222,10 @@ pub async fn run(
         let s = |s: &Summary| format!("{:.1}/{:.1}/{:.1}", s.min_ms, s.p50_ms, s.p99_ms);
         let c = |c: (usize, usize, usize)| format!("{}/{}/{}", c.0, c.1, c.2);
         println!(
-            "{:>5} {:>22} {:>24} {:>24} {:>7.1}% {:>18} {:>18} {:>8.0}",
+            "{:>5} {:>22} {:>22} {:>24} {:>24} {:>7.1}% {:>18} {:>18} {:>8.0}",
             r.nodes,
-            s(&r.publish),
+            format!("{:.1}/{:.1}", r.publish_new_name.p50_ms, r.publish_new_name.p99_ms),
+            format!("{:.1}/{:.1}", r.publish_new_version.p50_ms, r.publish_new_version.p99_ms),
             s(&r.all_nodes),
             s(&r.per_node),
             r.reached * 100.0,
