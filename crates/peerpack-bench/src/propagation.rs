@@ -224,8 +224,14 @@ pub async fn run(
         println!(
             "{:>5} {:>22} {:>22} {:>24} {:>24} {:>7.1}% {:>18} {:>18} {:>8.0}",
             r.nodes,
-            format!("{:.1}/{:.1}", r.publish_new_name.p50_ms, r.publish_new_name.p99_ms),
-            format!("{:.1}/{:.1}", r.publish_new_version.p50_ms, r.publish_new_version.p99_ms),
+            format!(
+                "{:.1}/{:.1}",
+                r.publish_new_name.p50_ms, r.publish_new_name.p99_ms
+            ),
+            format!(
+                "{:.1}/{:.1}",
+                r.publish_new_version.p50_ms, r.publish_new_version.p99_ms
+            ),
             s(&r.all_nodes),
             s(&r.per_node),
             r.reached * 100.0,
