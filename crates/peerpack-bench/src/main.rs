@@ -29,6 +29,14 @@
 //! cargo run --release -p peerpack-bench -- propagation [--nodes N]... [--publishes P] [--json FILE]
 //! ```
 //!
+//! `peerpack-bench memory` measures the resident memory of an idle `peerpack node` with 20
+//! peers at 10,000 and 100,000 packages, and memory per node of 100 nodes in this process:
+//!
+//! ```text
+//! cargo build --release -p peerpack -p peerpack-bench
+//! target/release/peerpack-bench memory [--packages N]... [--peers P] [--nodes M] [--json FILE]
+//! ```
+//!
 //! `peerpack-bench telemetry` measures what tracing and metrics cost searches and downloads:
 //! off, default metrics, and spans and metrics exported over OTLP to rotel, interleaved:
 //!
@@ -39,6 +47,7 @@
 mod corpus;
 mod dht;
 mod download;
+mod memory;
 mod net;
 mod propagation;
 mod restart;
@@ -143,6 +152,33 @@ enum Command {
         /// Seconds the network settles before the puts.
         #[arg(long, default_value_t = 10)]
         settle_s: u64,
+        /// Also write the results as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// Memory of an idle node process with peers, by catalogue size, and per node of a
+    /// network in this process.
+    ///
+    /// For each N: fills a data directory with N signed records, starts the real `peerpack
+    /// node` on it, has P nodes of this process dial it, and reads its resident memory (total,
+    /// anonymous, mapped files, peak, threads) once settled. Then starts M nodes in this
+    /// process and reports this process's memory per node.
+    Memory {
+        /// Catalogue sizes (repeatable) [default: 10000 and 100000].
+        #[arg(long = "packages", value_name = "N")]
+        packages: Vec<usize>,
+        /// Peers that dial the idle node.
+        #[arg(long, default_value_t = 20)]
+        peers: usize,
+        /// Nodes of the in-process network (0: none).
+        #[arg(long, default_value_t = 100)]
+        nodes: usize,
+        /// Seconds to settle before each reading.
+        #[arg(long, default_value_t = 10)]
+        settle_s: u64,
+        /// The peerpack binary (default: beside this one).
+        #[arg(long = "peerpack", value_name = "PATH")]
+        peerpack: Option<PathBuf>,
         /// Also write the results as JSON to FILE.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
@@ -265,6 +301,29 @@ fn main() -> Result<()> {
                 std::time::Duration::from_secs(settle_s),
                 json.as_deref(),
             ))
+        }
+        Command::Memory {
+            packages,
+            peers,
+            nodes,
+            settle_s,
+            peerpack,
+            json,
+        } => {
+            let sizes = if packages.is_empty() {
+                vec![10_000, 100_000]
+            } else {
+                packages
+            };
+            memory::run(
+                &sizes,
+                peers,
+                nodes,
+                std::time::Duration::from_secs(settle_s),
+                peerpack,
+                json.as_deref(),
+            )
+            .map(drop)
         }
         Command::Propagation {
             nodes,

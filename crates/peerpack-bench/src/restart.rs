@@ -26,6 +26,13 @@ pub struct Start {
     pub rss_mib: f64,
     /// Peak resident memory, in MiB.
     pub peak_mib: f64,
+    /// Of the resident memory, anonymous pages (the heap, stacks), in MiB.
+    pub anon_mib: f64,
+    /// Of the resident memory, pages of mapped files (the binary, the search index's segments,
+    /// SQLite's memory map), in MiB.
+    pub file_mib: f64,
+    /// Threads of the process.
+    pub threads: f64,
 }
 
 /// The whole run.
@@ -44,7 +51,7 @@ pub struct Run {
     pub starts: Vec<Start>,
 }
 
-fn status_kib(pid: u32, field: &str) -> Result<f64> {
+pub(crate) fn status_kib(pid: u32, field: &str) -> Result<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("cannot read /proc/{pid}/status"))?;
     let line = text
@@ -85,7 +92,7 @@ fn dht_gets(dir: &Path, keys: &[Vec<u8>]) -> Result<(Summary, Summary)> {
     Ok((summarize(&misses), summarize(&hits)))
 }
 
-fn fill(dir: &Path, n: usize, seed: u64) -> Result<(f64, Vec<Vec<u8>>)> {
+pub(crate) fn fill(dir: &Path, n: usize, seed: u64) -> Result<(f64, Vec<Vec<u8>>)> {
     eprintln!("generating, signing and storing {n} packages...");
     let t = Instant::now();
     let vocab = Vocabulary::new();
@@ -111,9 +118,21 @@ fn fill(dir: &Path, n: usize, seed: u64) -> Result<(f64, Vec<Vec<u8>>)> {
     Ok((t.elapsed().as_secs_f64(), keys))
 }
 
-fn start_once(bin: &Path, dir: &Path, settle: Duration) -> Result<Start> {
+/// A `peerpack node` process this benchmark started, stopped (SIGTERM, then SIGKILL after a
+/// minute) when dropped.
+pub(crate) struct Running {
+    child: std::process::Child,
+    /// Its process id.
+    pub pid: u32,
+    /// Milliseconds from spawning it to its first search answered with hits.
+    pub serving_ms: f64,
+}
+
+/// Start `bin` as a node on `dir`, listening on 127.0.0.1, and wait until it answers a search
+/// with hits.
+pub(crate) fn spawn_serving(bin: &Path, dir: &Path) -> Result<Running> {
     let t = Instant::now();
-    let mut child = Command::new(bin)
+    let child = Command::new(bin)
         .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0"])
         .arg("--data-dir")
         .arg(dir)
@@ -123,51 +142,107 @@ fn start_once(bin: &Path, dir: &Path, settle: Duration) -> Result<Start> {
         .spawn()
         .with_context(|| format!("cannot run {}", bin.display()))?;
     let pid = child.id();
-    let result = (|| {
-        let serving_ms = loop {
-            anyhow::ensure!(
-                t.elapsed() < Duration::from_secs(600),
-                "the node did not answer a search within 10 minutes"
-            );
-            if let Some(status) = child.try_wait()? {
-                anyhow::bail!("the node exited with {status}");
+    let mut running = Running {
+        child,
+        pid,
+        serving_ms: 0.0,
+    };
+    running.serving_ms = loop {
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(600),
+            "the node did not answer a search within 10 minutes"
+        );
+        if let Some(status) = running.child.try_wait()? {
+            anyhow::bail!("the node exited with {status}");
+        }
+        let out = Command::new(bin)
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--json", "search", "template"])
+            .stderr(Stdio::null())
+            .output()?;
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            if v.as_array().is_some_and(|a| !a.is_empty())
+                || v["hits"].as_array().is_some_and(|a| !a.is_empty())
+            {
+                break t.elapsed().as_secs_f64() * 1e3;
             }
-            let out = Command::new(bin)
-                .arg("--data-dir")
-                .arg(dir)
-                .args(["--json", "search", "template"])
-                .stderr(Stdio::null())
-                .output()?;
-            if out.status.success() {
-                let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-                if v.as_array().is_some_and(|a| !a.is_empty())
-                    || v["hits"].as_array().is_some_and(|a| !a.is_empty())
-                {
-                    break t.elapsed().as_secs_f64() * 1e3;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        std::thread::sleep(settle);
-        Ok(Start {
-            serving_ms,
-            rss_mib: status_kib(pid, "VmRSS:")? / 1024.0,
-            peak_mib: status_kib(pid, "VmHWM:")? / 1024.0,
-        })
-    })();
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait()?.is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break;
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    Ok(running)
+}
+
+impl Running {
+    /// Its memory now.
+    pub fn memory(&self) -> Result<Memory> {
+        Ok(Memory {
+            rss_mib: status_kib(self.pid, "VmRSS:")? / 1024.0,
+            peak_mib: status_kib(self.pid, "VmHWM:")? / 1024.0,
+            anon_mib: status_kib(self.pid, "RssAnon:")? / 1024.0,
+            file_mib: status_kib(self.pid, "RssFile:")? / 1024.0,
+            threads: status_kib(self.pid, "Threads:")?,
+        })
     }
-    result
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while matches!(self.child.try_wait(), Ok(None)) {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A process's memory, from `/proc/PID/status`.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Memory {
+    /// Resident memory, in MiB.
+    pub rss_mib: f64,
+    /// Peak resident memory, in MiB.
+    pub peak_mib: f64,
+    /// Of the resident memory, anonymous pages (the heap, stacks), in MiB.
+    pub anon_mib: f64,
+    /// Of the resident memory, pages of mapped files (the binary, the search index's segments,
+    /// SQLite's memory map), in MiB.
+    pub file_mib: f64,
+    /// Threads of the process.
+    pub threads: f64,
+}
+
+fn start_once(bin: &Path, dir: &Path, settle: Duration) -> Result<Start> {
+    let node = spawn_serving(bin, dir)?;
+    std::thread::sleep(settle);
+    let m = node.memory()?;
+    Ok(Start {
+        serving_ms: node.serving_ms,
+        rss_mib: m.rss_mib,
+        peak_mib: m.peak_mib,
+        anon_mib: m.anon_mib,
+        file_mib: m.file_mib,
+        threads: m.threads,
+    })
+}
+
+/// The peerpack binary: `bin`, or the one beside this benchmark.
+pub(crate) fn peerpack_bin(bin: Option<PathBuf>) -> Result<PathBuf> {
+    Ok(match bin {
+        Some(b) => b,
+        None => std::env::current_exe()?
+            .parent()
+            .context("no directory for the benchmark binary")?
+            .join("peerpack"),
+    })
 }
 
 /// Fill a catalogue of `n` packages, then start `bin` on it `starts` times.
@@ -181,13 +256,7 @@ pub fn run(
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; run with --release for meaningful figures");
     }
-    let bin = match bin {
-        Some(b) => b,
-        None => std::env::current_exe()?
-            .parent()
-            .context("no directory for the benchmark binary")?
-            .join("peerpack"),
-    };
+    let bin = peerpack_bin(bin)?;
     anyhow::ensure!(
         bin.exists(),
         "{} not found: build it (cargo build --release -p peerpack) or pass --peerpack PATH",
@@ -206,11 +275,14 @@ pub fn run(
     for i in 0..starts {
         let s = start_once(&bin, dir.path(), Duration::from_secs(3))?;
         eprintln!(
-            "start {}: serving after {:.0} ms, RSS {:.1} MiB (peak {:.1} MiB)",
+            "start {}: serving after {:.0} ms, RSS {:.1} MiB (peak {:.1} MiB; anonymous {:.1}, files {:.1}; {} threads)",
             i + 1,
             s.serving_ms,
             s.rss_mib,
-            s.peak_mib
+            s.peak_mib,
+            s.anon_mib,
+            s.file_mib,
+            s.threads
         );
         run.starts.push(s);
     }
