@@ -491,9 +491,13 @@ async fn a_crowd_of_identities_cannot_hold_more_connections_than_the_node_keeps(
             .any(|p| p.connected && p.peer_id == a_id.to_string()),
         "B let go of the peer its operator asked for"
     );
-    // It stays trimmed: the crowd does not come back by itself.
+    // It stays trimmed: the crowd does not come back by itself. (B's own Kademlia refreshes
+    // may dial some of them again for a moment; the next trim round lets them go.)
     tokio::time::sleep(Duration::from_secs(6)).await;
-    assert!(net.inner(b).status().await.unwrap().connected_peers <= 8);
+    wait_for("B to stay at 8", Duration::from_secs(12), || async {
+        (net.inner(b).status().await.unwrap().connected_peers <= 8).then_some(())
+    })
+    .await;
     let trimmed = trimmed(net.inner(b)).await;
     assert!(trimmed >= 12, "{trimmed} trimmed");
     for m in crowd {
