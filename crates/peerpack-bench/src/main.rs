@@ -22,6 +22,13 @@
 //! target/release/peerpack-bench restart [--packages N] [--starts S] [--json FILE]
 //! ```
 //!
+//! `peerpack-bench all` runs every harness below and prints one summary table:
+//!
+//! ```text
+//! cargo build --release -p peerpack -p peerpack-bench
+//! target/release/peerpack-bench all [--json FILE] [--quick]
+//! ```
+//!
 //! `peerpack-bench propagation` measures the time from a `publish` call on one node until the
 //! package is searchable on every node, in networks of real nodes in this process:
 //!
@@ -44,6 +51,7 @@
 //! cargo run --release -p peerpack-bench -- telemetry [--packages N] [--rounds R] [--json FILE]
 //! ```
 
+mod all;
 mod corpus;
 mod dht;
 mod download;
@@ -155,6 +163,20 @@ enum Command {
         /// Also write the results as JSON to FILE.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+    },
+    /// Every benchmark, one after the other, with one JSON document and a summary table.
+    ///
+    /// Runs dht (50 and 200 nodes), search (10,000 and 100,000 packages), propagation (100 and
+    /// 200 nodes), memory, restart (100,000 packages), telemetry, and download where nginx is
+    /// installed. Prints a table of each figure, its goal, what was measured and the earlier
+    /// system's stated target. Needs the release `peerpack` binary beside this one.
+    All {
+        /// Write every harness's results and the summary as one JSON document to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Tiny sizes, to check that every harness runs (its figures mean nothing).
+        #[arg(long)]
+        quick: bool,
     },
     /// Memory of an idle node process with peers, by catalogue size, and per node of a
     /// network in this process.
@@ -302,6 +324,7 @@ fn main() -> Result<()> {
                 json.as_deref(),
             ))
         }
+        Command::All { json, quick } => all::run(json.as_deref(), quick),
         Command::Memory {
             packages,
             peers,
