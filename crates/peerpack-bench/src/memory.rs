@@ -55,15 +55,20 @@ pub struct Report {
     pub network: Option<NetworkReport>,
 }
 
-/// The node's peer id and first listen address, as `peerpack status --json` shows them.
-fn address_of(bin: &Path, dir: &Path) -> Result<peerpack_net::p2p::Multiaddr> {
+/// What `peerpack status --json` says of the node on `dir`.
+fn status(bin: &Path, dir: &Path) -> Result<serde_json::Value> {
     let out = std::process::Command::new(bin)
         .arg("--data-dir")
         .arg(dir)
         .args(["--json", "status"])
         .output()?;
     anyhow::ensure!(out.status.success(), "peerpack status failed");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// The node's peer id and first listen address, as its status shows them.
+fn address_of(bin: &Path, dir: &Path) -> Result<peerpack_net::p2p::Multiaddr> {
+    let v = status(bin, dir)?;
     let peer = v["peer_id"].as_str().context("no peer_id in status")?;
     let listen = v["listen_addrs"][0]
         .as_str()
@@ -77,13 +82,8 @@ fn address_of(bin: &Path, dir: &Path) -> Result<peerpack_net::p2p::Multiaddr> {
 }
 
 fn connected_peers(bin: &Path, dir: &Path) -> usize {
-    std::process::Command::new(bin)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--json", "status"])
-        .output()
+    status(bin, dir)
         .ok()
-        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
         .and_then(|v| v["connected_peers"].as_u64())
         .map_or(0, |n| n as usize)
 }

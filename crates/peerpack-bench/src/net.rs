@@ -55,22 +55,9 @@ pub fn spread(mut v: Vec<usize>) -> (usize, usize, usize) {
     (v[0], v[v.len() / 2], v[v.len() - 1])
 }
 
-/// Resident memory of this process, MiB.
+/// Resident memory of this process, MiB (0 if unknown).
 pub fn rss_mib() -> f64 {
-    status_kib("VmRSS:") / 1024.0
-}
-
-/// A `/proc/self/status` figure in KiB (0 if unknown).
-fn status_kib(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
+    crate::restart::status_kib(std::process::id(), "VmRSS:").unwrap_or(0.0) / 1024.0
 }
 
 /// Open file descriptors of this process.

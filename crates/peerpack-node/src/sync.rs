@@ -38,21 +38,41 @@ const SYNCED_MAX: usize = 4096;
 /// A peerpack peer was identified: sync with it unless that was done in the last
 /// [`SYNC_AGAIN`].
 pub async fn on_identified(inner: &Arc<Context>, peer: PeerId) {
-    let now = std::time::Instant::now();
-    {
-        let mut synced = peerpack_core::sync::lock(&inner.transfers.synced);
-        if synced
-            .get(&peer)
-            .is_some_and(|t| now.duration_since(*t) < SYNC_AGAIN)
-        {
-            return;
-        }
-        if synced.len() >= SYNCED_MAX {
-            synced.retain(|_, t| now.duration_since(*t) < SYNC_AGAIN);
-        }
-        synced.insert(peer, now);
+    let due = note_sync(
+        &mut peerpack_core::sync::lock(&inner.transfers.synced),
+        peer,
+        std::time::Instant::now(),
+    );
+    if due {
+        with_peer(inner, peer).await;
     }
-    with_peer(inner, peer).await;
+}
+
+/// Whether a sync with `peer` is due now (none in the last [`SYNC_AGAIN`]); if so, note it in
+/// `synced`, which holds at most [`SYNCED_MAX`] peers: past it, those synced longer ago than
+/// [`SYNC_AGAIN`] are forgotten, and if that is not enough (a crowd of identities met within
+/// minutes), the one synced longest ago.
+fn note_sync(
+    synced: &mut std::collections::HashMap<PeerId, std::time::Instant>,
+    peer: PeerId,
+    now: std::time::Instant,
+) -> bool {
+    if synced
+        .get(&peer)
+        .is_some_and(|t| now.duration_since(*t) < SYNC_AGAIN)
+    {
+        return false;
+    }
+    if synced.len() >= SYNCED_MAX && !synced.contains_key(&peer) {
+        synced.retain(|_, t| now.duration_since(*t) < SYNC_AGAIN);
+        if synced.len() >= SYNCED_MAX
+            && let Some(oldest) = synced.iter().min_by_key(|(_, t)| **t).map(|(p, _)| *p)
+        {
+            synced.remove(&oldest);
+        }
+    }
+    synced.insert(peer, now);
+    true
 }
 
 /// Sync with the connected peerpack peer synced with longest ago; the periodic task calls it
@@ -325,5 +345,26 @@ mod syncing_tests {
         );
         drop(first);
         assert!(Syncing::start(set, peer).is_some());
+    }
+
+    // A peer met again soon brings no second sync; a crowd of fresh identities, all met
+    // within minutes, cannot grow the memory of syncs past its bound, and the newest is kept.
+    #[test]
+    fn syncs_are_remembered_within_a_bound_whatever_the_crowd() {
+        let mut synced = std::collections::HashMap::new();
+        let start = std::time::Instant::now();
+        let peer = PeerId::random();
+        assert!(note_sync(&mut synced, peer, start));
+        assert!(!note_sync(&mut synced, peer, start + SYNC_AGAIN / 2));
+        assert!(note_sync(&mut synced, peer, start + SYNC_AGAIN));
+        let mut last = peer;
+        for i in 0..SYNCED_MAX as u64 + 100 {
+            last = PeerId::random();
+            let at = start + SYNC_AGAIN + std::time::Duration::from_millis(i + 1);
+            assert!(note_sync(&mut synced, last, at));
+        }
+        assert_eq!(synced.len(), SYNCED_MAX);
+        assert!(synced.contains_key(&last));
+        assert!(!synced.contains_key(&peer), "the oldest went first");
     }
 }
