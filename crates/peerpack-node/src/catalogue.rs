@@ -3,6 +3,7 @@
 //! the node's [`Context`](crate::context::Context); it knows nothing of the services.
 
 use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use peerpack_core::sync::lock;
@@ -15,6 +16,22 @@ use crate::error::Error;
 /// How long the indexer waits after a batched write before it commits, so that the writes
 /// of a burst share one commit.
 pub const INDEX_BATCH: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Batched writes that left the search index behind, and how many of them a catch-up has
+/// since applied: a catch-up reads `deferred` under the store lock with the changes it
+/// applies, and raises `indexed` to it once committed. So `indexed < deferred` while a write
+/// that returned is not searchable yet; reading them takes no lock.
+#[derive(Debug, Default)]
+struct IndexLag {
+    deferred: AtomicU64,
+    indexed: AtomicU64,
+}
+
+impl IndexLag {
+    fn behind(&self) -> bool {
+        self.indexed.load(Ordering::Acquire) < self.deferred.load(Ordering::Acquire)
+    }
+}
 
 /// The store and its in-memory companions.
 pub struct Catalogue {
@@ -36,6 +53,8 @@ pub struct Catalogue {
     added_notify: tokio::sync::Notify,
     /// Woken when a write left the search index behind ([`Catalogue::with_store_batched`]).
     index_due: Arc<tokio::sync::Notify>,
+    /// How far the search index lags the catalogue: see [`IndexLag`].
+    lag: Arc<IndexLag>,
     /// The network, once started: told to forget its cached DHT copies of changed names.
     net: std::sync::OnceLock<peerpack_net::NetHandle>,
     /// Where store lock waits and refusals are recorded, once the node's metrics exist.
@@ -46,6 +65,9 @@ impl Catalogue {
     /// "did you mean A or B?" for an unknown `name`, from the names the index knows; none
     /// when no name is near.
     pub async fn did_you_mean(&self, name: &str) -> Option<String> {
+        if let Err(e) = self.index_current().await {
+            tracing::debug!(error = %e, "search index did not catch up before a name suggestion");
+        }
         let (index, n) = (self.index.clone(), name.to_owned());
         let names =
             crate::telemetry::blocking("index.similar_names", move || index.similar_names(&n, 3))
@@ -106,6 +128,7 @@ impl Catalogue {
             added: Mutex::default(),
             added_notify: tokio::sync::Notify::new(),
             index_due: Arc::default(),
+            lag: Arc::default(),
             net: std::sync::OnceLock::new(),
             metrics: std::sync::OnceLock::new(),
         })
@@ -140,16 +163,6 @@ impl Catalogue {
         self.store_call(f, true, std::panic::Location::caller())
     }
 
-    /// [`Catalogue::with_store_batched`] when `batched`, else [`Catalogue::with_store`].
-    #[track_caller]
-    pub fn with_store_batched_if<T: Send + 'static>(
-        &self,
-        batched: bool,
-        f: impl FnOnce(&mut Store) -> Result<T, Error> + Send + 'static,
-    ) -> impl std::future::Future<Output = Result<T, Error>> + Send + 'static {
-        self.store_call(f, batched, std::panic::Location::caller())
-    }
-
     /// Bring the search index up to date whenever a batched write left it behind, at most
     /// once per [`INDEX_BATCH`]; until `stop`.
     pub async fn indexer(&self, stop: tokio_util::sync::CancellationToken) {
@@ -166,6 +179,16 @@ impl Catalogue {
         }
     }
 
+    /// Bring the search index up to date first if a batched write left it behind, so that
+    /// a search sees every write that returned before it (read your writes). Costs nothing
+    /// when the index is current.
+    pub async fn index_current(&self) -> Result<(), Error> {
+        if self.lag.behind() {
+            self.with_store(|_| Ok(())).await?;
+        }
+        Ok(())
+    }
+
     fn store_call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, Error> + Send + 'static,
@@ -177,6 +200,7 @@ impl Catalogue {
         let wait_metric = self.metrics.get().cloned();
         let operation = caller_module(caller.file());
         let index_due = batched.then(|| self.index_due.clone());
+        let lag = self.lag.clone();
         let span = tracing::info_span!("store", operation, lock_wait_us = tracing::field::Empty);
         async move {
             tokio::task::spawn_blocking(move || {
@@ -188,16 +212,46 @@ impl Catalogue {
                 if let Some(m) = &wait_metric {
                     m.lock_wait(operation, waited);
                 }
-                s.defer_index = batched;
+                // Store methods only note what they change; the index is brought up to date
+                // below, its commit outside the lock.
+                s.defer_index = true;
                 let out = f(&mut s);
-                // Whatever `f` changed through the database directly reaches the search index and
-                // the record cache now (the index with the next batch, for a batched write); a
-                // failure here is retried by the next write and at open.
-                if let Err(e) = s.catch_up() {
-                    tracing::warn!(error = %e, "search index did not catch up with the catalogue");
-                }
+                // Whatever `f` changed reaches the record cache and every read now, and the
+                // search index before this call returns (with the next batch, for a batched
+                // write); a failure here is retried by the next write and at open.
+                let work = if batched {
+                    if let Err(e) = s.note_changes() {
+                        tracing::warn!(error = %e, "catalogue changes not noted");
+                    }
+                    if s.index_behind() {
+                        lag.deferred.fetch_add(1, Ordering::AcqRel);
+                    }
+                    None
+                } else {
+                    // Every deferred write so far happened under this lock, before this read.
+                    let deferred = lag.deferred.load(Ordering::Acquire);
+                    Some(s.index_work().map(|w| (w, deferred)))
+                };
                 s.defer_index = false;
                 let changed = s.take_changed();
+                let index = s.index.clone();
+                // The commit's fsyncs (slow while other processes write) hold up no other
+                // user of the store: only other index commits, which the index orders.
+                drop(s);
+                if let Some(work) = work {
+                    let applied = work.and_then(|(w, deferred)| {
+                        if let Some(w) = w {
+                            w.apply(&index)?;
+                        }
+                        Ok(deferred)
+                    });
+                    match applied {
+                        Ok(deferred) => {
+                            lag.indexed.fetch_max(deferred, Ordering::AcqRel);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "search index did not catch up with the catalogue"),
+                    }
+                }
                 if let Some(net) = net.as_ref().filter(|_| !changed.is_empty()) {
                     forget_dht_copies(net, &changed);
                 }

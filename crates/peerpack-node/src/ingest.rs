@@ -111,11 +111,13 @@ pub async fn records(
     if !valid.is_empty() {
         let sender = from.map(|p| p.to_string());
         let net = inner.net.clone();
-        // What comes from the network in numbers reaches the search index with the next
-        // batch; a record the node looked up for its user, at once.
+        // What this changes reaches the search index with the next batch: a gossip hop
+        // forwards without waiting for an index commit, and a burst of records shares one. A
+        // search waits for that batch (`Catalogue::index_current`), so a record looked up for
+        // the user is found at once.
         let (valid, results) = inner
             .catalogue
-            .with_store_batched_if(via != Via::Lookup, move |s| {
+            .with_store_batched(move |s| {
                 let results = s.insert_records(&valid, sender.as_deref())?;
                 // The DHT copy this node holds of a replaced record must be the one it now
                 // accepts; queued under the store lock, in commit order.

@@ -116,8 +116,11 @@ async fn publish_untimed(
         tracing::info!(name = %manifest.name, error = %e, "could not read the name's index before publishing");
     }
     let self_id = inner.peer_id.to_string();
+    // Batched: the search index takes the new version with the next batch, so the call waits
+    // for no index commit (many fsyncs, slow while peers commit the same announcement); a
+    // search on this node waits for that batch, so it finds the package at once.
     let (record, index, republished) = inner.catalogue
-        .with_store(move |s| {
+        .with_store_batched(move |s| {
             if !options.allow_secrets {
                 refuse_secrets(&dir)?;
             }

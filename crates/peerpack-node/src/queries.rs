@@ -82,6 +82,9 @@ impl Context {
                 limit
             },
         };
+        // A search sees every write that returned before it: a package this node just
+        // published or looked up is found, even within the index's batching delay.
+        self.catalogue.index_current().await?;
         let index = self.catalogue.index.clone();
         let hits = crate::telemetry::blocking("index.search", move || index.search(&q))
             .await

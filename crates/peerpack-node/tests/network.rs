@@ -45,6 +45,63 @@ async fn dht_queries(inner: &std::sync::Arc<peerpack_node::Context>, kind: &str)
         .sum()
 }
 
+// Writes from the network reach the search index in batches, with an indexer task that
+// commits once per burst. A search still sees every write that returned before it: a record
+// stored by gossip, and a package the node has just published, are found at once, before
+// the indexer's batch delay has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_sees_every_write_that_returned_before_it() {
+    use peerpack_core::record::RecordFields;
+    use peerpack_core::{ContentId, Manifest, PackageRecord, PublisherKey};
+    let net = TestNet::new(1).await;
+    let key = PublisherKey::from_secret_bytes(&[41; 32]);
+    for i in 0..20 {
+        let name = format!("burst-pack-{i}");
+        let m = Manifest::parse(
+            &format!(
+                "[package]\nname = \"{name}\"\nversion = \"1.0.0\"\ndescription = \"burstword\"\nlicense = \"MIT\"\nauthors = [\"a\"]\n"
+            ),
+            std::path::Path::new("peerpack.toml"),
+        )
+        .unwrap();
+        let r = PackageRecord::sign(
+            RecordFields {
+                manifest: m,
+                content_id: ContentId::of(name.as_bytes()),
+                archive_size: 4,
+                seq: 1,
+                published_at: 1,
+            },
+            &key,
+        )
+        .unwrap();
+        peerpack_node::ingest::records(
+            net.inner(0),
+            vec![r.encode()],
+            None,
+            peerpack_node::ingest::Via::Gossip,
+        )
+        .await
+        .unwrap();
+        let hits = search(net.inner(0), &name).await;
+        assert!(
+            hits.iter().any(|h| h.name == name),
+            "{name} stored by gossip is not found by the search right after: {hits:?}"
+        );
+    }
+    assert_eq!(search(net.inner(0), "burstword").await.len(), 20);
+    let p = example("github-actions-ci");
+    let published = peerpack_node::publish::publish(net.inner(0), p)
+        .await
+        .unwrap();
+    let hits = search(net.inner(0), &published.name).await;
+    assert!(
+        hits.iter().any(|h| h.name == published.name),
+        "a package just published is not found at once: {hits:?}"
+    );
+    net.shutdown().await;
+}
+
 //   A ── B ── C    A publishes: the answer comes once the package is stored and announced, C
 //   installs it the moment it can find it, and the DHT records follow. A's next version of
 //   its own name is published without reading the DHT first.

@@ -41,6 +41,31 @@ pub use peers::PeerRow;
 pub use record_cache::{CacheStats, RecordCache};
 pub use search::{Hit, SearchIndex, SearchQuery};
 
+/// Changes for the search index, read from the catalogue by [`Store::index_work`].
+#[derive(Debug)]
+#[must_use = "the index lacks these changes until they are applied"]
+pub struct IndexWork {
+    latest: Vec<PackageRecord>,
+    gone: Vec<PackageName>,
+    last: u64,
+    names: usize,
+}
+
+impl IndexWork {
+    /// Apply the changes to `index` and commit; answers how many names changed. Work read
+    /// earlier than what the index already applied is skipped (a later read holds newer
+    /// records), so concurrent catch-ups may apply in any order.
+    pub fn apply(self, index: &SearchIndex) -> Result<usize, Error> {
+        index.apply(&self.latest, &self.gone, self.last)?;
+        Ok(self.names)
+    }
+
+    /// The last catalogue change it covers.
+    pub fn last(&self) -> u64 {
+        self.last
+    }
+}
+
 /// File name of the database inside a data directory.
 pub const DB_FILE: &str = "peerpack.db";
 
@@ -299,17 +324,38 @@ impl Store {
     /// With [`Store::defer_index`] set it only notes the changes ([`Store::note_changes`]),
     /// and answers 0.
     pub fn catch_up(&self) -> Result<usize, Error> {
-        self.note_changes()?;
         if self.defer_index {
+            self.note_changes()?;
             return Ok(0);
         }
+        let Some(work) = self.index_work()? else {
+            return Ok(0);
+        };
+        let last = work.last();
+        let names = work.apply(&self.index)?;
+        self.db.prune_search_changes(last)?;
+        Ok(names)
+    }
+
+    /// What the search index lacks of the catalogue: the latest record of every name changed
+    /// since the index's last applied change (noting those changes, as
+    /// [`Store::note_changes`] does). Answers `None` when the index is current, or after
+    /// rebuilding an index whose position is unknown.
+    ///
+    /// Reading it needs the store; applying it ([`IndexWork::apply`]) needs only the index,
+    /// so the commit and its fsyncs can run without holding up the store's other users.
+    pub fn index_work(&self) -> Result<Option<IndexWork>, Error> {
+        self.note_changes()?;
         let Some(applied) = self.index.applied() else {
-            return self.rebuild_index();
+            self.rebuild_index()?;
+            return Ok(None);
         };
         let (names, last) = self.db.search_changes_after(applied)?;
         if names.is_empty() {
-            return Ok(0);
+            return Ok(None);
         }
+        // What earlier work applied is no longer needed.
+        self.db.prune_search_changes(applied)?;
         let mut latest = Vec::new();
         let mut gone = Vec::new();
         for name in &names {
@@ -321,9 +367,12 @@ impl Store {
                 None => gone.push(name),
             }
         }
-        self.index.apply(&latest, &gone, last)?;
-        self.db.prune_search_changes(last)?;
-        Ok(names.len())
+        Ok(Some(IndexWork {
+            latest,
+            gone,
+            last,
+            names: names.len(),
+        }))
     }
 
     /// Note the catalogue changes not noted yet, whether or not the index has them: drop
@@ -345,6 +394,12 @@ impl Store {
         }
         self.noted.store(last, Ordering::Release);
         Ok(())
+    }
+
+    /// Whether the catalogue holds changes the search index has not applied yet (deferred by
+    /// [`Store::defer_index`] and noted).
+    pub fn index_behind(&self) -> bool {
+        self.noted.load(std::sync::atomic::Ordering::Acquire) > self.index.applied().unwrap_or(0)
     }
 
     /// The names whose versions or index record changed since the last call.

@@ -285,6 +285,10 @@ impl SearchIndex {
         applied: u64,
     ) -> Result<(), Error> {
         let mut writer = self.lock();
+        // Changes read before what the index already holds: a newer read covered them.
+        if self.applied().is_some_and(|a| applied <= a) {
+            return Ok(());
+        }
         for name in gone {
             writer.delete_term(Term::from_field_text(self.fields.name_exact, name.as_str()));
         }
