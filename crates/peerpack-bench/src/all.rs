@@ -150,12 +150,75 @@ fn summary(doc: &Value) -> Vec<Row> {
         },
         earlier: "—",
     });
-    rows.push(Row {
-        figure: "CLI install of a small pack",
-        goal: "< 25 ms",
-        measured: "not measured yet (no `cli` harness)".into(),
-        earlier: "0.5–2 s",
-    });
+    let cli = &doc["cli"];
+    if cli["install"].is_object() {
+        let at = format!("{} processes", cli["nodes"]);
+        for (figure, key, goal, earlier) in [
+            (
+                "CLI `install` of a small pack (cold), p50 / p99",
+                "install",
+                "< 25 ms",
+                "CLI install 0.5–2 s",
+            ),
+            (
+                "CLI `search`, p50 / p99",
+                "search",
+                "< 5 ms",
+                "search under 100 ms",
+            ),
+            (
+                "CLI `publish` of a new version, p50 / p99",
+                "publish_new_version",
+                "< 50 ms",
+                "—",
+            ),
+            (
+                "CLI `publish` of a new name, p50 / p99",
+                "publish_new_name",
+                "< 50 ms",
+                "—",
+            ),
+        ] {
+            let measured = if key == "search" {
+                format!(
+                    "{} at {} packages, {at}",
+                    p50_p99(&cli[key]),
+                    cli["packages"]
+                )
+            } else {
+                format!("{} in {at}", p50_p99(&cli[key]))
+            };
+            rows.push(Row {
+                figure,
+                goal,
+                measured,
+                earlier,
+            });
+        }
+    } else {
+        rows.push(Row {
+            figure: "CLI install of a small pack",
+            goal: "< 25 ms",
+            measured: "not run".into(),
+            earlier: "CLI install 0.5–2 s",
+        });
+    }
+    let churn = &doc["churn"];
+    if let Some(success) = churn["success"].as_f64() {
+        rows.push(Row {
+            figure: "installs that succeed while a third of the nodes crash and restart",
+            goal: "≥ 99%",
+            measured: format!(
+                "{:.2}% of {} installs ({} nodes, {} killed); p50 / p99 {}",
+                success * 100.0,
+                churn["installs"],
+                churn["nodes"],
+                churn["victims"],
+                p50_p99(&churn["latency"])
+            ),
+            earlier: "—",
+        });
+    }
     rows
 }
 
@@ -203,7 +266,7 @@ pub fn run(json_out: Option<&Path>, quick: bool) -> Result<()> {
         let (sizes, queries) = if quick {
             (vec![1000], 100)
         } else {
-            (vec![10_000, 100_000], 2000)
+            (vec![10_000, 100_000, 1_000_000], 2000)
         };
         crate::search::run(&sizes, queries, 42, Some(p))
     });
@@ -239,6 +302,38 @@ pub fn run(json_out: Option<&Path>, quick: bool) -> Result<()> {
         } else {
             crate::telemetry::run(10_000, 2000, 64, 3, 2, None, Some(p), None)
         }
+    });
+    step("cli", &mut |p| {
+        let (nodes, packages, rounds) = if quick {
+            (3, 200, 3)
+        } else {
+            (20, 100_000, 50)
+        };
+        crate::cli::run(nodes, packages, rounds, None, Some(p)).map(drop)
+    });
+    step("churn", &mut |p| {
+        let params = if quick {
+            crate::churn::Params {
+                nodes: 6,
+                packs: 3,
+                pack_bytes: 16 * 1024,
+                replicas: 1,
+                down: secs(1),
+                settle: secs(1),
+                min_installs: 6,
+            }
+        } else {
+            crate::churn::Params {
+                nodes: 50,
+                packs: 40,
+                pack_bytes: 256 * 1024,
+                replicas: 2,
+                down: secs(3),
+                settle: secs(10),
+                min_installs: 200,
+            }
+        };
+        crate::churn::run(&params, None, Some(p)).map(drop)
     });
     let nginx = std::process::Command::new("nginx")
         .arg("-v")

@@ -44,6 +44,22 @@
 //! target/release/peerpack-bench memory [--packages N]... [--peers P] [--nodes M] [--json FILE]
 //! ```
 //!
+//! `peerpack-bench cli` times whole `peerpack` commands (status, search over 100,000 packages,
+//! publish, install of a small pack) in a network of 20 node processes:
+//!
+//! ```text
+//! cargo build --release -p peerpack -p peerpack-bench
+//! target/release/peerpack-bench cli [--nodes N] [--packages P] [--rounds R] [--json FILE]
+//! ```
+//!
+//! `peerpack-bench churn` measures installs in a network of 50 node processes while a third of
+//! them are killed with SIGKILL and restarted, one after the other:
+//!
+//! ```text
+//! cargo build --release -p peerpack -p peerpack-bench
+//! target/release/peerpack-bench churn [--nodes N] [--packs P] [--down-s S] [--json FILE]
+//! ```
+//!
 //! `peerpack-bench telemetry` measures what tracing and metrics cost searches and downloads:
 //! off, default metrics, and spans and metrics exported over OTLP to rotel, interleaved:
 //!
@@ -52,11 +68,14 @@
 //! ```
 
 mod all;
+mod churn;
+mod cli;
 mod corpus;
 mod dht;
 mod download;
 mod memory;
 mod net;
+mod procnet;
 mod propagation;
 mod restart;
 mod search;
@@ -263,6 +282,65 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         work_dir: Option<PathBuf>,
     },
+    /// What a user waits for at the command line: status, search, publish and install.
+    ///
+    /// Starts N `peerpack node` processes on 127.0.0.1, the first holding a catalogue of P
+    /// packages (the others light: no catalogue sync), then times whole `peerpack` processes:
+    /// `--version` (the floor), `status`, `search` on the large catalogue, `publish` of a new
+    /// name and of a new version, and a cold `install` of each new small pack on another node.
+    Cli {
+        /// Node processes.
+        #[arg(long, default_value_t = 20)]
+        nodes: usize,
+        /// Packages in the searched node's catalogue.
+        #[arg(long, default_value_t = 100_000)]
+        packages: usize,
+        /// Runs of each command.
+        #[arg(long, default_value_t = 50)]
+        rounds: usize,
+        /// The peerpack binary (default: beside this one).
+        #[arg(long = "peerpack", value_name = "PATH")]
+        peerpack: Option<PathBuf>,
+        /// Also write the results as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// Installs while a third of the network is killed and restarted.
+    ///
+    /// Starts N `peerpack node` processes on 127.0.0.1 and publishes P packs, each installed
+    /// by R other nodes so that it has R + 1 providers. Then a third of the nodes, one after the
+    /// other, are killed with SIGKILL and started again on their data directories, while the
+    /// others install packs they do not hold through the CLI. Reports the share of installs
+    /// that succeed, their latency and every failure.
+    Churn {
+        /// Nodes in the network.
+        #[arg(long, default_value_t = 50)]
+        nodes: usize,
+        /// Packs published.
+        #[arg(long, default_value_t = 40)]
+        packs: usize,
+        /// KiB of data in each pack.
+        #[arg(long, default_value_t = 256)]
+        pack_kib: u64,
+        /// Nodes that install each pack before the churn (and so provide it).
+        #[arg(long, default_value_t = 2)]
+        replicas: usize,
+        /// Seconds each killed node stays down.
+        #[arg(long, default_value_t = 3)]
+        down_s: u64,
+        /// Seconds to let the network settle after the start.
+        #[arg(long, default_value_t = 10)]
+        settle_s: u64,
+        /// Installs to run at least.
+        #[arg(long, default_value_t = 200)]
+        min_installs: usize,
+        /// The peerpack binary (default: beside this one).
+        #[arg(long = "peerpack", value_name = "PATH")]
+        peerpack: Option<PathBuf>,
+        /// Also write the results as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
 }
 
 /// Run `f` to its end on a multi-threaded runtime, as the node runs.
@@ -325,6 +403,37 @@ fn main() -> Result<()> {
             ))
         }
         Command::All { json, quick } => all::run(json.as_deref(), quick),
+        Command::Cli {
+            nodes,
+            packages,
+            rounds,
+            peerpack,
+            json,
+        } => cli::run(nodes, packages, rounds, peerpack, json.as_deref()).map(drop),
+        Command::Churn {
+            nodes,
+            packs,
+            pack_kib,
+            replicas,
+            down_s,
+            settle_s,
+            min_installs,
+            peerpack,
+            json,
+        } => churn::run(
+            &churn::Params {
+                nodes,
+                packs,
+                pack_bytes: pack_kib * 1024,
+                replicas,
+                down: std::time::Duration::from_secs(down_s),
+                settle: std::time::Duration::from_secs(settle_s),
+                min_installs,
+            },
+            peerpack,
+            json.as_deref(),
+        )
+        .map(drop),
         Command::Memory {
             packages,
             peers,

@@ -71,7 +71,18 @@ pub struct SizeReport {
 
 /// Write a small package `name` `version` tagged `marker`.
 fn package(dir: &Path, name: &str, version: &str, marker: &str) -> Result<()> {
-    crate::download::package(dir, name, 2048)?;
+    tagged_package(dir, name, version, marker, 2048)
+}
+
+/// Write a package `name` `version` tagged `marker`, with `bytes` of incompressible data.
+pub(crate) fn tagged_package(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    marker: &str,
+    bytes: u64,
+) -> Result<()> {
+    crate::download::package(dir, name, bytes)?;
     std::fs::write(
         dir.join("peerpack.toml"),
         format!(
