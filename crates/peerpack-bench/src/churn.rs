@@ -116,7 +116,13 @@ pub fn run(params: &Params, bin: Option<PathBuf>, json: Option<&Path>) -> Result
         bin.display()
     );
     let tmp = tempfile::tempdir()?;
-    let work = tmp.path();
+    let work_dir = tmp.path().to_owned();
+    let work = work_dir.as_path();
+    // To read the nodes' logs (WORK/log-I.txt) after a run.
+    if std::env::var_os("PEERPACK_BENCH_KEEP").is_some() {
+        eprintln!("the nodes' data and logs stay in {}", work.display());
+        std::mem::forget(tmp);
+    }
     let mut rng = Rng::new(0xc4u64 ^ p.nodes as u64);
     eprintln!("starting {} node processes...", p.nodes);
     let t = Instant::now();

@@ -477,8 +477,13 @@ impl EventLoop {
             QueryResult::GetClosestPeers(r) => {
                 tracing::debug!(ok = r.is_ok(), "closest peers query")
             }
-            QueryResult::StartProviding(r) | QueryResult::RepublishProvider(r) => {
-                tracing::debug!(ok = r.is_ok(), "provider record published");
+            QueryResult::StartProviding(Ok(_)) | QueryResult::RepublishProvider(Ok(_)) => {
+                tracing::debug!("provider record published");
+            }
+            // Until the next republish round, peers that look the archive up may not find
+            // this node: say so where an operator looks.
+            QueryResult::StartProviding(Err(e)) | QueryResult::RepublishProvider(Err(e)) => {
+                tracing::warn!(content_id = %hex_key(e.key().as_ref()), error = %e, "provider record not published");
             }
             QueryResult::RepublishRecord(r) => {
                 tracing::debug!(ok = r.is_ok(), "record republished")
