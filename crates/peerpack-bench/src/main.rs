@@ -52,6 +52,12 @@
 //! target/release/peerpack-bench cli [--nodes N] [--packages P] [--rounds R] [--json FILE]
 //! ```
 //!
+//! `peerpack-bench plot` draws SVG charts of an `all --json` document:
+//!
+//! ```text
+//! target/release/peerpack-bench plot --json all.json --out docs/benchmarks
+//! ```
+//!
 //! `peerpack-bench churn` measures installs in a network of 50 node processes while a third of
 //! them are killed with SIGKILL and restarted, one after the other:
 //!
@@ -75,6 +81,7 @@ mod dht;
 mod download;
 mod memory;
 mod net;
+mod plot;
 mod procnet;
 mod propagation;
 mod restart;
@@ -305,6 +312,16 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// SVG charts of an `all --json` document: latency distributions, DHT latency against
+    /// network size, and memory against catalogue size.
+    Plot {
+        /// The document `peerpack-bench all --json FILE` wrote.
+        #[arg(long, value_name = "FILE")]
+        json: PathBuf,
+        /// Directory to write latency.svg, dht.svg and memory.svg into.
+        #[arg(long, value_name = "DIR", default_value = "docs/benchmarks")]
+        out: PathBuf,
+    },
     /// Installs while a third of the network is killed and restarted.
     ///
     /// Starts N `peerpack node` processes on 127.0.0.1 and publishes P packs, each installed
@@ -403,6 +420,7 @@ fn main() -> Result<()> {
             ))
         }
         Command::All { json, quick } => all::run(json.as_deref(), quick),
+        Command::Plot { json, out } => plot::run(&json, &out),
         Command::Cli {
             nodes,
             packages,
