@@ -233,7 +233,12 @@ impl Catalogue {
                     Some(s.index_work().map(|w| (w, deferred)))
                 };
                 s.defer_index = false;
+                // Queued under the lock, so in commit order with the DHT copies that closures
+                // store under it (`ingest`).
                 let changed = s.take_changed();
+                if let Some(net) = net.as_ref().filter(|_| !changed.is_empty()) {
+                    forget_dht_copies(net, &changed);
+                }
                 let index = s.index.clone();
                 // The commit's fsyncs (slow while other processes write) hold up no other
                 // user of the store: only other index commits, which the index orders.
@@ -251,9 +256,6 @@ impl Catalogue {
                         }
                         Err(e) => tracing::warn!(error = %e, "search index did not catch up with the catalogue"),
                     }
-                }
-                if let Some(net) = net.as_ref().filter(|_| !changed.is_empty()) {
-                    forget_dht_copies(net, &changed);
                 }
                 out
             })
