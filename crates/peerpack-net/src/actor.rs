@@ -86,6 +86,9 @@ pub(crate) struct EventLoop {
     /// Callers waiting for a connection to a peer, each with its deadline.
     pending_connects: HashMap<PeerId, Vec<PendingConnect>>,
     dropped_events: u64,
+    /// Provider records of ours whose publishing query failed: when each is published again,
+    /// and how many tries failed so far (`kad.rs`, `retry_provides`).
+    provide_retries: HashMap<libp2p::kad::RecordKey, (Instant, u32)>,
     /// Provider records accepted from each peer in the current window, and when it began.
     provider_quota: HashMap<PeerId, (u32, Instant)>,
     refused_provider_records: u64,
@@ -150,6 +153,7 @@ impl EventLoop {
             next_announce: 0,
             pending_connects: HashMap::new(),
             dropped_events: 0,
+            provide_retries: HashMap::new(),
             provider_quota: HashMap::new(),
             refused_provider_records: 0,
             metrics,
@@ -332,6 +336,7 @@ impl EventLoop {
         self.expire_requests(now);
         self.expire_announces(now);
         self.retry_announces();
+        self.retry_provides(now);
         self.expire_connects(now);
         if now.duration_since(self.last_trim) >= connection::TRIM_EVERY {
             self.last_trim = now;

@@ -635,3 +635,89 @@ async fn a_read_by_hash_ends_only_at_the_value_with_that_hash() {
     x.handle.shutdown().await.unwrap();
     net.shutdown().await;
 }
+
+/// A bare peer on its own thread and runtime that the test can freeze: while frozen its
+/// connections stay open, but nothing it receives is answered, as a peer that hangs would.
+/// Sending a receiver on `freeze` freezes it until a message arrives on that receiver.
+struct Freezable {
+    handle: NetHandle,
+    freeze: std::sync::mpsc::Sender<std::sync::mpsc::Receiver<()>>,
+}
+
+fn freezable_peer(target: peerpack_net::p2p::Multiaddr) -> Freezable {
+    use std::sync::mpsc::{TryRecvError, channel};
+    let (handle_tx, handle_rx) = channel();
+    let (freeze, frozen) = channel::<std::sync::mpsc::Receiver<()>>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listen = vec![peerpack_node::config::loopback_listen()];
+            let key = identity::Keypair::generate_ed25519();
+            let spawned = peerpack_net::spawn(peerpack_net::Config::new(key, listen))
+                .await
+                .unwrap();
+            let mut events = spawned.events;
+            tokio::spawn(async move { while events.recv().await.is_some() {} });
+            spawned.handle.dial(target).await.unwrap();
+            handle_tx.send(spawned.handle.clone()).unwrap();
+            loop {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                match frozen.try_recv() {
+                    // Blocks the runtime's only thread: every task of the peer stops.
+                    Ok(thaw) => drop(thaw.recv()),
+                    Err(TryRecvError::Disconnected) => break,
+                    Err(TryRecvError::Empty) => {}
+                }
+            }
+        });
+    });
+    Freezable {
+        handle: handle_rx.recv().unwrap(),
+        freeze,
+    }
+}
+
+// A provider record whose publishing query fails is published again soon, not at the next
+// republish round hours later. A's only peer M hangs while A publishes, so the query that
+// gives M the provider record times out. Once M answers again, A's retry gives it: M still
+// names A as a provider of the archive after A has gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_record_whose_publishing_timed_out_is_published_again_soon() {
+    let mut net = TestNet::new(0).await;
+    let a = net
+        .add_with(|c| c.query_timeout = Duration::from_secs(2))
+        .await;
+    let m = freezable_peer(net.node(a).listen_addrs()[0].clone());
+    wait_for("A to hold M in its routing table", TIMEOUT, || async {
+        let s = net.inner(a).status().await.unwrap();
+        (s.routing_table_size >= 1).then_some(())
+    })
+    .await;
+    let (thaw, thawed) = std::sync::mpsc::channel();
+    m.freeze.send(thawed).unwrap();
+    let published = common::publish_alone(net.inner(a), common::example("github-actions-ci"))
+        .await
+        .unwrap();
+    // The provide query times out after 2 s; the first retry comes 5 s after that.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    thaw.send(()).unwrap();
+    let key = peerpack_net::protocol::provider_key(&published.content_id);
+    let a_id = net.node(a).peer_id();
+    // M holds the record once A's retry has reached it; asked while A is still up, M's
+    // lookup would also find A by asking A, so the check is made with A gone.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    net.stop(a).await;
+    let providers = m
+        .handle
+        .get_providers(key, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(
+        providers.contains(&a_id),
+        "M was never given A's provider record after the first query timed out: {providers:?}"
+    );
+    net.shutdown().await;
+}

@@ -103,6 +103,12 @@ impl PendingProviders {
     }
 }
 
+/// The wait before publishing again a provider record whose publishing query failed (a
+/// timeout in a busy network), doubled after each failure up to 64 times.
+pub(crate) const PROVIDE_RETRY: Duration = Duration::from_secs(5);
+/// Failed publishing queries of one record before it is left to the republish round.
+const PROVIDE_TRIES: u32 = 8;
+
 impl EventLoop {
     // ---- commands ----
 
@@ -231,7 +237,28 @@ impl EventLoop {
             .map_err(|e| Error::Dht(DhtError::Store(e)))
     }
 
+    /// Publish again the provider records whose retry is due (see [`PROVIDE_RETRY`]).
+    pub(super) fn retry_provides(&mut self, now: Instant) {
+        let due: Vec<RecordKey> = self
+            .provide_retries
+            .iter()
+            .filter(|(_, (at, _))| *at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            // Not due again until this query answers.
+            if let Some(r) = self.provide_retries.get_mut(&key) {
+                r.0 = now + Duration::from_secs(24 * 3600);
+            }
+            if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key.clone()) {
+                tracing::warn!(content_id = %hex_key(key.as_ref()), error = %e, "provider record not stored");
+                self.provide_retries.remove(&key);
+            }
+        }
+    }
+
     pub(super) fn stop_providing(&mut self, key: Vec<u8>) {
+        self.provide_retries.remove(&RecordKey::new(&key));
         self.swarm
             .behaviour_mut()
             .kad
@@ -477,13 +504,31 @@ impl EventLoop {
             QueryResult::GetClosestPeers(r) => {
                 tracing::debug!(ok = r.is_ok(), "closest peers query")
             }
-            QueryResult::StartProviding(Ok(_)) | QueryResult::RepublishProvider(Ok(_)) => {
+            QueryResult::StartProviding(Ok(ok)) | QueryResult::RepublishProvider(Ok(ok)) => {
                 tracing::debug!("provider record published");
+                self.provide_retries.remove(&ok.key);
             }
-            // Until the next republish round, peers that look the archive up may not find
-            // this node: say so where an operator looks.
+            // Peers that look the archive up may not find this node until it is published:
+            // try again soon, and say so where an operator looks.
             QueryResult::StartProviding(Err(e)) | QueryResult::RepublishProvider(Err(e)) => {
-                tracing::warn!(content_id = %hex_key(e.key().as_ref()), error = %e, "provider record not published");
+                let key = e.key().clone();
+                let failed = self.provide_retries.get(&key).map_or(0, |r| r.1) + 1;
+                let provided = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .store_mut()
+                    .provided_keys()
+                    .any(|k| *k == key);
+                if provided && failed <= PROVIDE_TRIES {
+                    let wait = PROVIDE_RETRY.saturating_mul(1 << (failed - 1).min(6));
+                    tracing::warn!(content_id = %hex_key(key.as_ref()), error = %e, failed, retry_in_s = wait.as_secs(), "provider record not published; trying again");
+                    self.provide_retries
+                        .insert(key, (Instant::now() + wait, failed));
+                } else {
+                    tracing::warn!(content_id = %hex_key(key.as_ref()), error = %e, failed, "provider record not published; the next republish round tries again");
+                    self.provide_retries.remove(&key);
+                }
             }
             QueryResult::RepublishRecord(r) => {
                 tracing::debug!(ok = r.is_ok(), "record republished")
