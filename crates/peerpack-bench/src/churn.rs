@@ -110,11 +110,6 @@ pub fn run(params: &Params, bin: Option<PathBuf>, json: Option<&Path>) -> Result
         bail!("--replicas must be below --nodes - 1");
     }
     let bin = crate::restart::peerpack_bin(bin)?;
-    anyhow::ensure!(
-        bin.exists(),
-        "{} not found: build it (cargo build --release -p peerpack) or pass --peerpack PATH",
-        bin.display()
-    );
     let tmp = tempfile::tempdir()?;
     let work_dir = tmp.path().to_owned();
     let work = work_dir.as_path();

@@ -109,11 +109,6 @@ pub fn run(
         eprintln!("warning: this is a debug build; run with --release for meaningful figures");
     }
     let bin = crate::restart::peerpack_bin(bin)?;
-    anyhow::ensure!(
-        bin.exists(),
-        "{} not found: build it (cargo build --release -p peerpack) or pass --peerpack PATH",
-        bin.display()
-    );
     let tmp = tempfile::tempdir()?;
     let work = tmp.path();
     if packages > 0 {

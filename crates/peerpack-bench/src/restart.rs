@@ -234,15 +234,22 @@ fn start_once(bin: &Path, dir: &Path, settle: Duration) -> Result<Start> {
     })
 }
 
-/// The peerpack binary: `bin`, or the one beside this benchmark.
+/// The peerpack binary: `bin`, or the one beside this benchmark; an error naming how to
+/// build it when it is not there.
 pub(crate) fn peerpack_bin(bin: Option<PathBuf>) -> Result<PathBuf> {
-    Ok(match bin {
+    let bin = match bin {
         Some(b) => b,
         None => std::env::current_exe()?
             .parent()
             .context("no directory for the benchmark binary")?
             .join("peerpack"),
-    })
+    };
+    anyhow::ensure!(
+        bin.exists(),
+        "{} not found: build it (cargo build --release -p peerpack) or pass --peerpack PATH",
+        bin.display()
+    );
+    Ok(bin)
 }
 
 /// Fill a catalogue of `n` packages, then start `bin` on it `starts` times.
@@ -257,11 +264,6 @@ pub fn run(
         eprintln!("warning: this is a debug build; run with --release for meaningful figures");
     }
     let bin = peerpack_bin(bin)?;
-    anyhow::ensure!(
-        bin.exists(),
-        "{} not found: build it (cargo build --release -p peerpack) or pass --peerpack PATH",
-        bin.display()
-    );
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let (fill_s, keys) = fill(dir.path(), n, seed)?;
     let (dht_get_miss, dht_get_hit) = dht_gets(dir.path(), &keys)?;
