@@ -55,6 +55,6 @@ pub use local::{DataDir, RuntimeInfo};
 pub use lockfile::{Locked, Lockfile};
 pub use names::{CurateEntry, CurateRequest, CuratorView, TrustRequest, TrustView, Untrusted};
 pub use peers::{
-    BootstrapRequest, BootstrapView, CacheStats, DhtQueryStats, Dialled, GossipStats, PeerView,
-    PeersQuery, RefusalCount, StatusView, Unblocked,
+    BootstrapRequest, BootstrapView, CacheStats, DhtQueryStats, DhtView, Dialled, GossipStats,
+    PeerView, PeersQuery, RefusalCount, RoundView, StatusView, Unblocked,
 };

@@ -118,6 +118,45 @@ pub struct StatusView {
     /// Peers blocked now for misbehaving.
     #[serde(default)]
     pub blocked_peers: usize,
+    /// What this node keeps in the DHT for others, and its republishing.
+    #[serde(default)]
+    pub dht: DhtView,
+}
+
+/// What a node keeps in the DHT for other peers, and how it keeps its own part fresh.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DhtView {
+    /// Provider records of other peers held (in `peerpack.db`).
+    pub provider_records: u64,
+    /// Most kept (`dht.max_provider_records`); past it new ones are refused.
+    pub max_provider_records: u64,
+    /// Archives this node announces itself as a provider of.
+    pub provided: u64,
+    /// The last round that put this node's own records back into the DHT, if any since start.
+    pub records_round: Option<RoundView>,
+    /// The last round that announced this node's archives again, if any since start.
+    pub archives_round: Option<RoundView>,
+    /// Seconds to the next round of records (`dht.republish_interval`).
+    pub next_records_in_s: Option<u64>,
+    /// Seconds to the next round of archives (`dht.reprovide_interval`).
+    pub next_archives_in_s: Option<u64>,
+    /// A round is due but waits for the node's first peer.
+    pub waiting_for_peer: bool,
+}
+
+/// One finished republishing round.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoundView {
+    /// Seconds since it ended.
+    pub ago_s: u64,
+    /// How long it took, ms.
+    pub took_ms: u64,
+    /// Records put, or archives announced.
+    pub done: u64,
+    /// Of those, how many failed to reach any peer.
+    pub failed: u64,
 }
 
 /// DHT queries of one kind since the node started (`peerpack.dht.queries` and

@@ -75,6 +75,7 @@ fn dht_gets(dir: &Path, keys: &[Vec<u8>]) -> Result<(Summary, Summary)> {
     let store = peerpack_net::dht_store::DhtStore::new(
         peerpack_net::p2p::PeerId::random(),
         Box::new(backing),
+        peerpack_net::dht_store::DEFAULT_MAX_PROVIDER_RECORDS,
     );
     let time = |keys: &[Vec<u8>]| -> Result<Vec<Duration>> {
         let mut out = Vec::with_capacity(keys.len());

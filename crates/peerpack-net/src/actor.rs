@@ -92,6 +92,8 @@ pub(crate) struct EventLoop {
     /// Provider records accepted from each peer in the current window, and when it began.
     provider_quota: HashMap<PeerId, (u32, Instant)>,
     refused_provider_records: u64,
+    /// Provider records the store refused because it was full.
+    full_provider_records: u64,
     /// peerpack's own instruments.
     pub(crate) metrics: crate::metrics::NetMetrics,
     /// libp2p's (libp2p-metrics).
@@ -156,6 +158,7 @@ impl EventLoop {
             provide_retries: HashMap::new(),
             provider_quota: HashMap::new(),
             refused_provider_records: 0,
+            full_provider_records: 0,
             metrics,
             p2p_metrics,
         }

@@ -62,6 +62,8 @@ pub struct Settings {
     pub agent_version: String,
     /// Durable state behind the Kademlia store.
     pub backing: Box<dyn crate::dht_store::DhtBacking>,
+    /// Most provider records from other peers the store keeps.
+    pub max_provider_records: u64,
 }
 
 /// The gossip message id: BLAKE3 of the message data (so every implementation computes the
@@ -133,7 +135,7 @@ impl Behaviour {
             .set_replication_interval(None)
             // Records this node holds are the catalogue it accepted: they do not expire.
             .set_record_ttl(None);
-        let store = crate::dht_store::DhtStore::new(peer_id, s.backing);
+        let store = crate::dht_store::DhtStore::new(peer_id, s.backing, s.max_provider_records);
         let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
         // On loopback no external address is ever confirmed, so the automatic switch to server
         // mode never happens; without it peers never store our records.

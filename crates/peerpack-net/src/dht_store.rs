@@ -34,6 +34,10 @@ pub const RECORD_CACHE: usize = 4096;
 pub const PROVIDER_CACHE: usize = 4096;
 /// Most provider records kept per key.
 pub const MAX_PROVIDERS_PER_KEY: usize = 64;
+/// Most provider records other peers added that a node keeps, by default
+/// ([`DhtStore::new`]). Each peer is also held to a quota per hour, but one operator can run
+/// many identities: this bounds what they can make the node store (about 200 bytes a row).
+pub const DEFAULT_MAX_PROVIDER_RECORDS: u64 = 100_000;
 /// Largest record value accepted.
 pub const MAX_VALUE_BYTES: usize = crate::behaviour::KAD_MAX_PACKET;
 
@@ -62,6 +66,9 @@ pub trait DhtBacking: Send + 'static {
     fn remove_provider(&mut self, key: &[u8], provider: &PeerId);
     /// The keys this node provides itself (its archives), read once at start.
     fn provided(&mut self) -> Vec<Vec<u8>>;
+    /// How many provider records from other peers are held, never fewer than there will be
+    /// once queued writes are done.
+    fn held(&mut self) -> u64;
 }
 
 /// A backing that keeps everything in memory, for a network without durable state (the
@@ -100,6 +107,10 @@ impl DhtBacking for MemoryBacking {
     fn provided(&mut self) -> Vec<Vec<u8>> {
         Vec::new()
     }
+
+    fn held(&mut self) -> u64 {
+        self.providers.values().map(|l| l.len() as u64).sum()
+    }
 }
 
 impl MemoryBacking {
@@ -122,6 +133,10 @@ pub struct DhtStoreStats {
     pub provider_misses: u64,
     /// Keys this node provides.
     pub provided: u64,
+    /// Provider records from other peers held.
+    pub provider_records: u64,
+    /// Most provider records from other peers kept.
+    pub max_provider_records: u64,
 }
 
 /// The Kademlia record store of a node: see the module documentation.
@@ -131,6 +146,7 @@ pub struct DhtStoreStats {
 pub struct DhtStore {
     local: PeerId,
     provided: HashSet<RecordKey>,
+    max_provider_records: u64,
     inner: RefCell<Inner>,
 }
 
@@ -201,8 +217,9 @@ impl Inner {
 }
 
 impl DhtStore {
-    /// A store for the node `local`, over `backing`.
-    pub fn new(local: PeerId, mut backing: Box<dyn DhtBacking>) -> Self {
+    /// A store for the node `local`, over `backing`, keeping at most `max_provider_records`
+    /// provider records from other peers.
+    pub fn new(local: PeerId, mut backing: Box<dyn DhtBacking>, max_provider_records: u64) -> Self {
         let provided: HashSet<RecordKey> = backing
             .provided()
             .into_iter()
@@ -211,6 +228,7 @@ impl DhtStore {
         Self {
             local,
             provided,
+            max_provider_records,
             inner: RefCell::new(Inner {
                 backing,
                 records: LruCache::new(cache_size(RECORD_CACHE)),
@@ -222,9 +240,12 @@ impl DhtStore {
 
     /// The counters.
     pub fn stats(&self) -> DhtStoreStats {
+        let mut inner = self.inner.borrow_mut();
         DhtStoreStats {
             provided: self.provided.len() as u64,
-            ..self.inner.borrow().stats
+            provider_records: inner.backing.held(),
+            max_provider_records: self.max_provider_records,
+            ..inner.stats
         }
     }
 
@@ -311,7 +332,17 @@ impl RecordStore for DhtStore {
             self.provided.insert(record.key);
             return Ok(());
         }
+        let max = self.max_provider_records;
         let inner = self.inner.get_mut();
+        // A new record must fit under both bounds; a provider's new record for a key it
+        // already provides replaces the old one, so it always fits.
+        let known = inner
+            .provider_list(&record.key)
+            .iter()
+            .any(|p| p.provider == record.provider);
+        if !known && inner.backing.held() >= max {
+            return Err(StoreError::MaxRecords);
+        }
         let list = inner.provider_list(&record.key);
         let full = list.len() >= MAX_PROVIDERS_PER_KEY;
         match list.iter_mut().find(|p| p.provider == record.provider) {

@@ -214,9 +214,20 @@ impl NetMetrics {
         self.trimmed.add(n, &[]);
     }
 
-    /// Count a provider record another peer added.
-    pub fn provider_record(&self, result: &'static str) {
-        self.provider_records
-            .add(1, &[KeyValue::new("result", result)]);
+    /// Count a provider record another peer added: `kept`, or `refused` with its reason
+    /// (`quota`, `full`).
+    pub fn provider_record(&self, result: &'static str, reason: &'static str) {
+        if reason.is_empty() {
+            self.provider_records
+                .add(1, &[KeyValue::new("result", result)]);
+        } else {
+            self.provider_records.add(
+                1,
+                &[
+                    KeyValue::new("result", result),
+                    KeyValue::new("reason", reason),
+                ],
+            );
+        }
     }
 }

@@ -50,6 +50,10 @@ pub struct Config {
     pub trim_grace: Duration,
     /// Durable state behind the Kademlia store; empty: everything in memory.
     pub backing: Backing,
+    /// Most provider records from other peers the node keeps (default
+    /// [`DEFAULT_MAX_PROVIDER_RECORDS`](crate::dht_store::DEFAULT_MAX_PROVIDER_RECORDS)).
+    /// Past it, records for new keys or from new providers are refused until some expire.
+    pub max_provider_records: u64,
     /// Where the network's own metrics go (OpenTelemetry); default: the global meter.
     pub meter: opentelemetry::metrics::Meter,
     /// Where libp2p's metrics go (libp2p-metrics, with bandwidth by transport).
@@ -94,6 +98,7 @@ impl Config {
             max_peers: DEFAULT_MAX_PEERS,
             trim_grace: Duration::from_secs(10),
             backing: Backing::default(),
+            max_provider_records: crate::dht_store::DEFAULT_MAX_PROVIDER_RECORDS,
             meter: opentelemetry::global::meter("peerpack"),
             registry: Arc::default(),
         }
@@ -124,6 +129,7 @@ pub async fn spawn(config: Config) -> Result<Spawned, Error> {
         max_connections: config.max_connections,
         agent_version: config.agent_version.clone(),
         backing: config.backing.take(),
+        max_provider_records: config.max_provider_records,
     };
     let refused_for_transport = refused.clone();
     let operator = transport::OperatorAddrs::default();

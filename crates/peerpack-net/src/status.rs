@@ -23,6 +23,15 @@ pub struct Status {
     pub dropped_events: u64,
     /// Inbound provider records refused because their peer was over its quota.
     pub refused_provider_records: u64,
+    /// Inbound provider records refused because the store was full: it held its most in all
+    /// ([`Config::max_provider_records`](crate::Config::max_provider_records)) or for the key.
+    pub full_provider_records: u64,
+    /// Provider records from other peers held.
+    pub provider_records: u64,
+    /// Most provider records from other peers kept.
+    pub max_provider_records: u64,
+    /// Archives this node provides.
+    pub provided_keys: u64,
     /// The address policy.
     pub policy: AddressPolicy,
     /// Time since start.

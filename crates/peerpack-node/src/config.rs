@@ -33,6 +33,7 @@
 //! [dht]
 //! republish_interval = 21600  # seconds between republishing this node's records
 //! reprovide_interval = 43200  # seconds between re-announcing the archives it holds
+//! max_provider_records = 100000  # provider records of other peers kept at most
 //!
 //! [telemetry]
 //! otlp_endpoint = "http://127.0.0.1:4318"   # absent: OTLP only if OTEL_EXPORTER_OTLP_* asks
@@ -83,6 +84,8 @@ pub struct Config {
     pub api_public: bool,
     /// How often the node republishes its records and re-announces its archives.
     pub republish: crate::republish::Intervals,
+    /// Most provider records of other peers the node keeps for the DHT. Default 100,000.
+    pub max_provider_records: u64,
     /// How long a DHT query may take. Default 30 s.
     pub query_timeout: std::time::Duration,
     /// How long an idle connection stays open. Default 300 s.
@@ -156,6 +159,7 @@ pub const KEYS: &[&str] = &[
     "trust.curators",
     "dht.republish_interval",
     "dht.reprovide_interval",
+    "dht.max_provider_records",
     "telemetry.otlp_endpoint",
     "telemetry.otlp_protocol",
     "telemetry.traces",
@@ -248,6 +252,8 @@ pub struct DhtSection {
     /// Seconds between re-announcing the archives this node holds; absent means 43200 (12
     /// hours).
     pub reprovide_interval: Option<u64>,
+    /// Most provider records of other peers kept; absent means 100,000.
+    pub max_provider_records: Option<u64>,
 }
 
 /// `[trust]` of the config file.
@@ -466,6 +472,7 @@ impl Config {
             curators: Vec::new(),
             api_public: false,
             republish: crate::republish::Intervals::default(),
+            max_provider_records: peerpack_net::dht_store::DEFAULT_MAX_PROVIDER_RECORDS,
             query_timeout: std::time::Duration::from_secs(30),
             idle_timeout: std::time::Duration::from_secs(300),
             max_peers: peerpack_net::DEFAULT_MAX_PEERS,
@@ -596,6 +603,17 @@ impl Config {
             self.republish.providers = seconds("dht.reprovide_interval", t)?;
             set("dht.reprovide_interval", true, origins);
         }
+        if let Some(n) = file.dht.max_provider_records {
+            if !(MIN_PROVIDER_RECORDS..=MAX_PROVIDER_RECORDS).contains(&n) {
+                return Err(Error::Invalid {
+                    key: "dht.max_provider_records",
+                    value: n.to_string(),
+                    reason: "must be from 100 to 100000000",
+                });
+            }
+            self.max_provider_records = n;
+            set("dht.max_provider_records", true, origins);
+        }
         let t = file.telemetry;
         if let Some(e) = t.otlp_endpoint {
             if !(e.starts_with("http://") || e.starts_with("https://")) {
@@ -697,6 +715,7 @@ impl Config {
                     }
                     "dht.republish_interval" => self.republish.records.as_secs().to_string(),
                     "dht.reprovide_interval" => self.republish.providers.as_secs().to_string(),
+                    "dht.max_provider_records" => self.max_provider_records.to_string(),
                     "telemetry.otlp_endpoint" => self.otlp_endpoint.clone().unwrap_or_else(|| {
                         "(none: OTLP export only if OTEL_EXPORTER_OTLP_ENDPOINT is set)".to_owned()
                     }),
@@ -734,6 +753,10 @@ impl Config {
 const MIN_PEERS: u64 = 8;
 /// Most peers `network.max_peers` may keep.
 const MAX_PEERS: u64 = 10_000;
+/// Fewest provider records `dht.max_provider_records` may keep.
+const MIN_PROVIDER_RECORDS: u64 = 100;
+/// Most provider records `dht.max_provider_records` may keep (about 20 GB of rows).
+const MAX_PROVIDER_RECORDS: u64 = 100_000_000;
 
 /// A duration setting in seconds: at least 1.
 fn seconds(key: &'static str, s: u64) -> Result<std::time::Duration, Error> {
@@ -958,6 +981,13 @@ mod layer_tests {
         f.dht.reprovide_interval = Some(0);
         let err = c.apply(f, |_| Origin::Flag("x".into())).unwrap_err();
         assert!(err.to_string().contains("dht.reprovide_interval"), "{err}");
+        let mut f = File::default();
+        f.dht.max_provider_records = Some(99);
+        let err = c.apply(f, |_| Origin::Flag("x".into())).unwrap_err();
+        assert!(
+            err.to_string().starts_with("dht.max_provider_records = 99"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub struct Context {
     pub(crate) health: crate::health::Health,
     /// Writes of the DHT store's provider records (pruned of expired ones periodically).
     pub(crate) dht_writer: peerpack_store::dht::DhtWriter,
+    /// What the republishing task did last and will do next.
+    pub(crate) republish: crate::republish::Schedule,
     /// The node's metrics provider (`/metrics`, OTLP).
     pub(crate) telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
     /// The node's own instruments.

@@ -101,4 +101,8 @@ impl DhtBacking for StoreBacking {
     fn provided(&mut self) -> Vec<Vec<u8>> {
         std::mem::take(&mut self.provided)
     }
+
+    fn held(&mut self) -> u64 {
+        self.writer.held()
+    }
 }

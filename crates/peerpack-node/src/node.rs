@@ -174,6 +174,7 @@ impl Node {
         net_config.registry = telemetry.registry();
         net_config.idle_timeout = config.idle_timeout;
         net_config.max_peers = config.max_peers;
+        net_config.max_provider_records = config.max_provider_records;
         net_config.trim_grace = config.trim_grace;
         let spawned = peerpack_net::spawn(net_config).await?;
         let listener = tokio::net::TcpListener::bind(config.api)
@@ -216,6 +217,7 @@ impl Node {
             supervisor: Supervisor::default(),
             health: crate::health::Health::new(&config.bootstrap),
             dht_writer,
+            republish: crate::republish::Schedule::default(),
             metrics: node_metrics.clone(),
             telemetry,
         });

@@ -396,7 +396,34 @@ impl Context {
             gossip,
             refusals,
             blocked_peers: self.peers.with(|b| b.blocked().len()),
+            dht: self.dht_view(&net),
         })
+    }
+
+    /// What this node keeps in the DHT for others, and its republishing rounds.
+    fn dht_view(&self, net: &peerpack_net::Status) -> peerpack_api::DhtView {
+        let now = std::time::Instant::now();
+        let s = self.republish.snapshot();
+        let round = |r: Option<crate::republish::Round>| {
+            r.map(|r| peerpack_api::RoundView {
+                ago_s: now.saturating_duration_since(r.ended).as_secs(),
+                took_ms: u64::try_from(r.took.as_millis()).unwrap_or(u64::MAX),
+                done: r.done,
+                failed: r.failed,
+            })
+        };
+        let due =
+            |t: Option<std::time::Instant>| t.map(|t| t.saturating_duration_since(now).as_secs());
+        peerpack_api::DhtView {
+            provider_records: net.provider_records,
+            max_provider_records: net.max_provider_records,
+            provided: net.provided_keys,
+            records_round: round(s.records),
+            archives_round: round(s.archives),
+            next_records_in_s: due(s.next_records),
+            next_archives_in_s: due(s.next_archives),
+            waiting_for_peer: s.waiting_for_peer,
+        }
     }
 
     /// The key figures of `GET /v1/status` that come from the node's metrics.
@@ -465,6 +492,14 @@ impl Context {
                 via: "dht".to_owned(),
                 reason: "quota".to_owned(),
                 count: net.refused_provider_records,
+            });
+        }
+        if net.full_provider_records > 0 {
+            refusals.push(peerpack_api::RefusalCount {
+                what: "provider_record".to_owned(),
+                via: "dht".to_owned(),
+                reason: "full".to_owned(),
+                count: net.full_provider_records,
             });
         }
         refusals.sort_by(|a, b| (&a.what, &a.via, &a.reason).cmp(&(&b.what, &b.via, &b.reason)));

@@ -7,7 +7,7 @@
 //! every [`Intervals::records`] and [`Intervals::providers`]. A node that starts with nothing
 //! of its own starts with a whole interval: what it publishes is announced as it publishes.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -42,6 +42,65 @@ impl Default for Intervals {
     }
 }
 
+/// One finished round.
+#[derive(Debug, Clone, Copy)]
+pub struct Round {
+    /// When it ended.
+    pub ended: Instant,
+    /// How long it took.
+    pub took: Duration,
+    /// Records put, or archives announced.
+    pub done: u64,
+    /// Of those, how many failed (a DHT write that stored nowhere).
+    pub failed: u64,
+}
+
+/// What the task did and will do, for `status`.
+#[derive(Debug, Default)]
+pub struct Schedule(Mutex<ScheduleInner>);
+
+#[derive(Debug, Default, Clone, Copy)]
+struct ScheduleInner {
+    records: Option<Round>,
+    archives: Option<Round>,
+    next_records: Option<Instant>,
+    next_archives: Option<Instant>,
+    waiting_for_peer: bool,
+}
+
+/// A snapshot of a [`Schedule`].
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot {
+    /// The last round of records.
+    pub records: Option<Round>,
+    /// The last round of archives.
+    pub archives: Option<Round>,
+    /// When the next round of records is due.
+    pub next_records: Option<Instant>,
+    /// When the next round of archives is due.
+    pub next_archives: Option<Instant>,
+    /// A round is due but waits for a first peer.
+    pub waiting_for_peer: bool,
+}
+
+impl Schedule {
+    fn update(&self, f: impl FnOnce(&mut ScheduleInner)) {
+        f(&mut peerpack_core::sync::lock(&self.0));
+    }
+
+    /// What the task did last and will do next.
+    pub fn snapshot(&self) -> Snapshot {
+        let s = *peerpack_core::sync::lock(&self.0);
+        Snapshot {
+            records: s.records,
+            archives: s.archives,
+            next_records: s.next_records,
+            next_archives: s.next_archives,
+            waiting_for_peer: s.waiting_for_peer,
+        }
+    }
+}
+
 async fn has_peer(inner: &Context) -> bool {
     inner.net.peers().await.is_ok_and(|p| !p.is_empty())
 }
@@ -60,8 +119,8 @@ async fn wait_for_peer(inner: &Context) -> bool {
 }
 
 /// Put every record this node's publisher key owns (each version and the index, and its curator
-/// list) back into the DHT. Answers how many were put.
-pub async fn records_round(inner: &Arc<Context>) -> usize {
+/// list) back into the DHT. Answers how many were put, and how many of those failed.
+pub async fn records_round(inner: &Arc<Context>) -> (u64, u64) {
     let owner = inner.publisher.public();
     let found = inner
         .catalogue
@@ -86,28 +145,33 @@ pub async fn records_round(inner: &Arc<Context>) -> usize {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the records to republish");
-            return 0;
+            return (0, 0);
         }
     };
-    let n = records.len();
+    let n = records.len() as u64;
     let net = inner.net.clone();
-    futures::stream::iter(records)
+    let failed = futures::stream::iter(records)
         .map(|(key, value)| {
             let net = net.clone();
             async move {
-                if let Err(e) = net.put_record(key, value).await {
-                    tracing::debug!(error = %e, "republishing a record failed");
+                match net.put_record(key, value).await {
+                    Ok(_) => 0,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "republishing a record failed");
+                        1
+                    }
                 }
             }
         })
         .buffer_unordered(IN_FLIGHT)
-        .collect::<()>()
+        .fold(0u64, |acc, f| async move { acc + f })
         .await;
-    n
+    (n, failed)
 }
 
-/// Announce again every archive this node holds. Answers how many.
-pub async fn providers_round(inner: &Arc<Context>) -> usize {
+/// Announce again every archive this node holds. Answers how many, and how many of those
+/// failed (the network event loop retries those on its own).
+pub async fn providers_round(inner: &Arc<Context>) -> (u64, u64) {
     let ids = match inner
         .catalogue
         .with_store(|s| Ok(s.blobs.list().map_err(peerpack_store::Error::from)?))
@@ -116,16 +180,18 @@ pub async fn providers_round(inner: &Arc<Context>) -> usize {
         Ok(ids) => ids,
         Err(e) => {
             tracing::warn!(error = %e, "cannot list the archives to announce");
-            return 0;
+            return (0, 0);
         }
     };
-    let n = ids.len();
+    let n = ids.len() as u64;
+    let mut failed = 0;
     for id in ids {
         if let Err(e) = inner.net.start_providing(protocol::provider_key(&id)).await {
             tracing::debug!(error = %e, "announcing an archive failed");
+            failed += 1;
         }
     }
-    n
+    (n, failed)
 }
 
 /// The republishing task: see the module documentation.
@@ -154,25 +220,51 @@ pub async fn task(inner: Arc<Context>, every: Intervals) {
     } else {
         start + every.providers
     };
+    let schedule = &inner.republish;
     loop {
+        schedule.update(|s| {
+            s.next_records = Some(next_records);
+            s.next_archives = Some(next_providers);
+            s.waiting_for_peer = false;
+        });
         let next = next_records.min(next_providers);
         tokio::select! {
             () = inner.supervisor.cancelled() => return,
             () = tokio::time::sleep_until(next.into()) => {}
         }
-        if !wait_for_peer(&inner).await {
-            return;
+        if !has_peer(&inner).await {
+            schedule.update(|s| s.waiting_for_peer = true);
+            if !wait_for_peer(&inner).await {
+                return;
+            }
         }
         let now = Instant::now();
         if next_providers <= now {
-            let n = providers_round(&inner).await;
-            tracing::info!(archives = n, "announced this node's archives");
-            next_providers = Instant::now() + every.providers;
+            let (done, failed) = providers_round(&inner).await;
+            tracing::info!(archives = done, failed, "announced this node's archives");
+            let ended = Instant::now();
+            let round = Round {
+                ended,
+                took: ended - now,
+                done,
+                failed,
+            };
+            schedule.update(|s| s.archives = Some(round));
+            next_providers = ended + every.providers;
         }
         if next_records <= now {
-            let n = records_round(&inner).await;
-            tracing::info!(records = n, "republished this node's records");
-            next_records = Instant::now() + every.records;
+            let started = Instant::now();
+            let (done, failed) = records_round(&inner).await;
+            tracing::info!(records = done, failed, "republished this node's records");
+            let ended = Instant::now();
+            let round = Round {
+                ended,
+                took: ended - started,
+                done,
+                failed,
+            };
+            schedule.update(|s| s.records = Some(round));
+            next_records = ended + every.records;
         }
     }
 }

@@ -332,6 +332,93 @@ async fn an_add_provider_flood_is_capped_per_peer() {
     net.shutdown().await;
 }
 
+// Three identities of one operator (each within its per-peer quota) announce 300 archives to
+// B, which keeps at most 200 provider records of other peers: B keeps 200 and refuses 100 as
+// full. A provider announcing again what B already holds is still heard. After a restart B
+// counts the 200 it holds from its database, and its status says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sybils_cannot_fill_a_nodes_provider_store_past_its_bound() {
+    const MAX: u64 = 200;
+    let mut net = TestNet::new(0).await;
+    net.add_with(|c| c.max_provider_records = MAX).await;
+    let b = net.inner(0).clone();
+    let announce = |m: &common::Bare, from: u64, to: u64| {
+        let handle = m.handle.clone();
+        async move {
+            for i in from..to {
+                let id = ContentId::of(format!("archive {i}").as_bytes());
+                handle
+                    .start_providing(peerpack_net::protocol::provider_key(&id))
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    let mut sybils = Vec::new();
+    for s in 0..3u64 {
+        let key = identity::Keypair::generate_ed25519();
+        let id = key.public().to_peer_id().to_string();
+        let m = common::bare_peer(key, &net, 0).await;
+        wait_for(
+            "B to put the sybil in its routing table",
+            TIMEOUT,
+            || async { b.peer_view(&id).ok().filter(|p| !p.agent.is_empty()) },
+        )
+        .await;
+        announce(&m, s * 100, s * 100 + 100).await;
+        sybils.push(m);
+    }
+    let full = |s: &peerpack_api::StatusView| {
+        s.refusals
+            .iter()
+            .find(|r| r.what == "provider_record" && r.reason == "full")
+            .map_or(0, |r| r.count)
+    };
+    let status = wait_for(
+        "B to refuse the records past its bound",
+        TIMEOUT,
+        || async { b.status().await.ok().filter(|s| full(s) >= 100) },
+    )
+    .await;
+    assert_eq!(full(&status), 100, "{:?}", status.refusals);
+    assert_eq!(status.dht.provider_records, MAX);
+    assert_eq!(status.dht.max_provider_records, MAX);
+    assert_eq!(
+        status.refused_provider_records, 0,
+        "no peer was over its quota"
+    );
+
+    // The first sybil announces its 100 again, then one new archive: only the new one is
+    // refused.
+    announce(&sybils[0], 0, 100).await;
+    announce(&sybils[0], 1000, 1001).await;
+    wait_for("B to refuse the new archive", TIMEOUT, || async {
+        b.status().await.ok().filter(|s| full(s) >= 101)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let status = b.status().await.unwrap();
+    assert_eq!(
+        full(&status),
+        101,
+        "announcing again what B holds is not refused"
+    );
+    assert_eq!(status.dht.provider_records, MAX);
+
+    for m in sybils {
+        m.handle.shutdown().await.unwrap();
+    }
+    drop(b);
+    net.stop(0).await;
+    net.restart(0).await;
+    let status = net.inner(0).status().await.unwrap();
+    assert_eq!(
+        status.dht.provider_records, MAX,
+        "counted from the database"
+    );
+    net.shutdown().await;
+}
+
 // M announces 70 KiB of junk, more than any record can be: it costs M like any invalid
 // message, in B's reputation and in gossipsub's score.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -141,12 +141,30 @@ async fn a_restarted_node_announces_its_archives_once_it_has_a_peer() {
     net.stop(0).await;
     let b = net.add().await;
     net.restart(0).await;
+    // Its status says the round is due and waits for a peer.
+    let dht = wait_for("A's status to show the round waiting", TIMEOUT, || async {
+        let s = net.inner(0).status().await.ok()?;
+        s.dht.waiting_for_peer.then_some(s.dht)
+    })
+    .await;
+    assert!(dht.archives_round.is_none(), "{dht:?}");
+    assert_eq!(dht.provided, 1, "{dht:?}");
     net.connect(0, b).await;
     let key = protocol::provider_key(&published.content_id);
     wait_for("B to hold A's provider record", TIMEOUT, || async {
         holds_provider(net.data_dir(b), &key, a_id).then_some(())
     })
     .await;
+    // And then that the round ran, and when the next one is due (12 hours by default).
+    let dht = wait_for("A's status to show the round", TIMEOUT, || async {
+        let s = net.inner(0).status().await.ok()?;
+        s.dht.archives_round.is_some().then_some(s.dht)
+    })
+    .await;
+    let round = dht.archives_round.clone().unwrap();
+    assert_eq!((round.done, round.failed), (1, 0), "{dht:?}");
+    assert!(!dht.waiting_for_peer);
+    assert!(dht.next_archives_in_s.unwrap() > 11 * 3600, "{dht:?}");
     net.shutdown().await;
 }
 

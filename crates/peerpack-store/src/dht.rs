@@ -6,9 +6,12 @@
 //! - [`DhtReader`], used from the event loop, answers point reads: the signed records the
 //!   catalogue holds, and provider records other peers added;
 //! - [`DhtWriter`] queues provider-record writes to a thread of its own, which commits them in
-//!   batches. The event loop only sends on a channel.
+//!   batches. The event loop only sends on a channel. It also counts the rows it holds
+//!   ([`DhtWriter::held`]), so that the event loop can bound them without a query.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -163,6 +166,14 @@ enum Write {
 #[derive(Clone)]
 pub struct DhtWriter {
     tx: mpsc::Sender<Write>,
+    count: Arc<Count>,
+}
+
+/// The writer's count of rows: those committed, and the additions queued but not yet applied.
+#[derive(Debug, Default)]
+struct Count {
+    committed: AtomicU64,
+    queued_adds: AtomicU64,
 }
 
 impl std::fmt::Debug for DhtWriter {
@@ -184,20 +195,39 @@ impl DhtWriter {
         )?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sqlite(&path))?;
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM dht_providers", [], |r| r.get(0))
+            .map_err(sqlite(&path))?;
+        let count = Arc::new(Count {
+            committed: AtomicU64::new(u64::try_from(rows).unwrap_or(0)),
+            queued_adds: AtomicU64::new(0),
+        });
         let (tx, rx) = mpsc::channel();
+        let count_for_thread = count.clone();
         std::thread::Builder::new()
             .name("peerpack-dht-writer".into())
-            .spawn(move || writer_loop(conn, &path, &rx))
+            .spawn(move || writer_loop(conn, &path, &rx, &count_for_thread))
             .map_err(|source| crate::Error::Io {
                 path: dir.to_owned(),
                 source,
             })?;
-        Ok(Self { tx })
+        Ok(Self { tx, count })
     }
 
     /// Keep `row` as `key`'s provider record from `row.provider`, replacing an earlier one.
     pub fn add(&self, key: &[u8], row: ProviderRow) {
-        let _ = self.tx.send(Write::Add(key.to_vec(), row));
+        self.count.queued_adds.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(Write::Add(key.to_vec(), row)).is_err() {
+            self.count.queued_adds.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many provider records are held, counting every queued addition as a new row (so
+    /// it is never below the rows there will be once the queue is written; expired rows count
+    /// until they are pruned).
+    pub fn held(&self) -> u64 {
+        self.count.committed.load(Ordering::Relaxed)
+            + self.count.queued_adds.load(Ordering::Relaxed)
     }
 
     /// Forget `provider`'s record for `key`.
@@ -219,7 +249,7 @@ impl DhtWriter {
     }
 }
 
-fn writer_loop(mut conn: Connection, path: &Path, rx: &mpsc::Receiver<Write>) {
+fn writer_loop(mut conn: Connection, path: &Path, rx: &mpsc::Receiver<Write>, count: &Count) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -229,9 +259,18 @@ fn writer_loop(mut conn: Connection, path: &Path, rx: &mpsc::Receiver<Write>) {
             }
         }
         let mut flushed = Vec::new();
-        if let Err(e) = apply(&mut conn, &mut batch, &mut flushed) {
-            tracing::warn!(path = %path.display(), error = %e, "could not store DHT provider records");
+        let adds = batch.iter().filter(|w| matches!(w, Write::Add(..))).count() as u64;
+        match apply(&mut conn, &mut batch, &mut flushed) {
+            Ok(delta) => {
+                let c = &count.committed;
+                let now = c.load(Ordering::Relaxed).saturating_add_signed(delta);
+                c.store(now, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "could not store DHT provider records");
+            }
         }
+        count.queued_adds.fetch_sub(adds, Ordering::Relaxed);
         for done in flushed {
             let _ = done.send(());
         }
@@ -242,36 +281,52 @@ fn apply(
     conn: &mut Connection,
     batch: &mut Vec<Write>,
     flushed: &mut Vec<mpsc::Sender<()>>,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<i64> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Rows added less rows deleted, so that the count needs no query.
+    let mut delta: i64 = 0;
+    let n = |changed: usize| i64::try_from(changed).unwrap_or(i64::MAX);
     for w in batch.drain(..) {
         match w {
             Write::Add(key, row) => {
-                tx.prepare_cached(
-                    "INSERT INTO dht_providers (key, provider, addresses, expires)
-                     VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT(key, provider) DO UPDATE SET
-                       addresses = excluded.addresses, expires = excluded.expires",
-                )?
-                .execute(params![
-                    key,
-                    row.provider,
-                    encode_addresses(&row.addresses),
-                    row.expires
-                ])?;
+                let addresses = encode_addresses(&row.addresses);
+                let updated = tx
+                    .prepare_cached(
+                        "UPDATE dht_providers SET addresses = ?3, expires = ?4
+                         WHERE key = ?1 AND provider = ?2",
+                    )?
+                    .execute(params![key, row.provider, addresses, row.expires])?;
+                if updated == 0 {
+                    tx.prepare_cached(
+                        "INSERT INTO dht_providers (key, provider, addresses, expires)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![
+                        key,
+                        row.provider,
+                        addresses,
+                        row.expires
+                    ])?;
+                    delta += 1;
+                }
             }
             Write::Remove(key, provider) => {
-                tx.prepare_cached("DELETE FROM dht_providers WHERE key = ?1 AND provider = ?2")?
+                let gone = tx
+                    .prepare_cached("DELETE FROM dht_providers WHERE key = ?1 AND provider = ?2")?
                     .execute(params![key, provider])?;
+                delta -= n(gone);
             }
             Write::Prune(now) => {
-                tx.prepare_cached("DELETE FROM dht_providers WHERE expires <= ?1")?
+                let gone = tx
+                    .prepare_cached("DELETE FROM dht_providers WHERE expires <= ?1")?
                     .execute(params![now])?;
+                delta -= n(gone);
             }
             Write::Flush(done) => flushed.push(done),
         }
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(delta)
 }
 
 #[cfg(test)]
@@ -305,9 +360,18 @@ mod tests {
         );
         assert_eq!(reader.provider_count().unwrap(), 2);
         let writer = DhtWriter::spawn(dir.path()).unwrap();
+        assert_eq!(writer.held(), 2, "the count is read at start");
+        writer.add(&key, row(1, now + 200));
+        writer.flush();
+        assert_eq!(
+            writer.held(),
+            2,
+            "a provider's new record replaces its old one"
+        );
         writer.prune(now);
         writer.flush();
         assert_eq!(reader.provider_count().unwrap(), 1);
+        assert_eq!(writer.held(), 1);
     }
 
     #[test]

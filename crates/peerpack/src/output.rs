@@ -14,11 +14,16 @@ fn cut(s: &str, n: usize) -> String {
 }
 
 fn ago(secs: i64) -> String {
+    format!("{} ago", span(secs))
+}
+
+/// A time span for people, in its largest whole unit: 42s, 5m, 6h, 2d.
+fn span(secs: i64) -> String {
     match secs {
-        s if s < 60 => format!("{s}s ago"),
-        s if s < 3600 => format!("{}m ago", s / 60),
-        s if s < 86_400 => format!("{}h ago", s / 3600),
-        s => format!("{}d ago", s / 86_400),
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
     }
 }
 
@@ -348,6 +353,52 @@ pub fn status(s: &StatusView) {
         "record cache     {} hits, {} misses, {} names",
         s.record_cache.hits, s.record_cache.misses, s.record_cache.entries
     );
+    dht_status(&s.dht);
+}
+
+/// The DHT part of `status`: what the node holds for others and its republishing rounds.
+fn dht_status(d: &peerpack_api::DhtView) {
+    println!(
+        "dht held         {} provider records of other peers (at most {}); provides {} archives",
+        d.provider_records, d.max_provider_records, d.provided
+    );
+    for (label, what, round, next) in [
+        (
+            "republish",
+            "records put",
+            &d.records_round,
+            d.next_records_in_s,
+        ),
+        (
+            "reprovide",
+            "archives announced",
+            &d.archives_round,
+            d.next_archives_in_s,
+        ),
+    ] {
+        let last = round.as_ref().map_or_else(
+            || "none since start".to_owned(),
+            |r| {
+                let failed = if r.failed > 0 {
+                    format!(", {} FAILED", r.failed)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{} {what} {} ({} ms{failed})",
+                    r.done,
+                    ago(i64::try_from(r.ago_s).unwrap_or(i64::MAX)),
+                    r.took_ms
+                )
+            },
+        );
+        let next = match next {
+            _ if d.waiting_for_peer => "due, waiting for a first peer".to_owned(),
+            Some(s) => format!("next in {}", span(i64::try_from(s).unwrap_or(i64::MAX))),
+            None => "not scheduled".to_owned(),
+        };
+        println!("dht {label:<12} {last}; {next}");
+    }
 }
 
 /// A byte count for people: 1.5 MiB.

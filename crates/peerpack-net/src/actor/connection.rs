@@ -156,6 +156,7 @@ impl EventLoop {
 
     pub(super) fn status(&mut self) -> Status {
         let routing_table_size = self.routing_table_size();
+        let store = self.swarm.behaviour_mut().kad.store_mut().stats();
         Status {
             peer_id: *self.swarm.local_peer_id(),
             listen_addrs: self.swarm.listeners().cloned().collect(),
@@ -164,6 +165,10 @@ impl EventLoop {
             refused_dials: self.refused_dials.load(Ordering::Relaxed),
             dropped_events: self.dropped_events,
             refused_provider_records: self.refused_provider_records,
+            full_provider_records: self.full_provider_records,
+            provider_records: store.provider_records,
+            max_provider_records: store.max_provider_records,
+            provided_keys: store.provided,
             policy: self.policy,
             uptime: self.started.elapsed(),
         }

@@ -404,7 +404,7 @@ impl EventLoop {
         }
         if quota.0 >= MAX_PROVIDER_RECORDS_PER_PEER {
             self.refused_provider_records += 1;
-            self.metrics.provider_record("refused");
+            self.metrics.provider_record("refused", "quota");
             tracing::debug!(provider = %record.provider, "provider record over the peer's quota");
             return;
         }
@@ -433,10 +433,11 @@ impl EventLoop {
             .store_mut()
             .add_provider(record)
         {
-            Ok(()) => self.metrics.provider_record("kept"),
+            Ok(()) => self.metrics.provider_record("kept", ""),
             Err(e) => {
-                self.metrics.provider_record("refused");
-                tracing::debug!(error = %e, "could not store a provider record");
+                self.full_provider_records += 1;
+                self.metrics.provider_record("refused", "full");
+                tracing::debug!(error = %e, "provider record refused: the store is full");
             }
         }
     }
