@@ -84,6 +84,11 @@ pub struct Installed {
     /// reason.
     #[serde(default)]
     pub yanked: Option<String>,
+    /// How the files were written: `unpacked` from the archive, or from the node's unpacked
+    /// copy of it `reflinked`, `copied` or `hard-linked` (`install.link`); `null` when nothing
+    /// was written.
+    #[serde(default)]
+    pub placed: Option<String>,
 }
 
 /// What an install did.

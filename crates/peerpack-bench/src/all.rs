@@ -203,6 +203,36 @@ fn summary(doc: &Value) -> Vec<Row> {
             earlier: "CLI install 0.5–2 s",
         });
     }
+    let warm = |mode: &str, pack: &str| {
+        doc["warm-install"]["rows"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["mode"] == mode && r["pack"] == pack))
+            .cloned()
+    };
+    if let Some(r) = warm("auto", "large") {
+        rows.push(Row {
+            figure: "warm reinstall of a large pack (`install.link` auto), cold p50 / warm p50",
+            goal: "≥ 5× faster than cold",
+            measured: format!(
+                "{:.1}× ({} / {}, {} MiB, files {}; {})",
+                r["speedup"].as_f64().unwrap_or(0.0),
+                ms(&r["cold"]["p50_ms"]),
+                ms(&r["warm"]["p50_ms"]),
+                r["pack_bytes"].as_u64().unwrap_or(0) >> 20,
+                r["placed"].as_str().unwrap_or("?"),
+                doc["warm-install"]["filesystem"].as_str().unwrap_or("?"),
+            ),
+            earlier: "—",
+        });
+    }
+    if let Some(r) = warm("auto", "small") {
+        rows.push(Row {
+            figure: "CLI `install` of a small pack the node holds (warm), p50 / p99",
+            goal: "< 10 ms",
+            measured: p50_p99(&r["warm"]),
+            earlier: "CLI install 0.5–2 s",
+        });
+    }
     let churn = &doc["churn"];
     if let Some(success) = churn["success"].as_f64() {
         rows.push(Row {
@@ -334,6 +364,10 @@ pub fn run(json_out: Option<&Path>, quick: bool) -> Result<()> {
             }
         };
         crate::churn::run(&params, None, Some(p)).map(drop)
+    });
+    step("warm-install", &mut |p| {
+        let (size_mib, rounds, small_rounds) = if quick { (1, 1, 2) } else { (64, 5, 30) };
+        crate::warm::run_bench(size_mib, rounds, small_rounds, None, None, Some(p)).map(drop)
     });
     let nginx = std::process::Command::new("nginx")
         .arg("-v")

@@ -66,6 +66,14 @@
 //! target/release/peerpack-bench churn [--nodes N] [--packs P] [--down-s S] [--json FILE]
 //! ```
 //!
+//! `peerpack-bench warm-install` times installs of what the node already holds, by each
+//! `install.link` (extract, auto, copy, hardlink), beside cold installs, through the CLI:
+//!
+//! ```text
+//! cargo build --release -p peerpack -p peerpack-bench
+//! target/release/peerpack-bench warm-install [--size-mib N] [--work-dir DIR] [--json FILE]
+//! ```
+//!
 //! `peerpack-bench telemetry` measures what tracing and metrics cost searches and downloads:
 //! off, default metrics, and spans and metrics exported over OTLP to rotel, interleaved:
 //!
@@ -88,6 +96,7 @@ mod restart;
 mod search;
 mod stats;
 mod telemetry;
+mod warm;
 
 use std::path::PathBuf;
 
@@ -192,9 +201,9 @@ enum Command {
     },
     /// Every benchmark, one after the other, with one JSON document and a summary table.
     ///
-    /// Runs dht (50 and 200 nodes), search (10,000 and 100,000 packages), propagation (100 and
-    /// 200 nodes), memory, restart (100,000 packages), telemetry, and download where nginx is
-    /// installed. Prints a table of each figure, its goal, what was measured and the earlier
+    /// Runs dht (50 and 200 nodes), search (10,000 to 1,000,000 packages), propagation (100
+    /// and 200 nodes), memory, restart (100,000 packages), telemetry, cli, churn, warm-install,
+    /// and download where nginx is installed. Prints a table of each figure, its goal, what was measured and the earlier
     /// system's stated target. Needs the release `peerpack` binary beside this one.
     All {
         /// Write every harness's results and the summary as one JSON document to FILE.
@@ -321,6 +330,34 @@ enum Command {
         /// Directory to write latency.svg, dht.svg and memory.svg into.
         #[arg(long, value_name = "DIR", default_value = "docs/benchmarks")]
         out: PathBuf,
+    },
+    /// Installing what the node already holds, by each `install.link`, beside a cold install.
+    ///
+    /// Starts 5 `peerpack node` processes on 127.0.0.1: a provider of a large pack (64 files
+    /// adding up to --size-mib) and a small one (12 files, 4 KiB), and an installer for each of
+    /// `extract`, `auto`, `copy` and `hardlink`. Times whole `peerpack install` processes: cold
+    /// (the node holds nothing: download, check, unpack), then warm (the node holds the archive
+    /// and, but for `extract`, keeps it unpacked), each into a fresh project.
+    WarmInstall {
+        /// Size of the large pack in MiB.
+        #[arg(long = "size-mib", default_value_t = 64)]
+        size_mib: u64,
+        /// Installs of the large pack, cold and warm, per mode.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Installs of the small pack, cold and warm, per mode.
+        #[arg(long, default_value_t = 30)]
+        small_rounds: usize,
+        /// Directory for the nodes' data and the projects (default: the system temp
+        /// directory); on XFS or Btrfs, `auto` clones files.
+        #[arg(long, value_name = "DIR")]
+        work_dir: Option<PathBuf>,
+        /// The peerpack binary (default: beside this one).
+        #[arg(long = "peerpack", value_name = "PATH")]
+        peerpack: Option<PathBuf>,
+        /// Also write the results as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
     },
     /// Installs while a third of the network is killed and restarted.
     ///
@@ -449,6 +486,22 @@ fn main() -> Result<()> {
                 min_installs,
             },
             peerpack,
+            json.as_deref(),
+        )
+        .map(drop),
+        Command::WarmInstall {
+            size_mib,
+            rounds,
+            small_rounds,
+            work_dir,
+            peerpack,
+            json,
+        } => warm::run_bench(
+            size_mib,
+            rounds,
+            small_rounds,
+            peerpack,
+            work_dir,
             json.as_deref(),
         )
         .map(drop),

@@ -30,6 +30,10 @@
 //! [cache]
 //! quota = 1073741824          # bytes of archives `gc` keeps besides published, installed, pinned
 //!
+//! [install]
+//! link = "auto"               # reinstalls from the unpacked cache: "auto" (reflink, else
+//!                             # copy), "copy", "hardlink" (read-only files) or "extract" (no cache)
+//!
 //! [dht]
 //! republish_interval = 21600  # seconds between republishing this node's records
 //! reprovide_interval = 43200  # seconds between re-announcing the archives it holds
@@ -77,6 +81,9 @@ pub struct Config {
     /// Bytes of archives `gc` may keep besides those published, installed or pinned.
     /// Default 1 GiB.
     pub cache_quota: u64,
+    /// How an install places the files of an archive the node keeps unpacked. Default
+    /// `auto`.
+    pub install_link: peerpack_store::unpacked::LinkMode,
     /// Curator keys whose lists decide who owns a name (after owners pinned with `trust`),
     /// highest priority first. Empty: no curator decides anything.
     pub curators: Vec<peerpack_core::PublicKey>,
@@ -156,6 +163,7 @@ pub const KEYS: &[&str] = &[
     "transfer.upload_limit",
     "transfer.min_provider_score",
     "cache.quota",
+    "install.link",
     "trust.curators",
     "dht.republish_interval",
     "dht.reprovide_interval",
@@ -202,6 +210,8 @@ pub struct File {
     pub transfer: TransferSection,
     /// `[cache]`.
     pub cache: CacheSection,
+    /// `[install]`.
+    pub install: InstallSection,
     /// `[trust]`.
     pub trust: TrustSection,
     /// `[dht]`.
@@ -241,6 +251,14 @@ pub enum LogFormat {
     Text,
     /// One JSON object per event, for log collectors.
     Json,
+}
+
+/// `[install]` of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InstallSection {
+    /// `auto`, `copy`, `hardlink` or `extract`; absent means `auto`.
+    pub link: Option<peerpack_store::unpacked::LinkMode>,
 }
 
 /// `[dht]` of the config file.
@@ -354,6 +372,7 @@ impl File {
             "API",
             "TRANSFER",
             "CACHE",
+            "INSTALL",
             "TRUST",
             "DHT",
             "TELEMETRY",
@@ -469,6 +488,7 @@ impl Config {
             upload_limit: None,
             min_provider_score: DEFAULT_MIN_PROVIDER_SCORE,
             cache_quota: DEFAULT_CACHE_QUOTA,
+            install_link: peerpack_store::unpacked::LinkMode::Auto,
             curators: Vec::new(),
             api_public: false,
             republish: crate::republish::Intervals::default(),
@@ -595,6 +615,10 @@ impl Config {
             self.cache_quota = quota;
             set("cache.quota", true, origins);
         }
+        if let Some(link) = file.install.link {
+            self.install_link = link;
+            set("install.link", true, origins);
+        }
         if let Some(t) = file.dht.republish_interval {
             self.republish.records = seconds("dht.republish_interval", t)?;
             set("dht.republish_interval", true, origins);
@@ -702,6 +726,7 @@ impl Config {
                         .map_or_else(|| "(unlimited)".to_owned(), |l| l.to_string()),
                     "transfer.min_provider_score" => self.min_provider_score.to_string(),
                     "cache.quota" => self.cache_quota.to_string(),
+                    "install.link" => self.install_link.to_string(),
                     "trust.curators" => {
                         if self.curators.is_empty() {
                             "(none)".to_owned()

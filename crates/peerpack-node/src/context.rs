@@ -44,6 +44,8 @@ pub struct Context {
     pub(crate) catalogue_sync: bool,
     /// Bytes of unprotected archives kept before garbage collection removes them.
     pub(crate) cache_quota: u64,
+    /// How installs place files from the unpacked cache (`install.link`).
+    pub(crate) install_link: peerpack_store::unpacked::LinkMode,
     /// Curators whose lists decide name owners, highest priority first.
     pub(crate) curators: Vec<peerpack_core::PublicKey>,
     /// Whether the curators' lists were asked for since start.

@@ -212,6 +212,7 @@ impl Node {
             api_token,
             catalogue_sync: config.catalogue_sync,
             cache_quota: config.cache_quota,
+            install_link: config.install_link,
             curators: config.curators.clone(),
             curators_fetched: std::sync::atomic::AtomicBool::new(false),
             supervisor: Supervisor::default(),

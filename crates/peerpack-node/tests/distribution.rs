@@ -838,3 +838,118 @@ async fn an_install_killed_mid_swap_is_put_right_by_the_next_one() {
     assert_eq!(listing(to.path()), ["forced-tool", "other-tool"]);
     net.shutdown().await;
 }
+
+/// The unpacked tree the node of `data_dir` keeps of archive `id`, once it is there.
+async fn unpacked_kept(data_dir: &Path, id: &str) -> PathBuf {
+    let hex = id.strip_prefix("blake3:").unwrap().to_owned();
+    let index = data_dir.join(format!("blobs/unpacked/{hex}.index"));
+    wait_for("the node to keep the archive unpacked", TIMEOUT, || async {
+        index.is_file().then_some(())
+    })
+    .await;
+    data_dir.join(format!("blobs/unpacked/{hex}"))
+}
+
+//   A ── B (install.link = "hardlink"), C (default: auto)
+// B installs a pack from A: downloaded and unpacked, then kept unpacked. Installing it into
+// another project places the files from that tree as read-only hard links. A user makes a
+// linked file writable and edits it, which edits the tree: B's next install notices, unpacks
+// the archive again, and places the archive's bytes, not the edit. C, with the default, copies
+// (or clones) files from its tree: the user's own, writable, and editing them leaves the tree
+// whole.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reinstalls_place_files_from_the_unpacked_tree_and_never_an_edited_one() {
+    use std::os::unix::fs::MetadataExt;
+    let mut net = TestNet::new(1).await;
+    let b = net
+        .add_with(|c| c.install_link = peerpack_store::unpacked::LinkMode::Hardlink)
+        .await;
+    let c = net.add().await;
+    net.connect(b, 0).await;
+    net.connect(c, 0).await;
+    let pack = package("warm-pack", "1.0.0", &[], 100_000);
+    let published = publish(net.inner(0), pack.path()).await;
+    let id = published.content_id.to_string();
+    wait_searchable(net.inner(b), "warm", "warm-pack").await;
+
+    let first = tempfile::tempdir().unwrap();
+    let report = install(net.inner(b), &["warm-pack"], first.path(), None, false)
+        .await
+        .unwrap();
+    let i = &report.installed[0];
+    assert!(!i.cached);
+    assert_eq!(i.placed.as_deref(), Some("unpacked"));
+    let kept = unpacked_kept(net.data_dir(b), &id).await;
+
+    let second = tempfile::tempdir().unwrap();
+    let report = install(net.inner(b), &["warm-pack"], second.path(), None, false)
+        .await
+        .unwrap();
+    let i = &report.installed[0];
+    assert!(i.cached);
+    assert_eq!(i.placed.as_deref(), Some("hard-linked"));
+    let installed = second.path().join("warm-pack");
+    assert_eq!(tree(&installed), tree(pack.path()));
+    let payload = installed.join("template/payload.bin");
+    let meta = std::fs::metadata(&payload).unwrap();
+    assert!(meta.permissions().readonly(), "linked files are read-only");
+    assert_eq!(
+        meta.ino(),
+        std::fs::metadata(kept.join("template/payload.bin"))
+            .unwrap()
+            .ino()
+    );
+
+    // The user forces an edit through the link.
+    let mut perms = meta.permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&payload, perms).unwrap();
+    std::fs::write(&payload, b"edited through a hard link").unwrap();
+
+    let third = tempfile::tempdir().unwrap();
+    let report = install(net.inner(b), &["warm-pack"], third.path(), None, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.installed[0].placed.as_deref(),
+        Some("unpacked"),
+        "the edited tree is not used"
+    );
+    assert_eq!(tree(&third.path().join("warm-pack")), tree(pack.path()));
+    // And it is kept unpacked again, whole.
+    let kept = unpacked_kept(net.data_dir(b), &id).await;
+    assert_eq!(
+        std::fs::read(kept.join("template/payload.bin")).unwrap(),
+        std::fs::read(pack.path().join("template/payload.bin")).unwrap()
+    );
+
+    // C, with the default, copies: writable files of the user's own.
+    wait_searchable(net.inner(c), "warm", "warm-pack").await;
+    let c_first = tempfile::tempdir().unwrap();
+    install(net.inner(c), &["warm-pack"], c_first.path(), None, false)
+        .await
+        .unwrap();
+    let c_kept = unpacked_kept(net.data_dir(c), &id).await;
+    let c_second = tempfile::tempdir().unwrap();
+    let report = install(net.inner(c), &["warm-pack"], c_second.path(), None, false)
+        .await
+        .unwrap();
+    let how = report.installed[0].placed.clone().unwrap();
+    assert!(how == "copied" || how == "reflinked", "{how}");
+    let payload = c_second.path().join("warm-pack/template/payload.bin");
+    assert!(
+        !std::fs::metadata(&payload)
+            .unwrap()
+            .permissions()
+            .readonly()
+    );
+    std::fs::write(&payload, b"the user's edit").unwrap();
+    assert_eq!(
+        std::fs::read(c_kept.join("template/payload.bin")).unwrap(),
+        std::fs::read(pack.path().join("template/payload.bin")).unwrap(),
+        "editing a copy leaves the tree whole"
+    );
+    net.shutdown().await;
+}

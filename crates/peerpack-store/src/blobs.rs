@@ -2,7 +2,8 @@
 //!
 //! Layout: `ROOT/<first 2 hex digits>/<64 hex digits>`, its outline beside it
 //! (`<64 hex digits>.outline`: the archive size as 8 little-endian bytes, then the chaining
-//! values), temporary files in `ROOT/tmp`, downloads in progress in `ROOT/partial`.
+//! values), temporary files in `ROOT/tmp`, downloads in progress in `ROOT/partial`, unpacked
+//! trees in `ROOT/unpacked` ([`crate::unpacked`]; removed with their blob).
 //! A blob is written to a temporary file, hashed as it is written, fsynced, checked against
 //! the expected id and only then renamed into place (and the directory fsynced), so a partial
 //! or wrong blob is never visible under a content id. Reads hash again: a blob damaged on
@@ -86,9 +87,16 @@ impl BlobStore {
         fs::create_dir_all(&tmp).map_err(io_at(&tmp))?;
         let partial = root.join("partial");
         fs::create_dir_all(&partial).map_err(io_at(&partial))?;
-        Ok(Self {
+        let store = Self {
             root: root.to_owned(),
-        })
+        };
+        store.unpacked().sweep(|id| store.contains(id));
+        Ok(store)
+    }
+
+    /// The unpacked trees of this store's archives.
+    pub fn unpacked(&self) -> crate::unpacked::Unpacked {
+        crate::unpacked::Unpacked::new(self.root.join("unpacked"))
     }
 
     /// Where the blob with `id` lives (whether or not it exists).
@@ -280,14 +288,16 @@ impl BlobStore {
         Ok((buf, total))
     }
 
-    /// Remove a blob (no error if absent).
+    /// Remove a blob (no error if absent), and its unpacked tree.
     pub fn remove(&self, id: &ContentId) -> Result<(), Error> {
         let _ = fs::remove_file(self.outline_path(id));
         let path = self.path(id);
-        match fs::remove_file(&path) {
+        let removed = match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_at(&path)(e)),
             _ => Ok(()),
-        }
+        };
+        self.unpacked().remove(id);
+        removed
     }
 
     /// Every stored blob's id (by file name; not hashed).

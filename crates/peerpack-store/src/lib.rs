@@ -15,6 +15,8 @@
 //!   keys, contested names.
 //! - [`search`]: the tantivy index, BM25 ranking, category and tag filters.
 //! - [`blobs`]: atomic, BLAKE3-verified blob files.
+//! - [`unpacked`]: the installed archives, also kept unpacked beside their blobs, so that a
+//!   reinstall places files instead of unpacking.
 //! - [`cache`]: archive use times, installs and pins (what garbage collection keeps).
 //! - [`peers`] (in [`db`]): peers met and the archives they provide.
 //! - [`record_cache`]: the hot in-memory cache of package records.
@@ -27,6 +29,7 @@ pub mod dht;
 pub mod mirrors;
 pub mod record_cache;
 pub mod search;
+pub mod unpacked;
 
 use std::path::{Path, PathBuf};
 

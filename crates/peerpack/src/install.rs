@@ -242,7 +242,10 @@ pub async fn run(client: &Client, ask: Ask, json: bool) -> Result<()> {
         } else if i.unchanged {
             "unchanged".to_owned()
         } else if i.cached {
-            "from the local store".to_owned()
+            match i.placed.as_deref() {
+                Some(how) if how != "unpacked" => format!("from the local store, {how}"),
+                _ => "from the local store".to_owned(),
+            }
         } else {
             let mut s = format!(
                 "{} from {} peer(s)",

@@ -254,7 +254,7 @@ pub struct ExtractSummary {
 /// Resolve a symlink `target` relative to the directory holding `link` (both `/`-separated and
 /// relative to the package root), lexically. `None` when the result leaves the root or the
 /// target is absolute.
-fn resolve_link(link: &str, target: &str) -> Option<Vec<String>> {
+pub fn resolve_link(link: &str, target: &str) -> Option<Vec<String>> {
     if target.is_empty() || target.starts_with('/') || target.contains('\\') {
         return None;
     }

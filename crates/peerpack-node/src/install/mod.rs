@@ -8,7 +8,7 @@ mod plan;
 mod verify;
 
 pub use place::{DISCARDED, MARKER, Marker, REPLACED, STAGED};
-use place::{check_replaceable, place, sweep_leftovers};
+use place::{check_replaceable, place, sweep_leftovers, unpack_for_later};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use peerpack_api::{Locked, Lockfile};
 use peerpack_core::{PackageName, PackageRecord, Version};
+use peerpack_store::unpacked::LinkMode;
 
 use crate::context::Context;
 use crate::download::{self, Progress};
@@ -419,22 +420,37 @@ impl Context {
             !drift.is_empty()
         };
         let unchanged = unchanged && !repaired;
+        let mut written = None;
         if !unchanged {
             let blobs = self.catalogue.blobs.clone();
             let marker = Marker::new(&name, &version, &id);
             let (t, l) = (target.clone(), label.clone());
             // A fresh download was checked piece by piece a moment ago; an archive that was
-            // already in the store is checked again, in case it rotted on disk.
+            // already in the store is checked again, in case it rotted on disk, unless its
+            // unpacked tree (checked when it was unpacked) is placed instead.
             let verify = fetched.cached;
+            let link = self.install_link;
             let placed = crate::telemetry::blocking("install.place", move || {
-                place(&blobs, &id, &t, &l, &marker, verify, force)
+                place(&blobs, &id, &t, &l, &marker, verify, force, link)
             })
             .await
             .map_err(|e| Error::task("placing the package", e))?;
             if let Err(Error::UnsafeArchive(reason)) = &placed {
                 self.flag_unsafe(record, reason).await;
             }
-            placed?;
+            let how = placed?;
+            // Unpacked from the archive: keep it unpacked too, after answering, so that the
+            // next install of it places files instead.
+            if how == place::Written::Unpacked && link != LinkMode::Extract {
+                let blobs = self.catalogue.blobs.clone();
+                self.supervisor.spawn(async move {
+                    let _ = crate::telemetry::blocking("install.unpack", move || {
+                        unpack_for_later(&blobs, &id);
+                    })
+                    .await;
+                });
+            }
+            written = Some(how);
         }
         let (p, n, v) = (path_text.clone(), name.clone(), version.clone());
         let size = record.archive_size;
@@ -459,6 +475,7 @@ impl Context {
             repaired,
             deprecated,
             yanked,
+            placed: written.map(|w| w.to_string()),
         })
     }
 }

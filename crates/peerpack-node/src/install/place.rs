@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use peerpack_core::{ContentId, PackageName, Version};
+use peerpack_store::unpacked::{LinkMode, Placed};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -220,35 +221,58 @@ fn parse_leftover(file_name: &str) -> Option<(&str, &'static str, u32)> {
     Some((name, mark, pid.parse().ok()?))
 }
 
-/// Extract the archive `id` into `target` with its `marker`, replacing what is there only
-/// once the new tree is complete, and only a tree peerpack installed for the same package
-/// unless `force`. On any error the target is as it was. A crash at any step leaves what
-/// [`sweep_leftovers`] puts right: the old tree moves aside, the new one moves in, and only
-/// then is the old one removed.
-pub(super) fn place(
+/// How [`place`] wrote a tree: unpacked from the archive, or placed from the unpacked cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Unpacked from the archive.
+    Unpacked,
+    /// From the archive's unpacked tree ([`peerpack_store::unpacked`]).
+    FromCache(Placed),
+}
+
+impl std::fmt::Display for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unpacked => f.write_str("unpacked"),
+            Self::FromCache(how) => how.fmt(f),
+        }
+    }
+}
+
+/// Write the tree of archive `id` into `staging`: from its unpacked tree when the node keeps
+/// one that is still whole (and `link` allows it), else by unpacking the archive, checked
+/// first when `verify`.
+fn write_tree(
     blobs: &peerpack_store::BlobStore,
     id: &ContentId,
-    target: &Path,
+    staging: &Path,
     label: &str,
-    marker: &Marker,
     verify: bool,
-    force: bool,
-) -> Result<(), Error> {
+    link: LinkMode,
+) -> Result<Written, Error> {
+    if link != LinkMode::Extract
+        && let Some(tree) = blobs.unpacked().get(id)
+    {
+        match tree.place(staging, link) {
+            Ok(how) => return Ok(Written::FromCache(how)),
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "cannot place from the unpacked cache; unpacking the archive");
+                if std::fs::symlink_metadata(staging).is_ok() {
+                    let _ = remove_tree(staging);
+                }
+            }
+        }
+    }
     if verify {
         blobs
             .verify(id)
             .map_err(|e| Error::Internal(format!("{label}: {e}")))?;
     }
-    let parent = target.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(parent)
-        .map_err(|e| Error::BadRequest(format!("cannot create {}: {e}", parent.display())))?;
-    let stamp = stamp();
-    let staging = beside(target, STAGED, &stamp);
     let file = std::fs::File::open(blobs.path(id))
         .map_err(|e| Error::Internal(format!("{label}: {e}")))?;
     peerpack_core::archive::extract(
         std::io::BufReader::new(file),
-        &staging,
+        staging,
         &peerpack_core::archive::ExtractLimits::default(),
     )
     .map_err(|e| {
@@ -259,6 +283,50 @@ pub(super) fn place(
             Error::Conflict(text)
         }
     })?;
+    Ok(Written::Unpacked)
+}
+
+/// Keep the archive `id` unpacked beside its blob, for the next install of it (see
+/// [`peerpack_store::unpacked`]). Nothing when it already is.
+pub(super) fn unpack_for_later(blobs: &peerpack_store::BlobStore, id: &ContentId) {
+    let cache = blobs.unpacked();
+    if cache.contains(id) {
+        return;
+    }
+    let unpacked = cache.unpack(
+        id,
+        &blobs.path(id),
+        &peerpack_core::archive::ExtractLimits::default(),
+        || blobs.contains(id),
+    );
+    match unpacked {
+        Ok(tree) => tracing::debug!(%id, bytes = tree.bytes(), "kept the archive unpacked"),
+        Err(e) => tracing::warn!(%id, error = %e, "could not keep the archive unpacked"),
+    }
+}
+
+/// Write the archive `id`'s tree into `target` with its `marker` (see [`write_tree`]),
+/// replacing what is there only once the new tree is complete, and only a tree peerpack
+/// installed for the same package unless `force`. On any error the target is as it was. A
+/// crash at any step leaves what [`sweep_leftovers`] puts right: the old tree moves aside,
+/// the new one moves in, and only then is the old one removed.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn place(
+    blobs: &peerpack_store::BlobStore,
+    id: &ContentId,
+    target: &Path,
+    label: &str,
+    marker: &Marker,
+    verify: bool,
+    force: bool,
+    link: LinkMode,
+) -> Result<Written, Error> {
+    let parent = target.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(parent)
+        .map_err(|e| Error::BadRequest(format!("cannot create {}: {e}", parent.display())))?;
+    let stamp = stamp();
+    let staging = beside(target, STAGED, &stamp);
+    let written = write_tree(blobs, id, &staging, label, verify, link)?;
     let discard_staging = |e: Error| {
         let _ = std::fs::remove_dir_all(&staging);
         e
@@ -301,7 +369,7 @@ pub(super) fn place(
             tracing::warn!(path = %old.display(), error = %e, "could not remove the replaced install");
         }
     }
-    Ok(())
+    Ok(written)
 }
 
 #[cfg(test)]
