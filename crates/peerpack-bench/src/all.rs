@@ -65,6 +65,11 @@ fn summary(doc: &Value) -> Vec<Row> {
                 "providers",
                 "—",
             ),
+            (
+                "DHT lookup of a first provider p50 / p99 (as installs ask), largest network",
+                "providers_first",
+                "—",
+            ),
         ] {
             rows.push(Row {
                 figure,

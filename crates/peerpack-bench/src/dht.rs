@@ -68,6 +68,13 @@ pub struct SizeReport {
     pub providers_found: f64,
     /// Peers contacted per provider lookup: (p50, p99).
     pub providers_contacted: (u64, u64),
+    /// `get_providers_until(.., 1)` latency (the lookup ends at the first provider found, as
+    /// an install of a one-piece archive asks), every query.
+    pub providers_first: Summary,
+    /// Share of those that found the provider.
+    pub providers_first_found: f64,
+    /// Peers contacted per first-provider lookup: (p50, p99).
+    pub providers_first_contacted: (u64, u64),
     /// Resident memory of this process with the network up, MiB.
     pub rss_mib: f64,
     /// Open file descriptors of this process with the network up (sockets, database and
@@ -84,20 +91,22 @@ struct Contacted(Arc<Mutex<HashMap<&'static str, Vec<u64>>>>);
 #[derive(Default)]
 struct Seen {
     hashed: bool,
+    /// A provider lookup that ends at this many providers (0: at the query's end).
+    enough: u64,
     contacted: Option<u64>,
 }
 
 impl Visit for Seen {
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if field.name() == "contacted" {
-            self.contacted = Some(value);
+        match field.name() {
+            "contacted" => self.contacted = Some(value),
+            "enough" => self.enough = value,
+            _ => {}
         }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if field.name() == "contacted" {
-            self.contacted = u64::try_from(value).ok();
-        }
+        self.record_u64(field, u64::try_from(value).unwrap_or(0));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -146,6 +155,7 @@ where
         let name = match span.name() {
             "dht.get" if seen.hashed => "dht.get.hashed",
             "dht.get" => "dht.get",
+            "dht.providers" if seen.enough > 0 => "dht.providers.first",
             "dht.providers" => "dht.providers",
             _ => return,
         };
@@ -232,6 +242,8 @@ async fn one_size(
     let mut hashed_found = 0usize;
     let mut provs = Vec::with_capacity(queries);
     let mut provs_found = 0usize;
+    let mut first = Vec::with_capacity(queries);
+    let mut first_found = 0usize;
     for q in 0..queries {
         let k = q % keys;
         let r = &records[k];
@@ -284,13 +296,27 @@ async fn one_size(
         if p.contains(&nodes[holders[k]].peer_id()) {
             provs_found += 1;
         }
+        let t = Instant::now();
+        let p = net2
+            .get_providers_until(
+                peerpack_net::protocol::provider_key(&r.content_id),
+                Duration::from_secs(30),
+                1,
+            )
+            .await
+            .unwrap_or_default();
+        first.push(t.elapsed());
+        if p.contains(&nodes[holders[k]].peer_id()) {
+            first_found += 1;
+        }
     }
-    let (get_contacted, get_hashed_contacted, providers_contacted) = {
+    let (get_contacted, get_hashed_contacted, providers_contacted, first_contacted) = {
         let c = peerpack_core::sync::lock(&contacted.0);
         (
             percentiles(c.get("dht.get").cloned().unwrap_or_default()),
             percentiles(c.get("dht.get.hashed").cloned().unwrap_or_default()),
             percentiles(c.get("dht.providers").cloned().unwrap_or_default()),
+            percentiles(c.get("dht.providers.first").cloned().unwrap_or_default()),
         )
     };
     let mut conns = Vec::with_capacity(n);
@@ -318,6 +344,9 @@ async fn one_size(
         providers: summarize(&provs),
         providers_found: provs_found as f64 / queries.max(1) as f64,
         providers_contacted,
+        providers_first: summarize(&first),
+        providers_first_found: first_found as f64 / queries.max(1) as f64,
+        providers_first_contacted: first_contacted,
         rss_mib: crate::net::rss_mib(),
         fds: crate::net::fds(),
     };
@@ -358,7 +387,7 @@ pub async fn run(
         eprintln!("network of {n} nodes...");
         let r = one_size(n, keys, queries, settle, &contacted, tmp.path()).await?;
         eprintln!(
-            "  get p50 {:.2} ms p99 {:.2} ms ({:.0}% found, {} / {} peers contacted p50 / p99); by hash p50 {:.2} ms p99 {:.2} ms ({:.0}% found, {} / {} contacted); providers p50 {:.2} ms p99 {:.2} ms; {} connections per node (median)",
+            "  get p50 {:.2} ms p99 {:.2} ms ({:.0}% found, {} / {} peers contacted p50 / p99); by hash p50 {:.2} ms p99 {:.2} ms ({:.0}% found, {} / {} contacted); providers p50 {:.2} ms p99 {:.2} ms; first provider p50 {:.2} ms p99 {:.2} ms ({:.0}% found, {} / {} contacted); {} connections per node (median)",
             r.get.p50_ms,
             r.get.p99_ms,
             r.get_found * 100.0,
@@ -371,6 +400,11 @@ pub async fn run(
             r.get_hashed_contacted.1,
             r.providers.p50_ms,
             r.providers.p99_ms,
+            r.providers_first.p50_ms,
+            r.providers_first.p99_ms,
+            r.providers_first_found * 100.0,
+            r.providers_first_contacted.0,
+            r.providers_first_contacted.1,
             r.connections.1
         );
         reports.push(r);

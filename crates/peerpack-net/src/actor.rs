@@ -258,8 +258,9 @@ impl EventLoop {
             Command::GetProviders {
                 key,
                 timeout,
+                enough,
                 reply,
-            } => self.get_providers(key, timeout, reply),
+            } => self.get_providers(key, timeout, enough, reply),
             // Announcements (gossip.rs).
             Command::Announce { topic, data, reply } => self.start_announce(topic, data, reply),
             Command::ReportValidation {

@@ -101,6 +101,8 @@ pub enum Command {
         key: Vec<u8>,
         /// Deadline.
         timeout: Duration,
+        /// Answer once this many providers are found; 0: at the query's end.
+        enough: usize,
         /// The providers found.
         reply: oneshot::Sender<Vec<PeerId>>,
     },
@@ -346,15 +348,29 @@ impl NetHandle {
         self.send(Command::StopProviding { key }).await
     }
 
-    /// Providers of `key`.
+    /// Providers of `key`: every one the Kademlia query finds, until it ends (it waits for the
+    /// closest peers to answer) or `timeout`.
     pub async fn get_providers(
         &self,
         key: Vec<u8>,
         timeout: Duration,
     ) -> Result<Vec<PeerId>, Error> {
+        self.get_providers_until(key, timeout, 0).await
+    }
+
+    /// Providers of `key`, answered as soon as `enough` are found (this node's own store
+    /// answers first), else as [`get_providers`](Self::get_providers). A caller that ends early
+    /// may have missed providers: when those it got fail, it should ask again with `enough` 0.
+    pub async fn get_providers_until(
+        &self,
+        key: Vec<u8>,
+        timeout: Duration,
+        enough: usize,
+    ) -> Result<Vec<PeerId>, Error> {
         self.ask(|reply| Command::GetProviders {
             key,
             timeout,
+            enough,
             reply,
         })
         .await

@@ -953,3 +953,55 @@ async fn reinstalls_place_files_from_the_unpacked_tree_and_never_an_edited_one()
     );
     net.shutdown().await;
 }
+
+//   C ── A (publishes) ── B ── M
+// A's provider record lives at C, so B knows no provider of the pack but M, a sybil that
+// claims it and serves nothing. B's install starts from M alone (the peers it knows are
+// enough to start, so it asks the DHT nothing), M fails, and B then looks the archive up in
+// the DHT to its end, finds A and installs from A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_providers_known_fail_the_install_looks_up_every_provider() {
+    let net = TestNet::new(3).await; // 0 = A, 1 = C, 2 = B
+    let (a, c, b) = (0, 1, 2);
+    net.connect(c, a).await;
+    let pack = package("claimed-pack", "1.0.0", &[], 3000);
+    let published = publish(net.inner(a), pack.path()).await;
+    wait_for("C to hold A's provider record", TIMEOUT, || async {
+        let s = net.inner(c).status().await.ok()?;
+        (s.dht.provider_records >= 1).then_some(())
+    })
+    .await;
+    net.connect(b, a).await;
+    wait_searchable(net.inner(b), "claimed", "claimed-pack").await;
+
+    let m_key = peerpack_net::p2p::identity::Keypair::generate_ed25519();
+    let m_id = m_key.public().to_peer_id().to_string();
+    let m = common::bare_peer(m_key, &net, b).await;
+    m.handle
+        .start_providing(peerpack_net::protocol::provider_key(&published.content_id))
+        .await
+        .unwrap();
+    wait_for("B to know M as a provider", TIMEOUT, || async {
+        common::search(net.inner(b), "claimed")
+            .await
+            .iter()
+            .any(|h| h.name == "claimed-pack" && h.providers_online >= 1)
+            .then_some(())
+    })
+    .await;
+
+    let out = tempfile::tempdir().unwrap();
+    let report = install(net.inner(b), &["claimed-pack"], out.path(), None, false)
+        .await
+        .unwrap();
+    let a_id = net.node(a).peer_id().to_string();
+    assert_eq!(report.installed[0].sources, vec![a_id]);
+    assert_eq!(tree(&out.path().join("claimed-pack")), tree(pack.path()));
+    let m_view = net.inner(b).peer_view(&m_id).unwrap();
+    assert_eq!(
+        m_view.downloads_failed, 1,
+        "M was asked, and failed: {m_view:?}"
+    );
+    m.handle.shutdown().await.unwrap();
+    net.shutdown().await;
+}

@@ -79,6 +79,8 @@ pub(super) type PendingPut = (
 /// A provider lookup under way: the providers found so far.
 pub(super) struct PendingProviders {
     providers: HashSet<PeerId>,
+    /// Answer once this many are found (0: at the query's end).
+    enough: usize,
     reply: oneshot::Sender<Vec<PeerId>>,
     started: Instant,
     /// `dht.providers`, from the call to the answer.
@@ -269,6 +271,7 @@ impl EventLoop {
         &mut self,
         key: Vec<u8>,
         timeout: Duration,
+        enough: usize,
         reply: oneshot::Sender<Vec<PeerId>>,
     ) {
         let provider_key = key.clone();
@@ -281,6 +284,7 @@ impl EventLoop {
             id,
             PendingProviders {
                 providers: HashSet::new(),
+                enough,
                 reply,
                 started: Instant::now(),
                 span: tracing::info_span!(
@@ -290,6 +294,7 @@ impl EventLoop {
                     result = tracing::field::Empty,
                     providers = tracing::field::Empty,
                     contacted = tracing::field::Empty,
+                    enough,
                 ),
             },
             Instant::now() + timeout,
@@ -493,10 +498,17 @@ impl EventLoop {
                 providers,
                 ..
             })) => {
-                if let Some(p) = self.pending_providers.get_mut(&id) {
+                let enough = self.pending_providers.get_mut(&id).is_some_and(|p| {
                     p.providers.extend(providers);
-                }
-                if last {
+                    p.enough > 0 && p.providers.len() >= p.enough
+                });
+                if enough {
+                    // Ended early: the caller asked for no more.
+                    self.finish_query(id);
+                    if let Some(p) = self.pending_providers.remove(&id) {
+                        p.answer(&self.metrics, "found");
+                    }
+                } else if last {
                     self.finish_providers(id);
                 }
             }

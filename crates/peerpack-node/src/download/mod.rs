@@ -43,7 +43,7 @@ use crate::error::Error;
 use partial::{open_partial, piece_len, write_at};
 use schedule::{Arrival, Fault, Request, Scheduler, Status, Verdict, no_answer};
 pub use schedule::{MAX_FAILURES, MAX_IN_FLIGHT, STALL, WINDOW};
-use sources::{Source, connect, get_outline, penalise, providers};
+use sources::{Lookup, Source, connect, get_outline, penalise, providers};
 
 /// Bytes written between background flushes of a download to disk.
 pub const SYNC_EVERY: u64 = 8 * 1024 * 1024;
@@ -155,7 +155,14 @@ async fn fetch_once(
         });
     }
     let started = Instant::now();
-    let result = run(inner, id, size, progress).await;
+    let mut complete = false;
+    let mut result = run(inner, id, size, progress, Lookup::Early, &mut complete).await;
+    // The providers known, or the first found, all failed: ask the DHT for every provider
+    // and go on from the verified pieces kept.
+    if let (Err(Error::Unavailable(reason)), false) = (&result, complete) {
+        tracing::info!(%id, %reason, "the first providers failed; looking up every provider");
+        result = run(inner, id, size, progress, Lookup::Full, &mut complete).await;
+    }
     inner.transfers.counters.download_finished(result.is_ok());
     if let Ok(f) = &result {
         tracing::info!(
@@ -169,13 +176,18 @@ async fn fetch_once(
     result
 }
 
+/// Download from the providers [`providers`] finds with `lookup`; `complete` tells whether
+/// they were every provider the DHT knows.
 async fn run(
     inner: &Arc<Context>,
     id: ContentId,
     size: u64,
     progress: &Progress,
+    lookup: Lookup,
+    complete: &mut bool,
 ) -> Result<Fetched, Error> {
-    let (mut sources, skipped) = providers(inner, id).await?;
+    let (mut sources, skipped, all) = providers(inner, id, size, lookup).await?;
+    *complete = all;
     if sources.is_empty() {
         return Err(Error::Unavailable(if skipped > 0 {
             format!(

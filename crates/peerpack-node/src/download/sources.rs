@@ -45,10 +45,26 @@ const FRESH_RETRIES: usize = 3;
 /// The wait before each.
 const FRESH_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
-async fn lookup_providers(inner: &Arc<Context>, id: ContentId) -> Vec<PeerId> {
+/// Providers a download of `size` bytes wants before it starts: one per piece, at most 4
+/// (more would not be asked at once).
+fn wanted(size: u64) -> usize {
+    usize::try_from(peerpack_core::outline::piece_count(size).min(4)).unwrap_or(4)
+}
+
+/// How [`providers`] asks the DHT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lookup {
+    /// Not at all when the peers known to provide the archive are enough; else until enough
+    /// are found.
+    Early,
+    /// Until the query ends: every provider the closest peers know.
+    Full,
+}
+
+async fn lookup_providers(inner: &Arc<Context>, id: ContentId, enough: usize) -> Vec<PeerId> {
     inner
         .net
-        .get_providers(provider_key(&id), PROVIDER_LOOKUP)
+        .get_providers_until(provider_key(&id), PROVIDER_LOOKUP, enough)
         .await
         .unwrap_or_else(|e| {
             tracing::debug!(error = %e, "provider lookup failed");
@@ -72,23 +88,52 @@ async fn fresh(inner: &Arc<Context>, id: ContentId) -> bool {
         })
 }
 
-/// Candidate providers, best first, and how many were skipped for a low score.
+/// Candidate providers of the archive `id` of `size` bytes, best first, how many were skipped
+/// for a low score, and whether the DHT was asked to its end (`false`: the peers known, or the
+/// first the lookup found, were enough to start; when they all fail, ask again with
+/// [`Lookup::Full`]).
 pub(super) async fn providers(
     inner: &Arc<Context>,
     id: ContentId,
-) -> Result<(Vec<Source>, usize), Error> {
+    size: u64,
+    lookup: Lookup,
+) -> Result<(Vec<Source>, usize, bool), Error> {
     let known = inner
         .catalogue
         .with_store(move |s| Ok(s.db.providers(&id)?))
         .await?;
-    let mut found = lookup_providers(inner, id).await;
+    let min = inner.transfers.min_provider_score;
+    let me = inner.peer_id.to_string();
+    let known_good = inner.peers.with(|b| {
+        known
+            .iter()
+            .filter(|p| **p != me)
+            .filter_map(|p| p.parse::<PeerId>().ok())
+            .filter(|p| b.score_of_peer(p) >= min)
+            .count()
+    });
+    let want = wanted(size);
+    let enough = match lookup {
+        Lookup::Full => 0,
+        Lookup::Early => want.saturating_sub(known_good),
+    };
+    let (mut found, mut complete) = if lookup == Lookup::Early && enough == 0 {
+        // The peers known to provide it (they announced it to this node, or delivered it
+        // before) are enough to start: no DHT query.
+        (Vec::new(), false)
+    } else {
+        let found = lookup_providers(inner, id, enough).await;
+        let complete = enough == 0 || found.len() < enough;
+        (found, complete)
+    };
     // A publisher announces first and provides in the background: for a package published
     // moments ago, the provider record may still be on its way. Ask again a few times.
     let mut retries = 0;
     while found.is_empty() && known.is_empty() && retries < FRESH_RETRIES && fresh(inner, id).await
     {
         tokio::time::sleep(FRESH_RETRY_WAIT).await;
-        found = lookup_providers(inner, id).await;
+        found = lookup_providers(inner, id, enough).await;
+        complete = enough == 0 || found.len() < enough;
         retries += 1;
     }
     let mut peers: Vec<PeerId> = known
@@ -115,6 +160,7 @@ pub(super) async fn providers(
             .map(|(_, peer)| Source { peer, bytes: 0 })
             .collect(),
         skipped,
+        complete,
     ))
 }
 
