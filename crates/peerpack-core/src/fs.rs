@@ -29,6 +29,18 @@ pub fn atomic_write_via(temp_dir: &Path, path: &Path, bytes: &[u8]) -> io::Resul
     }
 }
 
+/// Replace `path` with `bytes` atomically but not durably: as [`atomic_write_via`] without the
+/// two flushes. A killed process leaves the old file or the new one; a power cut may leave
+/// either, or an empty or missing file. Only for caches that their reader checks and can
+/// rebuild (a blob's outline), where the flushes would cost every download two disk
+/// round trips for nothing.
+pub fn replace_cache_via(temp_dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = tempfile::NamedTempFile::new_in(temp_dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Flush a directory's entries (a rename or a new file in it) to disk. A no-op where
 /// directories cannot be opened as files.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {

@@ -166,13 +166,15 @@ impl BlobStore {
         PathBuf::from(p)
     }
 
-    /// Write the outline beside its blob. A cache only: losing it costs a re-hash.
+    /// Write the outline beside its blob. A cache only, checked against the id on every read:
+    /// losing it costs a re-hash, so it is not flushed to disk.
     fn save_outline(&self, id: &ContentId, outline: &Outline) {
         let path = self.outline_path(id);
         let mut bytes = outline.size().to_le_bytes().to_vec();
         bytes.extend_from_slice(&outline.to_bytes());
         // The temporary file goes to tmp/, which opening the store sweeps.
-        if let Err(e) = peerpack_core::fs::atomic_write_via(&self.root.join("tmp"), &path, &bytes) {
+        if let Err(e) = peerpack_core::fs::replace_cache_via(&self.root.join("tmp"), &path, &bytes)
+        {
             tracing::warn!(path = %path.display(), error = %e, "could not save an outline");
         }
     }
