@@ -155,7 +155,9 @@ pub struct RoundView {
     pub took_ms: u64,
     /// Records put, or archives announced.
     pub done: u64,
-    /// Of those, how many failed to reach any peer.
+    /// Of those, how many failed: records that no peer stored, archives whose announcement
+    /// could not start (an announcement that reached no peer is retried by the network
+    /// layer, with a warning in the log, and not counted here).
     pub failed: u64,
 }
 

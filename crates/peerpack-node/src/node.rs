@@ -148,6 +148,10 @@ impl Node {
         // Everything read from the store before anything listens: a bad database stops the
         // start before the network or the API exist.
         let peer_rows = store.db.load_peers()?;
+        // A node told to keep no unpacked trees drops those it kept before.
+        if config.install_link == peerpack_store::unpacked::LinkMode::Extract {
+            store.blobs.unpacked().sweep(|_| false);
+        }
         // The DHT serves the catalogue's own rows and keeps provider records in the store,
         // through connections of its own; it provides every archive held.
         let provided = store
@@ -515,6 +519,20 @@ async fn periodic_task(inner: Arc<Context>) {
                 flush_peers(&inner).await;
                 inner.dht_writer.prune(peerpack_store::db::now());
                 ticks += 1;
+                // Hourly: the providers other peers announced, once their records would have
+                // expired.
+                if ticks % 720 == 1 {
+                    let before = peerpack_store::db::now()
+                        - peerpack_net::dht_store::DEFAULT_PROVIDER_TTL.as_secs() as i64;
+                    let me = inner.peer_id.to_string();
+                    if let Err(e) = inner
+                        .catalogue
+                        .with_store(move |s| Ok(s.db.prune_providers(before, &me)?))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not forget old providers");
+                    }
+                }
                 // Every 30 s: each refresh is a store operation (and a trace of its own).
                 if ticks % 6 == 1 {
                     refresh_figures(&inner).await;

@@ -51,7 +51,8 @@ pub struct Round {
     pub took: Duration,
     /// Records put, or archives announced.
     pub done: u64,
-    /// Of those, how many failed (a DHT write that stored nowhere).
+    /// Of those, how many failed: records stored by no peer, announcements that could not
+    /// start.
     pub failed: u64,
 }
 
@@ -155,6 +156,10 @@ pub async fn records_round(inner: &Arc<Context>) -> (u64, u64) {
             let net = net.clone();
             async move {
                 match net.put_record(key, value).await {
+                    Ok(0) => {
+                        tracing::debug!("a republished record was stored by no peer");
+                        1
+                    }
                     Ok(_) => 0,
                     Err(e) => {
                         tracing::debug!(error = %e, "republishing a record failed");
@@ -169,8 +174,9 @@ pub async fn records_round(inner: &Arc<Context>) -> (u64, u64) {
     (n, failed)
 }
 
-/// Announce again every archive this node holds. Answers how many, and how many of those
-/// failed (the network event loop retries those on its own).
+/// Announce again every archive this node holds. Answers how many, and how many announcements
+/// could not be started. An announcement that starts but reaches no peer is published again
+/// by the network event loop on its own (`kad.rs`, with a warning), so it is not counted.
 pub async fn providers_round(inner: &Arc<Context>) -> (u64, u64) {
     let ids = match inner
         .catalogue

@@ -410,6 +410,18 @@ async fn sybils_cannot_fill_a_nodes_provider_store_past_its_bound() {
     }
     drop(b);
     net.stop(0).await;
+    // A refused record leaves no trace in the node's list of providers either.
+    {
+        let store = peerpack_store::Store::open(net.data_dir(0)).unwrap();
+        let known = (0..300u64)
+            .chain([1000])
+            .filter(|i| {
+                let id = ContentId::of(format!("archive {i}").as_bytes());
+                !store.db.providers(&id).unwrap().is_empty()
+            })
+            .count();
+        assert_eq!(known, 200);
+    }
     net.restart(0).await;
     let status = net.inner(0).status().await.unwrap();
     assert_eq!(

@@ -226,8 +226,10 @@ impl DhtWriter {
     /// it is never below the rows there will be once the queue is written; expired rows count
     /// until they are pruned).
     pub fn held(&self) -> u64 {
-        self.count.committed.load(Ordering::Relaxed)
-            + self.count.queued_adds.load(Ordering::Relaxed)
+        // Queued first: the writer stores the new committed count before it takes its batch's
+        // additions off the queue, so a smaller queue means the larger count is visible.
+        let queued = self.count.queued_adds.load(Ordering::Acquire);
+        self.count.committed.load(Ordering::Acquire) + queued
     }
 
     /// Forget `provider`'s record for `key`.
@@ -263,14 +265,14 @@ fn writer_loop(mut conn: Connection, path: &Path, rx: &mpsc::Receiver<Write>, co
         match apply(&mut conn, &mut batch, &mut flushed) {
             Ok(delta) => {
                 let c = &count.committed;
-                let now = c.load(Ordering::Relaxed).saturating_add_signed(delta);
-                c.store(now, Ordering::Relaxed);
+                let now = c.load(Ordering::Acquire).saturating_add_signed(delta);
+                c.store(now, Ordering::Release);
             }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "could not store DHT provider records");
             }
         }
-        count.queued_adds.fetch_sub(adds, Ordering::Relaxed);
+        count.queued_adds.fetch_sub(adds, Ordering::Release);
         for done in flushed {
             let _ = done.send(());
         }

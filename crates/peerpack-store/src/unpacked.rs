@@ -257,6 +257,7 @@ impl Unpacked {
         if index.version != INDEX_VERSION
             || index.content_id != id.to_string()
             || !index.entries.iter().all(stays_inside)
+            || !well_formed(&index.entries)
         {
             tracing::warn!(id = %id, "the index of an unpacked archive is not one this node wrote; unpacking it again");
             self.remove(id);
@@ -284,14 +285,12 @@ impl Unpacked {
         still_held: impl Fn() -> bool,
     ) -> Result<Tree, Error> {
         fs::create_dir_all(&self.root).map_err(io_at(&self.root))?;
-        let tmp = self.root.join(format!(
-            "{TMP}{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
+        // A name of its own, even for two unpackings of one archive at once.
+        let tmp = tempfile::Builder::new()
+            .prefix(TMP)
+            .tempdir_in(&self.root)
+            .map_err(io_at(&self.root))?
+            .keep();
         let result = self.unpack_via(id, archive, limits, &tmp);
         if tmp.exists() {
             let _ = remove_all(&tmp);
@@ -416,6 +415,28 @@ fn stays_inside(e: &Entry) -> bool {
             || peerpack_core::archive::resolve_link(&e.path, &e.target).is_some())
 }
 
+/// Whether every entry's parent is a directory entry listed before it, and no path is listed
+/// twice: so placing the entries in order only ever writes through directories it created,
+/// never beneath a symlink, whatever the index says.
+fn well_formed(entries: &[Entry]) -> bool {
+    let mut dirs = std::collections::HashSet::new();
+    let mut seen = std::collections::HashSet::new();
+    for e in entries {
+        if !seen.insert(e.path.as_str()) {
+            return false;
+        }
+        if let Some((parent, _)) = e.path.rsplit_once('/')
+            && !dirs.contains(parent)
+        {
+            return false;
+        }
+        if e.kind == Kind::Dir {
+            dirs.insert(e.path.as_str());
+        }
+    }
+    true
+}
+
 /// How the entry `e` of the tree in `dir` differs from its index, if it does.
 fn differs(dir: &Path, e: &Entry) -> Option<String> {
     let path = dir.join(&e.path);
@@ -533,6 +554,7 @@ impl Tree {
             LinkMode::Auto | LinkMode::Extract => Placed::Reflink,
         };
         let mut dirs = Vec::new();
+        let mut links = Vec::new();
         for e in &self.entries {
             let src = self.dir.join(&e.path);
             let dst = dest.join(&e.path);
@@ -541,7 +563,8 @@ impl Tree {
                     fs::create_dir(&dst)?;
                     dirs.push((dst, e.mode));
                 }
-                Kind::Symlink => symlink(&e.target, &dst)?,
+                // Symlinks last, once nothing more is written into the tree.
+                Kind::Symlink => links.push((&e.target, dst)),
                 Kind::File => {
                     how = place_file(&src, &dst, how)?;
                     if how != Placed::Hardlink {
@@ -549,6 +572,9 @@ impl Tree {
                     }
                 }
             }
+        }
+        for (target, link) in links {
+            symlink(target, &link)?;
         }
         // Directory modes last: a read-only directory must be filled first.
         for (dir, mode) in dirs.iter().rev() {
@@ -735,7 +761,10 @@ mod tests {
             .join("blobs/unpacked")
             .join(format!("{}.index", id.to_hex()));
         let text = fs::read_to_string(&index).unwrap();
+        // A file listed beneath a symlink (`link.rs/x`): placing it would write through it.
+        let beneath = text.replace("\"path\":\"run.sh\"", "\"path\":\"link.rs/run.sh\"");
         for hostile in [
+            beneath,
             text.replace("\"path\":\"run.sh\"", "\"path\":\"../../run.sh\""),
             text.replace(
                 "\"target\":\"src/deep/main.rs\"",
@@ -750,6 +779,28 @@ mod tests {
             assert!(blobs.unpacked().get(&id).is_none());
             assert!(!blobs.unpacked().contains(&id), "and the tree is removed");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_same_size_edit_of_the_tree_is_noticed_by_its_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::open(&dir.path().join("blobs")).unwrap();
+        let id = stored(&blobs);
+        unpack(&blobs, &id).unwrap();
+        let f = dir
+            .path()
+            .join("blobs/unpacked")
+            .join(id.to_hex())
+            .join("src/deep/main.rs");
+        let before = fs::read(&f).unwrap();
+        // Let the clock move past the file system's timestamp granularity.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        set_mode(&f, 0o644).unwrap();
+        fs::write(&f, vec![b'x'; before.len()]).unwrap();
+        set_mode(&f, 0o444).unwrap();
+        assert_eq!(fs::metadata(&f).unwrap().len(), before.len() as u64);
+        assert!(blobs.unpacked().get(&id).is_none());
     }
 
     #[test]

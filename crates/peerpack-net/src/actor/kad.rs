@@ -428,9 +428,6 @@ impl EventLoop {
         let announced = <[u8; 32]>::try_from(&record.key.as_ref()[2..])
             .ok()
             .map(|id| (record.provider, peerpack_core::ContentId::from_bytes(id)));
-        if let Some((peer, content_id)) = announced {
-            self.emit(Event::ProviderAdded { peer, content_id });
-        }
         match self
             .swarm
             .behaviour_mut()
@@ -438,7 +435,14 @@ impl EventLoop {
             .store_mut()
             .add_provider(record)
         {
-            Ok(()) => self.metrics.provider_record("kept", ""),
+            Ok(()) => {
+                self.metrics.provider_record("kept", "");
+                // Only a record kept tells the node of a provider: one refused leaves no
+                // trace in its database either.
+                if let Some((peer, content_id)) = announced {
+                    self.emit(Event::ProviderAdded { peer, content_id });
+                }
+            }
             Err(e) => {
                 self.full_provider_records += 1;
                 self.metrics.provider_record("refused", "full");

@@ -54,8 +54,8 @@ fn wanted(size: u64) -> usize {
 /// How [`providers`] asks the DHT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Lookup {
-    /// Not at all when the peers known to provide the archive are enough; else until enough
-    /// are found.
+    /// Not at all when the peers known to provide the archive, and that delivered archives
+    /// to this node before, are enough; else until enough are found.
     Early,
     /// Until the query ends: every provider the closest peers know.
     Full,
@@ -104,12 +104,16 @@ pub(super) async fn providers(
         .await?;
     let min = inner.transfers.min_provider_score;
     let me = inner.peer_id.to_string();
+    // Only peers that delivered archives before count: anyone can claim to provide
+    // anything, and a claim alone must not spare the DHT lookup.
     let known_good = inner.peers.with(|b| {
         known
             .iter()
             .filter(|p| **p != me)
             .filter_map(|p| p.parse::<PeerId>().ok())
-            .filter(|p| b.score_of_peer(p) >= min)
+            .filter(|p| {
+                b.get(p).is_some_and(|peer| peer.row.downloads_ok > 0) && b.score_of_peer(p) >= min
+            })
             .count()
     });
     let want = wanted(size);

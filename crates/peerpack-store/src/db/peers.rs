@@ -188,4 +188,15 @@ impl Db {
     pub fn providers(&self, content_id: &ContentId) -> Result<Vec<String>, Error> {
         providers(&self.conn, &self.path, content_id)
     }
+
+    /// Forget the providers other than `me` last seen (announced or delivering) before
+    /// `before`, Unix seconds: what other peers announce is kept only as long as their
+    /// provider records live, so the table cannot grow without end. Answers how many were
+    /// forgotten.
+    pub fn prune_providers(&mut self, before: i64, me: &str) -> Result<usize, Error> {
+        self.conn
+            .prepare_cached("DELETE FROM providers WHERE seen_at < ?1 AND peer_id != ?2")
+            .and_then(|mut s| s.execute(params![before, me]))
+            .map_err(super::sqlite(&self.path))
+    }
 }
