@@ -956,11 +956,54 @@ async fn reinstalls_place_files_from_the_unpacked_tree_and_never_an_edited_one()
 
 //   C ── A (publishes) ── B ── M
 // A's provider record lives at C, so B knows no provider of the pack but M, a sybil that
-// claims it and serves nothing. B's install starts from M alone (the peers it knows are
-// enough to start, so it asks the DHT nothing), M fails, and B then looks the archive up in
+// claims it and serves nothing. B's install starts from M alone (the first provider its
+// lookup finds: its own store answers first), M fails, and B then looks the archive up in
 // the DHT to its end, finds A and installs from A.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_providers_known_fail_the_install_looks_up_every_provider() {
+    claimed_by_a_sybil(false).await;
+}
+
+// The same, with a sybil that takes the outline request and never answers: B gives a
+// provider that is a mere claim 3 s, not the 20 s a provider found by a whole lookup gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claimed_provider_that_hangs_costs_the_install_seconds_not_its_stall() {
+    let started = std::time::Instant::now();
+    claimed_by_a_sybil(true).await;
+    assert!(
+        started.elapsed() < peerpack_node::download::STALL,
+        "the install waited {:?} for the sybil",
+        started.elapsed()
+    );
+}
+
+/// A bare peer dialling node `target` that keeps every request it receives unanswered.
+async fn hanging_peer(
+    key: peerpack_net::p2p::identity::Keypair,
+    net: &TestNet,
+    target: usize,
+) -> peerpack_net::NetHandle {
+    let listen = vec![peerpack_node::config::loopback_listen()];
+    let spawned = peerpack_net::spawn(peerpack_net::Config::new(key, listen))
+        .await
+        .unwrap();
+    let mut events = spawned.events;
+    tokio::spawn(async move {
+        // Held, never answered: each request's reply channel stays open.
+        let mut held = Vec::new();
+        while let Some(e) = events.recv().await {
+            held.push(e);
+        }
+    });
+    spawned
+        .handle
+        .dial(net.node(target).listen_addrs()[0].clone())
+        .await
+        .unwrap();
+    spawned.handle
+}
+
+async fn claimed_by_a_sybil(hang: bool) {
     let net = TestNet::new(3).await; // 0 = A, 1 = C, 2 = B
     let (a, c, b) = (0, 1, 2);
     net.connect(c, a).await;
@@ -976,9 +1019,12 @@ async fn when_the_providers_known_fail_the_install_looks_up_every_provider() {
 
     let m_key = peerpack_net::p2p::identity::Keypair::generate_ed25519();
     let m_id = m_key.public().to_peer_id().to_string();
-    let m = common::bare_peer(m_key, &net, b).await;
-    m.handle
-        .start_providing(peerpack_net::protocol::provider_key(&published.content_id))
+    let m = if hang {
+        hanging_peer(m_key, &net, b).await
+    } else {
+        common::bare_peer(m_key, &net, b).await.handle
+    };
+    m.start_providing(peerpack_net::protocol::provider_key(&published.content_id))
         .await
         .unwrap();
     wait_for("B to know M as a provider", TIMEOUT, || async {
@@ -1002,6 +1048,6 @@ async fn when_the_providers_known_fail_the_install_looks_up_every_provider() {
         m_view.downloads_failed, 1,
         "M was asked, and failed: {m_view:?}"
     );
-    m.handle.shutdown().await.unwrap();
+    m.shutdown().await.unwrap();
     net.shutdown().await;
 }

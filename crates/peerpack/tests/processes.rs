@@ -187,8 +187,9 @@ fn install_across_processes_with_lock_file_gc_and_pins() {
         "{lock}"
     );
 
-    // `status` shows the key figures: the provider lookups of the install, the gossip that
-    // brought the two packages, the download rate while it is fresh.
+    // `status` shows the key figures: the provider lookup of the install (one: the provider
+    // that delivered the first archive also announced the second, so that one needs none),
+    // the gossip that brought the two packages, the download rate while it is fresh.
     let status = json(&dirs[1], &["status", "--json"]);
     let providers = status["dht_queries"]
         .as_array()
@@ -198,7 +199,7 @@ fn install_across_processes_with_lock_file_gc_and_pins() {
         .cloned()
         .unwrap();
     assert!(
-        providers["results"]["found"].as_u64() >= Some(2),
+        providers["results"]["found"].as_u64() >= Some(1),
         "{status}"
     );
     assert!(providers["p50_ms"].as_f64().is_some(), "{status}");

@@ -200,7 +200,12 @@ async fn run(
     }
     connect(inner, &sources).await;
     let mut schedule = Scheduler::new(piece_count(size), sources.len());
-    let outline = Arc::new(get_outline(inner, id, size, &sources, &mut schedule).await?);
+    let wait = if all {
+        schedule::STALL
+    } else {
+        sources::EARLY_OUTLINE_WAIT
+    };
+    let outline = Arc::new(get_outline(inner, id, size, &sources, &mut schedule, wait).await?);
 
     // Resume: keep every piece of a partial file that checks out.
     let path = inner.catalogue.blobs.partial_path(&id);

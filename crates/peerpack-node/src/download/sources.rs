@@ -214,16 +214,24 @@ pub(super) async fn connect(inner: &Arc<Context>, sources: &[Source]) {
     futures::future::join_all(dials).await;
 }
 
+/// How long a provider found without asking the DHT to its end (known, or among the first
+/// found) may take to answer the outline request before the next is asked. Such providers
+/// may be mere claims; when they all fail, the download looks up every provider, which are
+/// then given the full [`STALL`].
+pub(super) const EARLY_OUTLINE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Ask the providers for the archive's outline, best first, until one serves an outline that
-/// merges to `id` and matches `size`. Every provider that fails is charged with the fault in
-/// `schedule` (and penalised): one that served a wrong outline or does not hold the archive is
-/// dropped; one that failed otherwise stays, with the failure counted.
+/// merges to `id` and matches `size`, giving each `wait` to answer. Every provider that fails
+/// is charged with the fault in `schedule` (and penalised): one that served a wrong outline
+/// or does not hold the archive is dropped; one that failed otherwise stays, with the failure
+/// counted.
 pub(super) async fn get_outline(
     inner: &Arc<Context>,
     id: ContentId,
     size: u64,
     sources: &[Source],
     schedule: &mut Scheduler,
+    wait: std::time::Duration,
 ) -> Result<Outline, Error> {
     let mut reasons = Vec::new();
     for (i, s) in sources.iter().enumerate() {
@@ -231,7 +239,7 @@ pub(super) async fn get_outline(
             content_id: ByteBuf::from(id.as_bytes().to_vec()),
         };
         let peer = s.peer;
-        let result = tokio::time::timeout(STALL, inner.net.fetch_chunk(peer, request)).await;
+        let result = tokio::time::timeout(wait, inner.net.fetch_chunk(peer, request)).await;
         let fault = match result {
             Ok(Ok(BlobResponse::Outline { total_size, values })) if total_size == size => {
                 match Outline::new(&id, total_size, &values) {
@@ -248,6 +256,9 @@ pub(super) async fn get_outline(
                 Fault::Bad("answered an outline request with data")
             }
             Ok(Err(e)) => Fault::Failed(e.to_string()),
+            Err(_) if wait < STALL => {
+                Fault::Failed(format!("no outline within {} s", wait.as_secs()))
+            }
             Err(_) => Fault::Failed(no_answer()),
         };
         let reason = match &fault {
