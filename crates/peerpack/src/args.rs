@@ -283,7 +283,9 @@ pub(crate) enum Command {
     /// once, checking every 1 MiB piece against the content id; checks each record's signature
     /// and name owner; and extracts each package into DIR/NAME, replacing an older install only
     /// once the new tree is complete. The node then provides the archives it fetched, so
-    /// popular packages spread.
+    /// popular packages spread. It also keeps each archive unpacked, so installing the same
+    /// version again (here or in another project) copies or clones the files from there, or
+    /// hard-links them read-only: `install.link` in the node's config (docs/CONFIG.md).
     ///
     /// ./peerpack.lock records the packages asked for (its roots), the install directory and
     /// the exact version and content id of every package. A version the lock holds never moves
