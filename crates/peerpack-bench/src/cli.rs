@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Serialize;
 
 use crate::corpus::{Rng, Vocabulary};
@@ -80,18 +80,8 @@ fn quiet(net: &ProcNet, at: usize, work: &Path, name: &str, version: &str) -> Re
 }
 
 /// Run `cmd` and time it; fails naming its stderr when it fails.
-fn timed(mut cmd: Command, what: &str) -> Result<Duration> {
-    let t = Instant::now();
-    let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
-    let took = t.elapsed();
-    if !out.status.success() {
-        bail!(
-            "{what} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(took)
+fn timed(cmd: Command, what: &str) -> Result<Duration> {
+    crate::procnet::run_timed(cmd, what).map(|(_, took)| took)
 }
 
 /// Run the benchmark.

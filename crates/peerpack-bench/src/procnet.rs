@@ -157,6 +157,22 @@ impl ProcNet {
     }
 }
 
+/// Run `cmd` to its end; fails naming its stderr when it fails. Answers its stdout and how
+/// long it took, from spawn to exit.
+pub fn run_timed(mut cmd: Command, what: &str) -> Result<(String, Duration)> {
+    let t = Instant::now();
+    let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
+    let took = t.elapsed();
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok((String::from_utf8_lossy(&out.stdout).into_owned(), took))
+}
+
 /// A `peerpack` command (`bin`) against the node of data directory `dir`, run in `cwd`.
 pub fn command(bin: &Path, dir: &Path, cwd: &Path) -> Command {
     let mut cmd = Command::new(bin);

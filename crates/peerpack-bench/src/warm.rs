@@ -16,14 +16,13 @@
 //! data and the projects on a file system of choice (an XFS or Btrfs mount shows clones).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::corpus::Rng;
-use crate::procnet::ProcNet;
+use crate::procnet::{ProcNet, run_timed as run};
 use crate::stats::{Summary, summarize};
 
 /// The modes measured, in installer order (node 1, 2, ...).
@@ -84,21 +83,6 @@ fn pack(dir: &Path, name: &str, bytes: u64, files: usize, seed: u64) -> Result<u
         std::fs::write(sub.join(format!("file-{f}.txt")), data)?;
     }
     Ok(total)
-}
-
-/// Run `cmd`; fails naming its stderr when it fails. Answers its stdout and how long it took.
-fn run(mut cmd: Command, what: &str) -> Result<(String, Duration)> {
-    let t = Instant::now();
-    let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
-    let took = t.elapsed();
-    if !out.status.success() {
-        bail!(
-            "{what} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok((String::from_utf8_lossy(&out.stdout).into_owned(), took))
 }
 
 /// Wait until node `at` knows `name`.

@@ -332,22 +332,16 @@ impl RecordStore for DhtStore {
             self.provided.insert(record.key);
             return Ok(());
         }
-        let max = self.max_provider_records;
         let inner = self.inner.get_mut();
+        let held = inner.backing.held();
+        let list = inner.provider_list(&record.key);
+        let key_full = list.len() >= MAX_PROVIDERS_PER_KEY;
         // A new record must fit under both bounds; a provider's new record for a key it
         // already provides replaces the old one, so it always fits.
-        let known = inner
-            .provider_list(&record.key)
-            .iter()
-            .any(|p| p.provider == record.provider);
-        if !known && inner.backing.held() >= max {
-            return Err(StoreError::MaxRecords);
-        }
-        let list = inner.provider_list(&record.key);
-        let full = list.len() >= MAX_PROVIDERS_PER_KEY;
         match list.iter_mut().find(|p| p.provider == record.provider) {
             Some(existing) => *existing = record.clone(),
-            None if full => return Err(StoreError::MaxProvidedKeys),
+            None if held >= self.max_provider_records => return Err(StoreError::MaxRecords),
+            None if key_full => return Err(StoreError::MaxProvidedKeys),
             None => list.push(record.clone()),
         }
         let expires = record

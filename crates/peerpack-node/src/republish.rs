@@ -200,6 +200,19 @@ pub async fn providers_round(inner: &Arc<Context>) -> (u64, u64) {
     (n, failed)
 }
 
+/// Run a round (answering what it did and what failed), and time it.
+async fn timed(round: impl std::future::Future<Output = (u64, u64)>) -> Round {
+    let started = Instant::now();
+    let (done, failed) = round.await;
+    let ended = Instant::now();
+    Round {
+        ended,
+        took: ended - started,
+        done,
+        failed,
+    }
+}
+
 /// The republishing task: see the module documentation.
 pub async fn task(inner: Arc<Context>, every: Intervals) {
     // What the node held before this start is announced as soon as it has a peer; what it
@@ -246,31 +259,24 @@ pub async fn task(inner: Arc<Context>, every: Intervals) {
         }
         let now = Instant::now();
         if next_providers <= now {
-            let (done, failed) = providers_round(&inner).await;
-            tracing::info!(archives = done, failed, "announced this node's archives");
-            let ended = Instant::now();
-            let round = Round {
-                ended,
-                took: ended - now,
-                done,
-                failed,
-            };
+            let round = timed(providers_round(&inner)).await;
+            tracing::info!(
+                archives = round.done,
+                failed = round.failed,
+                "announced this node's archives"
+            );
             schedule.update(|s| s.archives = Some(round));
-            next_providers = ended + every.providers;
+            next_providers = round.ended + every.providers;
         }
         if next_records <= now {
-            let started = Instant::now();
-            let (done, failed) = records_round(&inner).await;
-            tracing::info!(records = done, failed, "republished this node's records");
-            let ended = Instant::now();
-            let round = Round {
-                ended,
-                took: ended - started,
-                done,
-                failed,
-            };
+            let round = timed(records_round(&inner)).await;
+            tracing::info!(
+                records = round.done,
+                failed = round.failed,
+                "republished this node's records"
+            );
             schedule.update(|s| s.records = Some(round));
-            next_records = ended + every.records;
+            next_records = round.ended + every.records;
         }
     }
 }
