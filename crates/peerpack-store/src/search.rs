@@ -242,8 +242,6 @@ impl SearchIndex {
             writer.add_document(self.document(r))?;
         }
         self.commit(&mut writer, None)?;
-        drop(writer);
-        self.reader.reload()?;
         Ok(())
     }
 
@@ -254,8 +252,6 @@ impl SearchIndex {
             writer.delete_term(Term::from_field_text(self.fields.name_exact, name.as_str()));
         }
         self.commit(&mut writer, None)?;
-        drop(writer);
-        self.reader.reload()?;
         Ok(())
     }
 
@@ -269,8 +265,6 @@ impl SearchIndex {
             writer.add_document(self.document(r))?;
         }
         self.commit(&mut writer, applied)?;
-        drop(writer);
-        self.reader.reload()?;
         Ok(())
     }
 
@@ -300,8 +294,6 @@ impl SearchIndex {
             writer.add_document(self.document(r))?;
         }
         self.commit(&mut writer, Some(applied))?;
-        drop(writer);
-        self.reader.reload()?;
         Ok(())
     }
 
@@ -312,13 +304,17 @@ impl SearchIndex {
         (n != UNKNOWN).then_some(n)
     }
 
-    /// Commit, recording `applied` (when given) in the commit and in memory.
+    /// Commit, recording `applied` (when given) in the commit, then make the commit visible
+    /// to searches, and only then record `applied` in memory. All under the writer's lock: a
+    /// caller that sees a change applied ([`SearchIndex::applied`], or an `apply` that skips
+    /// work already applied) can search it at once.
     fn commit(&self, writer: &mut IndexWriter, applied: Option<u64>) -> Result<(), Error> {
         let mut prepared = writer.prepare_commit()?;
         if let Some(n) = applied {
             prepared.set_payload(&format!("{APPLIED_PREFIX}{n}"));
         }
         prepared.commit()?;
+        self.reader.reload()?;
         self.applied.store(
             applied.unwrap_or(UNKNOWN),
             std::sync::atomic::Ordering::Release,
