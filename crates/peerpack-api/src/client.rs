@@ -10,11 +10,12 @@ use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use crate::{
-    Amended, ApiError, BootstrapRequest, CurateRequest, CuratorView, DeprecateRequest, Dialled,
-    GcReport, GcRequest, Info, InstallCancelled, InstallLine, InstallProgress, InstallReport,
-    InstallRequest, MirrorReport, MirrorRequest, MirrorView, PeerView, PeersQuery, Pin, PinRequest,
-    PublishRequest, Published, RemoveReport, RemoveRequest, Search, SearchHit, StatusView,
-    TrustRequest, TrustView, Unblocked, Untrusted, VerifyReport, VerifyRequest, YankRequest,
+    Amended, ApiError, BootstrapRequest, CurateRequest, CuratorView, DeprecateRequest, DhtName,
+    DhtProviders, DhtProvidersQuery, Dialled, GcReport, GcRequest, Info, InstallCancelled,
+    InstallLine, InstallProgress, InstallReport, InstallRequest, MirrorReport, MirrorRequest,
+    MirrorView, PeerView, PeersQuery, Pin, PinRequest, PublishRequest, Published, RemoveReport,
+    RemoveRequest, Search, SearchHit, StatusView, TrustRequest, TrustView, Unblocked, Untrusted,
+    VerifyReport, VerifyRequest, YankRequest,
 };
 
 /// How long an ordinary call may take.
@@ -197,6 +198,25 @@ impl Client {
     /// `GET /v1/peers/{peer_id}`.
     pub async fn peer(&self, peer_id: &str) -> Result<PeerView, ClientError> {
         self.call(self.request(Method::GET, &["peers", peer_id])?)
+            .await
+    }
+
+    /// `GET /v1/dht/providers/{content_id}`.
+    pub async fn dht_providers(
+        &self,
+        content_id: &str,
+        query: &DhtProvidersQuery,
+    ) -> Result<DhtProviders, ClientError> {
+        self.call(
+            self.request(Method::GET, &["dht", "providers", content_id])?
+                .query(query),
+        )
+        .await
+    }
+
+    /// `GET /v1/dht/names/{name}`.
+    pub async fn dht_name(&self, name: &str) -> Result<DhtName, ClientError> {
+        self.call(self.request(Method::GET, &["dht", "names", name])?)
             .await
     }
 

@@ -55,6 +55,7 @@ pub use local::{DataDir, RuntimeInfo};
 pub use lockfile::{Locked, Lockfile};
 pub use names::{CurateEntry, CurateRequest, CuratorView, TrustRequest, TrustView, Untrusted};
 pub use peers::{
-    BootstrapRequest, BootstrapView, CacheStats, DhtQueryStats, DhtView, Dialled, GossipStats,
-    PeerView, PeersQuery, RefusalCount, RoundView, StatusView, Unblocked,
+    BootstrapRequest, BootstrapView, CacheStats, DhtClaim, DhtName, DhtProviders,
+    DhtProvidersQuery, DhtQueryStats, DhtView, Dialled, GossipStats, PeerView, PeersQuery,
+    RefusalCount, RoundView, StatusView, Unblocked,
 };

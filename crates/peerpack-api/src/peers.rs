@@ -280,3 +280,59 @@ pub struct Unblocked {
     /// Whether it was blocked.
     pub was_blocked: bool,
 }
+
+/// The query of `GET /v1/dht/providers/{content_id}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct DhtProvidersQuery {
+    /// End the lookup at the first provider found, as an install of a small archive does,
+    /// instead of running the whole query.
+    #[serde(default)]
+    pub first: bool,
+}
+
+/// The answer of `GET /v1/dht/providers/{content_id}`: who the DHT says holds an archive.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DhtProviders {
+    /// The archive asked for, `blake3:<hex>`.
+    pub content_id: String,
+    /// The peers found providing it, in the order found. This node is among them when it
+    /// provides the archive itself.
+    pub providers: Vec<String>,
+    /// Whether the lookup ended at the first provider found (`?first=true`).
+    pub first: bool,
+    /// Time the lookup took, ms.
+    pub took_ms: f64,
+}
+
+/// The answer of `GET /v1/dht/names/{name}`: the index records the DHT holds for a name,
+/// read afresh, one claim per publisher key. Nothing is stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DhtName {
+    /// The name asked for.
+    pub name: String,
+    /// One entry per key with a valid signed index record of the name, highest `seq` first.
+    pub claims: Vec<DhtClaim>,
+    /// Values found that were not a valid index record of this name (bad signature, other
+    /// name, malformed).
+    pub invalid: usize,
+    /// Time the lookup took, ms.
+    pub took_ms: f64,
+}
+
+/// One key's index record of a name, as the DHT returned it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DhtClaim {
+    /// The publisher key, `ed25519:<hex>`.
+    pub publisher: String,
+    /// The highest index `seq` found for that key.
+    pub seq: u64,
+    /// The versions that record names, highest first.
+    pub versions: Vec<String>,
+    /// The peers that returned one of that key's records.
+    pub peers: Vec<String>,
+}

@@ -36,29 +36,9 @@ pub enum Lookup {
 /// claimant makes the name contested.
 #[tracing::instrument(skip(inner))]
 pub async fn lookup(inner: &Arc<Context>, name: &PackageName) -> Result<Lookup, Error> {
-    let found = inner
-        .net
-        .get_record_from(protocol::index_key(name), DHT_TIMEOUT)
-        .await?;
-    // The newest index record of each key, and every peer that served one of that key's.
-    let mut by_key: BTreeMap<PublicKey, (IndexRecord, BTreeSet<PeerId>)> = BTreeMap::new();
-    for f in found {
-        match IndexRecord::decode_verified(&f.value) {
-            Ok(idx) if &idx.name == name => {
-                let entry = by_key
-                    .entry(idx.publisher)
-                    .or_insert_with(|| (idx.clone(), BTreeSet::new()));
-                if idx.seq > entry.0.seq {
-                    entry.0 = idx;
-                }
-                entry.1.extend(f.peers);
-            }
-            _ => {
-                for peer in f.peers {
-                    inner.peers.with(|b| b.invalid(peer));
-                }
-            }
-        }
+    let (mut by_key, invalid) = read_index(inner, name).await?;
+    for peer in invalid {
+        inner.peers.with(|b| b.invalid(peer));
     }
     // Curators may settle what would otherwise be a contest: read their lists first.
     if by_key.len() > 1 && !inner.curators.is_empty() {
@@ -145,6 +125,91 @@ pub async fn lookup(inner: &Arc<Context>, name: &PackageName) -> Result<Lookup, 
         Lookup::Found
     } else {
         Lookup::Missing
+    })
+}
+
+/// The newest index record of each key the DHT holds for `name`, with every peer that served
+/// one of that key's; and the peers that served a value that is not a valid index record of
+/// `name`, once per value.
+type Claims = BTreeMap<PublicKey, (IndexRecord, BTreeSet<PeerId>)>;
+
+/// Read `name`'s index records from the DHT (a whole query) and sort them by key.
+async fn read_index(inner: &Context, name: &PackageName) -> Result<(Claims, Vec<PeerId>), Error> {
+    let found = inner
+        .net
+        .get_record_from(protocol::index_key(name), DHT_TIMEOUT)
+        .await?;
+    let mut by_key = Claims::new();
+    let mut invalid = Vec::new();
+    for f in found {
+        match IndexRecord::decode_verified(&f.value) {
+            Ok(idx) if &idx.name == name => {
+                let entry = by_key
+                    .entry(idx.publisher)
+                    .or_insert_with(|| (idx.clone(), BTreeSet::new()));
+                if idx.seq > entry.0.seq {
+                    entry.0 = idx;
+                }
+                entry.1.extend(f.peers);
+            }
+            _ => invalid.extend(f.peers),
+        }
+    }
+    Ok((by_key, invalid))
+}
+
+/// What the DHT holds for `name` now, read afresh and stored nowhere (`peerpack dht name`).
+/// Peers that serve invalid values are held to account as in [`lookup`].
+pub async fn dht_name(inner: &Context, name: &PackageName) -> Result<peerpack_api::DhtName, Error> {
+    let started = std::time::Instant::now();
+    let (by_key, invalid) = read_index(inner, name).await?;
+    let took_ms = started.elapsed().as_secs_f64() * 1e3;
+    for peer in &invalid {
+        inner.peers.with(|b| b.invalid(*peer));
+    }
+    let mut claims: Vec<peerpack_api::DhtClaim> = by_key
+        .into_iter()
+        .map(|(key, (idx, peers))| peerpack_api::DhtClaim {
+            publisher: key.to_string(),
+            seq: idx.seq,
+            versions: idx
+                .versions
+                .iter()
+                .rev()
+                .map(|e| e.version.to_string())
+                .collect(),
+            peers: peers.iter().map(ToString::to_string).collect(),
+        })
+        .collect();
+    claims.sort_by(|a, b| b.seq.cmp(&a.seq).then(a.publisher.cmp(&b.publisher)));
+    Ok(peerpack_api::DhtName {
+        name: name.to_string(),
+        claims,
+        invalid: invalid.len(),
+        took_ms,
+    })
+}
+
+/// Who the DHT says provides `id` now (`peerpack dht providers`): the whole query, or up to
+/// the first provider found.
+pub async fn dht_providers(
+    inner: &Context,
+    id: &peerpack_core::ContentId,
+    first: bool,
+) -> Result<peerpack_api::DhtProviders, Error> {
+    let started = std::time::Instant::now();
+    let key = protocol::provider_key(id);
+    // 0: the whole query.
+    let enough = usize::from(first);
+    let providers = inner
+        .net
+        .get_providers_until(key, DHT_TIMEOUT, enough)
+        .await?;
+    Ok(peerpack_api::DhtProviders {
+        content_id: id.to_string(),
+        providers: providers.iter().map(ToString::to_string).collect(),
+        first,
+        took_ms: started.elapsed().as_secs_f64() * 1e3,
     })
 }
 

@@ -7,6 +7,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{TestNet, example};
+use peerpack_core::ContentId;
 use tower::ServiceExt;
 
 async fn call(
@@ -449,6 +450,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/metrics", &["get"]),
     ("/v1/search", &["get"]),
     ("/v1/packages/{name}", &["get"]),
+    ("/v1/dht/names/{name}", &["get"]),
+    ("/v1/dht/providers/{content_id}", &["get"]),
     ("/v1/publish", &["post"]),
     ("/v1/peers", &["get"]),
     ("/v1/peers/{peer_id}", &["get"]),
@@ -630,6 +633,7 @@ async fn openapi_patterns_agree_with_the_parsers() {
     let schemas = &doc["components"]["schemas"];
     let names = [
         path_param("/v1/packages/{name}", "get"),
+        path_param("/v1/dht/names/{name}", "get"),
         path_param("/v1/trust/{name}", "delete"),
         pattern(&schemas["TrustBody"]["properties"]["name"]["pattern"]),
         pattern(&schemas["CurateEntry"]["properties"]["name"]["pattern"]),
@@ -677,6 +681,21 @@ async fn openapi_patterns_agree_with_the_parsers() {
             assert!(!re.is_match(bad), "{bad:?} against {re}");
             assert!(bad.parse::<peerpack_core::PublicKey>().is_err());
         }
+    }
+    let content = path_param("/v1/dht/providers/{content_id}", "get");
+    let id = ContentId::of(b"x").to_string();
+    assert!(content.is_match(&id), "{id} against {content}");
+    for bad in [
+        "",
+        "blake3:",
+        &id[..id.len() - 1],
+        &format!("{id}0"),
+        &id.to_ascii_uppercase(),
+        &id.replace("blake3:", "BLAKE3:"),
+        &id.replace("blake3:", "sha256:"),
+    ] {
+        assert!(!content.is_match(bad), "{bad:?} against {content}");
+        assert!(bad.parse::<ContentId>().is_err(), "{bad:?}");
     }
     let peers = [
         path_param("/v1/peers/{peer_id}", "get"),

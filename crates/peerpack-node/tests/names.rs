@@ -853,3 +853,136 @@ async fn only_the_owner_yanks_and_the_resolver_honours_it_unless_locked() {
     net.shutdown().await;
     m.handle.shutdown().await.unwrap();
 }
+
+/// `GET path` on node `i`'s API, answered by its router: (status, JSON body).
+async fn api_get(net: &TestNet, i: usize, path: &str) -> (u16, serde_json::Value) {
+    use tower::ServiceExt;
+    let router = peerpack_node::api::router(net.inner(i).clone());
+    let req = axum::http::Request::get(path)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = router.oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+//   A ── B ── M1      A owns rust-cli. M1 holds the squatter's validly signed index record of
+//        └─── M2      rust-cli, M2 a copy with a broken signature; both serve it to any DHT
+//                     query. B asks the DHT directly (`peerpack dht name`, `dht providers`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dht_queries_show_every_claim_and_count_broken_values() {
+    let net = TestNet::new(2).await;
+    net.connect(0, 1).await;
+    let a = net.inner(0);
+    let published = common::publish_alone(a, example("rust-cli")).await.unwrap();
+    let owner = a.publisher().to_string();
+    let a_id = net.node(0).peer_id().to_string();
+
+    let (_, squat_index) = squat();
+    let key = protocol::index_key(&name("rust-cli"));
+    let m1_key = identity::Keypair::generate_ed25519();
+    let m1_id = m1_key.public().to_peer_id().to_string();
+    let m1 = bare_peer(m1_key, &net, 1).await;
+    let m2_key = identity::Keypair::generate_ed25519();
+    let m2_id = m2_key.public().to_peer_id().to_string();
+    let m2 = bare_peer(m2_key, &net, 1).await;
+    let mut broken = squat_index.encode();
+    let last = broken.len() - 1;
+    broken[last] ^= 0x01;
+    // Each keeps its value in its own store whatever B does with the put.
+    let _ = m1
+        .handle
+        .put_record(key.clone(), squat_index.encode())
+        .await;
+    let _ = m2.handle.put_record(key, broken).await;
+    let b = net.inner(1);
+    for m in [&m1_id, &m2_id] {
+        wait_for("B to identify the bare peers", TIMEOUT, || async {
+            b.peer_view(m).ok().filter(|p| !p.agent.is_empty())
+        })
+        .await;
+    }
+
+    // Every claim, each with the peers that served it; the broken value counted, not shown.
+    let answer = wait_for(
+        "B to see both claims of rust-cli in the DHT",
+        TIMEOUT,
+        || async {
+            let (status, body) = api_get(&net, 1, "/v1/dht/names/rust-cli").await;
+            assert_eq!(status, 200, "{body}");
+            (body["claims"].as_array().unwrap().len() == 2 && body["invalid"].as_u64() >= Some(1))
+                .then_some(body)
+        },
+    )
+    .await;
+    let claims = answer["claims"].as_array().unwrap();
+    let squatter_key = squatter().public().to_string();
+    // The highest seq first: the squatter's 999.
+    assert_eq!(claims[0]["publisher"], squatter_key.as_str(), "{answer}");
+    assert_eq!(claims[0]["seq"], 999);
+    assert_eq!(claims[0]["peers"], serde_json::json!([m1_id]), "{answer}");
+    assert_eq!(claims[1]["publisher"], owner.as_str(), "{answer}");
+    assert_eq!(
+        claims[1]["versions"],
+        serde_json::json!([published.version]),
+        "{answer}"
+    );
+    assert!(
+        claims[1]["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == a_id.as_str()),
+        "{answer}"
+    );
+    assert!(answer["took_ms"].as_f64().unwrap() > 0.0);
+    // Serving a broken value costs M2, not M1.
+    assert!(b.peer_view(&m2_id).unwrap().invalid_messages >= 1);
+    assert_eq!(b.peer_view(&m1_id).unwrap().invalid_messages, 0);
+    // Reading the DHT decided nothing: the squatter's claim is not B's business until a
+    // lookup or an install asks, and the name stays A's wherever B knows it.
+    if let Ok(info) = b.info("rust-cli").await {
+        assert_eq!(info.owner.as_deref(), Some(owner.as_str()));
+    }
+
+    // The archive's providers: the whole query, and up to the first found.
+    let cid = published.content_id.to_string();
+    for (query, first) in [("", false), ("?first=true", true)] {
+        let (status, body) = api_get(&net, 1, &format!("/v1/dht/providers/{cid}{query}")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["providers"], serde_json::json!([a_id]), "{body}");
+        assert_eq!(body["first"], first);
+        assert_eq!(body["content_id"], cid.as_str());
+    }
+    // An archive nobody announced: an empty answer, not an error.
+    let nobody = ContentId::of(b"announced by nobody").to_string();
+    let (status, body) = api_get(&net, 1, &format!("/v1/dht/providers/{nobody}")).await;
+    assert_eq!((status, &body["providers"]), (200, &serde_json::json!([])));
+
+    // Bad input names what is wrong.
+    let upper = format!("blake3:{}", cid["blake3:".len()..].to_ascii_uppercase());
+    for (path, says) in [
+        (format!("/v1/dht/providers/{upper}"), "is not a content id"),
+        (
+            "/v1/dht/providers/blake3:00".to_owned(),
+            "is not a content id",
+        ),
+        (format!("/v1/dht/providers/{cid}?first=maybe"), "first"),
+        ("/v1/dht/names/Rust_CLI".to_owned(), "Rust_CLI"),
+    ] {
+        let (status, body) = api_get(&net, 1, &path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "bad_request");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{path}: {message}");
+    }
+    m1.handle.shutdown().await.unwrap();
+    m2.handle.shutdown().await.unwrap();
+    net.shutdown().await;
+}

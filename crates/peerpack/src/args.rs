@@ -250,6 +250,18 @@ pub(crate) enum Command {
         /// The peer id.
         peer_id: String,
     },
+    /// Ask the DHT directly: who provides an archive, or which keys claim a name.
+    ///
+    /// Each query runs afresh from the running node, whatever its catalogue knows, stores
+    /// nothing, and says how long it took. Use it to see why an install finds no provider, or
+    /// who else claims a name.
+    #[command(
+        after_help = "Examples:\n  peerpack dht providers blake3:4f1c…\n  peerpack dht name rust-cli"
+    )]
+    Dht {
+        #[command(subcommand)]
+        action: DhtAction,
+    },
     /// List peers blocked for sending invalid data, and until when.
     ///
     /// A peer that scores below 0.15 after at least 5 invalid messages or pieces is
@@ -537,6 +549,26 @@ pub(crate) enum KeyAction {
     Import(ImportKeyArgs),
     /// Show the publisher key (as `whoami`).
     Show,
+}
+
+/// `peerpack dht` queries.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DhtAction {
+    /// The peers the DHT names as providers of an archive (`peerpack info NAME` shows each
+    /// version's content id).
+    Providers {
+        /// The archive's content id, `blake3:` and 64 hex digits.
+        content_id: String,
+        /// Stop at the first provider found, as an install of a small archive does.
+        #[arg(long)]
+        first: bool,
+    },
+    /// Every key's signed index record of a name in the DHT, with the versions it lists and
+    /// the peers that served it. More than one key means the name is claimed by several.
+    Name {
+        /// The package name.
+        name: String,
+    },
 }
 
 /// `key import` and `import-key`.

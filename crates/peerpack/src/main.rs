@@ -19,7 +19,7 @@ mod node;
 mod output;
 
 use anyhow::{Context, Result};
-use args::{Cli, Command, KeyAction, NodeArgs};
+use args::{Cli, Command, DhtAction, KeyAction, NodeArgs};
 use clap::Parser;
 use peerpack_api::{
     BootstrapRequest, Client, CurateEntry, CurateRequest, CuratorView, DataDir, DeprecateRequest,
@@ -256,6 +256,21 @@ async fn run(cli: Cli) -> Result<()> {
             let client = client::find(api.as_deref(), &dir()?)?;
             let p = client.peer(&peer_id).await?;
             print(json, &p, output::peer)
+        }
+        Command::Dht { action } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
+            match action {
+                DhtAction::Providers { content_id, first } => {
+                    let p = client
+                        .dht_providers(&content_id, &peerpack_api::DhtProvidersQuery { first })
+                        .await?;
+                    print(json, &p, output::dht_providers)
+                }
+                DhtAction::Name { name } => {
+                    let n = client.dht_name(&name).await?;
+                    print(json, &n, output::dht_name)
+                }
+            }
         }
         Command::Blocked => {
             let client = client::find(api.as_deref(), &dir()?)?;

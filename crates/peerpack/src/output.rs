@@ -215,6 +215,57 @@ pub fn peers(peers: &[PeerView]) {
 }
 
 /// One peer in full.
+pub fn dht_providers(p: &peerpack_api::DhtProviders) {
+    let how = if p.first {
+        "first provider"
+    } else {
+        "whole query"
+    };
+    if p.providers.is_empty() {
+        println!(
+            "no provider of {} found in the DHT ({how}, {:.1} ms)",
+            p.content_id, p.took_ms
+        );
+        return;
+    }
+    println!(
+        "{} provider{} of {} ({how}, {:.1} ms)",
+        p.providers.len(),
+        if p.providers.len() == 1 { "" } else { "s" },
+        p.content_id,
+        p.took_ms
+    );
+    for peer in &p.providers {
+        println!("  {peer}");
+    }
+}
+
+pub fn dht_name(n: &peerpack_api::DhtName) {
+    match n.claims.len() {
+        0 => println!(
+            "no index record of {} in the DHT ({:.1} ms)",
+            n.name, n.took_ms
+        ),
+        1 => println!("{}: one key claims it ({:.1} ms)", n.name, n.took_ms),
+        k => println!(
+            "{}: {k} keys claim it; the highest seq first ({:.1} ms)",
+            n.name, n.took_ms
+        ),
+    }
+    for c in &n.claims {
+        println!("  {}  seq {}", c.publisher, c.seq);
+        println!("    versions  {}", c.versions.join(", "));
+        println!("    served by {}", c.peers.join(", "));
+    }
+    if n.invalid > 0 {
+        println!(
+            "  {} invalid value{} ignored (their peers were marked down)",
+            n.invalid,
+            if n.invalid == 1 { "" } else { "s" }
+        );
+    }
+}
+
 pub fn peer(p: &PeerView) {
     println!("{}", p.peer_id);
     println!("  connected         {}", p.connected);

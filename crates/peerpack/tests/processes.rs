@@ -330,6 +330,42 @@ fn contested_names_trust_and_untrust_across_processes() {
         text.contains("CONTESTED") && text.contains(&s_key),
         "{text}"
     );
+    // Asked directly, the DHT shows both claims, and both holders of the one archive (the
+    // same directory packs to the same bytes whoever signs it).
+    let text = ok(&d_dir, &["dht", "name", "rust-cli"]);
+    assert!(
+        text.contains("2 keys claim it") && text.contains(&a_key) && text.contains(&s_key),
+        "{text}"
+    );
+    let cid = json(&a_dir, &["info", "rust-cli", "--json"])["versions"][0]["content_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut holders: Vec<String> = [&a_dir, &s_dir]
+        .iter()
+        .map(|d| {
+            json(d, &["status", "--json"])["peer_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    holders.sort();
+    let found = json(&d_dir, &["dht", "providers", &cid, "--json"]);
+    let mut listed: Vec<String> = found["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, holders, "{found}");
+    let text = ok(&d_dir, &["dht", "providers", &cid, "--first"]);
+    assert!(text.starts_with("1 provider of"), "{text}");
+    let bad = run(&d_dir, &["dht", "providers", "blake3:00"]);
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a content id"));
+
     let hits = json(&d_dir, &["search", "rust-cli", "--json"]);
     assert_eq!(hits[0]["name"], "rust-cli", "{hits}");
     assert_eq!(hits[0]["contested"], true, "{hits}");

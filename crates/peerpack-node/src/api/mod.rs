@@ -72,7 +72,8 @@ const COOKIE: &str = "api_token_cookie";
         description = "The HTTP API of a peerpack node (docs/API.md). Every call that changes something (any method but GET and HEAD) needs the node's API token from DATA_DIR/api-token. Requests must be addressed to a loopback Host; a cross-origin request that changes something is refused.",
     ),
     paths(
-        routes::openapi_json, routes::metrics, routes::status, routes::search, routes::info, routes::publish,
+        routes::openapi_json, routes::metrics, routes::status, routes::search, routes::info,
+        routes::dht_name, routes::dht_providers, routes::publish,
         routes::peers, routes::peer, routes::bootstrap, routes::cancel_install, routes::yank, routes::deprecate,
         routes::install, routes::remove,
         routes::verify, routes::gc,
@@ -132,6 +133,8 @@ pub fn router(inner: Arc<Context>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/search", get(search))
         .route("/v1/packages/{name}", get(info))
+        .route("/v1/dht/names/{name}", get(dht_name))
+        .route("/v1/dht/providers/{content_id}", get(dht_providers))
         .route("/v1/publish", post(publish))
         .route("/v1/peers", get(peers))
         .route("/v1/peers/{peer_id}", get(peer))

@@ -7,12 +7,12 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use peerpack_api::{
-    Amended, ApiError, BootstrapRequest, CurateRequest, CuratorView, DeprecateRequest, Dialled,
-    ErrorDetail, GcReport, GcRequest, Info, InstallCancelled, InstallLine, InstallQuery,
-    InstallReport, InstallRequest, MirrorReport, MirrorRequest, MirrorView, PeerView, PeersQuery,
-    Pin, PinRequest, PublishRequest, Published, RemoveReport, RemoveRequest, Search, SearchHit,
-    StatusView, TrustRequest, TrustView, Unblocked, Untrusted, VerifyReport, VerifyRequest,
-    YankRequest,
+    Amended, ApiError, BootstrapRequest, CurateRequest, CuratorView, DeprecateRequest, DhtName,
+    DhtProviders, DhtProvidersQuery, Dialled, ErrorDetail, GcReport, GcRequest, Info,
+    InstallCancelled, InstallLine, InstallQuery, InstallReport, InstallRequest, MirrorReport,
+    MirrorRequest, MirrorView, PeerView, PeersQuery, Pin, PinRequest, PublishRequest, Published,
+    RemoveReport, RemoveRequest, Search, SearchHit, StatusView, TrustRequest, TrustView, Unblocked,
+    Untrusted, VerifyReport, VerifyRequest, YankRequest,
 };
 
 use super::{
@@ -20,6 +20,7 @@ use super::{
     parse_body,
 };
 use crate::error::Error;
+use peerpack_core::PackageName;
 
 /// This document: the API in OpenAPI 3.1, generated from the handlers and their types.
 #[utoipa::path(
@@ -136,6 +137,61 @@ pub(super) async fn info(
 ) -> Result<impl IntoResponse, Error> {
     let Path(name) = name.map_err(bad_path)?;
     Ok(Json(inner.info(&name).await?))
+}
+
+/// What the DHT holds for a name now: every key's index record, read afresh.
+#[utoipa::path(
+    get,
+    path = "/v1/dht/names/{name}",
+    operation_id = "dht_name",
+    params(("name" = String, Path, description = "A package name", example = "rust-cli", pattern = "^[a-z0-9][a-z0-9-]{0,63}$")),
+    responses(
+        (status = 200, description = "The claims found (none if the DHT holds no index record of the name) and the time the query took", body = DhtName),
+        (status = 400, description = "Not a valid package name (`bad_request`).", body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 503, description = UNAVAILABLE, body = ApiError),
+    ),
+)]
+pub(super) async fn dht_name(
+    State(inner): Shared,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, Error> {
+    let Path(name) = name.map_err(bad_path)?;
+    let name = PackageName::new(&name).map_err(|e| Error::BadRequest(format!("{name:?}: {e}")))?;
+    Ok(Json(crate::lookup::dht_name(&inner, &name).await?))
+}
+
+/// Who the DHT says holds an archive now.
+#[utoipa::path(
+    get,
+    path = "/v1/dht/providers/{content_id}",
+    operation_id = "dht_providers",
+    params(
+        ("content_id" = String, Path, description = "An archive's content id", pattern = "^blake3:[0-9a-f]{64}$"),
+        DhtProvidersQuery,
+    ),
+    responses(
+        (status = 200, description = "The providers found (none if nobody announced the archive) and the time the query took", body = DhtProviders),
+        (status = 400, description = "Not a content id, or a malformed query (`bad_request`).", body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 503, description = UNAVAILABLE, body = ApiError),
+    ),
+)]
+pub(super) async fn dht_providers(
+    State(inner): Shared,
+    id: Result<Path<String>, PathRejection>,
+    q: Result<Query<DhtProvidersQuery>, QueryRejection>,
+) -> Result<impl IntoResponse, Error> {
+    let Path(id) = id.map_err(bad_path)?;
+    let Query(q) = q.map_err(bad_query)?;
+    let id: peerpack_core::ContentId = id.parse().map_err(|_| {
+        Error::BadRequest(format!(
+            "{id:?} is not a content id (blake3: and 64 lower-case hex digits)"
+        ))
+    })?;
+    Ok(Json(
+        crate::lookup::dht_providers(&inner, &id, q.first).await?,
+    ))
 }
 
 /// Pack, sign, store and announce the package in a directory.
