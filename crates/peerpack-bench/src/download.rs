@@ -3,8 +3,9 @@
 //!
 //! For each archive size:
 //! 1. node P0 publishes a package holding that many incompressible bytes;
-//! 2. baselines: the archive copied over one TCP connection into a file, and `curl` fetching it
-//!    from nginx on 127.0.0.1 into a file;
+//! 2. baselines: the archive copied over one TCP connection into a file, `curl` fetching it
+//!    from nginx on 127.0.0.1 into a file, and, where it is installed, iroh's `sendme`
+//!    (`sendme send` and `sendme receive`, in a network namespace holding only loopback);
 //! 3. a downloader node D installs it from P0 alone, unlimited, then with P0 capped at a
 //!    quarter of the measured rate;
 //! 4. P1..P3 install it too (so four providers hold it), and D installs it from all four,
@@ -57,9 +58,14 @@ pub struct Report {
 pub struct Goal {
     /// Archive size in bytes.
     pub archive_bytes: u64,
-    /// Single-provider install rate over the nginx + curl rate (goal at least 0.5 at 64 MiB).
+    /// Single-provider install rate over the nginx + curl rate (goal at least 1.2 at 64 MiB).
     pub single_over_nginx: f64,
-    /// Four capped providers over one capped provider (goal at least 3).
+    /// Single-provider download rate (into the blob store, every piece checked) over the raw
+    /// TCP copy's (goal at least 0.85).
+    pub download_over_raw: f64,
+    /// Single-provider install rate over `sendme receive`'s, when sendme is installed.
+    pub single_over_sendme: Option<f64>,
+    /// Four capped providers over one capped provider (goal at least 3.5).
     pub four_capped_over_one_capped: f64,
     /// The cap per provider, bytes per second.
     pub cap_bytes_per_s: u64,
@@ -283,6 +289,90 @@ fn curl(port: u16, file: &str, out: &Path, n: usize) -> Result<Vec<Duration>> {
     Ok(times)
 }
 
+/// The `sendme` binary (iroh's file transfer tool, `cargo install sendme --locked`): on the
+/// `PATH`, or in cargo's bin directory.
+fn sendme_bin() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("sendme"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
+        Some(home.join("bin").join("sendme")).filter(|p| p.is_file())
+    })
+}
+
+/// The same file sent with `sendme send` and fetched `n` times with `sendme receive`, each a
+/// whole process from spawn to exit, its file written into an empty directory.
+///
+/// sendme's endpoints are built with iroh's N0 preset, which looks up and publishes addresses
+/// through n0's DNS and relay servers. Here the relays are disabled and the ticket carries
+/// direct addresses only, and both ends run in a network namespace of their own that holds
+/// nothing but a loopback interface (`unshare --net`), so nothing can leave the machine
+/// whatever the tool tries. Needs root (or unprivileged user namespaces) and `ip`.
+fn sendme(bin: &Path, file: &Path, work: &Path, n: usize) -> Result<Vec<Duration>> {
+    std::fs::create_dir_all(work)?;
+    let script = r#"set -e
+ip link set lo up
+sendme="$1"; file="$2"; work="$3"; rounds="$4"
+cd "$work"
+common="--relay disabled --magic-ipv4-addr 127.0.0.1:0 --no-progress"
+"$sendme" send "$file" --ticket-type addresses $common > send.out 2> send.err &
+sender=$!
+trap 'kill $sender 2>/dev/null || true' EXIT
+ticket=""
+for _ in $(seq 1 600); do
+  ticket=$(grep -o 'sendme receive [^ ]*' send.out | head -n1 | cut -d' ' -f3 || true)
+  [ -n "$ticket" ] && break
+  kill -0 $sender 2>/dev/null || { cat send.err >&2; echo "sendme send exited" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$ticket" ] || { echo "sendme send printed no ticket within 60 s" >&2; exit 1; }
+for r in $(seq 1 "$rounds"); do
+  rm -rf recv && mkdir recv && cd recv
+  t0=$(date +%s%N)
+  "$sendme" receive "$ticket" $common > ../recv.out 2> ../recv.err || { cat ../recv.err >&2; exit 1; }
+  t1=$(date +%s%N)
+  cd ..
+  echo "round $((t1 - t0))"
+done
+"#;
+    let out = Command::new("unshare")
+        .args(["--net", "sh", "-c", script, "sh"])
+        .arg(bin)
+        .arg(file)
+        .arg(work)
+        .arg(n.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run unshare (util-linux)")?;
+    if !out.status.success() {
+        bail!(
+            "sendme in a private network namespace failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let times: Vec<Duration> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("round "))
+        .filter_map(|ns| ns.trim().parse::<u64>().ok())
+        .map(Duration::from_nanos)
+        .collect();
+    let received = work.join("recv").join(file.file_name().unwrap_or_default());
+    let size = std::fs::metadata(&received).map(|m| m.len()).unwrap_or(0);
+    anyhow::ensure!(
+        times.len() == n && size == std::fs::metadata(file)?.len(),
+        "sendme received {size} bytes in {} rounds of {n}",
+        times.len()
+    );
+    let _ = std::fs::remove_dir_all(work);
+    Ok(times)
+}
+
 async fn wait_providers(
     d: &Arc<peerpack_node::Context>,
     id: peerpack_core::ContentId,
@@ -307,6 +397,12 @@ async fn wait_providers(
 
 async fn one_size(size_mib: u64, rounds_n: usize, work: &Path) -> Result<(Vec<Row>, Goal)> {
     let size = size_mib * MIB;
+    // Large archives take seconds a round; three rounds give a median.
+    let rounds_n = if size_mib >= 512 {
+        rounds_n.min(3)
+    } else {
+        rounds_n
+    };
     let dir = work.join(format!("size-{size_mib}"));
     std::fs::create_dir_all(&dir)?;
     let mut nodes = Vec::new();
@@ -352,11 +448,12 @@ async fn one_size(size_mib: u64, rounds_n: usize, work: &Path) -> Result<(Vec<Ro
 
     // Baselines, on the very same bytes.
     let out = dir.join("baseline.out");
-    rows.push(row(
+    let raw = row(
         archive_size,
         "raw TCP copy to a file",
         raw_tcp(&archive, &out, rounds_n).await?,
-    ));
+    );
+    rows.push(raw.clone());
     let www = dir.join("www");
     std::fs::create_dir_all(&www)?;
     std::fs::copy(&archive, www.join("archive.tar.zst"))?;
@@ -369,6 +466,31 @@ async fn one_size(size_mib: u64, rounds_n: usize, work: &Path) -> Result<(Vec<Ro
     rows.push(nginx_row.clone());
     drop(nginx);
     let _ = std::fs::remove_file(&out);
+    let sendme_row = match sendme_bin() {
+        Some(bin) => match sendme(
+            &bin,
+            &www.join("archive.tar.zst"),
+            &dir.join("sendme"),
+            rounds_n,
+        ) {
+            Ok(times) => {
+                let r = row(archive_size, "sendme receive to a file", times);
+                rows.push(r.clone());
+                Some(r)
+            }
+            Err(e) => {
+                eprintln!("  sendme baseline skipped: {e:#}");
+                None
+            }
+        },
+        None => {
+            eprintln!(
+                "  sendme baseline skipped: sendme is not installed (cargo install sendme --locked)"
+            );
+            None
+        }
+    };
+    let _ = std::fs::remove_dir_all(&www);
 
     // One provider: the download alone (into the blob store, every piece checked, fsynced),
     // then whole installs.
@@ -380,11 +502,8 @@ async fn one_size(size_mib: u64, rounds_n: usize, work: &Path) -> Result<(Vec<Ro
         fetches.push(start.elapsed());
         forget(&d, &to).await?;
     }
-    rows.push(row(
-        archive_size,
-        "peerpack download only, 1 provider",
-        fetches,
-    ));
+    let download = row(archive_size, "peerpack download only, 1 provider", fetches);
+    rows.push(download.clone());
     let single = row(
         archive_size,
         "peerpack install, 1 provider",
@@ -433,6 +552,8 @@ async fn one_size(size_mib: u64, rounds_n: usize, work: &Path) -> Result<(Vec<Ro
         Goal {
             archive_bytes: archive_size,
             single_over_nginx: single.mib_per_s / nginx_row.mib_per_s,
+            download_over_raw: download.mib_per_s / raw.mib_per_s,
+            single_over_sendme: sendme_row.map(|r| single.mib_per_s / r.mib_per_s),
             four_capped_over_one_capped: four_capped.mib_per_s / one_capped.mib_per_s,
             cap_bytes_per_s: cap,
         },
@@ -461,8 +582,9 @@ pub async fn run(
         eprintln!("{size} MiB archive:");
         let (rows, goal) = one_size(size, rounds_n.max(1), tmp.path()).await?;
         eprintln!(
-            "  single provider / nginx = {:.2}; 4 capped / 1 capped = {:.2} (cap {:.1} MiB/s)",
+            "  single provider / nginx = {:.2}; download / raw TCP = {:.2}; 4 capped / 1 capped = {:.2} (cap {:.1} MiB/s)",
             goal.single_over_nginx,
+            goal.download_over_raw,
             goal.four_capped_over_one_capped,
             goal.cap_bytes_per_s as f64 / MIB as f64
         );

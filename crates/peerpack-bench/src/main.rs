@@ -86,6 +86,7 @@ mod churn;
 mod cli;
 mod corpus;
 mod dht;
+mod dht_procs;
 mod download;
 mod memory;
 mod net;
@@ -133,17 +134,18 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
-    /// Install throughput from 1 and 4 providers, beside raw TCP and nginx + curl.
+    /// Install throughput from 1 and 4 providers, beside raw TCP, nginx + curl and sendme.
     ///
     /// Runs five nodes in this process on 127.0.0.1. For each size, a raw TCP copy and curl
-    /// from nginx fetch the same archive into a file; then a downloader installs it from one
+    /// from nginx (and `sendme receive`, where sendme is installed) fetch the same archive into a file; then a downloader installs it from one
     /// provider, from one provider capped at a quarter of that rate, from four providers, and
     /// from four providers each capped at that quarter. Reports medians and the goal ratios.
     Download {
-        /// Archive sizes in MiB (repeatable) [default: 1, 64 and 512].
+        /// Archive sizes in MiB (repeatable) [default: 1, 64 and 1024].
         #[arg(long = "size-mib", value_name = "N")]
         sizes: Vec<u64>,
-        /// Rounds per configuration (capped configurations run at most 3).
+        /// Rounds per configuration (capped configurations, and sizes from 512 MiB, run at
+        /// most 3).
         #[arg(long, default_value_t = 5)]
         rounds: usize,
         /// Also write the results as JSON to FILE.
@@ -182,10 +184,21 @@ enum Command {
     /// provided), then times Q get_record and Q get_providers queries from random other
     /// nodes. Reports min, p50 and p99 latency, the share found, peers contacted per query,
     /// connections per node and the process's memory.
+    ///
+    /// With --processes P, and no --nodes, it runs P `peerpack node` processes instead: K small
+    /// packs are published with `peerpack publish --wait-dht`, and Q queries of each kind go
+    /// through random nodes' HTTP API (`GET /v1/dht/names/{name}`, `/v1/dht/providers/{id}`),
+    /// timed by each node's own clock.
     Dht {
         /// Network sizes (repeatable) [default: 50].
         #[arg(long = "nodes", value_name = "N")]
         nodes: Vec<usize>,
+        /// Node processes instead of in-process nodes (at least 4).
+        #[arg(long, value_name = "P", conflicts_with = "nodes")]
+        processes: Option<usize>,
+        /// With --processes: the peerpack binary (default: beside this one).
+        #[arg(long = "peerpack", value_name = "PATH", requires = "processes")]
+        peerpack: Option<PathBuf>,
         /// Records put into the DHT.
         #[arg(long, default_value_t = 100)]
         keys: usize,
@@ -201,7 +214,7 @@ enum Command {
     },
     /// Every benchmark, one after the other, with one JSON document and a summary table.
     ///
-    /// Runs dht (50 and 200 nodes), search (10,000 to 1,000,000 packages), propagation (100
+    /// Runs dht (50 and 200 nodes, then 20 processes), search (10,000 to 1,000,000 packages), propagation (100
     /// and 200 nodes), memory, restart (100,000 packages), telemetry, cli, churn, warm-install,
     /// and download where nginx is installed. Prints a table of each figure, its goal, what was measured and the earlier
     /// system's stated target. Needs the release `peerpack` binary beside this one.
@@ -427,7 +440,7 @@ fn main() -> Result<()> {
             work_dir,
         } => {
             let sizes = if sizes.is_empty() {
-                vec![1, 64, 512]
+                vec![1, 64, 1024]
             } else {
                 sizes
             };
@@ -441,11 +454,30 @@ fn main() -> Result<()> {
             json,
         } => restart::run(packages, starts, seed, peerpack, json.as_deref()),
         Command::Dht {
-            nodes,
+            processes: Some(processes),
+            peerpack,
             keys,
             queries,
             settle_s,
             json,
+            ..
+        } => block_on(dht_procs::run(
+            processes,
+            keys,
+            queries,
+            std::time::Duration::from_secs(settle_s),
+            peerpack,
+            json.as_deref(),
+        ))
+        .map(drop),
+        Command::Dht {
+            nodes,
+            processes: None,
+            keys,
+            queries,
+            settle_s,
+            json,
+            ..
         } => {
             let sizes = if nodes.is_empty() { vec![50] } else { nodes };
             block_on(dht::run(
