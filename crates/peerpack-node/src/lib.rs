@@ -54,6 +54,7 @@ pub mod supervisor;
 pub mod sync;
 pub mod telemetry;
 pub mod transfer;
+pub mod web;
 
 pub use config::Config;
 pub use context::Context;

@@ -211,7 +211,11 @@ pub async fn run(n: usize, keep: bool, packs: Option<PathBuf>) -> Result<()> {
     }
 
     if keep {
-        println!("\nthe network keeps running; try, from another terminal:");
+        println!(
+            "\nthe network keeps running; browse it at {}/ (node {searcher}'s web page)",
+            nodes[searcher].api_url().trim_end_matches('/')
+        );
+        println!("or try, from another terminal:");
         for (i, node) in nodes.iter().enumerate() {
             println!(
                 "  peerpack --data-dir {} status   # node {i}",

@@ -155,6 +155,8 @@ pub fn router(inner: Arc<Context>) -> Router {
         .route("/v1/trust", get(trusted).post(trust))
         .route("/v1/trust/{name}", axum::routing::delete(untrust))
         .route("/v1/curate", get(curator_list).post(curate))
+        // The web page (docs/WEB.md), behind the same access rules.
+        .merge(crate::web::routes())
         .fallback(|| async { Error::NotFound("no such API endpoint; see docs/API.md".into()) })
         .layer(axum::middleware::from_fn_with_state(
             inner.clone(),

@@ -1,0 +1,262 @@
+//! The web page (docs/WEB.md), each page rendered by a real node's router: its structure, and
+//! the escaping of hostile values that arrive from the network.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request};
+use common::{TIMEOUT, TestNet, bare_peer, example, wait_for, wait_searchable};
+use peerpack_core::record::RecordFields;
+use peerpack_core::{ContentId, Manifest, PackageRecord, PublisherKey};
+use peerpack_net::p2p::identity;
+use tower::ServiceExt;
+
+/// `GET path` on node `i` with `Host: host`: (status, headers, body).
+async fn get_as(net: &TestNet, i: usize, path: &str, host: &str) -> (u16, HeaderMap, String) {
+    let router = peerpack_node::api::router(net.inner(i).clone());
+    let req = Request::get(path)
+        .header("host", host)
+        .body(Body::empty())
+        .unwrap();
+    let resp = router.oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20)
+        .await
+        .unwrap();
+    (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+async fn get(net: &TestNet, i: usize, path: &str) -> (u16, HeaderMap, String) {
+    get_as(net, i, path, "127.0.0.1:7777").await
+}
+
+/// A page: 200, HTML, the page headers, one document.
+fn assert_page(path: &str, (status, headers, body): &(u16, HeaderMap, String)) {
+    assert_eq!(*status, 200, "{path}: {body}");
+    assert_eq!(
+        headers["content-type"], "text/html; charset=utf-8",
+        "{path}"
+    );
+    assert_eq!(
+        headers["content-security-policy"],
+        peerpack_node::web::CSP,
+        "{path}"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+    assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+    assert!(body.starts_with("<!DOCTYPE html>"), "{path}");
+    assert_eq!(body.matches("<html").count(), 1, "{path}");
+    assert!(body.contains("<main id=\"main\">"), "{path}");
+    assert!(body.contains("href=\"/assets/style.css\""), "{path}");
+}
+
+/// Nothing hostile made it into the markup as markup.
+fn assert_inert(path: &str, body: &str) {
+    // Escaped text may say `onerror=`; only a raw tag or a raw quote starts markup.
+    for raw in [
+        "<script",
+        "<img",
+        "<b>",
+        "onmouseover=\"",
+        "href=\"javascript:",
+        "href='javascript:",
+    ] {
+        assert!(
+            !body.to_ascii_lowercase().contains(raw),
+            "{path} holds {raw:?} unescaped:\n{body}"
+        );
+    }
+}
+
+/// A hostile package: every free-text field tries to break out of the markup.
+const HOSTILE: &str = r#"[package]
+name = "evil-template"
+version = "1.0.0"
+description = "<script>alert('d')</script> \" onmouseover=\"alert(1)\" <b>bold</b>"
+license = "<img src=x onerror=alert(2)>"
+authors = ["\"><script>alert(3)</script>", "</td></tr></table><img src=x onerror=alert(4)>"]
+homepage = "https://example.org/\"><script>alert(5)</script>"
+repository = "http://x/'><img/src/onerror=alert(6)>"
+categories = ["web"]
+tags = ["xss", "demo"]
+
+[dependencies]
+rust-cli = "^1"
+"#;
+
+fn hostile_record(text: &str, key: &PublisherKey) -> PackageRecord {
+    PackageRecord::sign(
+        RecordFields {
+            manifest: Manifest::parse(text, Path::new("peerpack.toml")).unwrap(),
+            content_id: ContentId::of(text.as_bytes()),
+            archive_size: 1234,
+            seq: 1,
+            published_at: 1_795_467_000,
+        },
+        key,
+    )
+    .unwrap()
+}
+
+//   A ── B ── M     A publishes the examples; M, a bare peer, announces a hostile package.
+//                   B serves the pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_renders_and_escapes_what_the_network_sends() {
+    let net = TestNet::new(2).await;
+    net.connect(0, 1).await;
+    for pack in ["github-actions-ci", "rust-cli"] {
+        peerpack_node::publish::publish(net.inner(0), example(pack))
+            .await
+            .unwrap();
+    }
+    let b = 1;
+    wait_searchable(net.inner(b), "rust", "rust-cli").await;
+    let m = bare_peer(identity::Keypair::generate_ed25519(), &net, b).await;
+    let m_key = PublisherKey::from_secret_bytes(&[42; 32]);
+    let evil = hostile_record(HOSTILE, &m_key);
+    m.handle.announce(evil.encode()).await.unwrap();
+    // A description at the manifest's limit, all of it markup.
+    let huge_text = format!(
+        "[package]\nname = \"huge-template\"\nversion = \"1.0.0\"\ndescription = \"{}\"\nlicense = \"MIT\"\nauthors = [\"m\"]\ntags = [\"xss\"]\n",
+        "<script>x</script>"
+            .repeat(peerpack_core::limits::MAX_DESCRIPTION_LEN / "<script>x</script>".len())
+    );
+    let huge = hostile_record(&huge_text, &m_key);
+    m.handle.announce(huge.encode()).await.unwrap();
+    wait_searchable(net.inner(b), "alert", "evil-template").await;
+    wait_for("B to take the huge record", TIMEOUT, || async {
+        net.inner(b).info("huge-template").await.ok()
+    })
+    .await;
+
+    // The front page: everything, then a search, then a tag filter.
+    let front = get(&net, b, "/").await;
+    assert_page("/", &front);
+    assert!(
+        front.2.contains("href=\"/packages/rust-cli\""),
+        "{}",
+        front.2
+    );
+    assert!(front.2.contains("<label for=\"q\">"));
+    let found = get(&net, b, "/?q=alert").await;
+    assert_page("/?q=alert", &found);
+    assert_inert("/?q=alert", &found.2);
+    assert!(
+        found.2.contains("&lt;script&gt;alert('d')&lt;/script&gt;"),
+        "{}",
+        found.2
+    );
+    let tagged = get(&net, b, "/?tag=xss").await;
+    assert_page("/?tag=xss", &tagged);
+    assert_inert("/?tag=xss", &tagged.2);
+    assert!(tagged.2.contains("evil-template") && tagged.2.contains("huge-template"));
+    assert!(!tagged.2.contains("href=\"/packages/rust-cli\""));
+    // Tags among the results, with counts, each a filter link.
+    assert!(
+        tagged.2.contains("href=\"/?q=&amp;tag=demo\""),
+        "{}",
+        tagged.2
+    );
+    // The search words come back escaped in the search box.
+    let q = get(&net, b, "/?q=%22%3E%3Cscript%3Ealert(7)%3C/script%3E").await;
+    assert_page("/?q=hostile", &q);
+    assert_inert("/?q=hostile", &q.2);
+    assert!(
+        q.2.contains("value=\"&quot;&gt;&lt;script&gt;alert(7)&lt;/script&gt;\""),
+        "{}",
+        q.2
+    );
+
+    // A package page: versions, manifest fields, dependency links, owner and trust state.
+    let page = get(&net, b, "/packages/rust-cli").await;
+    assert_page("/packages/rust-cli", &page);
+    let owner = net.inner(0).publisher().to_string();
+    assert!(
+        page.2.contains(&format!("href=\"/publishers/{owner}\"")),
+        "{}",
+        page.2
+    );
+    assert!(
+        page.2.contains("href=\"/packages/github-actions-ci\""),
+        "{}",
+        page.2
+    );
+    assert!(page.2.contains("peerpack install rust-cli"));
+    assert!(
+        page.2.contains("data-state=\"sole claimant\""),
+        "{}",
+        page.2
+    );
+    assert!(page.2.contains("<table class=\"versions\">"));
+    // The hostile one: escaped everywhere, and its links are not links.
+    let evil_page = get(&net, b, "/packages/evil-template").await;
+    assert_page("/packages/evil-template", &evil_page);
+    assert_inert("/packages/evil-template", &evil_page.2);
+    assert!(
+        evil_page.2.contains("&lt;img src=x onerror=alert(2)&gt;"),
+        "{}",
+        evil_page.2
+    );
+    assert!(
+        evil_page.2.contains(
+            "href=\"https://example.org/&quot;&gt;&lt;script&gt;alert(5)&lt;/script&gt;\""
+        ),
+        "{}",
+        evil_page.2
+    );
+    let huge_page = get(&net, b, "/packages/huge-template").await;
+    assert_page("/packages/huge-template", &huge_page);
+    assert_inert("/packages/huge-template", &huge_page.2);
+
+    // The publisher page lists what the key owns.
+    let publisher = get(&net, b, &format!("/publishers/{}", m_key.public())).await;
+    assert_page("/publishers/…", &publisher);
+    assert_inert("/publishers/…", &publisher.2);
+    assert!(publisher.2.contains("href=\"/packages/evil-template\""));
+    assert!(publisher.2.contains("href=\"/packages/huge-template\""));
+    assert!(!publisher.2.contains("href=\"/packages/rust-cli\""));
+
+    // The network page: this node's figures and its peers, M among them.
+    let network = get(&net, b, "/network").await;
+    assert_page("/network", &network);
+    assert!(network.2.contains("<table class=\"peers\">"));
+    let a_id = net.node(0).peer_id().to_string();
+    assert!(
+        network.2.contains(&format!("title=\"{a_id}\"")),
+        "{}",
+        network.2
+    );
+
+    // The stylesheet: CSS, with a dark mode.
+    let (status, headers, css) = get(&net, b, "/assets/style.css").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/css; charset=utf-8");
+    assert!(css.contains("prefers-color-scheme: dark"));
+
+    // Errors are pages too, with the API's statuses.
+    for (path, status, says) in [
+        ("/packages/no-such-template", 404, "no-such-template"),
+        ("/packages/Not_A_Name", 400, "Not_A_Name"),
+        ("/publishers/ed25519:nothex", 400, "not a publisher key"),
+    ] {
+        let (s, h, body) = get(&net, b, path).await;
+        assert_eq!(s, status, "{path}: {body}");
+        assert_eq!(h["content-type"], "text/html; charset=utf-8", "{path}");
+        assert!(body.contains(says), "{path}: {body}");
+        assert_inert(path, &body);
+    }
+
+    // The API's Host rule holds for pages: a rebinding name gets nothing.
+    let (s, _, _) = get_as(&net, b, "/", "evil.example:7777").await;
+    assert_eq!(s, 403);
+    let (s, _, _) = get_as(&net, b, "/packages/rust-cli", "evil.example").await;
+    assert_eq!(s, 403);
+
+    m.handle.shutdown().await.unwrap();
+    net.shutdown().await;
+}
