@@ -346,7 +346,7 @@ pub fn run(json_out: Option<&Path>, quick: bool) -> Result<()> {
         let (nodes, keys, queries, settle) = if quick {
             (vec![6], 5, 5, 2)
         } else {
-            (vec![50, 200], 100, 200, 30)
+            (vec![50, 200], 100, 100, 30)
         };
         crate::block_on(crate::dht::run(
             &nodes,
