@@ -36,8 +36,12 @@ pub enum Lookup {
 /// claimant makes the name contested.
 #[tracing::instrument(skip(inner))]
 pub async fn lookup(inner: &Arc<Context>, name: &PackageName) -> Result<Lookup, Error> {
-    let (mut by_key, invalid) = read_index(inner, name).await?;
-    for peer in invalid {
+    let IndexRead {
+        claims: mut by_key,
+        invalid_peers,
+        ..
+    } = read_index(inner, name).await?;
+    for peer in invalid_peers {
         inner.peers.with(|b| b.invalid(peer));
     }
     // Curators may settle what would otherwise be a contest: read their lists first.
@@ -128,19 +132,27 @@ pub async fn lookup(inner: &Arc<Context>, name: &PackageName) -> Result<Lookup, 
     })
 }
 
-/// The newest index record of each key the DHT holds for `name`, with every peer that served
-/// one of that key's; and the peers that served a value that is not a valid index record of
-/// `name`, once per value.
+/// The newest index record of each key, with every peer that served one of that key's.
 type Claims = BTreeMap<PublicKey, (IndexRecord, BTreeSet<PeerId>)>;
 
+/// What a read of a name's index records found.
+struct IndexRead {
+    claims: Claims,
+    /// Values that were not a valid index record of the name.
+    invalid_values: usize,
+    /// The peers that served them, once per value.
+    invalid_peers: Vec<PeerId>,
+}
+
 /// Read `name`'s index records from the DHT (a whole query) and sort them by key.
-async fn read_index(inner: &Context, name: &PackageName) -> Result<(Claims, Vec<PeerId>), Error> {
+async fn read_index(inner: &Context, name: &PackageName) -> Result<IndexRead, Error> {
     let found = inner
         .net
         .get_record_from(protocol::index_key(name), DHT_TIMEOUT)
         .await?;
     let mut by_key = Claims::new();
     let mut invalid = Vec::new();
+    let mut invalid_values = 0;
     for f in found {
         match IndexRecord::decode_verified(&f.value) {
             Ok(idx) if &idx.name == name => {
@@ -152,22 +164,30 @@ async fn read_index(inner: &Context, name: &PackageName) -> Result<(Claims, Vec<
                 }
                 entry.1.extend(f.peers);
             }
-            _ => invalid.extend(f.peers),
+            _ => {
+                invalid_values += 1;
+                invalid.extend(f.peers);
+            }
         }
     }
-    Ok((by_key, invalid))
+    Ok(IndexRead {
+        claims: by_key,
+        invalid_values,
+        invalid_peers: invalid,
+    })
 }
 
 /// What the DHT holds for `name` now, read afresh and stored nowhere (`peerpack dht name`).
 /// Peers that serve invalid values are held to account as in [`lookup`].
 pub async fn dht_name(inner: &Context, name: &PackageName) -> Result<peerpack_api::DhtName, Error> {
     let started = std::time::Instant::now();
-    let (by_key, invalid) = read_index(inner, name).await?;
+    let read = read_index(inner, name).await?;
     let took_ms = started.elapsed().as_secs_f64() * 1e3;
-    for peer in &invalid {
+    for peer in &read.invalid_peers {
         inner.peers.with(|b| b.invalid(*peer));
     }
-    let mut claims: Vec<peerpack_api::DhtClaim> = by_key
+    let mut claims: Vec<peerpack_api::DhtClaim> = read
+        .claims
         .into_iter()
         .map(|(key, (idx, peers))| peerpack_api::DhtClaim {
             publisher: key.to_string(),
@@ -185,7 +205,7 @@ pub async fn dht_name(inner: &Context, name: &PackageName) -> Result<peerpack_ap
     Ok(peerpack_api::DhtName {
         name: name.to_string(),
         claims,
-        invalid: invalid.len(),
+        invalid: read.invalid_values,
         took_ms,
     })
 }

@@ -15,13 +15,20 @@ use peerpack_core::{ContentId, Manifest, PackageRecord, PublisherKey};
 use peerpack_net::p2p::identity;
 use tower::ServiceExt;
 
-/// `GET path` on node `i` with `Host: host`: (status, headers, body).
-async fn get_as(net: &TestNet, i: usize, path: &str, host: &str) -> (u16, HeaderMap, String) {
+/// `GET path` on node `i` with `Host: host` and `headers`: (status, headers, body).
+async fn get_with(
+    net: &TestNet,
+    i: usize,
+    path: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+) -> (u16, HeaderMap, String) {
     let router = peerpack_node::api::router(net.inner(i).clone());
-    let req = Request::get(path)
-        .header("host", host)
-        .body(Body::empty())
-        .unwrap();
+    let mut req = Request::get(path).header("host", host);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Body::empty()).unwrap();
     let resp = router.oneshot(req).await.unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
@@ -29,6 +36,10 @@ async fn get_as(net: &TestNet, i: usize, path: &str, host: &str) -> (u16, Header
         .await
         .unwrap();
     (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+async fn get_as(net: &TestNet, i: usize, path: &str, host: &str) -> (u16, HeaderMap, String) {
+    get_with(net, i, path, host, &[]).await
 }
 
 async fn get(net: &TestNet, i: usize, path: &str) -> (u16, HeaderMap, String) {
@@ -42,13 +53,38 @@ fn assert_page(path: &str, (status, headers, body): &(u16, HeaderMap, String)) {
         headers["content-type"], "text/html; charset=utf-8",
         "{path}"
     );
-    assert_eq!(
-        headers["content-security-policy"],
-        peerpack_node::web::CSP,
-        "{path}"
-    );
+    // The policy, directive by directive: no script from anywhere, nothing inline, no
+    // framing, forms only back here.
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+    for d in [
+        "default-src 'none'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(directives.contains(&d), "{path}: {csp} lacks {d}");
+    }
+    for loose in [
+        "script-src",
+        "connect-src",
+        "unsafe-inline",
+        "unsafe-eval",
+        "data:",
+        "*",
+    ] {
+        assert!(!csp.contains(loose), "{path}: {csp} allows {loose}");
+    }
     assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
     assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+    assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+    assert_eq!(headers["cache-control"], "no-store", "{path}");
+    assert_eq!(
+        headers["cross-origin-resource-policy"], "same-origin",
+        "{path}"
+    );
     assert!(body.starts_with("<!DOCTYPE html>"), "{path}");
     assert_eq!(body.matches("<html").count(), 1, "{path}");
     assert!(body.contains("<main id=\"main\">"), "{path}");
@@ -58,28 +94,51 @@ fn assert_page(path: &str, (status, headers, body): &(u16, HeaderMap, String)) {
 /// Nothing hostile made it into the markup as markup.
 fn assert_inert(path: &str, body: &str) {
     // Escaped text may say `onerror=`; only a raw tag or a raw quote starts markup.
+    let lower = body.to_ascii_lowercase();
     for raw in [
         "<script",
         "<img",
+        "<svg",
+        "<iframe",
+        "<meta http",
         "<b>",
         "onmouseover=\"",
-        "href=\"javascript:",
-        "href='javascript:",
+        "onfocus=\"",
+        "javascript:",
+        "\u{202e}",
     ] {
         assert!(
-            !body.to_ascii_lowercase().contains(raw),
+            !lower.contains(raw),
             "{path} holds {raw:?} unescaped:\n{body}"
         );
     }
+    // Every hostile value, raw, is nowhere.
+    for value in HOSTILE_VALUES {
+        assert!(!body.contains(value), "{path} holds {value:?} raw");
+    }
 }
+
+/// The hostile values of [`HOSTILE`], as they are once parsed.
+const HOSTILE_VALUES: &[&str] = &[
+    "<script>alert('d')</script>",
+    "\" onmouseover=\"alert(1)\"",
+    "<img src=x onerror=alert(2)>",
+    "\"><script>alert(3)</script>",
+    "</td></tr></table><img src=x onerror=alert(4)>",
+    "https://example.org/\"><script>alert(5)</script>",
+    "http://x/'><img/src/onerror=alert(6)>",
+    "<svg onload=alert(8)>",
+    "<iframe src=//evil.example>",
+    "<meta http-equiv=refresh content=0;url=//evil.example>",
+];
 
 /// A hostile package: every free-text field tries to break out of the markup.
 const HOSTILE: &str = r#"[package]
 name = "evil-template"
 version = "1.0.0"
-description = "<script>alert('d')</script> \" onmouseover=\"alert(1)\" <b>bold</b>"
+description = "<script>alert('d')</script> \" onmouseover=\"alert(1)\" <b>bold</b> <svg onload=alert(8)> exe.\u202Efdp"
 license = "<img src=x onerror=alert(2)>"
-authors = ["\"><script>alert(3)</script>", "</td></tr></table><img src=x onerror=alert(4)>"]
+authors = ["\"><script>alert(3)</script>", "</td></tr></table><img src=x onerror=alert(4)>", "<iframe src=//evil.example>", "<meta http-equiv=refresh content=0;url=//evil.example>"]
 homepage = "https://example.org/\"><script>alert(5)</script>"
 repository = "http://x/'><img/src/onerror=alert(6)>"
 categories = ["web"]
@@ -137,6 +196,7 @@ async fn every_page_renders_and_escapes_what_the_network_sends() {
     // The front page: everything, then a search, then a tag filter.
     let front = get(&net, b, "/").await;
     assert_page("/", &front);
+    assert_inert("/", &front.2);
     assert!(
         front.2.contains("href=\"/packages/rust-cli\""),
         "{}",
@@ -146,11 +206,15 @@ async fn every_page_renders_and_escapes_what_the_network_sends() {
     let found = get(&net, b, "/?q=alert").await;
     assert_page("/?q=alert", &found);
     assert_inert("/?q=alert", &found.2);
-    assert!(
-        found.2.contains("&lt;script&gt;alert('d')&lt;/script&gt;"),
-        "{}",
-        found.2
-    );
+    for escaped in [
+        "&lt;script&gt;alert('d')&lt;/script&gt;",
+        "&quot; onmouseover=&quot;alert(1)&quot;",
+        "&lt;svg onload=alert(8)&gt;",
+        // The right-to-left override is shown as a replacement character.
+        "exe.\u{FFFD}fdp",
+    ] {
+        assert!(found.2.contains(escaped), "{escaped} not in {}", found.2);
+    }
     let tagged = get(&net, b, "/?tag=xss").await;
     assert_page("/?tag=xss", &tagged);
     assert_inert("/?tag=xss", &tagged.2);
@@ -197,11 +261,19 @@ async fn every_page_renders_and_escapes_what_the_network_sends() {
     let evil_page = get(&net, b, "/packages/evil-template").await;
     assert_page("/packages/evil-template", &evil_page);
     assert_inert("/packages/evil-template", &evil_page.2);
-    assert!(
-        evil_page.2.contains("&lt;img src=x onerror=alert(2)&gt;"),
-        "{}",
-        evil_page.2
-    );
+    for escaped in [
+        "&lt;img src=x onerror=alert(2)&gt;",
+        "&quot;&gt;&lt;script&gt;alert(3)&lt;/script&gt;",
+        "&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;&lt;img src=x onerror=alert(4)&gt;",
+        "&lt;iframe src=//evil.example&gt;",
+        "href=\"http://x/'&gt;&lt;img/src/onerror=alert(6)&gt;\"",
+    ] {
+        assert!(
+            evil_page.2.contains(escaped),
+            "{escaped} not in {}",
+            evil_page.2
+        );
+    }
     assert!(
         evil_page.2.contains(
             "href=\"https://example.org/&quot;&gt;&lt;script&gt;alert(5)&lt;/script&gt;\""
@@ -224,6 +296,7 @@ async fn every_page_renders_and_escapes_what_the_network_sends() {
     // The network page: this node's figures and its peers, M among them.
     let network = get(&net, b, "/network").await;
     assert_page("/network", &network);
+    assert_inert("/network", &network.2);
     assert!(network.2.contains("<table class=\"peers\">"));
     let a_id = net.node(0).peer_id().to_string();
     assert!(
@@ -256,6 +329,41 @@ async fn every_page_renders_and_escapes_what_the_network_sends() {
     assert_eq!(s, 403);
     let (s, _, _) = get_as(&net, b, "/packages/rust-cli", "evil.example").await;
     assert_eq!(s, 403);
+
+    // Another site may link to a page (a top-level visit), and nothing more: no `<img>`,
+    // `<script>` or `fetch` of a page or of the API, each of which would make this node work
+    // for it (a page of an unknown name asks the DHT).
+    let host = "127.0.0.1:7777";
+    let visit = [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-mode", "navigate"),
+    ];
+    let (s, _, body) = get_with(&net, b, "/packages/rust-cli", host, &visit).await;
+    assert_eq!(s, 200, "{body}");
+    for (path, site, mode) in [
+        ("/packages/no-such-name-here", "cross-site", "no-cors"),
+        ("/", "cross-site", "cors"),
+        ("/v1/dht/names/rust-cli", "cross-site", "no-cors"),
+        ("/v1/status", "same-site", "cors"),
+        ("/v1/status", "cross-site", "navigate"),
+        ("/metrics", "cross-site", "navigate"),
+    ] {
+        let headers = [("sec-fetch-site", site), ("sec-fetch-mode", mode)];
+        let (s, _, body) = get_with(&net, b, path, host, &headers).await;
+        assert_eq!(s, 403, "{path} {site} {mode}: {body}");
+        assert!(body.contains("other sites may only link"), "{body}");
+    }
+    // The page itself, and the CLI (which sends no fetch metadata), are served.
+    let own = [
+        ("sec-fetch-site", "same-origin"),
+        ("sec-fetch-mode", "cors"),
+    ];
+    let (s, h, _) = get_with(&net, b, "/v1/status", host, &own).await;
+    assert_eq!(s, 200);
+    assert_eq!(h["cross-origin-resource-policy"], "same-origin");
+    let typed = [("sec-fetch-site", "none"), ("sec-fetch-mode", "navigate")];
+    let (s, _, _) = get_with(&net, b, "/network", host, &typed).await;
+    assert_eq!(s, 200);
 
     m.handle.shutdown().await.unwrap();
     net.shutdown().await;

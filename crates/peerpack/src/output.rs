@@ -214,7 +214,7 @@ pub fn peers(peers: &[PeerView]) {
     }
 }
 
-/// One peer in full.
+/// `peerpack dht providers`.
 pub fn dht_providers(p: &peerpack_api::DhtProviders) {
     let how = if p.first {
         "first provider"
@@ -240,6 +240,7 @@ pub fn dht_providers(p: &peerpack_api::DhtProviders) {
     }
 }
 
+/// `peerpack dht name`.
 pub fn dht_name(n: &peerpack_api::DhtName) {
     match n.claims.len() {
         0 => println!(
@@ -266,6 +267,7 @@ pub fn dht_name(n: &peerpack_api::DhtName) {
     }
 }
 
+/// One peer in full.
 pub fn peer(p: &PeerView) {
     println!("{}", p.peer_id);
     println!("  connected         {}", p.connected);

@@ -53,6 +53,26 @@ pub(super) async fn same_host_only(
         )));
     }
     let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+    // Browsers say where a request comes from (Fetch Metadata). From another site, or from
+    // another port of this one, only a top-level visit of the web page is served: a page
+    // elsewhere must not make this node read the DHT, score peers or hand over data through
+    // an `<img>`, a `<script>` or a `fetch`, none of which needs the token for a GET.
+    if let Some(site) = headers
+        .get("sec-fetch-site")
+        .map(|v| v.to_str().unwrap_or("cross-site"))
+        && !matches!(site, "same-origin" | "none")
+    {
+        let navigate = headers
+            .get("sec-fetch-mode")
+            .is_some_and(|v| v.as_bytes() == b"navigate");
+        let path = req.uri().path();
+        let page = !path.starts_with("/v1/") && path != "/metrics";
+        if !(reads && navigate && page) {
+            return Err(Error::Forbidden(format!(
+                "a {site} request refused: other sites may only link to this node's web page, not use its API"
+            )));
+        }
+    }
     if !reads && let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         let authority = origin
@@ -94,7 +114,18 @@ pub(super) async fn same_host_only(
             Some(_) => {}
         }
     }
-    Ok(next.run(req).await)
+    let mut resp = next.run(req).await;
+    // Nothing here is for other origins to embed or sniff.
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        "cross-origin-resource-policy",
+        axum::http::HeaderValue::from_static("same-origin"),
+    );
+    Ok(resp)
 }
 
 /// Compare secrets in time that does not depend on where they differ.

@@ -30,19 +30,24 @@ use crate::error::Error;
 
 type Shared = State<Arc<Context>>;
 
+/// The HTTP status of an error of `kind`: the one place that decides it, for the API and the
+/// web page alike.
+pub(crate) fn status_of(kind: crate::error::Kind) -> StatusCode {
+    use crate::error::Kind;
+    match kind {
+        Kind::BadRequest => StatusCode::BAD_REQUEST,
+        Kind::Conflict | Kind::UnsafeArchive | Kind::Cancelled => StatusCode::CONFLICT,
+        Kind::NotFound => StatusCode::NOT_FOUND,
+        Kind::Forbidden => StatusCode::FORBIDDEN,
+        Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+        Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        use crate::error::Kind;
-        // The one place that decides the status of an error.
-        let status = match self.kind() {
-            Kind::BadRequest => StatusCode::BAD_REQUEST,
-            Kind::Conflict | Kind::UnsafeArchive | Kind::Cancelled => StatusCode::CONFLICT,
-            Kind::NotFound => StatusCode::NOT_FOUND,
-            Kind::Forbidden => StatusCode::FORBIDDEN,
-            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
-            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = status_of(self.kind());
         if status.is_server_error() {
             tracing::error!(error = %self, "API request failed");
         }

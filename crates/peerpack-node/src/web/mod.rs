@@ -9,10 +9,11 @@
 //! - `/assets/style.css`: the one stylesheet, embedded in the binary.
 //!
 //! Every value that came from the network is escaped by `maud` when it is written into the
-//! page; links out of the page are written only for `http(s)` URLs. Each page is sent with a
-//! Content-Security-Policy that allows only this node's own stylesheet (and, later, scripts),
-//! so even a value that escaped escaping could run nothing. The pages sit behind the API's
-//! access rules ([`crate::api`]): a loopback `Host` only, and no change without the token.
+//! page, with its bidirectional-text controls replaced; links out of the page are written only
+//! for `http(s)` URLs. Each page is sent with a Content-Security-Policy that allows only this
+//! node's own stylesheet and no script, so even a value that escaped escaping could run
+//! nothing. The pages sit behind the API's access rules ([`crate::api`]): a loopback `Host`
+//! only, another site may only link to a page, and no change without the token.
 
 mod pages;
 
@@ -27,16 +28,15 @@ use axum::routing::get;
 use maud::Markup;
 
 use crate::context::Context;
-use crate::error::{Error, Kind};
+use crate::error::Error;
 
 /// The stylesheet, embedded.
 const STYLE: &str = include_str!("style.css");
 
-/// What a page may load and do: its own stylesheet, nothing inline, no frames, forms only back
-/// to this node.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-     script-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; \
-     frame-ancestors 'none'";
+/// What a page may load and do: its own stylesheet and images, no script at all, nothing
+/// inline, no frames, forms only back to this node.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The page routes, merged into the API's router so that its access rules apply to them.
 pub fn routes() -> Router<Arc<Context>> {
@@ -75,14 +75,7 @@ fn html(status: StatusCode, body: Markup) -> Response {
 
 /// An error as a page: the status the API would answer, and what went wrong.
 fn error_page(e: &Error) -> Response {
-    let status = match e.kind() {
-        Kind::BadRequest => StatusCode::BAD_REQUEST,
-        Kind::NotFound => StatusCode::NOT_FOUND,
-        Kind::Forbidden => StatusCode::FORBIDDEN,
-        Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        Kind::Conflict => StatusCode::CONFLICT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    let status = crate::api::status_of(e.kind());
     if status.is_server_error() {
         tracing::error!(error = %e, "web page failed");
     }

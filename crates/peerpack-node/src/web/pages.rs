@@ -14,6 +14,12 @@ use crate::error::Error;
 
 /// Results on the front page.
 const RESULTS: usize = 50;
+/// Longest search accepted from the page, in characters.
+const MAX_QUERY: usize = 256;
+/// Names listed on a publisher's page.
+const MAX_OWNED_SHOWN: usize = 500;
+/// Characters of an error message shown (it may quote the request).
+const MESSAGE_SHOWN: usize = 300;
 /// Characters of a description shown in a result.
 const DESCRIPTION_SHOWN: usize = 280;
 
@@ -66,7 +72,7 @@ pub(super) fn error(status: StatusCode, message: &str) -> Markup {
         Nav::Other,
         html! {
             h1 { (status.as_u16()) " " (title) }
-            p.error role="alert" { (message) }
+            p.error role="alert" { (clip(message, MESSAGE_SHOWN)) }
             p { a href="/" { "Back to search" } }
         },
     )
@@ -74,9 +80,9 @@ pub(super) fn error(status: StatusCode, message: &str) -> Markup {
 
 /// `ed25519:1a2b3c4d…`: enough of a key to tell keys apart at a glance.
 fn short_key(key: &str) -> String {
-    match key.strip_prefix("ed25519:") {
-        Some(hex) if hex.len() > 12 => format!("ed25519:{}…", &hex[..12]),
-        _ => key.to_owned(),
+    match key.strip_prefix("ed25519:").and_then(|hex| hex.get(..12)) {
+        Some(head) if key.len() > "ed25519:".len() + 12 => format!("ed25519:{head}…"),
+        _ => plain(key),
     }
 }
 
@@ -84,26 +90,44 @@ fn short_key(key: &str) -> String {
 fn short_peer(peer: &str) -> String {
     if peer.chars().count() > 16 {
         let tail: String = peer.chars().skip(peer.chars().count() - 6).collect();
-        format!("{}…{tail}", peer.chars().take(8).collect::<String>())
+        plain(&format!(
+            "{}…{tail}",
+            peer.chars().take(8).collect::<String>()
+        ))
     } else {
-        peer.to_owned()
+        plain(peer)
     }
 }
 
 /// `blake3:1a2b3c4d5e6f…`.
 fn short_id(id: &str) -> String {
-    match id.strip_prefix("blake3:") {
-        Some(hex) if hex.len() > 12 => format!("blake3:{}…", &hex[..12]),
-        _ => id.to_owned(),
+    match id.strip_prefix("blake3:").and_then(|hex| hex.get(..12)) {
+        Some(head) if id.len() > "blake3:".len() + 12 => format!("blake3:{head}…"),
+        _ => plain(id),
     }
 }
 
-/// At most `n` characters of `s`, with an ellipsis when cut.
+/// `s` with its bidirectional-text controls (embeddings, overrides, isolates and marks)
+/// replaced by U+FFFD: text from the network must not reorder what is shown around it.
+fn plain(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}' => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
+/// At most `n` characters of `s` (made [`plain`]), with an ellipsis when cut.
 fn clip(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
-        s.to_owned()
+        plain(s)
     } else {
-        let mut out: String = s.chars().take(n).collect();
+        let mut out = plain(&s.chars().take(n).collect::<String>());
         out.push('…');
         out
     }
@@ -180,6 +204,11 @@ struct Detail {
 }
 
 pub(super) async fn search(inner: &Arc<Context>, form: SearchForm) -> Result<Markup, Error> {
+    if form.q.chars().count() > MAX_QUERY {
+        return Err(Error::BadRequest(format!(
+            "a search is limited to {MAX_QUERY} characters"
+        )));
+    }
     let category = form.category.clone().filter(|c| !c.trim().is_empty());
     let tag = form.tag.clone().filter(|t| !t.trim().is_empty());
     let hits = inner
@@ -211,7 +240,9 @@ pub(super) async fn search(inner: &Arc<Context>, form: SearchForm) -> Result<Mar
     };
     let (categories, tags) = (by_count(categories), by_count(tags));
     let filtered = category.is_some() || tag.is_some();
-    let heading = if form.q.trim().is_empty() && !filtered {
+    let heading = if hits.len() >= RESULTS {
+        format!("The first {RESULTS} results")
+    } else if form.q.trim().is_empty() && !filtered {
         "Packages".to_owned()
     } else {
         format!(
@@ -220,6 +251,15 @@ pub(super) async fn search(inner: &Arc<Context>, form: SearchForm) -> Result<Mar
             if hits.len() == 1 { "" } else { "s" }
         )
     };
+    // A facet link keeps the words and the other filter.
+    let keep_category = category
+        .as_deref()
+        .map(|c| format!("&category={}", encode(c)))
+        .unwrap_or_default();
+    let keep_tag = tag
+        .as_deref()
+        .map(|t| format!("&tag={}", encode(t)))
+        .unwrap_or_default();
     Ok(layout(
         "Search",
         Nav::Search,
@@ -227,7 +267,7 @@ pub(super) async fn search(inner: &Arc<Context>, form: SearchForm) -> Result<Mar
             form.search role="search" action="/" method="get" {
                 label for="q" { "Search packages" }
                 div.row {
-                    input #q type="search" name="q" value=(form.q) placeholder="axum, ci, react…" autocomplete="off";
+                    input #q type="search" name="q" value=(plain(&form.q)) placeholder="axum, ci, react…" autocomplete="off";
                     @if let Some(c) = &category { input type="hidden" name="category" value=(c); }
                     @if let Some(t) = &tag { input type="hidden" name="tag" value=(t); }
                     button type="submit" { "Search" }
@@ -236,8 +276,8 @@ pub(super) async fn search(inner: &Arc<Context>, form: SearchForm) -> Result<Mar
             @if filtered {
                 p.filters {
                     "Filtered by "
-                    @if let Some(c) = &category { "category " strong { (c) } " " }
-                    @if let Some(t) = &tag { "tag " strong { (t) } " " }
+                    @if let Some(c) = &category { "category " strong { (plain(c)) } " " }
+                    @if let Some(t) = &tag { "tag " strong { (plain(t)) } " " }
                     a href={ "/?q=" (encode(&form.q)) } { "(clear)" }
                 }
             }
@@ -259,7 +299,7 @@ pub(super) async fn search(inner: &Arc<Context>, form: SearchForm) -> Result<Mar
                             h2 { "Categories" }
                             ul {
                                 @for (c, n) in &categories {
-                                    li { a href={ "/?q=" (encode(&form.q)) "&category=" (encode(c)) } { (c) } " " span.count { (n) } }
+                                    li { a href={ "/?q=" (encode(&form.q)) "&category=" (encode(c)) (keep_tag) } { (c) } " " span.count { (n) } }
                                 }
                             }
                         }
@@ -267,7 +307,7 @@ pub(super) async fn search(inner: &Arc<Context>, form: SearchForm) -> Result<Mar
                             h2 { "Tags" }
                             ul {
                                 @for (t, n) in &tags {
-                                    li { a href={ "/?q=" (encode(&form.q)) "&tag=" (encode(t)) } { (t) } " " span.count { (n) } }
+                                    li { a href={ "/?q=" (encode(&form.q)) (keep_category) "&tag=" (encode(t)) } { (t) } " " span.count { (n) } }
                                 }
                             }
                         }
@@ -288,7 +328,7 @@ fn result(hit: &SearchHit, detail: Option<&Detail>) -> Markup {
             @if hit.contested { " " span.badge.warn { "contested" } }
             @if hit.disputed { " " span.badge.warn { "disputed" } }
         }
-        p.description { (clip(&hit.description, DESCRIPTION_SHOWN)) }
+        p.description dir="auto" { (clip(&hit.description, DESCRIPTION_SHOWN)) }
         @if let Some(d) = detail {
             @if !d.record.manifest.tags.is_empty() {
                 p.tags { @for t in &d.record.manifest.tags { (tag_link(t)) " " } }
@@ -394,7 +434,7 @@ pub(super) async fn package(inner: &Arc<Context>, name: &str) -> Result<Markup, 
             article.package {
                 header.package-head {
                     h1 { (info.name) @if let Some(v) = latest { " " span.version { (v.version) } } }
-                    @if let Some(v) = latest { p.lead { (v.description) } }
+                    @if let Some(v) = latest { p.lead dir="auto" { (plain(&v.description)) } }
                 }
                 section aria-labelledby="install-h" {
                     h2 #install-h { "Install" }
@@ -429,9 +469,9 @@ pub(super) async fn package(inner: &Arc<Context>, name: &str) -> Result<Markup, 
                     section aria-labelledby="about-h" {
                         h2 #about-h { "About " (v.version) }
                         dl.fields {
-                            dt { "License" } dd { (v.license) }
+                            dt { "License" } dd { (plain(&v.license)) }
                             @if !v.authors.is_empty() {
-                                dt { "Authors" } dd { (v.authors.join(", ")) }
+                                dt { "Authors" } dd dir="auto" { (plain(&v.authors.join(", "))) }
                             }
                             @if !v.categories.is_empty() {
                                 dt { "Categories" } dd { @for c in &v.categories { (category_link(c)) " " } }
@@ -485,9 +525,9 @@ pub(super) async fn package(inner: &Arc<Context>, name: &str) -> Result<Markup, 
                                             td { (size(v.archive_size)) }
                                             td { (v.providers.len()) }
                                             td {
-                                                @if let Some(r) = &v.yanked { span.badge.warn title=(r) { "yanked" } " " }
-                                                @if let Some(m) = &v.deprecated { span.badge.warn title=(m) { "deprecated" } " " }
-                                                @if let Some(r) = &v.unsafe_reason { span.badge.danger title=(r) { "unsafe archive" } }
+                                                @if let Some(r) = &v.yanked { span.badge.warn title=(plain(r)) { "yanked" } " " }
+                                                @if let Some(m) = &v.deprecated { span.badge.warn title=(plain(m)) { "deprecated" } " " }
+                                                @if let Some(r) = &v.unsafe_reason { span.badge.danger title=(plain(r)) { "unsafe archive" } }
                                             }
                                         }
                                     }
@@ -504,9 +544,9 @@ pub(super) async fn package(inner: &Arc<Context>, name: &str) -> Result<Markup, 
 /// A link out of the page, or the bare text when the URL is not `http(s)`.
 fn external(url: &str) -> Markup {
     if linkable(url) {
-        html! { a href=(url) rel="nofollow noopener noreferrer" { (url) } }
+        html! { a href=(url) rel="nofollow noopener noreferrer" { (plain(url)) } }
     } else {
-        html! { span { (url) } }
+        html! { span { (plain(url)) } }
     }
 }
 
@@ -520,21 +560,25 @@ pub(super) async fn publisher(inner: &Arc<Context>, key: &str) -> Result<Markup,
     let owned = inner
         .catalogue
         .with_store(move |s| {
+            let names = s.db.names_of(&parsed)?;
+            let total = names.len();
             let mut out = Vec::new();
-            for name in s.db.names_of(&parsed)? {
+            for name in names.into_iter().take(MAX_OWNED_SHOWN) {
                 let latest = s.db.latest(&name)?;
                 out.push((name, latest));
             }
-            Ok(out)
+            Ok((total, out))
         })
         .await?;
+    let (total, owned) = owned;
     Ok(layout(
         &short_key(&full),
         Nav::Other,
         html! {
             h1 { "Publisher " code.key title=(full) { (short_key(&full)) } }
             p.note { "Full key: " code.wrap { (full) } }
-            h2 { (owned.len()) " package" @if owned.len() != 1 { "s" } " owned here" }
+            h2 { (total) " package" @if total != 1 { "s" } " owned here" }
+            @if total > owned.len() { p.note { "The first " (owned.len()) ", in name order." } }
             @if owned.is_empty() {
                 p.empty { "This node knows no name this key owns." }
             } @else {
@@ -544,7 +588,7 @@ pub(super) async fn publisher(inner: &Arc<Context>, key: &str) -> Result<Markup,
                             a.name href={ "/packages/" (name.as_str()) } { (name.as_str()) }
                             @if let Some(r) = latest {
                                 " " span.version { (r.manifest.version.to_string()) }
-                                p.description { (clip(&r.manifest.description, DESCRIPTION_SHOWN)) }
+                                p.description dir="auto" { (clip(&r.manifest.description, DESCRIPTION_SHOWN)) }
                             }
                         }
                     }
@@ -594,7 +638,7 @@ pub(super) async fn network(inner: &Arc<Context>) -> Result<Markup, Error> {
                                 tr {
                                     th scope="row" { code title=(p.peer_id) { (short_peer(&p.peer_id)) } }
                                     td { @if p.connected { "connected" } @else { "known" } }
-                                    td { (clip(&p.agent, 64)) }
+                                    td dir="auto" { (clip(&p.agent, 64)) }
                                     td.addrs { @for a in p.addresses.iter().take(3) { code { (clip(a, 80)) } br; } }
                                     td { @if let Some(ms) = p.latency_ms { (format!("{ms:.1} ms")) } @else { "–" } }
                                     td { (format!("{:.2}", p.score)) }
@@ -652,5 +696,18 @@ mod tests {
             short_key("ed25519:0123456789abcdef0123"),
             "ed25519:0123456789ab…"
         );
+        // Byte 12 inside a character: shown whole rather than cut (and never a panic).
+        assert_eq!(short_key("ed25519:aéééééééé"), "ed25519:aéééééééé");
+        assert_eq!(short_id("blake3:aéééééééé"), "blake3:aéééééééé");
+    }
+
+    #[test]
+    fn bidirectional_controls_are_replaced() {
+        assert_eq!(plain("abc\u{202E}fdp.exe"), "abc\u{FFFD}fdp.exe");
+        assert_eq!(
+            plain("\u{2066}x\u{2069}\u{200F}"),
+            "\u{FFFD}x\u{FFFD}\u{FFFD}"
+        );
+        assert_eq!(clip("\u{202E}abcdef", 3), "\u{FFFD}ab…");
     }
 }
