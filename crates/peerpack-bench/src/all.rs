@@ -384,7 +384,7 @@ pub fn run(json_out: Option<&Path>, quick: bool) -> Result<()> {
         let (nodes, publishes, settle) = if quick {
             (vec![5], 4, 2)
         } else {
-            (vec![100, 200], 20, 60)
+            (vec![100, 200], 12, 60)
         };
         crate::block_on(crate::propagation::run(
             &nodes,
