@@ -128,8 +128,9 @@ pub async fn run(
         published.push((from, name, cid));
     }
 
-    let (mut gets, mut provs, mut first, mut http) = (vec![], vec![], vec![], vec![]);
-    let (mut get_found, mut provs_found, mut first_found) = (0usize, 0usize, 0usize);
+    let (mut gets, mut http, mut get_found) = (vec![], vec![], 0usize);
+    // Provider lookups, whole and up to the first: their latencies and how many found.
+    let mut lookups = [(false, vec![], 0usize), (true, vec![], 0usize)];
     let other = |rng: &mut Rng, not: &[usize]| loop {
         let i = rng.below(nodes);
         if !not.contains(&i) {
@@ -147,21 +148,21 @@ pub async fn run(
         if n.claims.len() == 1 && n.claims[0].versions == ["1.0.0"] {
             get_found += 1;
         }
-        let b = other(&mut rng, &[*from, a]);
-        let query = peerpack_api::DhtProvidersQuery { first: false };
-        let t = Instant::now();
-        let p = clients[b].dht_providers(cid, &query).await?;
-        http.push(t.elapsed());
-        provs.push(ms(p.took_ms));
-        provs_found += usize::from(p.providers.contains(owner));
-        let c = other(&mut rng, &[*from, a, b]);
-        let query = peerpack_api::DhtProvidersQuery { first: true };
-        let t = Instant::now();
-        let p = clients[c].dht_providers(cid, &query).await?;
-        http.push(t.elapsed());
-        first.push(ms(p.took_ms));
-        first_found += usize::from(p.providers.contains(owner));
+        // Each lookup from a node that has not asked yet, so that no connection an earlier
+        // query made helps it.
+        let mut asked = vec![*from, a];
+        for (first, samples, found) in &mut lookups {
+            let at = other(&mut rng, &asked);
+            asked.push(at);
+            let query = peerpack_api::DhtProvidersQuery { first: *first };
+            let t = Instant::now();
+            let p = clients[at].dht_providers(cid, &query).await?;
+            http.push(t.elapsed());
+            samples.push(ms(p.took_ms));
+            *found += usize::from(p.providers.contains(owner));
+        }
     }
+    let [(_, provs, provs_found), (_, first, first_found)] = lookups;
 
     let mut conns = Vec::with_capacity(nodes);
     let mut table = Vec::with_capacity(nodes);

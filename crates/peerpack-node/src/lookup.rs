@@ -36,14 +36,7 @@ pub enum Lookup {
 /// claimant makes the name contested.
 #[tracing::instrument(skip(inner))]
 pub async fn lookup(inner: &Arc<Context>, name: &PackageName) -> Result<Lookup, Error> {
-    let IndexRead {
-        claims: mut by_key,
-        invalid_peers,
-        ..
-    } = read_index(inner, name).await?;
-    for peer in invalid_peers {
-        inner.peers.with(|b| b.invalid(peer));
-    }
+    let mut by_key = read_index(inner, name).await?.claims;
     // Curators may settle what would otherwise be a contest: read their lists first.
     if by_key.len() > 1 && !inner.curators.is_empty() {
         fetch_curators(inner).await;
@@ -140,18 +133,17 @@ struct IndexRead {
     claims: Claims,
     /// Values that were not a valid index record of the name.
     invalid_values: usize,
-    /// The peers that served them, once per value.
-    invalid_peers: Vec<PeerId>,
 }
 
-/// Read `name`'s index records from the DHT (a whole query) and sort them by key.
+/// Read `name`'s index records from the DHT (a whole query) and sort them by key. Each peer
+/// that served a value that is not a valid index record of `name` is scored down, once per
+/// such value.
 async fn read_index(inner: &Context, name: &PackageName) -> Result<IndexRead, Error> {
     let found = inner
         .net
         .get_record_from(protocol::index_key(name), DHT_TIMEOUT)
         .await?;
     let mut by_key = Claims::new();
-    let mut invalid = Vec::new();
     let mut invalid_values = 0;
     for f in found {
         match IndexRecord::decode_verified(&f.value) {
@@ -166,14 +158,15 @@ async fn read_index(inner: &Context, name: &PackageName) -> Result<IndexRead, Er
             }
             _ => {
                 invalid_values += 1;
-                invalid.extend(f.peers);
+                for peer in f.peers {
+                    inner.peers.with(|b| b.invalid(peer));
+                }
             }
         }
     }
     Ok(IndexRead {
         claims: by_key,
         invalid_values,
-        invalid_peers: invalid,
     })
 }
 
@@ -183,9 +176,6 @@ pub async fn dht_name(inner: &Context, name: &PackageName) -> Result<peerpack_ap
     let started = std::time::Instant::now();
     let read = read_index(inner, name).await?;
     let took_ms = started.elapsed().as_secs_f64() * 1e3;
-    for peer in &read.invalid_peers {
-        inner.peers.with(|b| b.invalid(*peer));
-    }
     let mut claims: Vec<peerpack_api::DhtClaim> = read
         .claims
         .into_iter()

@@ -76,7 +76,7 @@ pub fn parse_spec(spec: &str) -> Result<(PackageName, Option<VersionReq>), Error
     Ok((name, req))
 }
 
-fn parse_name(name: &str) -> Result<PackageName, Error> {
+pub(crate) fn parse_name(name: &str) -> Result<PackageName, Error> {
     PackageName::new(name).map_err(|e| Error::BadRequest(format!("{name:?}: {e}")))
 }
 

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use peerpack_core::PackageName;
 use peerpack_net::p2p::{Multiaddr, PeerId};
 use peerpack_store::db::now;
 use peerpack_store::{NameState, SearchQuery};
@@ -195,8 +194,7 @@ impl Context {
     /// Everything known about `name`, asking the DHT when the catalogue does not know it.
     #[tracing::instrument(skip(self))]
     pub async fn info(self: &Arc<Self>, name: &str) -> Result<Info, Error> {
-        let name =
-            PackageName::new(name).map_err(|e| Error::BadRequest(format!("{name:?}: {e}")))?;
+        let name = crate::names::parse_name(name)?;
         let mut source = "local";
         let (state, _) = self.name_state(&name).await?;
         if state != NameState::Contested && !crate::lookup::known(self, &name).await? {

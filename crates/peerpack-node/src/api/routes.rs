@@ -20,7 +20,6 @@ use super::{
     parse_body,
 };
 use crate::error::Error;
-use peerpack_core::PackageName;
 
 /// This document: the API in OpenAPI 3.1, generated from the handlers and their types.
 #[utoipa::path(
@@ -157,7 +156,7 @@ pub(super) async fn dht_name(
     name: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, Error> {
     let Path(name) = name.map_err(bad_path)?;
-    let name = PackageName::new(&name).map_err(|e| Error::BadRequest(format!("{name:?}: {e}")))?;
+    let name = crate::names::parse_name(&name)?;
     Ok(Json(crate::lookup::dht_name(&inner, &name).await?))
 }
 

@@ -508,14 +508,7 @@ pub(super) async fn package(inner: &Arc<Context>, name: &str) -> Result<Markup, 
                     } @else {
                         div.table-wrap {
                             table.versions {
-                                thead { tr {
-                                    th scope="col" { "Version" }
-                                    th scope="col" { "Published" }
-                                    th scope="col" { "Content id" }
-                                    th scope="col" { "Size" }
-                                    th scope="col" { "Providers" }
-                                    th scope="col" { "Notes" }
-                                } }
+                                (thead(&["Version", "Published", "Content id", "Size", "Providers", "Notes"]))
                                 tbody {
                                     @for v in &info.versions {
                                         tr {
@@ -539,6 +532,11 @@ pub(super) async fn package(inner: &Arc<Context>, name: &str) -> Result<Markup, 
             }
         },
     ))
+}
+
+/// A table's header row of column headers.
+fn thead(columns: &[&str]) -> Markup {
+    html! { thead { tr { @for c in columns { th scope="col" { (c) } } } } }
 }
 
 /// A link out of the page, or the bare text when the URL is not `http(s)`.
@@ -624,15 +622,7 @@ pub(super) async fn network(inner: &Arc<Context>) -> Result<Markup, Error> {
             } @else {
                 div.table-wrap {
                     table.peers {
-                        thead { tr {
-                            th scope="col" { "Peer" }
-                            th scope="col" { "State" }
-                            th scope="col" { "Agent" }
-                            th scope="col" { "Addresses" }
-                            th scope="col" { "Latency" }
-                            th scope="col" { "Reputation" }
-                            th scope="col" { "Valid / invalid" }
-                        } }
+                        (thead(&["Peer", "State", "Agent", "Addresses", "Latency", "Reputation", "Valid / invalid"]))
                         tbody {
                             @for p in &peers {
                                 tr {
