@@ -224,6 +224,7 @@ impl Node {
             dht_writer,
             republish: crate::republish::Schedule::default(),
             metrics: node_metrics.clone(),
+            web: Default::default(),
             telemetry,
         });
 

@@ -118,6 +118,52 @@ fn assert_inert(path: &str, body: &str) {
     }
 }
 
+/// Every tag of `body` (a literal `<`: text has `&lt;`) is one that can neither run, load,
+/// frame nor post, and carries no handler, style, or link other than `http(s)` or this node's
+/// own pages.
+fn assert_tags_inert(body: &str) {
+    for tag in body.split('<').skip(1).map(|t| &t[..t.find('>').unwrap()]) {
+        let lower = tag.to_ascii_lowercase();
+        let name = lower
+            .trim_start_matches('/')
+            .split([' ', '/'])
+            .next()
+            .unwrap();
+        assert!(
+            ![
+                "script", "img", "svg", "iframe", "form", "button", "object", "embed", "base",
+                "style", "input"
+            ]
+            .contains(&name)
+                || (name == "form" && lower.contains("action=\"/\"")),
+            "<{tag}>"
+        );
+        assert!(
+            !lower.contains("javascript:") && !lower.contains("data:"),
+            "<{tag}>"
+        );
+        assert!(!lower.contains("style="), "<{tag}>");
+        let handler = lower
+            .split_whitespace()
+            .any(|attr| attr.starts_with("on") && attr.contains('='));
+        assert!(!handler, "<{tag}>");
+        if let Some(at) = lower.find("href=\"") {
+            let url = &lower[at + 6..];
+            assert!(
+                url.starts_with("https://")
+                    || url.starts_with("http://")
+                    || url.starts_with('#')
+                    || (url.starts_with('/') && !url.starts_with("//")),
+                "<{tag}>"
+            );
+            assert!(
+                !url.starts_with("/v1") && !url.starts_with("../"),
+                "<{tag}>"
+            );
+        }
+    }
+}
+
 /// The hostile values of [`HOSTILE`], as they are once parsed.
 const HOSTILE_VALUES: &[&str] = &[
     "<script>alert('d')</script>",
@@ -257,6 +303,36 @@ async fn every_page_renders_and_escapes_what_the_network_sends() {
         page.2
     );
     assert!(page.2.contains("<table class=\"versions\">"));
+    // B does not hold the archive: no README or files, and says how to get them.
+    assert!(
+        page.2
+            .contains("This node does not hold the archive of 1.2.0"),
+        "{}",
+        page.2
+    );
+    // A published it, so A shows its README (rendered markdown) and its files.
+    let at_a = get(&net, 0, "/packages/rust-cli").await;
+    assert_page("/packages/rust-cli on A", &at_a);
+    for shown in [
+        "<div class=\"readme\" dir=\"auto\"><h1>rust-cli</h1>",
+        "<code>clap</code> derive arguments",
+        "<table><thead><tr><th>variable</th>",
+        "<code>template/src/</code>",
+        "<code>template/src/main.rs</code>",
+        "<code>peerpack.toml</code>",
+    ] {
+        assert!(at_a.2.contains(shown), "{shown} not in {}", at_a.2);
+    }
+    // Dependents: rust-cli depends on github-actions-ci, on both nodes' pages.
+    for node in [0, b] {
+        let ci = get(&net, node, "/packages/github-actions-ci").await;
+        assert_page("/packages/github-actions-ci", &ci);
+        assert!(
+            ci.2.contains("<ul class=\"deps dependents\"><li><a href=\"/packages/rust-cli\">rust-cli</a> 1.2.0 <code>^1.0</code>"),
+            "{}",
+            ci.2
+        );
+    }
     // The hostile one: escaped everywhere, and its links are not links.
     let evil_page = get(&net, b, "/packages/evil-template").await;
     assert_page("/packages/evil-template", &evil_page);
@@ -366,5 +442,100 @@ async fn every_page_renders_and_escapes_what_the_network_sends() {
     assert_eq!(s, 200);
 
     m.handle.shutdown().await.unwrap();
+    net.shutdown().await;
+}
+
+/// A README that tries everything markdown allows and then some, past the size shown.
+fn hostile_readme() -> String {
+    let mut md = String::from(
+        "# Hostile <script>alert('h1')</script>\n\n\
+         [click](javascript:alert(1)) [data](data:text/html,<script>alert(2)</script>) \
+         [api](/v1/packages/x) [rel](../../v1/status) [ok](https://example.org/ok)\n\n\
+         <script>alert(3)</script>\n\n<img src=x onerror=alert(4)>\n\n\
+         <iframe src=\"//evil.example\"></iframe>\n\n\
+         <a href=\"javascript:alert(5)\" onclick=\"alert(6)\">raw link</a>\n\n\
+         ![tracking pixel](https://evil.example/pixel.png)\n\n\
+         <div style=\"position:fixed;inset:0\">overlay</div>\n\n\
+         <form action=\"/v1/install\"><button>go</button></form>\n\n\
+         [ref]: javascript:alert(7)\n\nsee [ref]\n\n\
+         exe.\u{202E}fdp\n\n",
+    );
+    // Past the 256 KiB shown.
+    while md.len() < 300 * 1024 {
+        md.push_str("<svg onload=alert(8)> *filler* text to make the README long.\n\n");
+    }
+    md
+}
+
+// One node publishes a pack whose README is hostile markdown; its page renders the README
+// sanitised: formatting stays, nothing can run, load, frame, style or post.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_readme_from_an_archive_renders_and_cannot_run() {
+    let net = TestNet::new(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("peerpack.toml"),
+        "[package]\nname = \"readme-attack\"\nversion = \"1.0.0\"\ndescription = \"d\"\nlicense = \"MIT\"\nauthors = [\"m\"]\nreadme = \"docs/README.md\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("docs")).unwrap();
+    std::fs::write(dir.path().join("docs/README.md"), hostile_readme()).unwrap();
+    std::fs::write(
+        dir.path().join("README.md"),
+        "not the one the manifest names",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("<img src=x onerror=alert(9)>.txt"), "x").unwrap();
+    peerpack_node::publish::publish(net.inner(0), dir.path().to_owned())
+        .await
+        .unwrap();
+
+    let page = get(&net, 0, "/packages/readme-attack").await;
+    assert_page("/packages/readme-attack", &page);
+    assert_tags_inert(&page.2);
+    let body = &page.2;
+    // The README the manifest names, rendered.
+    assert!(
+        body.contains("<code>docs/README.md</code> from the archive"),
+        "{body}"
+    );
+    assert!(!body.contains("not the one the manifest names"), "{body}");
+    assert!(body.contains("<em>filler</em>"), "{body}");
+    assert!(
+        body.contains(
+            "<a href=\"https://example.org/ok\" rel=\"noopener noreferrer nofollow ugc\">ok</a>"
+        ),
+        "{body}"
+    );
+    // The image is its alt text; raw HTML is text; links elsewhere than http(s) lose their href.
+    assert!(body.contains("tracking pixel"), "{body}");
+    assert!(
+        body.contains("&lt;iframe src=\"//evil.example\"&gt;")
+            || body.contains("&lt;iframe src=&quot;//evil.example&quot;&gt;"),
+        "{body}"
+    );
+    for gone in [
+        "<iframe",
+        "<form",
+        "<button",
+        "<div style",
+        "href=\"data:",
+        "href=\"/v1",
+        "href=\"../",
+        "evil.example/pixel.png\"",
+    ] {
+        assert!(!body.contains(gone), "{gone} in the page");
+    }
+    // Cut at 256 KiB, and says so.
+    assert!(
+        body.contains("Only the first 256.0 KiB are shown."),
+        "{body}"
+    );
+    // The file list, with the hostile file name escaped.
+    assert!(body.contains("<code>docs/README.md</code>"), "{body}");
+    assert!(
+        body.contains("&lt;img src=x onerror=alert(9)&gt;.txt"),
+        "{body}"
+    );
     net.shutdown().await;
 }

@@ -942,3 +942,76 @@ fn an_atomic_write_that_fails_leaves_nothing_behind() {
     store.insert_record(&rec).unwrap();
     assert_eq!(shown_version(&store, "rust-cli").as_deref(), Some("1.5.0"));
 }
+
+/// A signed record of `name` `version` that depends on `deps` (name, requirement).
+fn depending(name: &str, version: &str, deps: &[(&str, &str)]) -> PackageRecord {
+    let mut text = format!(
+        "[package]\nname = {name:?}\nversion = {version:?}\ndescription = \"d\"\nlicense = \"MIT\"\nauthors = [\"a\"]\n[dependencies]\n"
+    );
+    for (d, req) in deps {
+        text.push_str(&format!("{d} = {req:?}\n"));
+    }
+    PackageRecord::sign(
+        RecordFields {
+            manifest: Manifest::parse(&text, Path::new("peerpack.toml")).unwrap(),
+            content_id: ContentId::of(format!("{name}@{version}").as_bytes()),
+            archive_size: 100,
+            seq: 1,
+            published_at: 1_790_000_000,
+        },
+        &key(1),
+    )
+    .unwrap()
+}
+
+#[test]
+fn dependents_are_indexed_and_filled_in_for_an_older_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled_store(dir.path());
+    let records = [
+        depending(
+            "web-app",
+            "1.0.0",
+            &[("rust-cli", "^1"), ("github-actions-ci", "^1")],
+        ),
+        depending("web-app", "1.1.0", &[("rust-cli", "^1.0")]),
+        depending("web-app", "2.0.0-rc.1", &[("rust-cli", ">=1")]),
+        depending("tool-kit", "0.1.0", &[("rust-cli", "*")]),
+        depending("alone", "1.0.0", &[]),
+    ];
+    for r in store.insert_records(&records, None).unwrap() {
+        assert_eq!(r.unwrap(), Inserted::New);
+    }
+    let expect = |store: &Store| {
+        let deps = store.db.dependents("rust-cli", 10).unwrap();
+        let shown: Vec<(String, String, String, usize)> = deps
+            .into_iter()
+            .map(|d| (d.name, d.version.to_string(), d.requirement, d.versions))
+            .collect();
+        // In name order; the newest release (not the pre-release) and its requirement.
+        assert_eq!(
+            shown,
+            [
+                ("tool-kit".into(), "0.1.0".into(), "*".into(), 1),
+                ("web-app".into(), "1.1.0".into(), "^1.0".into(), 3),
+            ]
+        );
+        assert_eq!(store.db.dependents("rust-cli", 1).unwrap().len(), 1);
+        assert_eq!(
+            store.db.dependents("github-actions-ci", 10).unwrap()[0].name,
+            "web-app"
+        );
+        assert!(store.db.dependents("alone", 10).unwrap().is_empty());
+    };
+    expect(&store);
+    drop(store);
+
+    // A store from before the table: opening it fills the table from the records.
+    let conn = rusqlite::Connection::open(dir.path().join("peerpack.db")).unwrap();
+    conn.execute_batch("DROP TABLE dependencies; PRAGMA user_version = 10;")
+        .unwrap();
+    drop(conn);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.db.schema_version().unwrap(), 11);
+    expect(&store);
+}

@@ -58,7 +58,7 @@ pub fn extract<R: Read>(
 }
 
 /// Checks an entry path and turns it into its `/`-joined normal components.
-fn clean_path(raw: &[u8]) -> Result<String, ExtractError> {
+pub(super) fn clean_path(raw: &[u8]) -> Result<String, ExtractError> {
     let text = std::str::from_utf8(raw)
         .map_err(|_| ExtractError::BadPath(String::from_utf8_lossy(raw).into_owned()))?;
     if text.len() > MAX_PATH_LEN || text.contains('\0') || text.contains('\\') {
@@ -243,7 +243,7 @@ fn extract_into<R: Read>(
 
 /// Why [`HeaderGuard`] stopped the stream.
 #[derive(Debug, Clone)]
-enum Refusal {
+pub(super) enum Refusal {
     TooLarge {
         kind: &'static str,
         size: u64,
@@ -281,7 +281,7 @@ const BLOCK: u64 = 512;
 /// with tar's own [`tar::Header`] and PAX records with tar's own [`tar::PaxExtensions`], so the
 /// guard and the parser cannot disagree about where the next header is. An all-zero block ends
 /// the archive for the parser, and the guard stops looking there too.
-struct HeaderGuard<R> {
+pub(super) struct HeaderGuard<R> {
     inner: R,
     /// The header read from `inner` ahead of the parser; `header_len` bytes of it are filled,
     /// `header_at` of those have been handed on.
@@ -304,7 +304,7 @@ struct HeaderGuard<R> {
 }
 
 impl<R: Read> HeaderGuard<R> {
-    fn new(inner: R, refusal: Rc<RefCell<Option<Refusal>>>) -> Self {
+    pub(super) fn new(inner: R, refusal: Rc<RefCell<Option<Refusal>>>) -> Self {
         Self {
             inner,
             header: [0; BLOCK as usize],

@@ -18,11 +18,13 @@
 //! [`MAX_PAX_HEADER`](crate::limits::MAX_PAX_HEADER) before the tar parser reads them whole into
 //! memory, and GNU sparse files.
 //!
-//! The code is split in three: `archive/select.rs` decides which files ship (ignore rules),
+//! The code is split in four: `archive/select.rs` decides which files ship (ignore rules),
 //! `archive/pack.rs` builds the archive, `archive/extract.rs` unpacks one under its limits and
-//! guards. The types they share, their errors among them, live here.
+//! guards, `archive/inspect.rs` lists one and reads its README under the same. The types they
+//! share, their errors among them, live here.
 
 mod extract;
+mod inspect;
 mod pack;
 mod secrets;
 mod select;
@@ -35,6 +37,7 @@ use crate::limits::{DEFAULT_MAX_ENTRIES, DEFAULT_MAX_UNPACKED_BYTES, MAX_PATH_LE
 use crate::manifest::{Manifest, ManifestError};
 
 pub use extract::extract;
+pub use inspect::{Contents, Entry, README_NAMES, Readme, contents};
 pub use pack::{Listed, ListedKind, list, pack, pack_to};
 pub use secrets::{Suspect, suspects};
 pub use select::{DEFAULT_IGNORES, IGNORE_FILE, Selection};

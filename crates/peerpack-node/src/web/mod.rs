@@ -2,8 +2,9 @@
 //! the server from the node's own catalogue (docs/WEB.md).
 //!
 //! - `/`: search, the front page; `?q=`, `?category=`, `?tag=`.
-//! - `/packages/{name}`: every version, the manifest, dependencies, owner and trust state,
-//!   providers, and the install command.
+//! - `/packages/{name}`: every version, the manifest, dependencies and dependents, owner and
+//!   trust state, providers, the install command, and, when this node holds the archive, its
+//!   README (sanitised, see [`contents`]) and file list.
 //! - `/publishers/{key}`: every name a key owns here.
 //! - `/network`: this node, its peers and their reputation.
 //! - `/assets/style.css`: the one stylesheet, embedded in the binary.
@@ -15,6 +16,7 @@
 //! nothing. The pages sit behind the API's access rules ([`crate::api`]): a loopback `Host`
 //! only, another site may only link to a page, and no change without the token.
 
+pub(crate) mod contents;
 mod pages;
 
 use std::sync::Arc;

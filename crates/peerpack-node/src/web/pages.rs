@@ -4,11 +4,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use maud::{DOCTYPE, Markup, html};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use peerpack_api::{Info, Search, SearchHit};
 use peerpack_core::{PackageName, PackageRecord, PublicKey};
 
 use super::SearchForm;
+use super::contents::{self, Shown};
 use crate::context::Context;
 use crate::error::Error;
 
@@ -22,6 +23,8 @@ const MAX_OWNED_SHOWN: usize = 500;
 const MESSAGE_SHOWN: usize = 300;
 /// Characters of a description shown in a result.
 const DESCRIPTION_SHOWN: usize = 280;
+/// Dependent packages listed on a package's page.
+const MAX_DEPENDENTS: usize = 200;
 
 /// Which entry of the top navigation is the current page.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -427,6 +430,15 @@ pub(super) async fn package(inner: &Arc<Context>, name: &str) -> Result<Markup, 
     let latest = info.versions.first();
     let (state, explain) = trust_state(&info);
     let install = format!("peerpack install {}", info.name);
+    let shown = match latest.and_then(|v| v.content_id.parse::<peerpack_core::ContentId>().ok()) {
+        Some(id) => Some(contents::of(inner, id).await),
+        None => None,
+    };
+    let of = info.name.clone();
+    let dependents = inner
+        .catalogue
+        .with_store(move |s| Ok(s.db.dependents(&of, MAX_DEPENDENTS)?))
+        .await?;
     Ok(layout(
         &info.name,
         Nav::Other,
@@ -501,6 +513,26 @@ pub(super) async fn package(inner: &Arc<Context>, name: &str) -> Result<Markup, 
                         }
                     }
                 }
+                section aria-labelledby="dependents-h" {
+                    h2 #dependents-h { "Dependents" }
+                    @if dependents.is_empty() {
+                        p.empty { "No package known here depends on it." }
+                    } @else {
+                        ul.deps.dependents {
+                            @for d in &dependents {
+                                li {
+                                    a href={ "/packages/" (d.name) } { (d.name) } " " (d.version)
+                                    " " code { (d.requirement) }
+                                    @if d.versions > 1 { " " span.note { "(" (d.versions) " versions)" } }
+                                }
+                            }
+                        }
+                        @if dependents.len() == MAX_DEPENDENTS { p.note { "The first " (MAX_DEPENDENTS) " are shown." } }
+                    }
+                }
+                @if let (Some(v), Some(shown)) = (latest, &shown) {
+                    (archive_sections(&info.name, &v.version, shown))
+                }
                 section aria-labelledby="versions-h" {
                     h2 #versions-h { "Versions" }
                     @if info.versions.is_empty() {
@@ -532,6 +564,76 @@ pub(super) async fn package(inner: &Arc<Context>, name: &str) -> Result<Markup, 
             }
         },
     ))
+}
+
+/// The README and file list of the archive of `name`'s `version`, as far as this node holds it.
+fn archive_sections(name: &str, version: &str, shown: &Shown) -> Markup {
+    let c = match shown {
+        Shown::Held(c) => c,
+        Shown::NotHeld => {
+            return html! {
+                section aria-labelledby="readme-h" {
+                    h2 #readme-h { "README and files" }
+                    p.empty {
+                        "This node does not hold the archive of " (version) ". "
+                        code { "peerpack install " (name) } " fetches it; its README and files show here then."
+                    }
+                }
+            };
+        }
+        Shown::Unreadable(e) => {
+            return html! {
+                section aria-labelledby="readme-h" {
+                    h2 #readme-h { "README and files" }
+                    p.error { "The archive of " (version) " cannot be read here: " (clip(e, MESSAGE_SHOWN)) }
+                }
+            };
+        }
+    };
+    html! {
+        section aria-labelledby="readme-h" {
+            h2 #readme-h { "README" }
+            @match &c.readme {
+                None => p.empty { "The archive of " (version) " has no README." },
+                Some(r) => {
+                    p.note { code { (plain(&r.path)) } " from the archive of " (version) }
+                    @if contents::is_markdown(&r.path) {
+                        div.readme dir="auto" { (PreEscaped(contents::render(&plain(&r.text)))) }
+                    } @else {
+                        pre.readme dir="auto" { (plain(&r.text)) }
+                    }
+                    @if r.truncated { p.note { "Only the first " (size(contents::MAX_README as u64)) " are shown." } }
+                }
+            }
+        }
+        section aria-labelledby="files-h" {
+            h2 #files-h { "Files" }
+            p.note {
+                (c.total_entries) " entr" @if c.total_entries == 1 { "y" } @else { "ies" }
+                ", " (size(c.total_bytes)) " of files"
+                @if (c.entries.len() as u64) < c.total_entries { "; the first " (c.entries.len()) " are listed" }
+            }
+            div.table-wrap {
+                table.files {
+                    (thead(&["Path", "Size"]))
+                    tbody {
+                        @for e in &c.entries {
+                            tr {
+                                th scope="row" { code { (plain(&e.path)) @if e.kind == peerpack_core::archive::ListedKind::Dir { "/" } } }
+                                td {
+                                    @match e.kind {
+                                        peerpack_core::archive::ListedKind::File => (size(e.size)),
+                                        peerpack_core::archive::ListedKind::Dir => "directory",
+                                        peerpack_core::archive::ListedKind::Symlink => "symlink",
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A table's header row of column headers.

@@ -18,6 +18,7 @@ pub mod names;
 mod owners;
 pub mod peers;
 mod records;
+pub use records::Dependent;
 mod unsafe_archives;
 
 use std::path::{Path, PathBuf};
@@ -39,7 +40,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0008_mirrors.sql"),
     include_str!("../../migrations/0009_search_changes.sql"),
     include_str!("../../migrations/0010_dht_providers.sql"),
+    include_str!("../../migrations/0011_dependencies.sql"),
 ];
+
+/// The schema version that added the `dependencies` table, filled from the stored records
+/// when a store older than it is opened.
+const DEPENDENCIES_VERSION: i64 = 11;
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +208,9 @@ impl Db {
                 .transaction_with_behavior(TransactionBehavior::Exclusive)
                 .map_err(err)?;
             tx.execute_batch(sql).map_err(err)?;
+            if i as i64 + 1 == DEPENDENCIES_VERSION {
+                records::fill_dependencies(&tx, &path)?;
+            }
             tx.pragma_update(None, "user_version", i as i64 + 1)
                 .map_err(err)?;
             tx.commit().map_err(err)?;

@@ -228,6 +228,53 @@ impl Db {
         Ok(out)
     }
 
+    /// The packages with a version that depends on `name`: for each (at most `limit`, in name
+    /// order), the newest such version and its requirement on `name`, and how many of its
+    /// versions depend on it.
+    pub fn dependents(&self, name: &str, limit: usize) -> Result<Vec<Dependent>, Error> {
+        let err = self.sql_err();
+        let mut st = self
+            .conn()
+            .prepare_cached(
+                "SELECT name, version, requirement FROM dependencies WHERE dependency = ?1 ORDER BY name",
+            )
+            .map_err(err)?;
+        let rows = st
+            .query_map([name], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut out: Vec<Dependent> = Vec::new();
+        for row in rows {
+            let (name, version, requirement) = row.map_err(err)?;
+            let Ok(version) = version.parse::<Version>() else {
+                continue;
+            };
+            let full = out.len() == limit;
+            match out.last_mut() {
+                Some(d) if d.name == name => {
+                    d.versions += 1;
+                    if newer(&version, &d.version) {
+                        d.version = version;
+                        d.requirement = requirement;
+                    }
+                }
+                _ if full => break,
+                _ => out.push(Dependent {
+                    name,
+                    version,
+                    requirement,
+                    versions: 1,
+                }),
+            }
+        }
+        Ok(out)
+    }
+
     /// Records whose archive has `content_id`.
     pub fn records_with_content(
         &self,
@@ -281,6 +328,19 @@ impl Db {
             .map_err(self.sql_err())?;
         Ok(n.max(0) as u64)
     }
+}
+
+/// A package that depends on another, as [`Db::dependents`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependent {
+    /// Its name.
+    pub name: String,
+    /// Its newest version that depends on the other.
+    pub version: Version,
+    /// That version's requirement on the other.
+    pub requirement: String,
+    /// How many of its versions depend on the other.
+    pub versions: usize,
 }
 
 /// Parse a stored owner key.
@@ -383,7 +443,57 @@ fn insert_one(
         ],
     )
     .map_err(err)?;
+    write_dependencies(tx, path, record)?;
     Ok(outcome)
+}
+
+/// Index the dependencies of `record`'s version (replacing what was indexed for it).
+fn write_dependencies(
+    tx: &rusqlite::Connection,
+    path: &Path,
+    record: &PackageRecord,
+) -> Result<(), Error> {
+    let err = sqlite(path);
+    let name = record.name().as_str();
+    let version = record.version().to_string();
+    tx.prepare_cached("DELETE FROM dependencies WHERE name = ?1 AND version = ?2")
+        .and_then(|mut st| st.execute(params![name, version]))
+        .map_err(err)?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO dependencies (name, version, dependency, requirement) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(err)?;
+    for (dep, req) in &record.manifest.dependencies {
+        insert
+            .execute(params![name, version, dep.as_str(), req.to_string()])
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Fill the `dependencies` table from every stored version's record (once, when a store that
+/// predates it is opened).
+pub(super) fn fill_dependencies(tx: &rusqlite::Connection, path: &Path) -> Result<(), Error> {
+    let err = sqlite(path);
+    let mut st = tx
+        .prepare("SELECT name, record FROM versions")
+        .map_err(err)?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .map_err(err)?;
+    for row in rows {
+        let (name, bytes) = row.map_err(err)?;
+        let record = PackageRecord::decode(&bytes).map_err(|e| Error::Corrupt {
+            path: path.to_owned(),
+            name,
+            reason: e.to_string(),
+        })?;
+        write_dependencies(tx, path, &record)?;
+    }
+    Ok(())
 }
 
 /// Whether `a` is the better "latest" than `b`: any release beats any pre-release (a
