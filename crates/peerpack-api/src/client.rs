@@ -14,8 +14,8 @@ use crate::{
     DhtProviders, DhtProvidersQuery, Dialled, GcReport, GcRequest, Info, InstallCancelled,
     InstallLine, InstallProgress, InstallReport, InstallRequest, MirrorReport, MirrorRequest,
     MirrorView, PeerView, PeersQuery, Pin, PinRequest, PublishRequest, Published, RemoveReport,
-    RemoveRequest, Search, SearchHit, StatusView, TrustRequest, TrustView, Unblocked, Untrusted,
-    VerifyReport, VerifyRequest, YankRequest,
+    RemoveRequest, Search, SearchHit, StatusView, TrustRequest, TrustView, UiLink, Unblocked,
+    Untrusted, VerifyReport, VerifyRequest, YankRequest,
 };
 
 /// How long an ordinary call may take.
@@ -223,6 +223,12 @@ impl Client {
     /// `POST /v1/bootstrap`.
     pub async fn bootstrap(&self, request: &BootstrapRequest) -> Result<Vec<Dialled>, ClientError> {
         self.call(self.request(Method::POST, &["bootstrap"])?.json(request))
+            .await
+    }
+
+    /// `POST /v1/ui/link`: a one-time sign-in link to the web page.
+    pub async fn ui_link(&self) -> Result<UiLink, ClientError> {
+        self.call(self.request(Method::POST, &["ui", "link"])?)
             .await
     }
 

@@ -57,5 +57,5 @@ pub use names::{CurateEntry, CurateRequest, CuratorView, TrustRequest, TrustView
 pub use peers::{
     BootstrapRequest, BootstrapView, CacheStats, DhtClaim, DhtName, DhtProviders,
     DhtProvidersQuery, DhtQueryStats, DhtView, Dialled, GossipStats, PeerView, PeersQuery,
-    RefusalCount, RoundView, StatusView, Unblocked,
+    RefusalCount, RoundView, StatusView, UiLink, Unblocked,
 };

@@ -336,3 +336,15 @@ pub struct DhtClaim {
     /// The peers that returned one of that key's records.
     pub peers: Vec<String>,
 }
+
+/// The answer of `POST /v1/ui/link`: a one-time sign-in link to the node's web page for its
+/// operator (`peerpack ui`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UiLink {
+    /// The link: `http://HOST:PORT/ui/login?code=CODE`. Following it once opens a session
+    /// whose cookie lets that browser install and pin from the page.
+    pub url: String,
+    /// Seconds the link stays good if not followed.
+    pub expires_in_s: u64,
+}

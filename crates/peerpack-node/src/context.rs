@@ -62,8 +62,8 @@ pub struct Context {
     pub(crate) telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
     /// The node's own instruments.
     pub(crate) metrics: crate::telemetry::NodeMetrics,
-    /// The archive contents the web page read last.
-    pub(crate) web: crate::web::contents::Cache,
+    /// What the web page keeps in memory.
+    pub(crate) web: crate::web::WebState,
 }
 
 impl Context {

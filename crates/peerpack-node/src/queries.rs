@@ -50,6 +50,23 @@ impl Context {
         hits
     }
 
+    /// How many packages `q` matches in all, and the `size` commonest categories and tags
+    /// among them (see [`peerpack_store::search::SearchIndex::facets`]).
+    pub async fn search_facets(
+        self: &Arc<Self>,
+        q: peerpack_store::SearchQuery,
+        size: usize,
+    ) -> Result<peerpack_store::search::Facets, Error> {
+        self.catalogue.index_current().await?;
+        let index = self.catalogue.index.clone();
+        Ok(
+            crate::telemetry::blocking("index.facets", move || index.facets(&q, size))
+                .await
+                .map_err(|e| Error::task("facets task", e))?
+                .map_err(peerpack_store::Error::from)?,
+        )
+    }
+
     async fn search_untimed(self: &Arc<Self>, s: Search) -> Result<Vec<SearchHit>, Error> {
         let limit = s
             .limit

@@ -472,6 +472,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/trust", &["get", "post"]),
     ("/v1/trust/{name}", &["delete"]),
     ("/v1/curate", &["get", "post"]),
+    ("/v1/ui/link", &["post"]),
 ];
 
 const HTTP_METHODS: &[&str] = &[

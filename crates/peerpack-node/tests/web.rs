@@ -61,20 +61,15 @@ fn assert_page(path: &str, (status, headers, body): &(u16, HeaderMap, String)) {
         "default-src 'none'",
         "style-src 'self'",
         "img-src 'self'",
+        "script-src 'self'",
+        "connect-src 'self'",
         "form-action 'self'",
         "base-uri 'none'",
         "frame-ancestors 'none'",
     ] {
         assert!(directives.contains(&d), "{path}: {csp} lacks {d}");
     }
-    for loose in [
-        "script-src",
-        "connect-src",
-        "unsafe-inline",
-        "unsafe-eval",
-        "data:",
-        "*",
-    ] {
+    for loose in ["unsafe-inline", "unsafe-eval", "data:", "*"] {
         assert!(!csp.contains(loose), "{path}: {csp} allows {loose}");
     }
     assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
@@ -93,7 +88,10 @@ fn assert_page(path: &str, (status, headers, body): &(u16, HeaderMap, String)) {
 
 /// Nothing hostile made it into the markup as markup.
 fn assert_inert(path: &str, body: &str) {
-    // Escaped text may say `onerror=`; only a raw tag or a raw quote starts markup.
+    // Escaped text may say `onerror=`; only a raw tag or a raw quote starts markup. The
+    // page's own script file is the one script tag.
+    assert_eq!(body.matches("<script").count(), 1, "{path}");
+    let body = &body.replacen(SCRIPT_TAG, "", 1);
     let lower = body.to_ascii_lowercase();
     for raw in [
         "<script",
@@ -122,6 +120,28 @@ fn assert_inert(path: &str, body: &str) {
 /// frame nor post, and carries no handler, style, or link other than `http(s)` or this node's
 /// own pages.
 fn assert_tags_inert(body: &str) {
+    assert_eq!(body.matches("<script").count(), 1);
+    let body = &body.replacen(SCRIPT_TAG, "", 1);
+    // The page's own forms (search, and the operator's, hidden until the script shows them)
+    // post only to this node's page paths; the README holds no form, button or input.
+    let own_form = |lower: &str| {
+        [
+            "action=\"/\"",
+            "action=\"/ui/install\"",
+            "action=\"/ui/pin\"",
+            "action=\"/ui/logout\"",
+        ]
+        .iter()
+        .any(|a| lower.contains(a))
+    };
+    let readme = body.find("<div class=\"readme\"").unwrap_or(body.len())
+        ..body
+            .find("<section aria-labelledby=\"files-h\"")
+            .unwrap_or(body.len());
+    let outside_readme = |tag: &str| {
+        let at = tag.as_ptr() as usize - body.as_ptr() as usize;
+        !readme.contains(&at)
+    };
     for tag in body.split('<').skip(1).map(|t| &t[..t.find('>').unwrap()]) {
         let lower = tag.to_ascii_lowercase();
         let name = lower
@@ -135,7 +155,10 @@ fn assert_tags_inert(body: &str) {
                 "style", "input"
             ]
             .contains(&name)
-                || (name == "form" && lower.contains("action=\"/\"")),
+                || (name == "form"
+                    && (own_form(&lower) || lower.starts_with('/'))
+                    && outside_readme(tag))
+                || (matches!(name, "button" | "input") && outside_readme(tag)),
             "<{tag}>"
         );
         assert!(
@@ -163,6 +186,9 @@ fn assert_tags_inert(body: &str) {
         }
     }
 }
+
+/// The page's one script tag: its own file, no inline code.
+const SCRIPT_TAG: &str = r#"<script src="/assets/app.js" defer></script>"#;
 
 /// The hostile values of [`HOSTILE`], as they are once parsed.
 const HOSTILE_VALUES: &[&str] = &[
@@ -386,6 +412,12 @@ async fn every_page_renders_and_escapes_what_the_network_sends() {
     assert_eq!(status, 200);
     assert_eq!(headers["content-type"], "text/css; charset=utf-8");
     assert!(css.contains("prefers-color-scheme: dark"));
+    let (status, headers, js) = get(&net, b, "/assets/app.js").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/javascript; charset=utf-8");
+    assert!(js.contains("new EventSource(\"/live\")"));
+    // It writes text, never markup from a string.
+    assert!(!js.contains("innerHTML") && !js.contains("eval("));
 
     // Errors are pages too, with the API's statuses.
     for (path, status, says) in [
@@ -514,10 +546,13 @@ async fn a_readme_from_an_archive_renders_and_cannot_run() {
             || body.contains("&lt;iframe src=&quot;//evil.example&quot;&gt;"),
         "{body}"
     );
+    let readme = &body[body.find("<div class=\"readme\"").unwrap()
+        ..body.find("<section aria-labelledby=\"files-h\"").unwrap()];
+    for gone in ["<form", "<button", "<input"] {
+        assert!(!readme.contains(gone), "{gone} in the README");
+    }
     for gone in [
         "<iframe",
-        "<form",
-        "<button",
         "<div style",
         "href=\"data:",
         "href=\"/v1",
@@ -537,5 +572,355 @@ async fn a_readme_from_an_archive_renders_and_cannot_run() {
         body.contains("&lt;img src=x onerror=alert(9)&gt;.txt"),
         "{body}"
     );
+    net.shutdown().await;
+}
+
+/// `method path` on node `i` with a loopback `Host`, `headers` and `body`: (status, headers,
+/// body).
+async fn send(
+    net: &TestNet,
+    i: usize,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, HeaderMap, String) {
+    let router = peerpack_node::api::router(net.inner(i).clone());
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "127.0.0.1:7777");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = router
+        .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20)
+        .await
+        .unwrap();
+    (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// A form post as the page's script sends it: `origin` and `site` as given, with `credential`
+/// (a header line `name: value`, or empty for none).
+fn form_headers<'a>(
+    credential: &'a str,
+    origin: &'a str,
+    site: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    let mut h = vec![
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("origin", origin),
+        ("sec-fetch-site", site),
+        ("sec-fetch-mode", "cors"),
+    ];
+    if let Some((k, v)) = credential.split_once(": ") {
+        h.push((k, v));
+    }
+    h
+}
+
+//   A ── B     A publishes; B's operator signs in with a one-time link and installs and pins
+//              from B's page (the requests its script sends). Without the session, from
+//              elsewhere, or with a used link, nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_signed_in_operator_installs_and_pins_from_the_page() {
+    let net = TestNet::new(2).await;
+    net.connect(0, 1).await;
+    for pack in ["github-actions-ci", "rust-cli"] {
+        peerpack_node::publish::publish(net.inner(0), example(pack))
+            .await
+            .unwrap();
+    }
+    let b = 1;
+    wait_searchable(net.inner(b), "rust", "rust-cli").await;
+    let project = tempfile::tempdir().unwrap();
+    let project_dir = project.path().to_str().unwrap().to_owned();
+    let form = format!(
+        "package=rust-cli&project={}",
+        project_dir.replace('/', "%2F")
+    );
+    let installed = project.path().join("peerpack_packages/rust-cli");
+    let own = "http://127.0.0.1:7777";
+
+    // Anyone's page is read-only: the operator's forms are there for the script to show to a
+    // signed-in operator, hidden.
+    let page = get(&net, b, "/packages/rust-cli").await;
+    assert!(page.2.contains("Read-only."), "{}", page.2);
+    assert!(
+        page.2.contains("<div id=\"operator\" hidden><form class=\"operator\" method=\"post\" action=\"/ui/install\">"),
+        "{}",
+        page.2
+    );
+    // The forms without a session, with a forged one, or with a wrong token: refused, nothing
+    // written.
+    for credential in [
+        "",
+        "authorization: Bearer 0000000000000000000000000000000000000000000000000000000000000000",
+        "cookie: peerpack_token=wrong",
+        "cookie: peerpack_session=0000000000000000000000000000000000000000000000000000000000000000",
+    ] {
+        let (s, _, body) = send(
+            &net,
+            b,
+            "POST",
+            "/ui/install",
+            &form_headers(credential, own, "same-origin"),
+            &form,
+        )
+        .await;
+        assert_eq!(s, 401, "{credential}: {body}");
+    }
+    assert!(!installed.exists());
+
+    // The operator asks for a link with the token (`peerpack ui`) and follows it.
+    let token = net.inner(b).api_token().to_owned();
+    let bearer = format!("Bearer {token}");
+    let (s, _, link) = send(
+        &net,
+        b,
+        "POST",
+        "/v1/ui/link",
+        &[("authorization", bearer.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(s, 200, "{link}");
+    let link: serde_json::Value = serde_json::from_str(&link).unwrap();
+    let url = link["url"].as_str().unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert_eq!(link["expires_in_s"], 120);
+    let path = &url[url.find("/ui/login").unwrap()..];
+    // Without the token there is no link.
+    let (s, _, _) = send(&net, b, "POST", "/v1/ui/link", &[], "").await;
+    assert_eq!(s, 401);
+    // A made-up code opens nothing.
+    let (s, _, body) = get(&net, b, "/ui/login?code=00ff").await;
+    assert_eq!(s, 403, "{body}");
+    assert!(body.contains("run `peerpack ui`"), "{body}");
+
+    // The link's page hands the session to the page's script; no cookie, which a browser
+    // would send to every port of 127.0.0.1.
+    let (s, headers, body) = get(&net, b, path).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(headers.get("set-cookie").is_none());
+    let secret = body
+        .split("data-session=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(secret.len(), 64, "{body}");
+    let session = format!("authorization: Bearer {secret}");
+    // The link works once.
+    let (s, _, _) = get(&net, b, path).await;
+    assert_eq!(s, 403);
+    assert!(get(&net, b, path).await.2.contains("used already"));
+
+    // The page offers Pin for the latest version.
+    assert!(
+        page.2.contains("name=\"package\" value=\"rust-cli@1.2.0\""),
+        "{}",
+        page.2
+    );
+    // Even with the session, a request another site or origin starts is refused.
+    for (origin, site) in [
+        ("http://evil.example", "cross-site"),
+        ("http://evil.example", "same-origin"),
+        ("http://127.0.0.1:9999", "same-site"),
+        ("null", "same-origin"),
+    ] {
+        let (s, _, body) = send(
+            &net,
+            b,
+            "POST",
+            "/ui/install",
+            &form_headers(&session, origin, site),
+            &form,
+        )
+        .await;
+        assert_eq!(s, 403, "{origin} {site}: {body}");
+    }
+    assert!(!installed.exists());
+    // A relative project is refused with a message that says why.
+    let (s, _, body) = send(
+        &net,
+        b,
+        "POST",
+        "/ui/install",
+        &form_headers(&session, own, "same-origin"),
+        "package=rust-cli&project=relative%2Fdir",
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("absolute path"), "{body}");
+
+    // The operator installs: the pack and its dependency, and the project's lock file.
+    let (s, _, body) = send(
+        &net,
+        b,
+        "POST",
+        "/ui/install",
+        &form_headers(&session, own, "same-origin"),
+        &form,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("<h1>Installed</h1>"), "{body}");
+    assert!(installed.join("peerpack.toml").is_file());
+    assert!(
+        project
+            .path()
+            .join("peerpack_packages/github-actions-ci/peerpack.toml")
+            .is_file()
+    );
+    let lock = std::fs::read_to_string(project.path().join("peerpack.lock")).unwrap();
+    assert!(
+        lock.contains("rust-cli") && lock.contains("github-actions-ci"),
+        "{lock}"
+    );
+    assert!(lock.contains("peerpack_packages"), "{lock}");
+
+    // And pins the version.
+    let (s, _, body) = send(
+        &net,
+        b,
+        "POST",
+        "/ui/pin",
+        &form_headers(&session, own, "same-origin"),
+        "package=rust-cli%401.2.0",
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("<h1>Pinned</h1>"), "{body}");
+    let pins = net.inner(b).pins().await.unwrap();
+    assert!(
+        pins.iter()
+            .any(|p| p.name == "rust-cli" && p.version == "1.2.0")
+    );
+
+    // The session also stands for the token on the API, from the page's origin.
+    let (s, _, body) = send(
+        &net,
+        b,
+        "POST",
+        "/v1/pins",
+        &[
+            ("authorization", &session["authorization: ".len()..]),
+            ("origin", own),
+            ("content-type", "application/json"),
+        ],
+        r#"{"package": "github-actions-ci"}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+
+    // Signing out ends the session: the same secret does nothing any more.
+    let (s, _, body) = send(
+        &net,
+        b,
+        "POST",
+        "/ui/logout",
+        &form_headers(&session, own, "same-origin"),
+        "",
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("Signed out"), "{body}");
+    let (s, _, _) = send(
+        &net,
+        b,
+        "POST",
+        "/ui/pin",
+        &form_headers(&session, own, "same-origin"),
+        "package=github-actions-ci",
+    )
+    .await;
+    assert_eq!(s, 401);
+    net.shutdown().await;
+}
+
+/// The next `status` event's data from a `/live` stream.
+async fn next_status(
+    stream: &mut (impl futures::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin),
+    buffer: &mut String,
+) -> serde_json::Value {
+    use futures::StreamExt;
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = event
+                .lines()
+                .find_map(|l| l.strip_prefix("data:"))
+                .filter(|_| event.contains("event: status"))
+            {
+                return serde_json::from_str(data.trim()).unwrap();
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout(TIMEOUT, stream.next())
+            .await
+            .expect("a status event in time")
+            .expect("the stream goes on")
+            .unwrap();
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+//   A ── B     B's /live stream reports its figures at once, and again when a package A
+//              publishes reaches B's catalogue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_figures_follow_the_catalogue() {
+    let net = TestNet::new(2).await;
+    net.connect(0, 1).await;
+    let b = 1;
+    let router = peerpack_node::api::router(net.inner(b).clone());
+    let resp = router
+        .oneshot(
+            Request::get("/live")
+                .header("host", "127.0.0.1:7777")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut stream = Box::pin(resp.into_body().into_data_stream());
+    let mut buffer = String::new();
+    let first = next_status(&mut stream, &mut buffer).await;
+    assert_eq!(first["packages"], 0, "{first}");
+    assert!(first["upload_rate"].as_str().unwrap().ends_with("/s"));
+    peerpack_node::publish::publish(net.inner(0), example("github-actions-ci"))
+        .await
+        .unwrap();
+    // Events come when a figure changes; the catalogue's comes once the package arrives.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let next = next_status(&mut stream, &mut buffer).await;
+        if next["packages"] == 1 {
+            assert_ne!(next["catalogue"], first["catalogue"]);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no event with the package"
+        );
+    }
+    // Another site cannot read the stream.
+    let (s, _, _) = get_with(
+        &net,
+        b,
+        "/live",
+        "127.0.0.1:7777",
+        &[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "cors")],
+    )
+    .await;
+    assert_eq!(s, 403);
+    drop(stream);
     net.shutdown().await;
 }

@@ -16,14 +16,21 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use peerpack_core::{PackageName, PackageRecord};
-use tantivy::collector::TopDocs;
+use std::collections::HashMap;
+
+use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
+use tantivy::columnar::StrColumn;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, QueryParser, TermQuery,
 };
 use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TEXT, TextFieldIndexing, TextOptions, Value,
+    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TEXT, TextFieldIndexing, TextOptions,
+    Value,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentOrdinal, SegmentReader,
+    TantivyDocument, Term,
+};
 
 /// Memory the index writer may use before flushing a segment.
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
@@ -125,9 +132,10 @@ fn schema() -> (Schema, Fields) {
         version: b.add_text_field("version", STORED),
         description: b.add_text_field("description", stemmed.clone() | STORED),
         tags: b.add_text_field("tags", TEXT),
-        tag: b.add_text_field("tag", STRING),
+        // Exact values, also as fast fields: `facets` counts them over every match.
+        tag: b.add_text_field("tag", STRING | FAST),
         categories: b.add_text_field("categories", TEXT),
-        category: b.add_text_field("category", STRING),
+        category: b.add_text_field("category", STRING | FAST),
         authors: b.add_text_field("authors", TEXT),
         content_id: b.add_text_field("content_id", STORED),
     };
@@ -346,7 +354,32 @@ impl SearchIndex {
         self.search_pass(q, limit, true)
     }
 
-    fn search_pass(&self, q: &SearchQuery, limit: usize, near: bool) -> Result<Vec<Hit>, Error> {
+    /// How many packages `q` matches in all (as [`SearchIndex::search`] would match them with
+    /// no limit but `q.limit` deciding the second pass), and the categories and tags among
+    /// them with how many carry each: the `size` commonest of each, most first, then by name.
+    pub fn facets(&self, q: &SearchQuery, size: usize) -> Result<Facets, Error> {
+        let limit = q.limit.clamp(1, MAX_LIMIT);
+        let searcher = self.reader.searcher();
+        let (mut matched, mut counts) = searcher.search(&self.query(q, false), &(Count, Tally))?;
+        if matched < limit && !q.text.trim().is_empty() {
+            (matched, counts) = searcher.search(&self.query(q, true), &(Count, Tally))?;
+        }
+        let [categories, tags] = counts.map(|m| {
+            let mut v: Vec<(String, u64)> = m.into_iter().collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v.truncate(size);
+            v
+        });
+        Ok(Facets {
+            matched: matched as u64,
+            categories,
+            tags,
+        })
+    }
+
+    /// The query of a search: the words (and, with `near`, the name's prefix and typo
+    /// matches), and the filters.
+    fn query(&self, q: &SearchQuery, near: bool) -> BooleanQuery {
         let f = &self.fields;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let text = q.text.trim();
@@ -369,7 +402,12 @@ impl SearchIndex {
         for t in &q.tags {
             must.push((Occur::Must, term(f.tag, t)));
         }
-        let query = BooleanQuery::new(must);
+        BooleanQuery::new(must)
+    }
+
+    fn search_pass(&self, q: &SearchQuery, limit: usize, near: bool) -> Result<Vec<Hit>, Error> {
+        let f = &self.fields;
+        let query = self.query(q, near);
         let searcher = self.reader.searcher();
         let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
         let mut hits = Vec::with_capacity(top.len());
@@ -390,6 +428,92 @@ impl SearchIndex {
             });
         }
         Ok(hits)
+    }
+}
+
+/// What [`SearchIndex::facets`] counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Facets {
+    /// Packages the search matches in all.
+    pub matched: u64,
+    /// Categories among them, with how many carry each.
+    pub categories: Vec<(String, u64)>,
+    /// Tags among them, with how many carry each.
+    pub tags: Vec<(String, u64)>,
+}
+
+/// Counts the values of the `category` and `tag` fast fields over the documents a query
+/// matches: per segment by term ordinal, then by value across segments.
+struct Tally;
+
+/// [`Tally`] in one segment: the two columns and a count per term ordinal of each.
+struct SegmentTally {
+    columns: [Option<StrColumn>; 2],
+    counts: [Vec<u32>; 2],
+}
+
+/// Counts by value: categories, then tags.
+type Tallied = [HashMap<String, u64>; 2];
+
+impl Collector for Tally {
+    type Fruit = Tallied;
+    type Child = SegmentTally;
+
+    fn for_segment(
+        &self,
+        _segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentTally> {
+        let fast = reader.fast_fields();
+        let columns = [fast.str("category")?, fast.str("tag")?];
+        let counts = [0, 1].map(|i| vec![0u32; columns[i].as_ref().map_or(0, |c| c.num_terms())]);
+        Ok(SegmentTally { columns, counts })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Tallied>) -> tantivy::Result<Tallied> {
+        let mut out = Tallied::default();
+        for fruit in fruits {
+            for (into, from) in out.iter_mut().zip(fruit) {
+                for (value, n) in from {
+                    *into.entry(value).or_default() += n;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl SegmentCollector for SegmentTally {
+    type Fruit = Tallied;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        for (column, counts) in self.columns.iter().zip(self.counts.iter_mut()) {
+            if let Some(column) = column {
+                for ord in column.term_ords(doc) {
+                    if let Some(n) = counts.get_mut(ord as usize) {
+                        *n += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn harvest(self) -> Tallied {
+        let mut out = Tallied::default();
+        for ((column, counts), into) in self.columns.iter().zip(self.counts).zip(out.iter_mut()) {
+            let Some(column) = column else { continue };
+            for (ord, n) in counts.into_iter().enumerate() {
+                let mut value = String::new();
+                if n > 0 && column.ord_to_str(ord as u64, &mut value).unwrap_or(false) {
+                    into.insert(value, u64::from(n));
+                }
+            }
+        }
+        out
     }
 }
 

@@ -1015,3 +1015,41 @@ fn dependents_are_indexed_and_filled_in_for_an_older_store() {
     assert_eq!(store.db.schema_version().unwrap(), 11);
     expect(&store);
 }
+
+#[test]
+fn facets_count_every_match_not_only_those_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = filled_store(dir.path());
+    let all = SearchQuery {
+        limit: 1,
+        ..Default::default()
+    };
+    let f = store.index.facets(&all, 3).unwrap();
+    assert_eq!(f.matched, 6);
+    let owned = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+        v.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+    };
+    // Most first, then by name; the first 3.
+    assert_eq!(
+        f.categories,
+        owned(&[("cli", 2), ("library", 2), ("web", 2)])
+    );
+    assert_eq!(f.tags, owned(&[("rust", 3), ("axum", 1), ("ci", 1)]));
+    // Words and a filter narrow what is counted.
+    let rust_web = SearchQuery {
+        text: "rust".into(),
+        category: Some("web".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let f = store.index.facets(&rust_web, 10).unwrap();
+    assert_eq!(f.matched, 1);
+    assert_eq!(f.categories, owned(&[("web", 1)]));
+    assert_eq!(f.tags, owned(&[("axum", 1), ("http", 1), ("rust", 1)]));
+    let none = SearchQuery {
+        text: "zzzz-nothing".into(),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.index.facets(&none, 10).unwrap(), Default::default());
+}

@@ -288,6 +288,19 @@ pub(crate) enum Command {
     /// Show the node's peer id, addresses, peers, catalogue size, routing table and uptime.
     #[command(after_help = "Example:\n  peerpack status --json")]
     Status,
+    /// Open the node's web page signed in as its operator, to install and pin from it.
+    ///
+    /// Asks the running node for a one-time sign-in link (good for 2 minutes, usable once) and
+    /// opens it in the default browser, or prints it with --print. Following the link keeps a
+    /// session in that browser for the node's page only; the page then shows Install and Pin
+    /// on each package. A page opened without it is read-only. Sessions end when the node
+    /// restarts or on "Sign out". See docs/WEB.md.
+    #[command(after_help = "Examples:\n  peerpack ui\n  peerpack ui --print")]
+    Ui {
+        /// Print the link instead of opening a browser.
+        #[arg(long)]
+        print: bool,
+    },
     /// Install packages and their dependencies from the peers that hold them.
     ///
     /// Resolves the highest version matching each requirement (semver; default the latest)

@@ -328,6 +328,24 @@ async fn run(cli: Cli) -> Result<()> {
             let s = client.status().await?;
             print(json, &s, output::status)
         }
+        Command::Ui { print: only_print } => {
+            let client = client::find(api.as_deref(), &dir()?)?;
+            let link = client.ui_link().await?;
+            if json {
+                return print(json, &link, |_| {});
+            }
+            if !only_print && open_link(dir()?.root(), &link.url) {
+                println!(
+                    "opened the web page signed in as operator (if no browser came up, run `peerpack ui --print`)"
+                );
+            } else {
+                println!(
+                    "open this link within {} s to sign in as operator (it works once):\n{}",
+                    link.expires_in_s, link.url
+                );
+            }
+            Ok(())
+        }
         Command::Install {
             packages,
             to,
@@ -547,6 +565,50 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
 }
 
 /// Print `value` as JSON or with `human`.
+/// Open the one-time sign-in `url` in the desktop's default browser, without putting it on a
+/// command line (where other local users could read it in the process list and use it first):
+/// the browser opens `DATA_DIR/ui-login.html`, readable by this user only, which forwards to
+/// it. Whether a browser opener ran and succeeded.
+fn open_link(data_dir: &std::path::Path, url: &str) -> bool {
+    use std::io::Write as _;
+    let page = data_dir.join("ui-login.html");
+    let html = format!(
+        "<!DOCTYPE html>\n<meta charset=\"utf-8\">\n<meta http-equiv=\"refresh\" content=\"0;url={url}\">\n<title>peerpack</title>\n<p>Signing in to <a href=\"{url}\">the node's web page</a>…</p>\n"
+    );
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".ui-login");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
+    }
+    let written = builder.tempfile_in(data_dir).and_then(|mut tmp| {
+        tmp.write_all(html.as_bytes())?;
+        tmp.persist(&page).map_err(|e| e.error)?;
+        Ok(())
+    });
+    written.is_ok() && open_browser(&page.to_string_lossy())
+}
+
+/// Open `target` (a file) with the desktop's default program; whether it ran and succeeded.
+fn open_browser(target: &str) -> bool {
+    let opener: &[&str] = if cfg!(target_os = "macos") {
+        &["open"]
+    } else if cfg!(windows) {
+        &["cmd", "/C", "start", ""]
+    } else {
+        &["xdg-open"]
+    };
+    std::process::Command::new(opener[0])
+        .args(&opener[1..])
+        .arg(target)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn print<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce(&T)) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string(value)?);

@@ -35,20 +35,31 @@ fn is_loopback_host(host: &str) -> bool {
 /// come from the API's own origin: a cross-origin form or `fetch` gets 403.
 ///
 /// A request that changes something must also carry the data directory's API token, as
-/// `Authorization: Bearer TOKEN` or as the cookie `peerpack_token=TOKEN` (for a browser page
-/// the node serves itself, with `SameSite=Strict`): without it, 401.
+/// `Authorization: Bearer TOKEN` or as the cookie `peerpack_token=TOKEN`; an open session of
+/// the operator's web page, sent as `Authorization: Bearer SESSION` by the page's script, stands
+/// for it (see [`crate::web::operator`]). Without either, 401.
 pub(super) async fn same_host_only(
     State(inner): State<Arc<Context>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Result<Response, Error> {
     use axum::http::{Method, header};
+    // A refusal of a web page is a page; of the API, its JSON error.
+    let path = req.uri().path();
+    let page = !path.starts_with("/v1/") && path != "/metrics";
+    let refuse = |e: Error| -> Result<Response, Error> {
+        if page {
+            Ok(crate::web::error_page(&e))
+        } else {
+            Err(e)
+        }
+    };
     let headers = req.headers();
     let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or(""));
     if let Some(host) = host
         && !is_loopback_host(host)
     {
-        return Err(Error::Forbidden(format!(
+        return refuse(Error::Forbidden(format!(
             "the API answers only requests addressed to a loopback host, not {host:?}"
         )));
     }
@@ -65,10 +76,8 @@ pub(super) async fn same_host_only(
         let navigate = headers
             .get("sec-fetch-mode")
             .is_some_and(|v| v.as_bytes() == b"navigate");
-        let path = req.uri().path();
-        let page = !path.starts_with("/v1/") && path != "/metrics";
         if !(reads && navigate && page) {
-            return Err(Error::Forbidden(format!(
+            return refuse(Error::Forbidden(format!(
                 "a {site} request refused: other sites may only link to this node's web page, not use its API"
             )));
         }
@@ -84,30 +93,25 @@ pub(super) async fn same_host_only(
             (None, _) => false,
         };
         if !same {
-            return Err(Error::Forbidden(format!(
+            return refuse(Error::Forbidden(format!(
                 "cross-origin request from {origin:?} refused: the API takes orders only from its own origin"
             )));
         }
     }
     if !reads {
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let cookie = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|c| c.trim().strip_prefix("peerpack_token="));
+        let bearer = crate::web::operator::bearer(headers);
+        let cookie = crate::web::operator::cookie(headers, "peerpack_token");
+        // An open session of the operator's web page stands for the token (`web::operator`).
+        let session = crate::web::operator::is_operator(&inner, headers);
         match bearer.or(cookie) {
+            _ if session => {}
             None => {
-                return Err(Error::Unauthorized(
+                return refuse(Error::Unauthorized(
                     "this call needs the node's API token: send `Authorization: Bearer TOKEN` with the token in DATA_DIR/api-token (the peerpack CLI does this itself)".into(),
                 ));
             }
             Some(t) if !same_secret(t.trim(), inner.api_token()) => {
-                return Err(Error::Unauthorized(
+                return refuse(Error::Unauthorized(
                     "wrong API token: use the one in this node's DATA_DIR/api-token".into(),
                 ));
             }

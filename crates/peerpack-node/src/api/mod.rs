@@ -85,6 +85,7 @@ const COOKIE: &str = "api_token_cookie";
         routes::pins, routes::pin, routes::unpin, routes::mirrors, routes::mirror,
         routes::unmirror, routes::blocks, routes::unblock,
         routes::trusted, routes::trust, routes::untrust, routes::curator_list, routes::curate,
+        routes::ui_link,
     ),
     components(schemas(ApiError, ErrorDetail)),
     modifiers(&TokenSchemes),
@@ -103,7 +104,7 @@ impl utoipa::Modify for TokenSchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "The 64 hex digits in DATA_DIR/api-token, as `Authorization: Bearer TOKEN`. Every call but GET and HEAD needs it.",
+                        "The 64 hex digits in DATA_DIR/api-token, as `Authorization: Bearer TOKEN`. Every call but GET and HEAD needs it. An open session of the operator's web page (POST /v1/ui/link) stands for it.",
                     ))
                     .build(),
             ),
@@ -112,7 +113,7 @@ impl utoipa::Modify for TokenSchemes {
             COOKIE,
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 "peerpack_token",
-                "The same token as the cookie `peerpack_token`, for a page the node serves (SameSite=Strict).",
+                "The same token as the cookie `peerpack_token`. Accepted, but the node never sets it: a browser sends a host's cookies to every port of it.",
             ))),
         );
     }
@@ -160,6 +161,7 @@ pub fn router(inner: Arc<Context>) -> Router {
         .route("/v1/trust", get(trusted).post(trust))
         .route("/v1/trust/{name}", axum::routing::delete(untrust))
         .route("/v1/curate", get(curator_list).post(curate))
+        .route("/v1/ui/link", post(ui_link))
         // The web page (docs/WEB.md), behind the same access rules.
         .merge(crate::web::routes())
         .fallback(|| async { Error::NotFound("no such API endpoint; see docs/API.md".into()) })

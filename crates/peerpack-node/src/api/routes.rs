@@ -11,8 +11,8 @@ use peerpack_api::{
     DhtProviders, DhtProvidersQuery, Dialled, ErrorDetail, GcReport, GcRequest, Info,
     InstallCancelled, InstallLine, InstallQuery, InstallReport, InstallRequest, MirrorReport,
     MirrorRequest, MirrorView, PeerView, PeersQuery, Pin, PinRequest, PublishRequest, Published,
-    RemoveReport, RemoveRequest, Search, SearchHit, StatusView, TrustRequest, TrustView, Unblocked,
-    Untrusted, VerifyReport, VerifyRequest, YankRequest,
+    RemoveReport, RemoveRequest, Search, SearchHit, StatusView, TrustRequest, TrustView, UiLink,
+    Unblocked, Untrusted, VerifyReport, VerifyRequest, YankRequest,
 };
 
 use super::{
@@ -307,6 +307,42 @@ pub(super) async fn bootstrap(
 ) -> Result<impl IntoResponse, Error> {
     let body: BootstrapRequest = parse_body(body, r#"{"addrs": ["MULTIADDR", ...]}"#)?;
     Ok(Json(inner.bootstrap(&body.addrs).await?))
+}
+
+/// A one-time sign-in link to the web page for the node's operator (`peerpack ui`): following
+/// it once, within the time given, opens a session in that browser that may install and pin
+/// from the page (docs/WEB.md).
+#[utoipa::path(
+    post,
+    path = "/v1/ui/link",
+    operation_id = "ui_link",
+    security(("api_token" = []), ("api_token_cookie" = [])),
+    responses(
+        (status = 200, description = "The link", body = UiLink),
+        (status = 400, description = "A body other than none, `null` or `{}` (`bad_request`).", body = ApiError),
+        (status = 401, description = UNAUTHORIZED, body = ApiError),
+        (status = 403, description = FORBIDDEN, body = ApiError),
+        (status = 500, description = INTERNAL, body = ApiError),
+    ),
+)]
+pub(super) async fn ui_link(
+    State(inner): Shared,
+    body: Result<Option<Json<serde_json::Value>>, JsonRejection>,
+) -> Result<impl IntoResponse, Error> {
+    /// The only body there may be: `{}`.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Nothing {}
+    let _: Option<Nothing> =
+        parse_body(body.map(Option::unwrap_or_default), "no body, null or {}")?;
+    let code = inner.web.sessions.new_code()?;
+    Ok(Json(UiLink {
+        url: format!(
+            "{}/ui/login?code={code}",
+            inner.api_url.trim_end_matches('/')
+        ),
+        expires_in_s: crate::web::operator::CODE_TTL.as_secs(),
+    }))
 }
 
 /// Progress lines are sent this often while an install streams.

@@ -96,7 +96,7 @@ pub async fn of(inner: &Arc<Context>, id: ContentId) -> Shown {
         Ok(None) => return Shown::NotHeld,
         Err(e) => return Shown::Unreadable(e.to_string()),
     };
-    if let Some(c) = inner.web.get(&id) {
+    if let Some(c) = inner.web.contents.get(&id) {
         return Shown::Held(c);
     }
     let read = tokio::task::spawn_blocking(move || {
@@ -114,7 +114,7 @@ pub async fn of(inner: &Arc<Context>, id: ContentId) -> Shown {
     match read {
         Ok(Ok(c)) => {
             let c = Arc::new(c);
-            inner.web.put(id, c.clone());
+            inner.web.contents.put(id, c.clone());
             Shown::Held(c)
         }
         // Removed since (garbage collection): as if never held.

@@ -1,6 +1,6 @@
 //! The pages, as `maud` markup. Everything interpolated with `(...)` is escaped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -23,6 +23,8 @@ const MAX_OWNED_SHOWN: usize = 500;
 const MESSAGE_SHOWN: usize = 300;
 /// Characters of a description shown in a result.
 const DESCRIPTION_SHOWN: usize = 280;
+/// Categories and tags offered as filters beside the results.
+const FACETS_SHOWN: usize = 20;
 /// Dependent packages listed on a package's page.
 const MAX_DEPENDENTS: usize = 200;
 
@@ -45,6 +47,7 @@ fn layout(title: &str, nav: Nav, main: Markup) -> Markup {
                 meta name="color-scheme" content="light dark";
                 title { (title) " · peerpack" }
                 link rel="stylesheet" href="/assets/style.css";
+                script src="/assets/app.js" defer {}
             }
             body {
                 a.skip href="#main" { "Skip to content" }
@@ -65,6 +68,48 @@ fn layout(title: &str, nav: Nav, main: Markup) -> Markup {
             }
         }
     }
+}
+
+/// A page of `main` under `title`, with no navigation entry current.
+pub(super) fn plain_page(title: &str, main: Markup) -> Markup {
+    layout(title, Nav::Other, main)
+}
+
+/// The page a sign-in answers with: it holds the new session's secret, which the page's
+/// script keeps for this origin before going on to the front page.
+pub(super) fn signed_in(session: &str) -> Markup {
+    layout(
+        "Signing in",
+        Nav::Other,
+        html! {
+            h1 { "Signing in" }
+            div #session data-session=(session) hidden {}
+            p #session-note { "Signing in as this node's operator needs JavaScript, which keeps the session for this page only." }
+        },
+    )
+}
+
+/// What an install from the page did.
+pub(super) fn installed(report: &peerpack_api::InstallReport, lock: &std::path::Path) -> Markup {
+    layout(
+        "Installed",
+        Nav::Other,
+        html! {
+            h1 { "Installed" }
+            ul.installed {
+                @for p in &report.installed {
+                    li {
+                        a href={ "/packages/" (p.name) } { (p.name) } " " (p.version) " in " code.wrap { (plain(&p.path)) }
+                        @if p.unchanged { " (already there)" }
+                        @else if p.cached { " (from this node's store)" }
+                        @else { " (" (size(p.fetched_bytes)) " from " (p.sources.len()) " peer" @if p.sources.len() != 1 { "s" } ")" }
+                        @if let Some(m) = &p.deprecated { " " span.badge.warn title=(plain(m)) { "deprecated" } }
+                    }
+                }
+            }
+            p.note { "The lock file is " code.wrap { (plain(&lock.display().to_string())) } "." }
+        },
+    )
 }
 
 /// A page for an error, with its status.
@@ -137,7 +182,7 @@ fn clip(s: &str, n: usize) -> String {
 }
 
 /// A byte count for people.
-fn size(bytes: u64) -> String {
+pub(super) fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if bytes < 1024 {
         return format!("{bytes} B");
@@ -224,27 +269,22 @@ pub(super) async fn search(inner: &Arc<Context>, form: SearchForm) -> Result<Mar
         })
         .await?;
     let details = details(inner, &hits).await?;
-    // Categories and tags among these results, with how many results carry each.
-    let mut categories: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut tags: BTreeMap<&str, usize> = BTreeMap::new();
-    for d in details.values() {
-        for c in &d.record.manifest.categories {
-            *categories.entry(c.as_str()).or_default() += 1;
-        }
-        for t in &d.record.manifest.tags {
-            *tags.entry(t.as_str()).or_default() += 1;
-        }
-    }
-    let by_count = |m: BTreeMap<&str, usize>| {
-        let mut v: Vec<(String, usize)> = m.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        v.truncate(20);
-        v
-    };
-    let (categories, tags) = (by_count(categories), by_count(tags));
+    // Categories and tags among every package the search matches, with how many carry each.
+    let facets = inner
+        .search_facets(
+            peerpack_store::SearchQuery {
+                text: form.q.clone(),
+                category: category.clone(),
+                tags: tag.iter().cloned().collect(),
+                limit: RESULTS,
+            },
+            FACETS_SHOWN,
+        )
+        .await?;
+    let (categories, tags) = (facets.categories, facets.tags);
     let filtered = category.is_some() || tag.is_some();
     let heading = if hits.len() >= RESULTS {
-        format!("The first {RESULTS} results")
+        format!("The first {RESULTS} of {} results", facets.matched)
     } else if form.q.trim().is_empty() && !filtered {
         "Packages".to_owned()
     } else {
@@ -284,7 +324,7 @@ pub(super) async fn search(inner: &Arc<Context>, form: SearchForm) -> Result<Mar
                     a href={ "/?q=" (encode(&form.q)) } { "(clear)" }
                 }
             }
-            div.results-layout {
+            div.results-layout #live-results {
                 section.results aria-labelledby="results-heading" {
                     h1 #results-heading { (heading) }
                     @if hits.is_empty() {
@@ -314,7 +354,7 @@ pub(super) async fn search(inner: &Arc<Context>, form: SearchForm) -> Result<Mar
                                 }
                             }
                         }
-                        p.note { "Counts are among the results shown." }
+                        p.note { "Counts are over every package that matches." }
                     }
                 }
             }
@@ -452,7 +492,13 @@ pub(super) async fn package(inner: &Arc<Context>, name: &str) -> Result<Markup, 
                     h2 #install-h { "Install" }
                     div.command {
                         pre { code #install-command { (install) } }
+                        button.copy type="button" data-copy="install-command" hidden { "Copy" }
                     }
+                    // Shown by the script to the signed-in operator only.
+                    div #operator hidden {
+                        (operator_forms(&info.name, latest.map(|v| v.version.as_str())))
+                    }
+                    p.note #read-only { "Read-only. The node's operator can install and pin from here after " code { "peerpack ui" } "." }
                 }
                 section aria-labelledby="owner-h" {
                     h2 #owner-h { "Owner" }
@@ -564,6 +610,31 @@ pub(super) async fn package(inner: &Arc<Context>, name: &str) -> Result<Markup, 
             }
         },
     ))
+}
+
+/// Install and pin, for the signed-in operator.
+fn operator_forms(name: &str, version: Option<&str>) -> Markup {
+    html! {
+        form.operator method="post" action="/ui/install" {
+            input type="hidden" name="package" value=(name);
+            label for="project" { "Install into the project" }
+            div.row {
+                input #project type="text" name="project" required placeholder="/home/you/projects/app" autocomplete="off";
+                button type="submit" { "Install" }
+            }
+            p.note { "As " code { "peerpack install " (name) } " run there: into its " code { "peerpack_packages/" } ", with its " code { "peerpack.lock" } "." }
+        }
+        @if let Some(v) = version {
+            form.operator method="post" action="/ui/pin" {
+                input type="hidden" name="package" value={ (name) "@" (v) };
+                button type="submit" { "Pin " (v) } " "
+                span.note { "keeps its archive on this node" }
+            }
+        }
+        form.operator method="post" action="/ui/logout" {
+            button.quiet type="submit" { "Sign out" }
+        }
+    }
 }
 
 /// The README and file list of the archive of `name`'s `version`, as far as this node holds it.
@@ -708,14 +779,14 @@ pub(super) async fn network(inner: &Arc<Context>) -> Result<Markup, Error> {
         html! {
             h1 { "Network" }
             dl.stats {
-                div { dt { "Peers connected" } dd { (status.connected_peers) } }
-                div { dt { "Peers known" } dd { (status.known_peers) } }
-                div { dt { "Routing table" } dd { (status.routing_table_size) } }
-                div { dt { "Packages" } dd { (status.packages) } }
-                div { dt { "Versions in the catalogue" } dd { (status.catalogue_size) } }
-                div { dt { "Archives held" } dd { (status.archives) } }
-                div { dt { "Upload" } dd { (size(status.upload_rate as u64)) "/s" } }
-                div { dt { "Download" } dd { (size(status.download_rate as u64)) "/s" } }
+                div { dt { "Peers connected" } dd data-live="connected_peers" { (status.connected_peers) } }
+                div { dt { "Peers known" } dd data-live="known_peers" { (status.known_peers) } }
+                div { dt { "Routing table" } dd data-live="routing_table_size" { (status.routing_table_size) } }
+                div { dt { "Packages" } dd data-live="packages" { (status.packages) } }
+                div { dt { "Versions in the catalogue" } dd data-live="catalogue_size" { (status.catalogue_size) } }
+                div { dt { "Archives held" } dd data-live="archives" { (status.archives) } }
+                div { dt { "Upload" } dd data-live="upload_rate" { (size(status.upload_rate.max(0.0) as u64)) "/s" } }
+                div { dt { "Download" } dd data-live="download_rate" { (size(status.download_rate.max(0.0) as u64)) "/s" } }
             }
             p.note { "This node: " code.wrap { (status.peer_id) } }
             h2 { "Peers" " " span.count { (connected) " connected of " (peers.len()) } }
