@@ -506,11 +506,22 @@ impl SegmentCollector for SegmentTally {
         let mut out = Tallied::default();
         for ((column, counts), into) in self.columns.iter().zip(self.counts).zip(out.iter_mut()) {
             let Some(column) = column else { continue };
-            for (ord, n) in counts.into_iter().enumerate() {
-                let mut value = String::new();
-                if n > 0 && column.ord_to_str(ord as u64, &mut value).unwrap_or(false) {
-                    into.insert(value, u64::from(n));
+            // The ordinals counted, in order: the dictionary is read once, block by block,
+            // where a lookup per ordinal would decompress a block each time.
+            let (ords, ns): (Vec<u64>, Vec<u32>) = counts
+                .into_iter()
+                .enumerate()
+                .filter(|(_, n)| *n > 0)
+                .map(|(ord, n)| (ord as u64, n))
+                .unzip();
+            let mut ns = ns.into_iter();
+            let read = column.dictionary().sorted_ords_to_term_cb(&ords, |term| {
+                if let Some(n) = ns.next() {
+                    into.insert(String::from_utf8_lossy(term).into_owned(), u64::from(n));
                 }
+            });
+            if let Err(e) = read {
+                tracing::warn!(error = %e, "a facet column's dictionary could not be read");
             }
         }
         out
