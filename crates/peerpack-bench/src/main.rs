@@ -98,6 +98,7 @@ mod search;
 mod stats;
 mod telemetry;
 mod warm;
+mod web;
 
 use std::path::PathBuf;
 
@@ -311,6 +312,27 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         work_dir: Option<PathBuf>,
     },
+    /// The web page's sizes and server render times against a large catalogue.
+    ///
+    /// Fills a node's catalogue with P packages, starts it and a second node as processes on
+    /// 127.0.0.1, then fetches each page R times over HTTP: the front page (every package
+    /// matching), a search, a tag filter, package pages, the publisher page and the network
+    /// page. Reports the server's render time (its Server-Timing header), the round trip and
+    /// the page size.
+    Web {
+        /// Packages in the node's catalogue.
+        #[arg(long, default_value_t = 100_000)]
+        packages: usize,
+        /// Fetches of each page.
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
+        /// The peerpack binary (default: beside this one).
+        #[arg(long = "peerpack", value_name = "PATH")]
+        peerpack: Option<PathBuf>,
+        /// Also write the results as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// What a user waits for at the command line: status, search, publish and install.
     ///
     /// Starts N `peerpack node` processes on 127.0.0.1, the first holding a catalogue of P
@@ -497,6 +519,12 @@ fn main() -> Result<()> {
             peerpack,
             json,
         } => cli::run(nodes, packages, rounds, peerpack, json.as_deref()).map(drop),
+        Command::Web {
+            packages,
+            rounds,
+            peerpack,
+            json,
+        } => web::run(packages, rounds, peerpack, json.as_deref()).map(drop),
         Command::Churn {
             nodes,
             packs,
