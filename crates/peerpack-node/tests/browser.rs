@@ -194,7 +194,29 @@ async fn a_browser_searches_filters_browses_sees_live_updates_and_installs_as_op
     client.goto(&format!("{base}/")).await.unwrap();
     wait_text(&client, "h1", "Packages").await;
     screenshot(&client, "front").await;
+    // Results come as one types, without a new page: a mark set on the document stays.
+    client
+        .execute("document.body.dataset.mark = 'typed'; return null;", vec![])
+        .await
+        .unwrap();
     let q = client.find(Locator::Id("q")).await.unwrap();
+    q.send_keys("pytho").await.unwrap();
+    wait_text(&client, "h1#results-heading", "1 result").await;
+    wait_text(&client, "ol.hits a.name", "python-package").await;
+    assert!(
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("q=pytho")
+    );
+    let mark = client
+        .execute("return document.body.dataset.mark || null;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(mark, serde_json::json!("typed"), "typing loaded a new page");
+    q.clear().await.unwrap();
     q.send_keys("rust").await.unwrap();
     client
         .find(Locator::Css("form.search button[type=submit]"))

@@ -705,6 +705,16 @@ async fn only_the_signed_in_operator_installs_and_pins_from_the_page() {
 
     // The link's page hands the session to the page's script; no cookie, which a browser
     // would send to every port of 127.0.0.1.
+    // A browser's prefetch of the link does not use it up.
+    let (s, _, _) = get_with(
+        &net,
+        b,
+        path,
+        "127.0.0.1:7777",
+        &[("sec-purpose", "prefetch")],
+    )
+    .await;
+    assert_eq!(s, 204);
     let (s, headers, body) = get(&net, b, path).await;
     assert_eq!(s, 200, "{body}");
     assert!(headers.get("set-cookie").is_none());
@@ -803,7 +813,7 @@ async fn only_the_signed_in_operator_installs_and_pins_from_the_page() {
             .any(|p| p.name == "rust-cli" && p.version == "1.2.0")
     );
 
-    // The session also stands for the token on the API, from the page's origin.
+    // The session is for the page's own actions: the API does not take it for the token.
     let (s, _, body) = send(
         &net,
         b,
@@ -817,7 +827,7 @@ async fn only_the_signed_in_operator_installs_and_pins_from_the_page() {
         r#"{"package": "github-actions-ci"}"#,
     )
     .await;
-    assert_eq!(s, 200, "{body}");
+    assert_eq!(s, 401, "{body}");
 
     // Signing out ends the session: the same secret does nothing any more.
     let (s, _, body) = send(

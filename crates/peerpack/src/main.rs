@@ -564,13 +564,22 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
     }
 }
 
-/// Print `value` as JSON or with `human`.
 /// Open the one-time sign-in `url` in the desktop's default browser, without putting it on a
 /// command line (where other local users could read it in the process list and use it first):
 /// the browser opens `DATA_DIR/ui-login.html`, readable by this user only, which forwards to
 /// it. Whether a browser opener ran and succeeded.
 fn open_link(data_dir: &std::path::Path, url: &str) -> bool {
     use std::io::Write as _;
+    // The link comes from the node the CLI talks to: written into a page, it must be a plain
+    // loopback http URL, nothing that could close the attribute.
+    let plain = url.starts_with("http://127.") || url.starts_with("http://localhost:");
+    if !plain
+        || !url
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/:.?=_-".contains(&b))
+    {
+        return false;
+    }
     let page = data_dir.join("ui-login.html");
     let html = format!(
         "<!DOCTYPE html>\n<meta charset=\"utf-8\">\n<meta http-equiv=\"refresh\" content=\"0;url={url}\">\n<title>peerpack</title>\n<p>Signing in to <a href=\"{url}\">the node's web page</a>…</p>\n"
@@ -595,7 +604,7 @@ fn open_browser(target: &str) -> bool {
     let opener: &[&str] = if cfg!(target_os = "macos") {
         &["open"]
     } else if cfg!(windows) {
-        &["cmd", "/C", "start", ""]
+        &["explorer"]
     } else {
         &["xdg-open"]
     };
@@ -609,6 +618,7 @@ fn open_browser(target: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Print `value` as JSON or with `human`.
 fn print<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce(&T)) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string(value)?);

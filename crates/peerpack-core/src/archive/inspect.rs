@@ -51,8 +51,10 @@ pub struct Contents {
 /// The entries and README of a zstd-compressed tar archive, read as a stream. The README is
 /// the file at `readme` (the manifest's `package.readme`) when given and present, else the
 /// first of [`README_NAMES`] at the root. At most `max_listed` entries are kept (all are
-/// counted) and at most `max_readme` bytes of the README. The archive must be one [`extract`](super::extract) would accept as to its paths,
-/// entry count and size; anything else is refused with the error extracting would give.
+/// counted) and at most `max_readme` bytes of the README. Paths, the entry count, the files'
+/// total size and tar headers are checked as [`extract`](super::extract) checks them, with
+/// the same errors. What only matters when writing is not checked (nothing is written):
+/// duplicate paths, and where links point; a hard link is listed as a file of size 0.
 pub fn contents<R: Read>(
     archive: R,
     limits: &ExtractLimits,

@@ -35,9 +35,10 @@ fn is_loopback_host(host: &str) -> bool {
 /// come from the API's own origin: a cross-origin form or `fetch` gets 403.
 ///
 /// A request that changes something must also carry the data directory's API token, as
-/// `Authorization: Bearer TOKEN` or as the cookie `peerpack_token=TOKEN`; an open session of
-/// the operator's web page, sent as `Authorization: Bearer SESSION` by the page's script, stands
-/// for it (see [`crate::web::operator`]). Without either, 401.
+/// `Authorization: Bearer TOKEN` or as the cookie `peerpack_token=TOKEN`. On the web page's
+/// own actions (`/ui/…`) an open session of the operator, sent as `Authorization: Bearer
+/// SESSION` by the page's script, stands for it (see [`crate::web::operator`]). Without
+/// either, 401.
 pub(super) async fn same_host_only(
     State(inner): State<Arc<Context>>,
     req: axum::extract::Request,
@@ -101,8 +102,10 @@ pub(super) async fn same_host_only(
     if !reads {
         let bearer = crate::web::operator::bearer(headers);
         let cookie = crate::web::operator::cookie(headers, "peerpack_token");
-        // An open session of the operator's web page stands for the token (`web::operator`).
-        let session = crate::web::operator::is_operator(&inner, headers);
+        // An open session of the operator's web page stands for the token on the page's own
+        // actions (`/ui/…`, see `web::operator`), and nowhere else: not the API.
+        let session =
+            path.starts_with("/ui/") && crate::web::operator::is_operator(&inner, headers);
         match bearer.or(cookie) {
             _ if session => {}
             None => {

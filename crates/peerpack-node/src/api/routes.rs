@@ -336,11 +336,14 @@ pub(super) async fn ui_link(
     let _: Option<Nothing> =
         parse_body(body.map(Option::unwrap_or_default), "no body, null or {}")?;
     let code = inner.web.sessions.new_code()?;
+    // A link to a wildcard listener names loopback: the page answers loopback hosts only.
+    let base = inner
+        .api_url
+        .trim_end_matches('/')
+        .replace("//0.0.0.0:", "//127.0.0.1:")
+        .replace("//[::]:", "//[::1]:");
     Ok(Json(UiLink {
-        url: format!(
-            "{}/ui/login?code={code}",
-            inner.api_url.trim_end_matches('/')
-        ),
+        url: format!("{base}/ui/login?code={code}"),
         expires_in_s: crate::web::operator::CODE_TTL.as_secs(),
     }))
 }

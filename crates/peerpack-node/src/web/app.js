@@ -1,7 +1,7 @@
 // peerpack's web page: progressive enhancement. Every page reads without this script; with
-// it, the install command has a copy button, the network figures update live, the search
-// results follow the catalogue as packages arrive, and the signed-in operator can install and
-// pin. It writes only text (textContent) and nodes of this node's own pages, parsed from its
+// it, the install command has a copy button, search results come as one types and follow the
+// catalogue as packages arrive, the network figures update live, and the signed-in operator
+// can install and pin. It writes only text (textContent) and nodes of this node's own pages, parsed from its
 // own answers.
 "use strict";
 (function () {
@@ -66,15 +66,12 @@
     }
   }
 
-  // Live updates: /live sends a `status` event whenever the node's figures change.
-  const figures = document.querySelectorAll("[data-live]");
+  // The front page's results, fetched again when the search changes or the catalogue does.
   const results = document.getElementById("live-results");
-  if ((!figures.length && !results) || !window.EventSource) return;
-  let catalogue = null;
   let refreshing = false;
   let again = false;
 
-  // Fetch this page again and put its fresh results in place of the old ones.
+  // Fetch this page's address again and put its fresh results in place of the old ones.
   async function refresh() {
     if (refreshing) { again = true; return; }
     refreshing = true;
@@ -86,12 +83,33 @@
       const old = document.getElementById("live-results");
       if (fresh && old) old.replaceWith(document.importNode(fresh, true));
     } catch (e) {
-      // The node went away; the next event tries again.
+      // The node went away; the next change tries again.
     } finally {
       refreshing = false;
       if (again) { again = false; refresh(); }
     }
   }
+
+  // Instant results: typing in the search box shows the results for what is typed so far
+  // (the address follows, so a reload or a shared link shows the same).
+  const box = document.getElementById("q");
+  if (box && results) {
+    let timer = null;
+    box.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        const url = new URL(location.href);
+        url.searchParams.set("q", box.value);
+        history.replaceState(null, "", url);
+        refresh();
+      }, 150);
+    });
+  }
+
+  // Live updates: /live sends a `status` event whenever the node's figures change.
+  const figures = document.querySelectorAll("[data-live]");
+  if ((!figures.length && !results) || !window.EventSource) return;
+  let catalogue = null;
 
   const live = new EventSource("/live");
   live.addEventListener("status", (event) => {

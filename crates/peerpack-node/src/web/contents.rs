@@ -3,8 +3,8 @@
 //!
 //! The archive is read from the blob store as a stream, under the extraction limits
 //! ([`peerpack_core::archive::contents`]), on a blocking thread and outside the store's lock;
-//! the result is kept for the [`CACHED`] archives read last, keyed by content id (the same id
-//! is the same bytes, so an entry never goes stale).
+//! the README is rendered there too, once; the result is kept for the [`CACHED`] archives read
+//! last, keyed by content id (the same id is the same bytes, so an entry never goes stale).
 //!
 //! A README is someone else's text shown on this node's origin. It is rendered in two steps,
 //! each enough alone:
@@ -40,19 +40,19 @@ pub struct Cache {
 /// The entries of [`Cache`], and their ids oldest first.
 #[derive(Default)]
 struct Recent {
-    by_id: HashMap<ContentId, Arc<Contents>>,
+    by_id: HashMap<ContentId, Arc<Read>>,
     order: VecDeque<ContentId>,
 }
 
 impl Cache {
-    fn get(&self, id: &ContentId) -> Option<Arc<Contents>> {
+    fn get(&self, id: &ContentId) -> Option<Arc<Read>> {
         peerpack_core::sync::lock(&self.inner)
             .by_id
             .get(id)
             .cloned()
     }
 
-    fn put(&self, id: ContentId, contents: Arc<Contents>) {
+    fn put(&self, id: ContentId, contents: Arc<Read>) {
         let mut recent = peerpack_core::sync::lock(&self.inner);
         if recent.by_id.insert(id, contents).is_none() {
             recent.order.push_back(id);
@@ -65,12 +65,20 @@ impl Cache {
     }
 }
 
+/// An archive's contents, and its README as sanitised HTML when it is markdown.
+pub struct Read {
+    /// The entries and the README's text.
+    pub contents: Contents,
+    /// The README rendered ([`render`]), for a markdown README.
+    pub readme_html: Option<String>,
+}
+
 /// What the page shows of an archive.
 pub enum Shown {
     /// The node does not hold the archive.
     NotHeld,
     /// It holds it, and this is what it holds.
-    Held(Arc<Contents>),
+    Held(Arc<Read>),
     /// It holds it but cannot read it (named).
     Unreadable(String),
 }
@@ -101,14 +109,25 @@ pub async fn of(inner: &Arc<Context>, id: ContentId) -> Shown {
     }
     let read = tokio::task::spawn_blocking(move || {
         let file = std::fs::File::open(&path)?;
-        peerpack_core::archive::contents(
+        let contents = peerpack_core::archive::contents(
             std::io::BufReader::new(file),
             &ExtractLimits::default(),
             readme.as_deref(),
             MAX_LISTED,
             MAX_README,
         )
-        .map_err(|e| std::io::Error::other(e.to_string()))
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        // Rendered here, off the async workers, and once: a hostile README may be slow to
+        // parse.
+        let readme_html = contents
+            .readme
+            .as_ref()
+            .filter(|r| is_markdown(&r.path))
+            .map(|r| render(&super::pages::plain(&r.text)));
+        Ok::<_, std::io::Error>(Read {
+            contents,
+            readme_html,
+        })
     })
     .await;
     match read {
@@ -122,6 +141,28 @@ pub async fn of(inner: &Arc<Context>, id: ContentId) -> Shown {
         Ok(Err(e)) => Shown::Unreadable(e.to_string()),
         Err(e) => Shown::Unreadable(e.to_string()),
     }
+}
+
+/// Whether `url` (absolute) names this machine: `localhost`, a loopback or unspecified address.
+fn points_here(url: &str) -> bool {
+    let Some(rest) = url
+        .split_once("://")
+        .map(|(_, rest)| rest.to_ascii_lowercase())
+    else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    let host = host.trim_end_matches('.');
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
 }
 
 /// Whether a README at `path` is markdown (by its name).
@@ -151,6 +192,15 @@ pub fn render(markdown: &str) -> String {
         .url_relative(ammonia::UrlRelative::Deny)
         .link_rel(Some("noopener noreferrer nofollow ugc"))
         .rm_tags(["img"])
+        // A link to this machine would be a same-origin visit of the node's own API or
+        // pages (a DHT lookup per click): dropped, as relative links are.
+        .attribute_filter(|element, attribute, value| {
+            if element == "a" && attribute == "href" && points_here(value) {
+                None
+            } else {
+                Some(value.into())
+            }
+        })
         .clean(&html)
         .to_string()
 }
@@ -158,6 +208,22 @@ pub fn render(markdown: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_to_this_machine_are_dropped() {
+        let out = render(
+            "[a](http://127.0.0.1:7780/v1/status) [b](http://localhost:1/) [c](http://[::1]:9/) \
+             [d](http://0.0.0.0:80/) [e](https://x@127.9.9.9/) [f](http://app.localhost/) \
+             [ok](https://example.org/)",
+        );
+        assert!(
+            !out.contains("href=\"http://127") && !out.contains("localhost"),
+            "{out}"
+        );
+        assert!(!out.contains("[::1]") && !out.contains("0.0.0.0"), "{out}");
+        assert!(!out.contains("127.9.9.9"), "{out}");
+        assert!(out.contains("href=\"https://example.org/\""), "{out}");
+    }
 
     #[test]
     fn markdown_renders_and_nothing_runs() {

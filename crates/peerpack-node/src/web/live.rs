@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use futures::Stream;
 
 use crate::context::Context;
-use crate::error::Error;
 
 /// How often the figures are read.
 pub const EVERY: Duration = Duration::from_secs(1);
@@ -32,7 +31,13 @@ struct Seen {
     summary: Option<(u64, [u8; 32])>,
     /// Packages and archives then.
     counts: (u64, u64),
+    /// Reads since the archives were counted.
+    reads: u32,
 }
+
+/// The archives are counted again at least every this many reads: installs, pins and garbage
+/// collection change them without changing the catalogue.
+const ARCHIVES_EVERY: u32 = 10;
 
 /// The figures sent, as JSON. The in-memory figures are read every time; the counts of
 /// packages and archives only when the catalogue summary (kept in memory by the store) says
@@ -44,7 +49,9 @@ async fn figures(inner: &Arc<Context>, seen: &mut Seen) -> Option<String> {
         .with_store(|s| Ok(s.db.summary()?))
         .await
         .ok()?;
-    if seen.summary != Some(summary) {
+    seen.reads += 1;
+    if seen.summary != Some(summary) || seen.reads >= ARCHIVES_EVERY {
+        seen.reads = 0;
         seen.counts = inner
             .catalogue
             .with_store(|s| {
@@ -129,9 +136,15 @@ pub(super) async fn live(State(inner): State<Arc<Context>>) -> Response {
     let counter: &AtomicUsize = &inner.web.live_streams;
     if counter.fetch_add(1, Ordering::SeqCst) >= MAX_STREAMS {
         counter.fetch_sub(1, Ordering::SeqCst);
-        return super::error_page(&Error::Unavailable(format!(
-            "{MAX_STREAMS} live streams are open already; the page works without one"
-        )));
+        // Not logged as a failure: anyone on this machine can open streams.
+        let status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+        return super::html(
+            status,
+            super::pages::error(
+                status,
+                &format!("{MAX_STREAMS} live streams are open already; the page works without one"),
+            ),
+        );
     }
     let mut resp = Sse::new(events(inner.clone()))
         .keep_alive(KeepAlive::default())

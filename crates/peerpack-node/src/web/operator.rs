@@ -5,8 +5,8 @@
 //! where CODE is random, single use, and good for [`CODE_TTL`]. The page that link opens holds
 //! a new session secret, which the page's script keeps in the browser's `localStorage` for
 //! this origin and sends as `Authorization: Bearer SECRET` with the operator's forms. The
-//! access layer takes an open session in place of the API token for calls that change
-//! something (see [`crate::api`]).
+//! access layer takes an open session in place of the API token for these actions (`/ui/…`)
+//! only, never for the API (see [`crate::api`]). A session lasts [`SESSION_TTL`] at most.
 //!
 //! Not a cookie: a browser sends a host's cookies to every port of it, so a cookie for this
 //! node on 127.0.0.1 would also go to any other server on 127.0.0.1, another local user's
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use peerpack_api::{DEFAULT_INSTALL_DIR, LOCK_FILE, Lockfile};
@@ -34,6 +34,8 @@ use crate::error::Error;
 
 /// How long a sign-in link may wait to be followed.
 pub const CODE_TTL: Duration = Duration::from_secs(120);
+/// How long a session lasts, used or not.
+pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Sessions kept at most.
 pub const MAX_SESSIONS: usize = 16;
 /// Sign-in codes waiting at most.
@@ -49,8 +51,8 @@ pub struct Sessions {
 struct Open {
     /// Codes not yet used, with when each was made, oldest first.
     codes: VecDeque<(String, Instant)>,
-    /// Session secrets, oldest first.
-    sessions: VecDeque<String>,
+    /// Session secrets, with when each was opened, oldest first.
+    sessions: VecDeque<(String, Instant)>,
 }
 
 /// 32 random bytes as hex.
@@ -93,10 +95,11 @@ impl Sessions {
         };
         open.codes.remove(at);
         let session = secret()?;
+        open.sessions.retain(|(_, at)| at.elapsed() < SESSION_TTL);
         while open.sessions.len() >= MAX_SESSIONS {
             open.sessions.pop_front();
         }
-        open.sessions.push_back(session.clone());
+        open.sessions.push_back((session.clone(), Instant::now()));
         Ok(Some(session))
     }
 
@@ -106,13 +109,15 @@ impl Sessions {
         peerpack_core::sync::lock(&self.inner)
             .sessions
             .iter()
-            .fold(false, |found, s| same(s, secret) | found)
+            .fold(false, |found, (s, at)| {
+                (same(s, secret) & (at.elapsed() < SESSION_TTL)) | found
+            })
     }
 
     fn close(&self, secret: &str) {
         peerpack_core::sync::lock(&self.inner)
             .sessions
-            .retain(|s| !same(s, secret));
+            .retain(|(s, _)| !same(s, secret));
     }
 }
 
@@ -151,8 +156,17 @@ pub struct Login {
 /// page's script, which keeps it and goes on to the front page.
 pub(super) async fn login(
     State(inner): State<Arc<Context>>,
+    headers: HeaderMap,
     q: Result<Query<Login>, QueryRejection>,
 ) -> Response {
+    // A browser's prefetch or a link preview must not use the one-time code up.
+    if headers
+        .get("sec-purpose")
+        .or_else(|| headers.get("purpose"))
+        .is_some_and(|v| v.as_bytes().windows(8).any(|w| w == b"prefetch"))
+    {
+        return StatusCode::NO_CONTENT.into_response();
+    }
     let Ok(Query(Login { code })) = q else {
         return super::error_page(&Error::BadRequest(
             "a sign-in link carries ?code=…; run `peerpack ui` for one".into(),
@@ -199,11 +213,11 @@ pub struct PinForm {
     package: String,
 }
 
-/// Refuse a change from anyone but the signed-in operator. The access layer already demanded
-/// the token or an open session for any change; this asks for the session itself, so that the
-/// page's own forms are the operator's only.
+/// Refuse a change from anyone but the operator: an open session, or the API token itself.
+/// The access layer already demanded one of them; this checks again where it matters most.
 fn operator_only(inner: &Context, headers: &HeaderMap) -> Result<(), Error> {
-    if is_operator(inner, headers) {
+    let token = bearer(headers).is_some_and(|t| same(t, inner.api_token()));
+    if token || is_operator(inner, headers) {
         Ok(())
     } else {
         Err(Error::Unauthorized(

@@ -157,7 +157,7 @@ fn short_id(id: &str) -> String {
 
 /// `s` with its bidirectional-text controls (embeddings, overrides, isolates and marks)
 /// replaced by U+FFFD: text from the network must not reorder what is shown around it.
-fn plain(s: &str) -> String {
+pub(super) fn plain(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '\u{202A}'..='\u{202E}'
@@ -639,8 +639,8 @@ fn operator_forms(name: &str, version: Option<&str>) -> Markup {
 
 /// The README and file list of the archive of `name`'s `version`, as far as this node holds it.
 fn archive_sections(name: &str, version: &str, shown: &Shown) -> Markup {
-    let c = match shown {
-        Shown::Held(c) => c,
+    let read = match shown {
+        Shown::Held(read) => read,
         Shown::NotHeld => {
             return html! {
                 section aria-labelledby="readme-h" {
@@ -661,6 +661,7 @@ fn archive_sections(name: &str, version: &str, shown: &Shown) -> Markup {
             };
         }
     };
+    let c = &read.contents;
     html! {
         section aria-labelledby="readme-h" {
             h2 #readme-h { "README" }
@@ -668,8 +669,8 @@ fn archive_sections(name: &str, version: &str, shown: &Shown) -> Markup {
                 None => p.empty { "The archive of " (version) " has no README." },
                 Some(r) => {
                     p.note { code { (plain(&r.path)) } " from the archive of " (version) }
-                    @if contents::is_markdown(&r.path) {
-                        div.readme dir="auto" { (PreEscaped(contents::render(&plain(&r.text)))) }
+                    @if let Some(rendered) = &read.readme_html {
+                        div.readme dir="auto" { (PreEscaped(rendered)) }
                     } @else {
                         pre.readme dir="auto" { (plain(&r.text)) }
                     }
