@@ -69,6 +69,10 @@ pub(crate) struct EventLoop {
     /// When each connected peer was last of use (connected, a request or answer, a gossip
     /// message), for trimming (`connection.rs`, `trim`).
     last_used: HashMap<PeerId, Instant>,
+    /// The listen addresses each connected peer advertised through Identify (those the
+    /// policy allows), while it is connected: they fill in a provider record that came with
+    /// none when the routing table does not know the provider.
+    advertised: HashMap<PeerId, Vec<Multiaddr>>,
     /// Peers kept connected before the least used are let go.
     max_peers: usize,
     /// A peer used this recently is not let go.
@@ -143,6 +147,7 @@ impl EventLoop {
             connections: HashMap::new(),
             opened: HashMap::new(),
             last_used: HashMap::new(),
+            advertised: HashMap::new(),
             max_peers,
             trim_grace,
             last_trim: Instant::now(),

@@ -18,6 +18,9 @@ use crate::policy::peer_id_of;
 use crate::protocol::KAD_PROTOCOL;
 use crate::status::{PeerInfo, Status};
 
+/// Listen addresses of a peer kept from its Identify message.
+const MAX_ADVERTISED: usize = 8;
+
 /// How often connections are trimmed.
 pub(super) const TRIM_EVERY: Duration = Duration::from_secs(5);
 
@@ -330,6 +333,7 @@ impl EventLoop {
                 if num_established == 0 {
                     self.connections.remove(&peer_id);
                     self.last_used.remove(&peer_id);
+                    self.advertised.remove(&peer_id);
                     self.emit(Event::Disconnected { peer: peer_id });
                 } else if let Some(addrs) = self.connections.get_mut(&peer_id) {
                     addrs.retain(|a| a != endpoint.get_remote_address());
@@ -341,6 +345,18 @@ impl EventLoop {
                     && !self.swarm.is_connected(&peer)
                 {
                     self.answer_connects(peer, Err(error.to_string()));
+                    // A peer that cannot be reached leaves the routing table, making room for
+                    // one that can (Kademlia keeps its last address otherwise). Dials this node
+                    // refused itself, or that never started, say nothing about the peer.
+                    let unreachable = matches!(
+                        error,
+                        libp2p::swarm::DialError::Transport(_)
+                            | libp2p::swarm::DialError::WrongPeerId { .. }
+                            | libp2p::swarm::DialError::NoAddresses
+                    );
+                    if unreachable && !self.is_operator_peer(&peer) {
+                        self.swarm.behaviour_mut().kad.remove_peer(&peer);
+                    }
                 }
             }
             SwarmEvent::IncomingConnectionError { error, .. } => {
@@ -369,7 +385,26 @@ impl EventLoop {
                     .into_iter()
                     .filter(|a| self.policy.allows_learned(a))
                     .collect();
-                if peerpack {
+                // A peer new to a full bucket is left out: adding it would make Kademlia dial
+                // the bucket's oldest disconnected entry to see whether it is alive, and with
+                // connections trimmed, every inbound connection would open another; at 200
+                // nodes that chain kept 130 handshakes a second going in a network at rest.
+                if peerpack && self.connections.contains_key(&peer_id) {
+                    let mut bare: Vec<Multiaddr> = addresses
+                        .iter()
+                        .take(MAX_ADVERTISED)
+                        .map(|a| {
+                            let mut a = a.clone();
+                            if peer_id_of(&a).is_some() {
+                                a.pop();
+                            }
+                            a
+                        })
+                        .collect();
+                    bare.dedup();
+                    self.advertised.insert(peer_id, bare);
+                }
+                if peerpack && self.routing_has_room(&peer_id) {
                     for addr in &addresses {
                         let mut addr = addr.clone();
                         if peer_id_of(&addr).is_some() {
@@ -391,6 +426,31 @@ impl EventLoop {
             }
             identify::Event::Sent { .. } | identify::Event::Pushed { .. } => {}
         }
+    }
+
+    /// Whether the operator named an address of `peer` (bootstrap, `peerpack bootstrap`).
+    fn is_operator_peer(&mut self, peer: &PeerId) -> bool {
+        let operator = peerpack_core::sync::lock(&self.operator);
+        if operator.is_empty() {
+            return false;
+        }
+        let Some(bucket) = self.swarm.behaviour_mut().kad.kbucket(*peer) else {
+            return false;
+        };
+        bucket
+            .iter()
+            .filter(|e| e.node.key.preimage() == peer)
+            .any(|e| e.node.value.iter().any(|a| operator.contains(a)))
+    }
+
+    /// Whether Kademlia's routing table would take `peer` without evicting anyone: it is in
+    /// it already, or its bucket has room.
+    pub(super) fn routing_has_room(&mut self, peer: &PeerId) -> bool {
+        let Some(bucket) = self.swarm.behaviour_mut().kad.kbucket(*peer) else {
+            return false;
+        };
+        bucket.num_entries() < libp2p::kad::K_VALUE.get()
+            || bucket.iter().any(|e| e.node.key.preimage() == peer)
     }
 
     pub(super) fn on_ping(&mut self, event: ping::Event) {

@@ -367,9 +367,17 @@ impl EventLoop {
                 tracing::debug!(%peer, is_new_peer, "routing table updated");
             }
             kad::Event::UnroutablePeer { peer } => tracing::debug!(%peer, "unroutable peer"),
-            kad::Event::RoutablePeer { peer, address }
-            | kad::Event::PendingRoutablePeer { peer, address } => {
+            // A peer this node dialled that speaks Kademlia (its address is the one dialled,
+            // so the policy allowed it): taken in where its bucket has room, as Identify's
+            // addresses are (`connection.rs`).
+            kad::Event::RoutablePeer { peer, address } => {
                 tracing::debug!(%peer, %address, "routable peer");
+                if self.policy.allows_learned(&address) && self.routing_has_room(&peer) {
+                    self.swarm.behaviour_mut().kad.add_address(&peer, address);
+                }
+            }
+            kad::Event::PendingRoutablePeer { peer, address } => {
+                tracing::debug!(%peer, %address, "routable peer, pending");
             }
             kad::Event::ModeChanged { new_mode } => {
                 tracing::info!(%new_mode, "kademlia mode changed")
@@ -423,6 +431,13 @@ impl EventLoop {
         // record still leads to it after this node restarts and no longer knows it.
         if record.addresses.is_empty() {
             record.addresses = self.routing_addresses(&record.provider);
+        }
+        // Nor may the routing table know it (a full bucket takes no newcomer): then the
+        // addresses it advertised through Identify on the connection that brought the record.
+        if record.addresses.is_empty()
+            && let Some(addrs) = self.advertised.get(&record.provider)
+        {
+            record.addresses = addrs.clone();
         }
         record.addresses.retain(|a| self.policy.allows_learned(a));
         let announced = <[u8; 32]>::try_from(&record.key.as_ref()[2..])
