@@ -345,18 +345,7 @@ impl EventLoop {
                     && !self.swarm.is_connected(&peer)
                 {
                     self.answer_connects(peer, Err(error.to_string()));
-                    // A peer that cannot be reached leaves the routing table, making room for
-                    // one that can (Kademlia keeps its last address otherwise). Dials this node
-                    // refused itself, or that never started, say nothing about the peer.
-                    let unreachable = matches!(
-                        error,
-                        libp2p::swarm::DialError::Transport(_)
-                            | libp2p::swarm::DialError::WrongPeerId { .. }
-                            | libp2p::swarm::DialError::NoAddresses
-                    );
-                    if unreachable && !self.is_operator_peer(&peer) {
-                        self.swarm.behaviour_mut().kad.remove_peer(&peer);
-                    }
+                    self.forget_if_unreachable(&peer, &error);
                 }
             }
             SwarmEvent::IncomingConnectionError { error, .. } => {
@@ -425,6 +414,41 @@ impl EventLoop {
                 tracing::debug!(%peer_id, %error, "identify failed");
             }
             identify::Event::Sent { .. } | identify::Event::Pushed { .. } => {}
+        }
+    }
+
+    /// A peer whose every routing-table address just failed leaves the routing table, making
+    /// room for one that can be reached (Kademlia keeps its last address otherwise). Only the
+    /// routing table's own addresses count: a dial to addresses someone else named for the
+    /// peer (a hostile answer can name any) says nothing of it, or one peer could empty this
+    /// node's buckets of honest peers by naming them at dead addresses. Dials this node refused
+    /// itself (outside the policy) do not count, and peers the operator named never leave.
+    fn forget_if_unreachable(&mut self, peer: &PeerId, error: &libp2p::swarm::DialError) {
+        use libp2p::TransportError;
+        use libp2p::swarm::DialError;
+        let bare = |a: &Multiaddr| {
+            let mut a = a.clone();
+            if peer_id_of(&a).is_some() {
+                a.pop();
+            }
+            a
+        };
+        let failed: Vec<Multiaddr> = match error {
+            DialError::Transport(errors) => errors
+                .iter()
+                .filter(|(_, e)| matches!(e, TransportError::Other(_)))
+                .map(|(a, _)| bare(a))
+                .collect(),
+            DialError::WrongPeerId { address, .. } => vec![bare(address)],
+            _ => return,
+        };
+        if failed.is_empty() || self.is_operator_peer(peer) {
+            return;
+        }
+        let known = self.routing_addresses(peer);
+        if !known.is_empty() && known.iter().all(|a| failed.contains(a)) {
+            tracing::debug!(%peer, "left the routing table: unreachable at every address it had");
+            self.swarm.behaviour_mut().kad.remove_peer(peer);
         }
     }
 

@@ -467,7 +467,7 @@ impl EventLoop {
     }
 
     /// The addresses the routing table holds for `peer`.
-    fn routing_addresses(&mut self, peer: &PeerId) -> Vec<libp2p::Multiaddr> {
+    pub(super) fn routing_addresses(&mut self, peer: &PeerId) -> Vec<libp2p::Multiaddr> {
         for bucket in self.swarm.behaviour_mut().kad.kbuckets() {
             for entry in bucket.iter() {
                 if entry.node.key.preimage() == peer {
