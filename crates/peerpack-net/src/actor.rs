@@ -73,6 +73,11 @@ pub(crate) struct EventLoop {
     /// policy allows), while it is connected: they fill in a provider record that came with
     /// none when the routing table does not know the provider.
     advertised: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Peers the operator dialled by address: never removed from the routing table.
+    operator_peers: std::collections::HashSet<PeerId>,
+    /// Routing-table peers whose dials failed at every address it holds, with when that first
+    /// happened; cleared when they connect (`forget_if_unreachable`).
+    unreachable: HashMap<PeerId, Instant>,
     /// Peers kept connected before the least used are let go.
     max_peers: usize,
     /// A peer used this recently is not let go.
@@ -148,6 +153,8 @@ impl EventLoop {
             opened: HashMap::new(),
             last_used: HashMap::new(),
             advertised: HashMap::new(),
+            operator_peers: std::collections::HashSet::new(),
+            unreachable: HashMap::new(),
             max_peers,
             trim_grace,
             last_trim: Instant::now(),

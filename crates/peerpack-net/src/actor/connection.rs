@@ -18,8 +18,23 @@ use crate::policy::peer_id_of;
 use crate::protocol::KAD_PROTOCOL;
 use crate::status::{PeerInfo, Status};
 
-/// Listen addresses of a peer kept from its Identify message.
+/// Listen addresses of a peer taken from its Identify message.
 const MAX_ADVERTISED: usize = 8;
+
+/// How long a routing-table peer must have been unreachable before it leaves.
+const UNREACHABLE_FOR: Duration = Duration::from_secs(60);
+
+/// Peers tracked as unreachable before the oldest are forgotten.
+const MAX_UNREACHABLE: usize = 4096;
+
+/// `addr` without a trailing `/p2p/<peer>`.
+fn bare(addr: &Multiaddr) -> Multiaddr {
+    let mut a = addr.clone();
+    if peer_id_of(&a).is_some() {
+        a.pop();
+    }
+    a
+}
 
 /// How often connections are trimmed.
 pub(super) const TRIM_EVERY: Duration = Duration::from_secs(5);
@@ -59,6 +74,7 @@ impl EventLoop {
             if let Ok(mut set) = self.operator.lock() {
                 set.insert(transport_addr.clone());
             }
+            self.operator_peers.insert(peer);
             self.swarm
                 .behaviour_mut()
                 .kad
@@ -299,6 +315,7 @@ impl EventLoop {
                 tracing::debug!(peer = %peer_id, %address, "connection opened");
                 self.opened.insert(connection_id, std::time::Instant::now());
                 self.last_used.insert(peer_id, Instant::now());
+                self.unreachable.remove(&peer_id);
                 self.metrics.connection("opened");
                 self.answer_connects(peer_id, Ok(()));
                 self.connections
@@ -379,27 +396,18 @@ impl EventLoop {
                 // connections trimmed, every inbound connection would open another; at 200
                 // nodes that chain kept 130 handshakes a second going in a network at rest.
                 if peerpack && self.connections.contains_key(&peer_id) {
-                    let mut bare: Vec<Multiaddr> = addresses
-                        .iter()
-                        .take(MAX_ADVERTISED)
-                        .map(|a| {
-                            let mut a = a.clone();
-                            if peer_id_of(&a).is_some() {
-                                a.pop();
-                            }
-                            a
-                        })
-                        .collect();
-                    bare.dedup();
-                    self.advertised.insert(peer_id, bare);
+                    let mut listed: Vec<Multiaddr> =
+                        addresses.iter().take(MAX_ADVERTISED).map(bare).collect();
+                    listed.sort();
+                    listed.dedup();
+                    self.advertised.insert(peer_id, listed);
                 }
                 if peerpack && self.routing_has_room(&peer_id) {
-                    for addr in &addresses {
-                        let mut addr = addr.clone();
-                        if peer_id_of(&addr).is_some() {
-                            addr.pop();
-                        }
-                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    for addr in addresses.iter().take(MAX_ADVERTISED) {
+                        self.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&peer_id, bare(addr));
                     }
                 }
                 self.emit(Event::Identified {
@@ -417,22 +425,17 @@ impl EventLoop {
         }
     }
 
-    /// A peer whose every routing-table address just failed leaves the routing table, making
-    /// room for one that can be reached (Kademlia keeps its last address otherwise). Only the
-    /// routing table's own addresses count: a dial to addresses someone else named for the
-    /// peer (a hostile answer can name any) says nothing of it, or one peer could empty this
-    /// node's buckets of honest peers by naming them at dead addresses. Dials this node refused
-    /// itself (outside the policy) do not count, and peers the operator named never leave.
+    /// A routing-table peer that cannot be reached makes room for one that can (Kademlia keeps
+    /// its last address otherwise, and with `BucketInserts::Manual` a full bucket takes
+    /// no newcomer): it leaves when a dial failed at every address the routing table holds for
+    /// it, twice, [`UNREACHABLE_FOR`] apart, and only from a full bucket. So a moment of
+    /// overload, or this node's own network going down for a while, does not empty the table.
+    /// A dial to addresses someone else named for the peer (a hostile answer can name any)
+    /// says nothing of it; nor do dials this node refused itself (outside the policy). Peers
+    /// the operator dialled never leave.
     fn forget_if_unreachable(&mut self, peer: &PeerId, error: &libp2p::swarm::DialError) {
         use libp2p::TransportError;
         use libp2p::swarm::DialError;
-        let bare = |a: &Multiaddr| {
-            let mut a = a.clone();
-            if peer_id_of(&a).is_some() {
-                a.pop();
-            }
-            a
-        };
         let failed: Vec<Multiaddr> = match error {
             DialError::Transport(errors) => errors
                 .iter()
@@ -442,29 +445,34 @@ impl EventLoop {
             DialError::WrongPeerId { address, .. } => vec![bare(address)],
             _ => return,
         };
-        if failed.is_empty() || self.is_operator_peer(peer) {
+        if failed.is_empty() || self.operator_peers.contains(peer) {
             return;
         }
-        let known = self.routing_addresses(peer);
-        if !known.is_empty() && known.iter().all(|a| failed.contains(a)) {
+        // Kademlia has already dropped the failed addresses but the last.
+        let known: Vec<Multiaddr> = self.routing_addresses(peer).iter().map(bare).collect();
+        if known.is_empty() || !known.iter().all(|a| failed.contains(a)) {
+            return;
+        }
+        let now = Instant::now();
+        let first = *self.unreachable.entry(*peer).or_insert(now);
+        if now.duration_since(first) < UNREACHABLE_FOR {
+            return;
+        }
+        let full = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .kbucket(*peer)
+            .is_some_and(|b| b.num_entries() >= libp2p::kad::K_VALUE.get());
+        if full {
             tracing::debug!(%peer, "left the routing table: unreachable at every address it had");
             self.swarm.behaviour_mut().kad.remove_peer(peer);
+            self.unreachable.remove(peer);
         }
-    }
-
-    /// Whether the operator named an address of `peer` (bootstrap, `peerpack bootstrap`).
-    fn is_operator_peer(&mut self, peer: &PeerId) -> bool {
-        let operator = peerpack_core::sync::lock(&self.operator);
-        if operator.is_empty() {
-            return false;
+        if self.unreachable.len() > MAX_UNREACHABLE {
+            self.unreachable
+                .retain(|_, t| now.duration_since(*t) < UNREACHABLE_FOR * 10);
         }
-        let Some(bucket) = self.swarm.behaviour_mut().kad.kbucket(*peer) else {
-            return false;
-        };
-        bucket
-            .iter()
-            .filter(|e| e.node.key.preimage() == peer)
-            .any(|e| e.node.value.iter().any(|a| operator.contains(a)))
     }
 
     /// Whether Kademlia's routing table would take `peer` without evicting anyone: it is in
