@@ -76,7 +76,7 @@ pub(crate) struct EventLoop {
     /// Peers the operator dialled by address: never removed from the routing table.
     operator_peers: std::collections::HashSet<PeerId>,
     /// Routing-table peers whose dials failed at every address it holds, with when that first
-    /// happened; cleared when they connect (`forget_if_unreachable`).
+    /// happened (`forget_if_unreachable`); cleared when they connect.
     unreachable: HashMap<PeerId, Instant>,
     /// Peers kept connected before the least used are let go.
     max_peers: usize,

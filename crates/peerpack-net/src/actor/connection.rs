@@ -402,8 +402,11 @@ impl EventLoop {
                     listed.dedup();
                     self.advertised.insert(peer_id, listed);
                 }
+                // At most MAX_ADVERTISED addresses per peer in all, however many Identify
+                // messages (pushes, the periodic one) it sends with new ones.
                 if peerpack && self.routing_has_room(&peer_id) {
-                    for addr in addresses.iter().take(MAX_ADVERTISED) {
+                    let held = self.routing_addresses(&peer_id).len();
+                    for addr in addresses.iter().take(MAX_ADVERTISED.saturating_sub(held)) {
                         self.swarm
                             .behaviour_mut()
                             .kad
@@ -454,8 +457,12 @@ impl EventLoop {
             return;
         }
         let now = Instant::now();
-        let first = *self.unreachable.entry(*peer).or_insert(now);
-        if now.duration_since(first) < UNREACHABLE_FOR {
+        let first = self.unreachable.entry(*peer).or_insert(now);
+        // A first failure long ago, with no dial since, starts the count again.
+        if now.duration_since(*first) > UNREACHABLE_FOR * 10 {
+            *first = now;
+        }
+        if now.duration_since(*first) < UNREACHABLE_FOR {
             return;
         }
         let full = self
