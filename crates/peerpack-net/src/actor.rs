@@ -248,6 +248,9 @@ impl EventLoop {
             Command::Peers { reply } => {
                 let _ = reply.send(self.peers());
             }
+            Command::RoutingTable { reply } => {
+                let _ = reply.send(self.routing_table());
+            }
             Command::Shutdown => {}
             // Records and providers (kad.rs).
             Command::GetRecord {

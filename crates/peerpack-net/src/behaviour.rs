@@ -140,7 +140,8 @@ impl Behaviour {
             // peer it connects to, and for one new to a full bucket dial the bucket's oldest
             // disconnected entry to see whether it is alive. With connections trimmed, those
             // dials never end: at 200 nodes in a network at rest they opened 100 connections
-            // a second. Unreachable entries are removed when a dial to them fails instead.
+            // a second. An entry leaves when dials to every address it holds failed twice, 60 s to
+            // 10 minutes apart, and only from a full bucket (`forget_if_unreachable`).
             .set_kbucket_inserts(kad::BucketInserts::Manual);
         let store = crate::dht_store::DhtStore::new(peer_id, s.backing, s.max_provider_records);
         let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);

@@ -171,6 +171,11 @@ pub enum Command {
         /// The answer.
         reply: oneshot::Sender<Vec<PeerInfo>>,
     },
+    /// The routing table: each peer with the addresses the table holds for it.
+    RoutingTable {
+        /// The answer.
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
     /// Refuse every connection with `peer` (closing open ones) until unblocked.
     Block {
         /// The peer.
@@ -488,6 +493,12 @@ impl NetHandle {
     /// Connected peers.
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, Error> {
         self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    /// The Kademlia routing table: each peer in it, connected or not, with the addresses the
+    /// table holds for it.
+    pub async fn routing_table(&self) -> Result<Vec<PeerInfo>, Error> {
+        self.ask(|reply| Command::RoutingTable { reply }).await
     }
 }
 

@@ -38,11 +38,13 @@ pub struct Status {
     pub uptime: Duration,
 }
 
-/// A connected peer.
+/// A peer and its addresses: a connected peer ([`crate::NetHandle::peers`]) with the remote
+/// addresses of its open connections, or a routing-table peer
+/// ([`crate::NetHandle::routing_table`]) with the addresses the table holds for it.
 #[derive(Debug, Clone)]
 pub struct PeerInfo {
     /// Its id.
     pub peer_id: PeerId,
-    /// Remote addresses of its open connections.
+    /// Its addresses, as the method that answered says.
     pub addresses: Vec<Multiaddr>,
 }

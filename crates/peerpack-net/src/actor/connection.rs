@@ -173,6 +173,20 @@ impl EventLoop {
             .sum()
     }
 
+    /// Every peer in the routing table, with the addresses the table holds for it.
+    pub(super) fn routing_table(&mut self) -> Vec<PeerInfo> {
+        let mut table = Vec::new();
+        for bucket in self.swarm.behaviour_mut().kad.kbuckets() {
+            for entry in bucket.iter() {
+                table.push(PeerInfo {
+                    peer_id: *entry.node.key.preimage(),
+                    addresses: entry.node.value.iter().cloned().collect(),
+                });
+            }
+        }
+        table
+    }
+
     pub(super) fn status(&mut self) -> Status {
         let routing_table_size = self.routing_table_size();
         let store = self.swarm.behaviour_mut().kad.store_mut().stats();
@@ -391,10 +405,8 @@ impl EventLoop {
                     .into_iter()
                     .filter(|a| self.policy.allows_learned(a))
                     .collect();
-                // A peer new to a full bucket is left out: adding it would make Kademlia dial
-                // the bucket's oldest disconnected entry to see whether it is alive, and with
-                // connections trimmed, every inbound connection would open another; at 200
-                // nodes that chain kept 130 handshakes a second going in a network at rest.
+                // What a connected peer listens on fills its provider records that arrive
+                // without addresses (`on_add_provider`).
                 if peerpack && self.connections.contains_key(&peer_id) {
                     let mut listed: Vec<Multiaddr> =
                         addresses.iter().take(MAX_ADVERTISED).map(bare).collect();
@@ -402,15 +414,22 @@ impl EventLoop {
                     listed.dedup();
                     self.advertised.insert(peer_id, listed);
                 }
+                // A peer new to a full bucket is left out: adding it would make Kademlia dial
+                // the bucket's oldest disconnected entry to see whether it is alive, and with
+                // connections trimmed, every inbound connection would open another; at 200
+                // nodes that chain kept 100 handshakes a second going in a network at rest.
                 // At most MAX_ADVERTISED addresses per peer in all, however many Identify
                 // messages (pushes, the periodic one) it sends with new ones.
-                if peerpack && self.routing_has_room(&peer_id) {
-                    let held = self.routing_addresses(&peer_id).len();
-                    for addr in addresses.iter().take(MAX_ADVERTISED.saturating_sub(held)) {
-                        self.swarm
-                            .behaviour_mut()
-                            .kad
-                            .add_address(&peer_id, bare(addr));
+                if peerpack {
+                    let entry = self.routing_entry(&peer_id);
+                    if entry.has_room() {
+                        let room = MAX_ADVERTISED.saturating_sub(entry.addresses.len());
+                        for addr in addresses.iter().take(room) {
+                            self.swarm
+                                .behaviour_mut()
+                                .kad
+                                .add_address(&peer_id, bare(addr));
+                        }
                     }
                 }
                 self.emit(Event::Identified {
@@ -452,8 +471,9 @@ impl EventLoop {
             return;
         }
         // Kademlia has already dropped the failed addresses but the last.
-        let known: Vec<Multiaddr> = self.routing_addresses(peer).iter().map(bare).collect();
-        if known.is_empty() || !known.iter().all(|a| failed.contains(a)) {
+        let entry = self.routing_entry(peer);
+        let all_failed = entry.addresses.iter().all(|a| failed.contains(&bare(a)));
+        if entry.addresses.is_empty() || !all_failed {
             return;
         }
         let now = Instant::now();
@@ -465,13 +485,7 @@ impl EventLoop {
         if now.duration_since(*first) < UNREACHABLE_FOR {
             return;
         }
-        let full = self
-            .swarm
-            .behaviour_mut()
-            .kad
-            .kbucket(*peer)
-            .is_some_and(|b| b.num_entries() >= libp2p::kad::K_VALUE.get());
-        if full {
+        if entry.full {
             tracing::debug!(%peer, "left the routing table: unreachable at every address it had");
             self.swarm.behaviour_mut().kad.remove_peer(peer);
             self.unreachable.remove(peer);
@@ -482,14 +496,29 @@ impl EventLoop {
         }
     }
 
-    /// Whether Kademlia's routing table would take `peer` without evicting anyone: it is in
-    /// it already, or its bucket has room.
-    pub(super) fn routing_has_room(&mut self, peer: &PeerId) -> bool {
+    /// Where `peer` stands in Kademlia's routing table, from the one bucket that can hold it.
+    pub(super) fn routing_entry(&mut self, peer: &PeerId) -> RoutingEntry {
         let Some(bucket) = self.swarm.behaviour_mut().kad.kbucket(*peer) else {
-            return false;
+            // This node's own id: no bucket holds it.
+            return RoutingEntry {
+                present: false,
+                full: true,
+                addresses: Vec::new(),
+            };
         };
-        bucket.num_entries() < libp2p::kad::K_VALUE.get()
-            || bucket.iter().any(|e| e.node.key.preimage() == peer)
+        let full = bucket.num_entries() >= libp2p::kad::K_VALUE.get();
+        match bucket.iter().find(|e| e.node.key.preimage() == peer) {
+            Some(e) => RoutingEntry {
+                present: true,
+                full,
+                addresses: e.node.value.iter().cloned().collect(),
+            },
+            None => RoutingEntry {
+                present: false,
+                full,
+                addresses: Vec::new(),
+            },
+        }
     }
 
     pub(super) fn on_ping(&mut self, event: ping::Event) {
@@ -500,5 +529,24 @@ impl EventLoop {
             }),
             Err(e) => tracing::debug!(peer = %event.peer, error = %e, "ping failed"),
         }
+    }
+}
+
+/// A peer's place in the routing table ([`EventLoop::routing_entry`]).
+pub(super) struct RoutingEntry {
+    /// The peer is in the table.
+    pub(super) present: bool,
+    /// The peer's bucket holds K entries (also true for this node's own id, which no bucket
+    /// holds).
+    pub(super) full: bool,
+    /// The addresses the table holds for the peer; empty when it is not in it.
+    pub(super) addresses: Vec<Multiaddr>,
+}
+
+impl RoutingEntry {
+    /// The table would take the peer without evicting anyone: it is in it already, or its
+    /// bucket has room.
+    pub(super) fn has_room(&self) -> bool {
+        self.present || !self.full
     }
 }

@@ -372,7 +372,7 @@ impl EventLoop {
             // addresses are (`connection.rs`).
             kad::Event::RoutablePeer { peer, address } => {
                 tracing::debug!(%peer, %address, "routable peer");
-                if self.policy.allows_learned(&address) && self.routing_has_room(&peer) {
+                if self.policy.allows_learned(&address) && self.routing_entry(&peer).has_room() {
                     self.swarm.behaviour_mut().kad.add_address(&peer, address);
                 }
             }
@@ -430,7 +430,7 @@ impl EventLoop {
         // loopback): keep the addresses the routing table knows for the provider, so that the
         // record still leads to it after this node restarts and no longer knows it.
         if record.addresses.is_empty() {
-            record.addresses = self.routing_addresses(&record.provider);
+            record.addresses = self.routing_entry(&record.provider).addresses;
         }
         // Nor may the routing table know it (a full bucket takes no newcomer): then the
         // addresses it advertised through Identify on the connection that brought the record.
@@ -464,18 +464,6 @@ impl EventLoop {
                 tracing::debug!(error = %e, "provider record refused: the store is full");
             }
         }
-    }
-
-    /// The addresses the routing table holds for `peer`.
-    pub(super) fn routing_addresses(&mut self, peer: &PeerId) -> Vec<libp2p::Multiaddr> {
-        for bucket in self.swarm.behaviour_mut().kad.kbuckets() {
-            for entry in bucket.iter() {
-                if entry.node.key.preimage() == peer {
-                    return entry.node.value.iter().cloned().collect();
-                }
-            }
-        }
-        Vec::new()
     }
 
     fn on_kad_query(&mut self, id: QueryId, result: QueryResult, last: bool) {
