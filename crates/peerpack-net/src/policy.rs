@@ -254,6 +254,16 @@ mod tests {
     }
 }
 
+/// `addr` without a trailing `/p2p/<peer id>` ([`peer_id_of`]): the transport address, as the
+/// operator's set and the routing table hold it.
+pub fn without_peer_id(addr: &libp2p::Multiaddr) -> libp2p::Multiaddr {
+    let mut bare = addr.clone();
+    if peer_id_of(&bare).is_some() {
+        bare.pop();
+    }
+    bare
+}
+
 /// The peer id an address ends with (`.../p2p/<peer id>`), if its last component is one.
 pub fn peer_id_of(addr: &libp2p::Multiaddr) -> Option<libp2p::PeerId> {
     match addr.iter().last() {

@@ -44,10 +44,7 @@ impl<T> Filtered<T> {
     }
 
     fn allowed(&self, addr: &Multiaddr) -> bool {
-        let mut bare = addr.clone();
-        if crate::policy::peer_id_of(&bare).is_some() {
-            bare.pop();
-        }
+        let bare = crate::policy::without_peer_id(addr);
         let by_operator = self
             .operator
             .lock()

@@ -14,11 +14,12 @@ use super::EventLoop;
 use crate::behaviour::BehaviourEvent;
 use crate::error::Error;
 use crate::event::Event;
-use crate::policy::peer_id_of;
+use crate::policy::{peer_id_of, without_peer_id};
 use crate::protocol::KAD_PROTOCOL;
 use crate::status::{PeerInfo, Status};
 
-/// Listen addresses of a peer taken from its Identify message.
+/// Listen addresses of a peer taken from Identify, in all: into the routing table, however
+/// many messages it sends, and into `advertised`.
 const MAX_ADVERTISED: usize = 8;
 
 /// How long a routing-table peer must have been unreachable before it leaves.
@@ -26,15 +27,6 @@ const UNREACHABLE_FOR: Duration = Duration::from_secs(60);
 
 /// Peers tracked as unreachable before the oldest are forgotten.
 const MAX_UNREACHABLE: usize = 4096;
-
-/// `addr` without a trailing `/p2p/<peer>`.
-fn bare(addr: &Multiaddr) -> Multiaddr {
-    let mut a = addr.clone();
-    if peer_id_of(&a).is_some() {
-        a.pop();
-    }
-    a
-}
 
 /// How often connections are trimmed.
 pub(super) const TRIM_EVERY: Duration = Duration::from_secs(5);
@@ -255,13 +247,7 @@ impl EventLoop {
             .iter()
             .filter(|(peer, addrs)| {
                 !protected.contains(peer)
-                    && !addrs.iter().any(|a| {
-                        let mut a = a.clone();
-                        if peer_id_of(&a).is_some() {
-                            a.pop();
-                        }
-                        operator.contains(&a)
-                    })
+                    && !addrs.iter().any(|a| operator.contains(&without_peer_id(a)))
             })
             .map(|(peer, _)| {
                 let used = self.last_used.get(peer).copied().unwrap_or(self.started);
@@ -408,8 +394,11 @@ impl EventLoop {
                 // What a connected peer listens on fills its provider records that arrive
                 // without addresses (`on_add_provider`).
                 if peerpack && self.connections.contains_key(&peer_id) {
-                    let mut listed: Vec<Multiaddr> =
-                        addresses.iter().take(MAX_ADVERTISED).map(bare).collect();
+                    let mut listed: Vec<Multiaddr> = addresses
+                        .iter()
+                        .take(MAX_ADVERTISED)
+                        .map(without_peer_id)
+                        .collect();
                     listed.sort();
                     listed.dedup();
                     self.advertised.insert(peer_id, listed);
@@ -428,7 +417,7 @@ impl EventLoop {
                             self.swarm
                                 .behaviour_mut()
                                 .kad
-                                .add_address(&peer_id, bare(addr));
+                                .add_address(&peer_id, without_peer_id(addr));
                         }
                     }
                 }
@@ -462,9 +451,9 @@ impl EventLoop {
             DialError::Transport(errors) => errors
                 .iter()
                 .filter(|(_, e)| matches!(e, TransportError::Other(_)))
-                .map(|(a, _)| bare(a))
+                .map(|(a, _)| without_peer_id(a))
                 .collect(),
-            DialError::WrongPeerId { address, .. } => vec![bare(address)],
+            DialError::WrongPeerId { address, .. } => vec![without_peer_id(address)],
             _ => return,
         };
         if failed.is_empty() || self.operator_peers.contains(peer) {
@@ -472,7 +461,10 @@ impl EventLoop {
         }
         // Kademlia has already dropped the failed addresses but the last.
         let entry = self.routing_entry(peer);
-        let all_failed = entry.addresses.iter().all(|a| failed.contains(&bare(a)));
+        let all_failed = entry
+            .addresses
+            .iter()
+            .all(|a| failed.contains(&without_peer_id(a)));
         if entry.addresses.is_empty() || !all_failed {
             return;
         }
